@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a private, temporary DRE_ROOT/DRE_RUNDIR, removed afterwards.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d /tmp/dre-test.XXXXXX)
+cleanup() { node dist/test/support/sweep.js "$tmp" || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+export DRE_ROOT="$tmp/root" DRE_RUNDIR="$tmp/run" DRE_TEST_TMP="$tmp"
+node --test --test-concurrency=1 dist/test/

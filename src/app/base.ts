@@ -1,0 +1,85 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dreError } from '../core/errors.js';
+import { baseDir, basesDir, stagingPath } from '../core/paths.js';
+import { lastLines, run } from '../core/run.js';
+import { removeStaging } from '../core/store.js';
+
+/** The name of the Base Image used when a container's `base` is null. */
+export const DEFAULT_BASE = 'default';
+
+/** Where Debian's busybox-static puts its static binary. */
+export const BUSYBOX = '/bin/busybox';
+
+/** The root file system of a Base Image (its lower layer). */
+export function baseRootfs(base: string): string {
+  return join(baseDir('app', base), 'rootfs');
+}
+
+// Boot: mount what LXC did not, mark readiness, and nothing that waits on the network (no udhcpc).
+const INITTAB = `::sysinit:/etc/init.d/rcS
+::shutdown:/bin/sync
+`;
+const RCS = `#!/bin/sh
+mkdir -p /run /tmp /var/log /var/run
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run 2>/dev/null
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp 2>/dev/null
+[ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
+touch /run/dre-booted
+`;
+
+function writeText(path: string, text: string, mode = 0o644): void {
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode);
+}
+
+/** Lays out a busybox system in `root` from the host's static busybox, offline. */
+async function layBusyboxRootfs(root: string): Promise<void> {
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'home', 'mnt', 'var/log', 'lib', 'opt']) {
+    mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
+  }
+  chmodSync(join(root, 'tmp'), 0o1777);
+  chmodSync(join(root, 'root'), 0o700);
+  copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  const listing = await run(BUSYBOX, ['--list-full']);
+  if (listing.code !== 0) throw new Error(`busybox --list-full: ${lastLines(listing.stderr)}`);
+  for (const applet of listing.stdout.split('\n').filter(Boolean)) {
+    if (applet === 'bin/busybox' || applet.includes('..')) continue;
+    const link = join(root, applet);
+    if (!existsSync(link)) symlinkSync('/bin/busybox', link);
+  }
+  writeText(join(root, 'etc/inittab'), INITTAB);
+  writeText(join(root, 'etc/init.d/rcS'), RCS, 0o755);
+  writeText(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
+  writeText(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
+  writeText(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', 0o600);
+  writeText(join(root, 'etc/fstab'), '');
+  writeText(join(root, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
+  writeText(join(root, 'etc/profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport HOME=/root\n');
+}
+
+/**
+ * Makes sure the default Base Image exists, building it from busybox-static when missing.
+ * Built in a staging directory and renamed into place, so a killed build never looks complete.
+ */
+export async function ensureDefaultBase(): Promise<void> {
+  if (existsSync(baseRootfs(DEFAULT_BASE))) return;
+  if (!existsSync(BUSYBOX)) {
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
+  }
+  mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
+  removeStaging(basesDir('app'));
+  const staging = stagingPath(basesDir('app'), DEFAULT_BASE);
+  try {
+    await layBusyboxRootfs(join(staging, 'rootfs'));
+    try {
+      renameSync(staging, baseDir('app', DEFAULT_BASE));
+    } catch (e) {
+      // Another process finished the same build first: theirs is as good as ours.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}

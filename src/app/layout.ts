@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { containerDir, containerRunDir, containersDir, stateRoot } from '../core/paths.js';
+import { readJson, writeJsonAtomic } from '../core/store.js';
+
+/** What D-RE keeps of an application container (dre.json beside LXC's config). */
+export interface AppRecord {
+  name: string;
+  /** The Base Image the container stands on; 'default' for the busybox base. */
+  base: string;
+  /** SSH port on the host (dre_app_data.udata.lxc.port), or null. */
+  port: number | null;
+  created: string;
+}
+
+/** What D-RE knows of the current run of a container (in the run dir, gone after a reboot). */
+export interface AppRunState {
+  monitorPid: number;
+  initPid: number;
+  /** Start time of init (/proc/PID/stat field 22), so a reused PID is never taken for the container. */
+  initStart: number;
+}
+
+/** LXC's lxcpath for this D-RE root: one LXC directory per root keeps roots apart. */
+export function lxcPath(): string {
+  return containersDir('app');
+}
+
+export const recordPath = (name: string) => join(containerDir('app', name), 'dre.json');
+export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
+/** The writable top layer of the container's overlay root file system. */
+export const upperDir = (name: string) => join(containerDir('app', name), 'upper');
+export const runStatePath = (name: string) => join(containerRunDir('app', name), 'run.json');
+export const lxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log');
+export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
+export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
+
+export function readRecord(name: string): AppRecord | undefined {
+  return readJson<AppRecord>(recordPath(name));
+}
+
+export function readRunState(name: string): AppRunState | undefined {
+  return readJson<AppRunState>(runStatePath(name));
+}
+
+export function writeRunState(name: string, st: AppRunState): void {
+  writeJsonAtomic(runStatePath(name), st);
+}
+
+/**
+ * The cgroup parent of this root's containers, relative to each hierarchy's root: distinct per
+ * DRE_ROOT so that two roots with a container of the same name never share a group.
+ */
+export function cgroupParent(): string {
+  const id = createHash('sha256').update(resolve(stateRoot())).digest('hex').slice(0, 10);
+  return `dre/${id}`;
+}
+
+/** The container's own cgroup (limits apply here); its processes live in the `ns` leaf inside it. */
+export function containerCgroup(name: string): string {
+  return `${cgroupParent()}/${name}`;
+}
+
+/** The leaf group that holds the container's processes (lxc.cgroup.dir.container.inner). */
+export function containerProcsCgroup(name: string): string {
+  return `${containerCgroup(name)}/ns`;
+}

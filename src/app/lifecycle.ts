@@ -1,0 +1,280 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '../core/cgroup.js';
+import { STATUS, type Status, type StopOptions } from '../core/driver.js';
+import { dreError } from '../core/errors.js';
+import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
+import { checkInt, checkName } from '../core/names.js';
+import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { isAlive, sleep, waitFor } from '../core/proc.js';
+import { lastLines, run, runInteractive } from '../core/run.js';
+import { listEntries, removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
+import { baseRootfs, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import {
+  cgroupParent,
+  containerCgroup,
+  lxcLogPath,
+  lxcPath,
+  monitorPidPath,
+  readRecord,
+  recordPath,
+  type AppRecord,
+} from './layout.js';
+import { lowerDirs, renderLxcConfig } from './lxcconfig.js';
+
+/** dre_app_data in idiomatic form: the Base Image (null: the busybox default) and the SSH port. */
+export interface AppConfig {
+  base?: string | null;
+  /** Host port forwarded to SSH in the container; 0, null or absent: none. */
+  port?: number | null;
+}
+
+/** Default grace for a graceful stop before LXC kills the container. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
+
+export function exists(name: string): boolean {
+  return existsSync(recordPath(name));
+}
+
+export function requireContainer(name: string, what: string): AppRecord {
+  const rec = readRecord(name);
+  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
+  return rec;
+}
+
+/** The running container's LXC monitor, from the pid file LXC itself writes (verified, so a reused PID never counts). */
+function monitorPid(name: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.startsWith(`[lxc monitor] ${lxcPath()} ${name}`)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return isAlive(pid) ? pid : undefined;
+}
+
+/** The container's init: the one child of its monitor. */
+function initPidOf(monitor: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${monitor}/task/${monitor}/children`, 'utf8').trim().split(' ')[0];
+    const pid = Number(first);
+    return first && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host PID of the container's init, or undefined when it does not run. */
+export function runningInit(name: string): number | undefined {
+  const m = monitorPid(name);
+  return m === undefined ? undefined : initPidOf(m);
+}
+
+/** What the kernel shows of the container now, ignoring locks. */
+export function observed(name: string): Status {
+  if (runningInit(name) === undefined) return STATUS.STOP;
+  const f = freezerState(containerCgroup(name));
+  return f === 'FROZEN' || f === 'FREEZING' ? STATUS.SUSPENDED : STATUS.RUNNING;
+}
+
+export function refuseUnless(name: string, what: string, allowed: Status[]): Status {
+  const s = observed(name);
+  if (allowed.includes(s)) return s;
+  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
+  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
+  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
+}
+
+/** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
+export async function changing<T>(
+  what: string,
+  name: unknown,
+  fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>,
+): Promise<T> {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  return withLock('app', n, what, (lock) => fn(n, requireContainer(n, what), lock));
+}
+
+function checkConfig(config: AppConfig): { base: string; port: number | null } {
+  const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
+  const port = config.port === null || config.port === undefined || config.port === 0 ? null : checkInt(config.port, 'port', 1, 65535);
+  return { base, port };
+}
+
+export async function create(name: string, config: AppConfig = {}): Promise<void> {
+  const n = checkName(name, 'container name');
+  const { base, port } = checkConfig(config ?? {});
+  requireRoot(`create ${n}`);
+  await withLock('app', n, 'create', async () => {
+    mkdirSync(containersDir('app'), { recursive: true, mode: 0o700 });
+    removeStaging(containersDir('app'));
+    if (existsSync(containerDir('app', n))) {
+      throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: an application container of that name exists`);
+    }
+    if (base === DEFAULT_BASE) await ensureDefaultBase();
+    else if (!existsSync(baseRootfs(base))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
+    const rec: AppRecord = { name: n, base, port, created: new Date().toISOString() };
+    // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
+    const staging = stagingPath(containersDir('app'), n);
+    try {
+      mkdirSync(join(staging, 'upper'), { recursive: true, mode: 0o755 });
+      mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
+      writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
+      writeJsonAtomic(join(staging, 'dre.json'), rec);
+      renameSync(staging, containerDir('app', n));
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+}
+
+/** Removes the container's cgroups in every hierarchy, and this root's parent group once empty. */
+function removeCgroups(name: string): void {
+  for (const mount of allHierarchyMounts()) {
+    removeGroupTree(join(mount, containerCgroup(name)));
+    removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
+    for (const parent of [cgroupParent(), 'dre']) {
+      try {
+        rmdirSync(join(mount, parent));
+      } catch {
+        /* still used by other containers or roots */
+      }
+    }
+  }
+}
+
+export async function destroy(name: string): Promise<void> {
+  await changing('destroy', name, async (n, rec, lock) => {
+    refuseUnless(n, 'destroy', [STATUS.STOP]);
+    // Renamed out of sight first: a killed destroy leaves a staging entry, never a half-container.
+    const trash = stagingPath(containersDir('app'), n);
+    renameSync(containerDir('app', n), trash);
+    rmSync(trash, { recursive: true, force: true });
+    rmSync(containerRunDir('app', n), { recursive: true, force: true });
+    removeCgroups(rec.name);
+    lock.removeFile();
+  });
+}
+
+export function list(): string[] {
+  return listEntries(containersDir('app')).filter((n) => existsSync(recordPath(n)));
+}
+
+export async function status(name: string): Promise<Status> {
+  const n = checkName(name, 'container name');
+  requireRoot(`status ${n}`);
+  requireContainer(n, 'status');
+  if (isLocked('app', n)) return STATUS.BUSY;
+  return observed(n);
+}
+
+/** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
+async function waitForOldMonitor(name: string): Promise<void> {
+  const m = monitorPid(name);
+  if (m === undefined) return;
+  const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
+  if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
+}
+
+export async function start(name: string): Promise<void> {
+  await changing('start', name, async (n, rec) => {
+    refuseUnless(n, 'start', [STATUS.STOP]);
+    for (const dir of lowerDirs(rec)) {
+      if (!existsSync(dir)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `start ${n}: its Base Image ${rec.base} is missing (${dir})`);
+    }
+    await waitForOldMonitor(n);
+    const runDir = containerRunDir('app', n);
+    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    rmSync(monitorPidPath(n), { force: true });
+    rmSync(lxcLogPath(n), { force: true });
+    const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], { timeoutMs: 60_000 });
+    if (r.code !== 0 || runningInit(n) === undefined) {
+      let log = '';
+      try {
+        log = readFileSync(lxcLogPath(n), 'utf8');
+      } catch {
+        /* no log written */
+      }
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lastLines(log || r.stderr) || `lxc-start exited ${r.code}`}`);
+    }
+  });
+}
+
+export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
+  await changing('stop', name, async (n) => {
+    refuseUnless(n, 'stop', [STATUS.RUNNING]);
+    const monitor = monitorPid(n);
+    // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
+    const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
+    const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000 });
+    if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
+    if (runningInit(n) !== undefined) {
+      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
+    }
+  });
+}
+
+async function waitForFreezer(name: string, want: 'FROZEN' | 'THAWED'): Promise<boolean> {
+  // Short first polls: a freeze usually completes in well under a millisecond.
+  for (let delay = 0.2, waited = 0; waited < 10_000; waited += delay, delay = Math.min(delay * 2, 50)) {
+    if (freezerState(containerCgroup(name)) === want) return true;
+    await sleep(delay);
+  }
+  return freezerState(containerCgroup(name)) === want;
+}
+
+export async function suspend(name: string): Promise<void> {
+  await changing('suspend', name, async (n) => {
+    refuseUnless(n, 'suspend', [STATUS.RUNNING]);
+    setFrozen(containerCgroup(n), true);
+    if (!(await waitForFreezer(n, 'FROZEN'))) {
+      setFrozen(containerCgroup(n), false);
+      throw dreError('DRE_ERR_DEVICE_BUSY', `suspend ${n}: the kernel did not finish freezing the container in 10 s; it was thawed again`);
+    }
+  });
+}
+
+export async function resume(name: string): Promise<void> {
+  await changing('resume', name, async (n) => {
+    refuseUnless(n, 'resume', [STATUS.SUSPENDED]);
+    setFrozen(containerCgroup(n), false);
+    if (!(await waitForFreezer(n, 'THAWED'))) {
+      throw dreError('DRE_ERR_DEVICE_BUSY', `resume ${n}: the kernel did not finish thawing the container in 10 s`);
+    }
+  });
+}
+
+/** The host PID of the container's init (dre_app_get_pid). */
+export async function pid(name: string): Promise<number> {
+  const n = checkName(name, 'container name');
+  requireRoot(`get pid of ${n}`);
+  requireContainer(n, 'get pid of');
+  const init = runningInit(n);
+  if (init === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
+  return init;
+}
+
+/** Runs `argv` inside the running container with the caller's stdio (lxc-attach); resolves to its exit status. */
+export async function exec(name: string, argv: string[]): Promise<number> {
+  const n = checkName(name, 'container name');
+  requireRoot(`exec in ${n}`);
+  requireContainer(n, 'exec in');
+  if (!Array.isArray(argv) || argv.length === 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: no command given`);
+  refuseUnless(n, 'exec in', [STATUS.RUNNING]);
+  return runInteractive('lxc-attach', [...lxcArgs(n), '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+}
+
+/** What `dre-app list` shows of a container beside its status. */
+export function info(name: string): { base: string; port: number | null } {
+  const rec = requireContainer(checkName(name, 'container name'), 'info of');
+  return { base: rec.base, port: rec.port };
+}

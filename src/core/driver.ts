@@ -1,0 +1,77 @@
+import type { Kind } from './paths.js';
+
+/** dre_app_status_t / dre_sys_status_t: the same values for both kinds. */
+export const STATUS = { STOP: 11, RUNNING: 12, SUSPENDED: 13, BUSY: 14 } as const;
+export type Status = (typeof STATUS)[keyof typeof STATUS];
+
+export function statusName(s: Status): 'STOP' | 'RUNNING' | 'SUSPENDED' | 'BUSY' {
+  return (Object.keys(STATUS) as (keyof typeof STATUS)[]).find((k) => STATUS[k] === s)!;
+}
+
+/** dre_app_resource_t / dre_sys_resource_t: the same values for both kinds. */
+export const RESOURCE = { CPU: 1, CPU_CORE: 2, MEMORY: 3, MEMSW: 4 } as const;
+export type ResourceType = (typeof RESOURCE)[keyof typeof RESOURCE];
+
+/**
+ * A limit to set or a usage reported, by type: CPU → `percent` (of one CPU, may exceed 100),
+ * CPU_CORE → `cores` (a cpuset list such as "0-1"), MEMORY / MEMSW → `bytes`.
+ */
+export interface Resource {
+  type: ResourceType;
+  percent?: number;
+  cores?: string;
+  bytes?: number;
+}
+
+export interface StopOptions {
+  /** How long the guest may take to shut down by itself before it is ended; default per driver. */
+  timeoutMs?: number;
+}
+
+/** The operations both container kinds offer, each taking the container's name. */
+export interface Lifecycle<Config> {
+  readonly kind: Kind;
+  create(name: string, config: Config): Promise<void>;
+  destroy(name: string): Promise<void>;
+  exists(name: string): boolean;
+  list(): string[];
+  /** Never throws for a container that exists; BUSY while another process changes it. */
+  status(name: string): Promise<Status>;
+  start(name: string): Promise<void>;
+  stop(name: string, opts?: StopOptions): Promise<void>;
+  suspend(name: string): Promise<void>;
+  resume(name: string): Promise<void>;
+  /** The host PID of the running container (LXC: its init; QEMU: the emulator process). */
+  pid(name: string): Promise<number>;
+  /** Runs a command inside the running container with the caller's stdio; resolves to its exit status. */
+  exec(name: string, argv: string[]): Promise<number>;
+}
+
+/** File-system snapshots (stopped), Base Images made from them, and checkpoints of the running state. */
+export interface Snapshots {
+  saveSnapshot(name: string, tag: string): Promise<void>;
+  loadSnapshot(name: string, tag: string): Promise<void>;
+  removeSnapshot(name: string, tag: string): Promise<void>;
+  listSnapshots(name: string): Promise<string[]>;
+  commitSnapshot(name: string, tag: string, base: string): Promise<void>;
+  listBases(): Promise<string[]>;
+  removeBase(base: string): Promise<void>;
+  checkpoint(name: string, tag: string): Promise<void>;
+  restart(name: string, tag: string): Promise<void>;
+  listCheckpoints(name: string): Promise<string[]>;
+  removeCheckpoint(name: string, tag: string): Promise<void>;
+}
+
+/** Control groups inside the container's own group, and the limits on them. */
+export interface Cgroups {
+  createCgroup(name: string, cgroup: string): Promise<void>;
+  destroyCgroup(name: string, cgroup: string): Promise<void>;
+  bindPid(name: string, cgroup: string, pid: number): Promise<void>;
+  unbindPid(name: string, cgroup: string, pid: number): Promise<void>;
+  setResource(name: string, cgroup: string, r: Resource): Promise<void>;
+  unsetResource(name: string, cgroup: string, r: Resource): Promise<void>;
+  getResource(name: string, pid: number, type: ResourceType): Promise<Resource>;
+}
+
+/** One interface for both kinds: the LXC driver and the QEMU driver implement it. */
+export type Driver<Config> = Lifecycle<Config> & Snapshots & Cgroups;

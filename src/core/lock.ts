@@ -1,0 +1,111 @@
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { dreError } from './errors.js';
+import { locksDir, type Kind } from './paths.js';
+
+const LOCK_SH = 1;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const LOCK_UN = 8;
+
+type FlockFn = (fd: number, op: number) => number;
+let flockFn: FlockFn | undefined;
+
+/** libc flock(2) through koffi, loaded on first use so that read-only CLI calls never pay for it. */
+function flock(): FlockFn {
+  if (!flockFn) {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    flockFn = koffi.load('libc.so.6').func('int flock(int, int)') as FlockFn;
+  }
+  return flockFn;
+}
+
+export function lockPath(kind: Kind, name: string): string {
+  return join(locksDir(), `${kind}-${name}.lock`);
+}
+
+/**
+ * A held per-container lock. The kernel drops a flock when its holder dies, so a killed process
+ * never leaves a container locked.
+ */
+export class ContainerLock {
+  private constructor(
+    private readonly path: string,
+    private fd: number | undefined,
+  ) {}
+
+  /**
+   * Takes the lock of a container for a state-changing operation without waiting:
+   * someone else holding it → DRE_ERR_CONTAINER_BUSY (`what` names the operation in the message).
+   */
+  static acquire(kind: Kind, name: string, what: string): ContainerLock {
+    mkdirSync(locksDir(), { recursive: true, mode: 0o700 });
+    const path = lockPath(kind, name);
+    for (;;) {
+      const fd = openSync(path, 'a', 0o600); // libuv opens with O_CLOEXEC: children never inherit it
+      if (flock()(fd, LOCK_EX | LOCK_NB) !== 0) {
+        closeSync(fd);
+        throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: another D-RE operation on this container is in progress`);
+      }
+      // A holder that unlinked the file (destroy) before we locked it: lock the new file instead.
+      let same = false;
+      try {
+        const a = fstatSync(fd);
+        const b = statSync(path);
+        same = a.ino === b.ino && a.dev === b.dev;
+      } catch {
+        same = false;
+      }
+      if (same) return new ContainerLock(path, fd);
+      closeSync(fd);
+    }
+  }
+
+  /** Removes the lock file while still holding it (the container is gone). */
+  removeFile(): void {
+    try {
+      unlinkSync(this.path);
+    } catch {
+      /* already gone */
+    }
+  }
+
+  release(): void {
+    if (this.fd === undefined) return;
+    flock()(this.fd, LOCK_UN);
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** Runs `fn` holding the container's lock; see ContainerLock.acquire. */
+export async function withLock<T>(kind: Kind, name: string, what: string, fn: (lock: ContainerLock) => Promise<T>): Promise<T> {
+  const lock = ContainerLock.acquire(kind, name, what);
+  try {
+    return await fn(lock);
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * True when some process holds the container's lock exclusively. Reads /proc/locks instead of taking
+ * the lock, so a status query costs two small reads and never blocks a state change.
+ */
+export function isLocked(kind: Kind, name: string): boolean {
+  let ino: number;
+  try {
+    ino = statSync(lockPath(kind, name)).ino;
+  } catch {
+    return false;
+  }
+  const suffix = `:${ino} `;
+  // Lines look like: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:123456 0 EOF"
+  for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
+    if (line.includes('FLOCK') && line.includes(suffix)) return true;
+  }
+  return false;
+}
+
+export const _flockOps = { LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN };

@@ -1,0 +1,40 @@
+import { dreError } from './errors.js';
+
+/** Longest name of a container, base, snapshot, checkpoint or cgroup (DESIGN.md). */
+export const NAME_MAX = 64;
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+/**
+ * Checks a caller's name and returns it: null/undefined → NULL_POINTER, too long → REQUEST_TOO_LONG,
+ * anything else malformed → INVALID_ARGUMENT. A valid name never leaves its parent directory.
+ */
+export function checkName(value: unknown, what: string): string {
+  if (value === null || value === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
+  if (typeof value !== 'string') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be a string`);
+  if (value.length > NAME_MAX) {
+    throw dreError('DRE_ERR_REQUEST_TOO_LONG', `${what} is ${value.length} characters long; the limit is ${NAME_MAX}`);
+  }
+  if (!NAME_RE.test(value)) {
+    throw dreError(
+      'DRE_ERR_INVALID_ARGUMENT',
+      `${what} ${JSON.stringify(value)} is invalid: use 1-${NAME_MAX} characters of A-Z a-z 0-9 _ . -, not starting with . or -`,
+    );
+  }
+  return value;
+}
+
+/** Checks an integer argument such as a PID or a port: null → NULL_POINTER, else INVALID_ARGUMENT. */
+export function checkInt(value: unknown, what: string, min: number, max: number): number {
+  if (value === null || value === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${String(value)} is not an integer in ${min}..${max}`);
+  }
+  return value;
+}
+
+/** Checks an object argument (a handle, a data or resource struct) is present. */
+export function checkObject<T>(value: T | null | undefined, what: string): T {
+  if (value === null || value === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
+  if (typeof value !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an object`);
+  return value;
+}

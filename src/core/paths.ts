@@ -1,0 +1,45 @@
+import { join } from 'node:path';
+
+/** Which engine a container belongs to: application containers (LXC) or system containers (QEMU). */
+export type Kind = 'app' | 'sys';
+
+/** Persistent state (containers, bases, snapshots): `DRE_ROOT`, default /var/lib/dre. */
+export function stateRoot(): string {
+  return process.env.DRE_ROOT || '/var/lib/dre';
+}
+
+/** Runtime state (locks, sockets, pid files), gone after a reboot: `DRE_RUNDIR`, default /run/dre. */
+export function runRoot(): string {
+  return process.env.DRE_RUNDIR || '/run/dre';
+}
+
+/** The directory holding every container of a kind (for LXC, its lxcpath). */
+export function containersDir(kind: Kind): string {
+  return join(stateRoot(), kind, 'containers');
+}
+
+export function containerDir(kind: Kind, name: string): string {
+  return join(containersDir(kind), name);
+}
+
+export function basesDir(kind: Kind): string {
+  return join(stateRoot(), kind, 'bases');
+}
+
+export function baseDir(kind: Kind, name: string): string {
+  return join(basesDir(kind), name);
+}
+
+/** Runtime files of one container (pid files, sockets, logs of the current run). */
+export function containerRunDir(kind: Kind, name: string): string {
+  return join(runRoot(), kind, name);
+}
+
+export function locksDir(): string {
+  return join(runRoot(), 'locks');
+}
+
+/** Staging area for half-made things; names starting with '.' are never listed. */
+export function stagingPath(dir: string, name: string): string {
+  return join(dir, `.staging-${name}-${process.pid}-${Date.now().toString(36)}`);
+}

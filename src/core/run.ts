@@ -1,0 +1,78 @@
+import { spawn, type StdioOptions } from 'node:child_process';
+import { constants } from 'node:os';
+
+export interface RunResult {
+  code: number;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Kill the command (SIGKILL) after this long; every wait has a bound. Default 60 s. */
+  timeoutMs?: number;
+  input?: string | Buffer;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}
+
+/** The error thrown when a command cannot be spawned or runs over its time. */
+export class RunError extends Error {
+  constructor(
+    message: string,
+    readonly result?: RunResult,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Runs an engine tool with an argument array (never a shell) and collects its output. A non-zero exit
+ * is returned, not thrown: callers turn it into the right DreError with the tool's stderr as cause.
+ */
+export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new RunError(`${cmd}: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const result = { code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      if (timedOut) reject(new RunError(`${cmd} ${args.join(' ')}: no answer after ${timeoutMs} ms`, result));
+      else resolve(result);
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Runs a command with the caller's stdin/stdout/stderr (for `exec` and `console`), resolving to its exit status. */
+export function runInteractive(cmd: string, args: readonly string[], stdio: StdioOptions = 'inherit'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio });
+    child.on('error', (e) => reject(new RunError(`${cmd}: ${e.message}`)));
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+  });
+}
+
+
+function signalNumber(sig: NodeJS.Signals): number {
+  return (constants.signals as Record<string, number>)[sig] ?? 0;
+}
+
+/** The last non-empty lines of a tool's stderr, for an error message. */
+export function lastLines(text: string, n = 3): string {
+  return text.trim().split('\n').filter(Boolean).slice(-n).join(' | ');
+}

@@ -1,0 +1,57 @@
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { isAlive } from './proc.js';
+
+/** Writes a file so that readers see the old or the new content, never a part (write, fsync, rename). */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Reads a JSON file, or returns undefined when it does not exist. */
+export function readJson<T>(path: string): T | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  return JSON.parse(text) as T;
+}
+
+/** Names of the finished entries of a directory: staging entries (starting with '.') are left out. */
+export function listEntries(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Removes what killed operations left in `dir`: `.staging-*` entries whose maker is gone. */
+export function removeStaging(dir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of entries) {
+    const m = /^\.staging-.*-(\d+)-[0-9a-z]+$/.exec(n);
+    if (m && !isAlive(Number(m[1]))) rmSync(join(dir, n), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,75 @@
+import { DRE_ERR, dreError, toReturnCode } from '../core/errors.js';
+import { checkName } from '../core/names.js';
+
+/** A C out-parameter: the function sets `value` (e.g. `const list = {}; await dre_app_get_container_list(list)`). */
+export interface Out<T> {
+  value?: T;
+}
+
+/** Each dre_err_t constant under its spec name. */
+export const {
+  DRE_ERR_INVALID_ARGUMENT,
+  DRE_ERR_PERMISSION_DENIED,
+  DRE_ERR_DAWARE_MOD_NONEXISTENCE,
+  DRE_ERR_NO_VT,
+  DRE_ERR_CONTAINER_NONEXISTENCE,
+  DRE_ERR_CONTAINER_EXISTENCE,
+  DRE_ERR_CONTAINER_RUNNING,
+  DRE_ERR_CONTAINER_STOPPED,
+  DRE_ERR_CONTAINER_SUSPENDED,
+  DRE_ERR_CONTAINER_BUSY,
+  DRE_ERR_CONTAINER_UNKNOWN_STATUS,
+  DRE_ERR_BASE_NONEXISTENCE,
+  DRE_ERR_BASE_EXISTENCE,
+  DRE_ERR_REMOVE_BASE_FAILED,
+  DRE_ERR_SNAPSHOT_NONEXISTENCE,
+  DRE_ERR_SNAPSHOT_EXISTENCE,
+  DRE_ERR_SAVE_SNAPSHOT_FAILED,
+  DRE_ERR_LOAD_SNAPSHOT_FAILED,
+  DRE_ERR_REMOVE_SNAPSHOT_FAILED,
+  DRE_ERR_COMMIT_SNAPSHOT_FAILED,
+  DRE_ERR_CGROUP_NONEXISTENCE,
+  DRE_ERR_CGROUP_EXISTENCE,
+  DRE_ERR_PID_NONEXISTENCE,
+  DRE_ERR_SET_LIMIT_FAILED,
+  DRE_ERR_UNSET_LIMIT_FAILED,
+  DRE_ERR_DESTROY_CGROUP_FAILED,
+  DRE_ERR_DEVICE_BUSY,
+  DRE_ERR_NO_TAP_AVAILABLE,
+  DRE_ERR_NO_SOCKET_AVAILABLE,
+  DRE_ERR_NFS_MOUNT_FAILED,
+  DRE_ERR_BIND_FAILED,
+  DRE_ERR_INVALID_HOSTNAME,
+  DRE_ERR_NULL_POINTER,
+  DRE_ERR_REQUEST_TOO_LONG,
+} = DRE_ERR;
+
+/** Runs the idiomatic call behind a spec function: resolves to 0 (or the call's status), or the dre_err_t. */
+export const specCall = toReturnCode;
+
+/** A spec handle `{ type, name }`: checks it is there, of the right type, and names a valid container. */
+export function handleName(h: unknown, type: number): string {
+  if (h === null || h === undefined) throw dreError('DRE_ERR_NULL_POINTER', 'handle is null');
+  if (typeof h !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'handle must be an object');
+  const { type: t, name } = h as { type?: unknown; name?: unknown };
+  if (t !== type) throw dreError('DRE_ERR_INVALID_ARGUMENT', `handle type ${String(t)} is not ${type}`);
+  return checkName(name, 'container name');
+}
+
+/** Checks an out-parameter holder is there. */
+export function holder<T>(out: Out<T> | null | undefined, what: string): Out<T> {
+  if (out === null || out === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
+  if (typeof out !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an object`);
+  return out;
+}
+
+/**
+ * The dre_*_release_*_list functions: a JavaScript list needs no freeing, but the argument is checked
+ * as in C, and a holder passed instead of its list is emptied.
+ */
+export async function releaseList(list: unknown): Promise<number> {
+  if (list === null || list === undefined) return DRE_ERR_NULL_POINTER;
+  if (typeof list !== 'object') return DRE_ERR_INVALID_ARGUMENT;
+  if (!Array.isArray(list) && 'value' in (list as object)) delete (list as Out<unknown>).value;
+  return 0;
+}

@@ -1,0 +1,58 @@
+/**
+ * Test environment: every test process works under a private DRE_ROOT/DRE_RUNDIR (scripts/test.sh
+ * makes one per run; a test file run alone gets its own), and helpers to run the CLIs.
+ */
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sweep } from './sweep.js';
+
+if (!process.env.DRE_TEST_TMP) {
+  const tmp = mkdtempSync('/tmp/dre-test-');
+  process.env.DRE_TEST_TMP = tmp;
+  process.env.DRE_ROOT = join(tmp, 'root');
+  process.env.DRE_RUNDIR = join(tmp, 'run');
+  process.on('exit', () => {
+    sweep(tmp);
+    rmSync(tmp, { recursive: true, force: true });
+  });
+}
+
+export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'cli', `${prog}.js`);
+
+let counter = 0;
+/** A container name unique in this run: `prefix-<pid>-<n>`. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${process.pid}-${++counter}`;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a CLI synchronously with this run's environment. */
+export function cli(prog: 'dre-app' | 'dre-sys', args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; uid?: number } = {}): CliResult {
+  const r = spawnSync(process.execPath, [cliPath(prog), ...args], {
+    input: opts.input ?? '',
+    env: { ...process.env, ...opts.env },
+    uid: opts.uid,
+    encoding: 'utf8',
+    timeout: 180_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a CLI asynchronously (for races and kills); resolves with its result. */
+export function cliAsync(prog: 'dre-app' | 'dre-sys', args: string[]): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+  const child = spawn(process.execPath, [cliPath(prog), ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (b) => (stdout += b));
+  child.stderr!.on('data', (b) => (stderr += b));
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code, sig) => resolve({ code: code ?? (sig ? -1 : 0), stdout, stderr })));
+  return { child, done };
+}
