@@ -1,0 +1,25 @@
+/** Shared benchmark helpers: interleaved timing of our call against the raw engine, medians and ratios. */
+import { performance } from 'node:perf_hooks';
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export async function timeIt(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+
+/** One line: operation, our median, the raw engine's median, and the ratio. */
+export function report(op: string, ours: number[], raw: number[] | undefined, goal?: string): void {
+  const o = median(ours);
+  if (!raw) {
+    console.log(`${op.padEnd(34)} ours ${o.toFixed(2).padStart(9)} ms${goal ? `   goal ${goal}` : ''}`);
+    return;
+  }
+  const r = median(raw);
+  console.log(`${op.padEnd(34)} ours ${o.toFixed(2).padStart(9)} ms   raw ${r.toFixed(2).padStart(9)} ms   ratio ${(o / r).toFixed(2)}${goal ? `   goal ${goal}` : ''}`);
+}
