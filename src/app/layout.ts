@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
-import { containerDir, containerRunDir, containersDir, stateRoot } from '../core/paths.js';
+import { join } from 'node:path';
+import { containerDir, containerGroup, containerRunDir, containersDir } from '../core/paths.js';
 import { readJson, writeJsonAtomic } from '../core/store.js';
 
 /** What D-RE keeps of an application container (dre.json beside LXC's config). */
@@ -47,18 +46,9 @@ export function writeRunState(name: string, st: AppRunState): void {
   writeJsonAtomic(runStatePath(name), st);
 }
 
-/**
- * The cgroup parent of this root's containers, relative to each hierarchy's root: distinct per
- * DRE_ROOT so that two roots with a container of the same name never share a group.
- */
-export function cgroupParent(): string {
-  const id = createHash('sha256').update(resolve(stateRoot())).digest('hex').slice(0, 10);
-  return `dre/${id}`;
-}
-
 /** The container's own cgroup (limits apply here); its processes live in the `ns` leaf inside it. */
 export function containerCgroup(name: string): string {
-  return `${cgroupParent()}/${name}`;
+  return containerGroup('app', name);
 }
 
 /** The leaf group that holds the container's processes (lxc.cgroup.dir.container.inner). */

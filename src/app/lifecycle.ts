@@ -5,14 +5,13 @@ import { STATUS, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { checkInt, checkName } from '../core/names.js';
-import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { cgroupRoot, containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
 import { listEntries, removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseRootfs, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import {
-  cgroupParent,
   containerCgroup,
   lxcLogPath,
   lxcPath,
@@ -140,7 +139,7 @@ function removeCgroups(name: string): void {
   for (const mount of allHierarchyMounts()) {
     removeGroupTree(join(mount, containerCgroup(name)));
     removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
-    for (const parent of [cgroupParent(), 'dre']) {
+    for (const parent of [`${cgroupRoot()}/app`, cgroupRoot(), 'dre']) {
       try {
         rmdirSync(join(mount, parent));
       } catch {

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 
 /** Which engine a container belongs to: application containers (LXC) or system containers (QEMU). */
 export type Kind = 'app' | 'sys';
@@ -42,4 +43,17 @@ export function locksDir(): string {
 /** Staging area for half-made things; names starting with '.' are never listed. */
 export function stagingPath(dir: string, name: string): string {
   return join(dir, `.staging-${name}-${process.pid}-${Date.now().toString(36)}`);
+}
+
+/**
+ * The cgroup of this D-RE root, relative to each hierarchy's root: `dre/<id>`, with an id derived from
+ * DRE_ROOT so that two roots never share a group.
+ */
+export function cgroupRoot(): string {
+  return `dre/${createHash('sha256').update(resolve(stateRoot())).digest('hex').slice(0, 10)}`;
+}
+
+/** A container's own cgroup (its limits apply here): `dre/<id>/<kind>/<name>`. */
+export function containerGroup(kind: Kind, name: string): string {
+  return `${cgroupRoot()}/${kind}/${name}`;
 }

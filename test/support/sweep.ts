@@ -4,8 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { allHierarchyMounts } from '../../src/core/cgroup.js';
+import { cgroupRoot } from '../../src/core/paths.js';
 
 function quiet(cmd: string, args: string[]): void {
   try {
@@ -38,8 +39,8 @@ export function sweep(tmp: string): void {
     .filter((m) => m && (m === tmp || m.startsWith(tmp + '/')))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) quiet('umount', ['-l', m]);
-  const id = createHash('sha256').update(resolve(root)).digest('hex').slice(0, 10);
-  for (const h of readdirSync('/sys/fs/cgroup')) removeTree(join('/sys/fs/cgroup', h, 'dre', id));
+  process.env.DRE_ROOT = root;
+  for (const mount of allHierarchyMounts()) removeTree(join(mount, cgroupRoot()));
 }
 
 if (process.argv[1]?.endsWith('sweep.js') && process.argv[2]) sweep(process.argv[2]);
