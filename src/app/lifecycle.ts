@@ -163,6 +163,7 @@ export async function destroy(name: string): Promise<void> {
 }
 
 export function list(): string[] {
+  requireRoot('list containers');
   return listEntries(containersDir('app')).filter((n) => existsSync(recordPath(n)));
 }
 

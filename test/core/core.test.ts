@@ -1,0 +1,126 @@
+import '../support/env.js';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { DRE_ERR, DreError, errName } from '../../src/core/errors.js';
+import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
+import { checkInt, checkName } from '../../src/core/names.js';
+import { sleep } from '../../src/core/proc.js';
+import { uniqueName } from '../support/env.js';
+
+const codeOf = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as DreError).errName;
+  }
+  return 'ok';
+};
+
+describe('the error table', () => {
+  it('has every dre_err_t of spec 1.1.2.1 with its value', () => {
+    const spec: Record<string, number> = {
+      INVALID_ARGUMENT: -101, PERMISSION_DENIED: -102, DAWARE_MOD_NONEXISTENCE: -103, NO_VT: -104,
+      CONTAINER_NONEXISTENCE: -111, CONTAINER_EXISTENCE: -112, CONTAINER_RUNNING: -113, CONTAINER_STOPPED: -114,
+      CONTAINER_SUSPENDED: -115, CONTAINER_BUSY: -116, CONTAINER_UNKNOWN_STATUS: -117, BASE_NONEXISTENCE: -121,
+      BASE_EXISTENCE: -122, REMOVE_BASE_FAILED: -123, SNAPSHOT_NONEXISTENCE: -131, SNAPSHOT_EXISTENCE: -132,
+      SAVE_SNAPSHOT_FAILED: -133, LOAD_SNAPSHOT_FAILED: -134, REMOVE_SNAPSHOT_FAILED: -135, COMMIT_SNAPSHOT_FAILED: -136,
+      CGROUP_NONEXISTENCE: -141, CGROUP_EXISTENCE: -142, PID_NONEXISTENCE: -143, SET_LIMIT_FAILED: -144,
+      UNSET_LIMIT_FAILED: -145, DESTROY_CGROUP_FAILED: -146, DEVICE_BUSY: -151, NO_TAP_AVAILABLE: -152,
+      NO_SOCKET_AVAILABLE: -153, NFS_MOUNT_FAILED: -154, BIND_FAILED: -155, INVALID_HOSTNAME: -156,
+      NULL_POINTER: -201, REQUEST_TOO_LONG: -202,
+    };
+    assert.deepEqual(
+      Object.fromEntries(Object.entries(DRE_ERR).map(([k, v]) => [k.replace(/^DRE_ERR_/, ''), v])),
+      spec,
+    );
+    assert.equal(errName(-112), 'DRE_ERR_CONTAINER_EXISTENCE');
+  });
+
+  it('gives a DreError its code, spec name and a one-line form', () => {
+    const e = new DreError('DRE_ERR_CONTAINER_BUSY', 'start web: busy');
+    assert.equal(e.code, -116);
+    assert.equal(String(e), 'DRE_ERR_CONTAINER_BUSY: start web: busy');
+  });
+});
+
+describe('name validation', () => {
+  it('accepts names of letters, digits, _ . - up to 64 characters', () => {
+    for (const ok of ['a', 'web-1', 'A_b.c', '0', 'x'.repeat(64)]) assert.equal(checkName(ok, 'name'), ok);
+  });
+
+  it('refuses each malformed name with its precise code', () => {
+    const cases: [unknown, string][] = [
+      [null, 'DRE_ERR_NULL_POINTER'],
+      [undefined, 'DRE_ERR_NULL_POINTER'],
+      ['', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['..', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['.hidden', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['-x', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['a/b', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['../x', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['a\0b', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['a b', 'DRE_ERR_INVALID_ARGUMENT'],
+      ['café', 'DRE_ERR_INVALID_ARGUMENT'],
+      [42, 'DRE_ERR_INVALID_ARGUMENT'],
+      ['x'.repeat(65), 'DRE_ERR_REQUEST_TOO_LONG'],
+    ];
+    for (const [value, code] of cases) assert.equal(codeOf(() => checkName(value, 'name')), code, JSON.stringify(value));
+  });
+
+  it('checks integers against their range', () => {
+    assert.equal(checkInt(22, 'port', 1, 65535), 22);
+    assert.equal(codeOf(() => checkInt(0, 'port', 1, 65535)), 'DRE_ERR_INVALID_ARGUMENT');
+    assert.equal(codeOf(() => checkInt(1.5, 'port', 1, 65535)), 'DRE_ERR_INVALID_ARGUMENT');
+    assert.equal(codeOf(() => checkInt(null, 'port', 1, 65535)), 'DRE_ERR_NULL_POINTER');
+  });
+});
+
+describe('the container lock', () => {
+  it('turns a second holder into DRE_ERR_CONTAINER_BUSY and shows in /proc/locks', () => {
+    const name = uniqueName('lock');
+    const a = ContainerLock.acquire('app', name, 'start');
+    try {
+      assert.equal(isLocked('app', name), true);
+      assert.equal(codeOf(() => ContainerLock.acquire('app', name, 'stop')), 'DRE_ERR_CONTAINER_BUSY');
+    } finally {
+      a.release();
+    }
+    assert.equal(isLocked('app', name), false);
+    ContainerLock.acquire('app', name, 'start').release();
+  });
+
+  it('is released by the kernel when its holder is killed', async () => {
+    const name = uniqueName('lock');
+    const lockModule = new URL('../../src/core/lock.js', import.meta.url).href;
+    const child = spawn(
+      process.execPath,
+      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(lockModule)}); m.ContainerLock.acquire('app', ${JSON.stringify(name)}, 'hold'); console.log('held'); setInterval(() => {}, 1000);`],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
+    );
+    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    assert.equal(isLocked('app', name), true);
+    assert.equal(codeOf(() => ContainerLock.acquire('app', name, 'start')), 'DRE_ERR_CONTAINER_BUSY');
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    await sleep(10);
+    assert.equal(isLocked('app', name), false);
+    ContainerLock.acquire('app', name, 'start').release();
+  });
+
+  it('lets a new holder in once the holder removed its file (destroy)', () => {
+    const name = uniqueName('lock');
+    const a = ContainerLock.acquire('app', name, 'destroy');
+    a.removeFile();
+    assert.equal(existsSync(lockPath('app', name)), false);
+    const b = ContainerLock.acquire('app', name, 'create');
+    try {
+      assert.ok(readFileSync('/proc/locks', 'utf8').includes('FLOCK'));
+      assert.equal(isLocked('app', name), true);
+    } finally {
+      a.release();
+      b.release();
+    }
+  });
+});
