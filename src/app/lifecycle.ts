@@ -184,7 +184,7 @@ async function waitForOldMonitor(name: string): Promise<void> {
 }
 
 export async function start(name: string): Promise<void> {
-  await changing('start', name, async (n, rec) => {
+  await changing('start', name, async (n, rec, lock) => {
     refuseUnless(n, 'start', [STATUS.STOP]);
     for (const dir of lowerDirs(rec)) {
       if (!existsSync(dir)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `start ${n}: its Base Image ${rec.base} is missing (${dir})`);
@@ -194,7 +194,11 @@ export async function start(name: string): Promise<void> {
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     rmSync(monitorPidPath(n), { force: true });
     rmSync(lxcLogPath(n), { force: true });
-    const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], { timeoutMs: 60_000 });
+    const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
+      timeoutMs: 60_000,
+      // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
+      inheritFds: [lock.fd],
+    });
     if (r.code !== 0 || runningInit(n) === undefined) {
       let log = '';
       try {
@@ -210,12 +214,12 @@ export async function start(name: string): Promise<void> {
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
-  await changing('stop', name, async (n) => {
+  await changing('stop', name, async (n, _rec, lock) => {
     refuseUnless(n, 'stop', [STATUS.RUNNING]);
     const monitor = monitorPid(n);
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
-    const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000 });
+    const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });
     if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
     if (runningInit(n) !== undefined) {
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);

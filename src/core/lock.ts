@@ -32,7 +32,7 @@ export function lockPath(kind: Kind, name: string): string {
 export class ContainerLock {
   private constructor(
     private readonly path: string,
-    private fd: number | undefined,
+    private fd_: number | undefined,
   ) {}
 
   /**
@@ -62,6 +62,15 @@ export class ContainerLock {
     }
   }
 
+  /**
+   * The descriptor holding the lock. A child given it keeps the container locked until it exits,
+   * even if this process is killed first.
+   */
+  get fd(): number {
+    if (this.fd_ === undefined) throw new Error('lock already released');
+    return this.fd_;
+  }
+
   /** Removes the lock file while still holding it (the container is gone). */
   removeFile(): void {
     try {
@@ -72,10 +81,10 @@ export class ContainerLock {
   }
 
   release(): void {
-    if (this.fd === undefined) return;
-    flock()(this.fd, LOCK_UN);
-    closeSync(this.fd);
-    this.fd = undefined;
+    if (this.fd_ === undefined) return;
+    flock()(this.fd_, LOCK_UN);
+    closeSync(this.fd_);
+    this.fd_ = undefined;
   }
 }
 

@@ -14,6 +14,8 @@ export interface RunOptions {
   input?: string | Buffer;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Open file descriptors the command inherits as fd 3, 4, ... (e.g. a held lock it must keep while it runs). */
+  inheritFds?: number[];
 }
 
 /** The error thrown when a command cannot be spawned or runs over its time. */
@@ -33,7 +35,7 @@ export class RunError extends Error {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe', ...(opts.inheritFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -41,8 +43,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new RunError(`${cmd}: ${e.message}`));
@@ -53,8 +55,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (timedOut) reject(new RunError(`${cmd} ${args.join(' ')}: no answer after ${timeoutMs} ms`, result));
       else resolve(result);
     });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(opts.input ?? '');
   });
 }
 
