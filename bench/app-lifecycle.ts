@@ -1,0 +1,93 @@
+/**
+ * Application container lifecycle: each operation through the in-process API, through `dre-app`, and
+ * with the raw lxc-* tools on an identical container, interleaved per round; medians and ratios.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { report, timeIt } from './stats.js';
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'dre-app.js');
+const sh = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => execFileSync(cmd, args, { stdio: 'pipe', env: env ?? process.env });
+
+type Op = 'create' | 'start' | 'status' | 'suspend' | 'resume' | 'stop' | 'destroy';
+const OPS: Op[] = ['create', 'start', 'status', 'suspend', 'resume', 'stop', 'destroy'];
+
+export async function bench(): Promise<void> {
+  const tmp = mkdtempSync('/tmp/dre-bench-');
+  process.env.DRE_ROOT = join(tmp, 'root');
+  process.env.DRE_RUNDIR = join(tmp, 'run');
+  const { app } = await import('../src/index.js');
+  const { lxcPath } = await import('../src/app/layout.js');
+  const rawPath = join(tmp, 'raw');
+  const times: Record<string, number[]> = {};
+  const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
+
+  // The raw container gets our exact LXC config (same base, same overlay layout) under another lxcpath.
+  const makeRaw = (name: string, template: string) => {
+    const dir = join(rawPath, name);
+    mkdirSync(join(dir, 'upper'), { recursive: true });
+    mkdirSync(join(dir, 'rootfs'));
+    const config = readFileSync(template, 'utf8').replaceAll(join(lxcPath(), 'tmpl'), dir).replaceAll('/app/tmpl', `/raw/${name}`).replace(/lxc\.uts\.name = .*/, `lxc.uts.name = ${name}`);
+    writeFileSync(join(dir, 'config'), config);
+    mkdirSync(join(process.env.DRE_RUNDIR!, 'raw', name), { recursive: true });
+  };
+
+  try {
+    await app.create('tmpl', {}); // builds the default base once, and a config to copy for raw containers
+    const template = join(tmp, 'template.config');
+    copyFileSync(join(lxcPath(), 'tmpl', 'config'), template);
+    const raw = (name: string) => ['-n', name, '-P', rawPath];
+    const cli = (args: string[]) => sh(process.execPath, [cliPath, ...args]);
+
+    for (let round = 0; round < ROUNDS; round++) {
+      const api = `api${round}`;
+      const viaCli = `cli${round}`;
+      const rawName = `raw${round}`;
+      for (const op of OPS) {
+        add(`api ${op}`, await timeIt(() => (op === 'create' ? app.create(api, {}) : op === 'stop' ? app.stop(api) : app[op](api))));
+        add(`cli ${op}`, await timeIt(() => cli(op === 'create' ? ['create', viaCli] : [op, viaCli])));
+        add(
+          `raw ${op}`,
+          await timeIt(() => {
+            if (op === 'create') makeRaw(rawName, template);
+            else if (op === 'start') sh('lxc-start', [...raw(rawName), '-d']);
+            else if (op === 'status') sh('lxc-info', [...raw(rawName), '-s']);
+            else if (op === 'suspend') sh('lxc-freeze', raw(rawName));
+            else if (op === 'resume') sh('lxc-unfreeze', raw(rawName));
+            else if (op === 'stop') sh('lxc-stop', [...raw(rawName), '-t', '10']);
+            else sh('lxc-destroy', raw(rawName));
+          }),
+        );
+      }
+      add('node -e ""', await timeIt(() => sh(process.execPath, ['-e', ''])));
+    }
+    // In-process status on a running container, many samples.
+    await app.start('tmpl');
+    for (let i = 0; i < 200; i++) add('api status (running, x200)', await timeIt(() => app.status('tmpl')));
+    await app.stop('tmpl', { timeoutMs: 0 });
+    await app.destroy('tmpl');
+
+    console.log(`${ROUNDS} rounds; raw = lxc-* tools on a container with the same config (create: mkdir + config, as lxc-create -t none would)`);
+    for (const op of OPS) {
+      const goal = ['start', 'stop', 'suspend', 'resume'].includes(op) ? '<= 1.2x raw' : op === 'status' ? '<= 2 ms' : undefined;
+      report(`in-process ${op}`, times[`api ${op}`], times[`raw ${op}`], goal);
+    }
+    for (const op of OPS) report(`dre-app ${op}`, times[`cli ${op}`], times[`raw ${op}`]);
+    report('in-process status, running', times['api status (running, x200)'], undefined, '<= 2 ms');
+    report('dre-app status vs node -e ""', times['cli status'], times['node -e ""'], '<= 1.5x');
+  } finally {
+    for (let round = 0; round < ROUNDS; round++) {
+      try {
+        sh('lxc-stop', ['-n', `raw${round}`, '-P', rawPath, '-k']);
+      } catch {
+        /* not running */
+      }
+    }
+    const { sweep } = await import('../test/support/sweep.js');
+    sweep(tmp);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
