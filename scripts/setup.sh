@@ -20,5 +20,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error
 fi
-npm run --silent build
-chmod +x dist/src/cli/*.js
+# Rebuild only when a source is newer than the last build.
+if [ ! -f dist/.built ] || [ -n "$(find src test bench tsconfig.json package.json -newer dist/.built -print -quit)" ]; then
+  npm run --silent build
+  chmod +x dist/src/cli/*.js
+  touch dist/.built
+fi

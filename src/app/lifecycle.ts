@@ -117,6 +117,7 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     if (existsSync(containerDir('app', n))) {
       throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: an application container of that name exists`);
     }
+    removeCgroups(n); // left by a destroy that was killed half-way
     if (base === DEFAULT_BASE) await ensureDefaultBase();
     else if (!existsSync(baseRootfs(base))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
     const rec: AppRecord = { name: n, base, port, created: new Date().toISOString() };
