@@ -16,13 +16,13 @@ export function baseRootfs(base: string): string {
   return join(baseDir('app', base), 'rootfs');
 }
 
-// Boot: mount what LXC did not, mark readiness, and nothing that waits on the network (no udhcpc).
+// Boot: mount what LXC did not (its /run holds the D-Aware registry), mark readiness, and nothing that waits on the network (no udhcpc).
 const INITTAB = `::sysinit:/etc/init.d/rcS
 ::shutdown:/bin/sync
 `;
 const RCS = `#!/bin/sh
 mkdir -p /run /tmp /var/log /var/run
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run 2>/dev/null
+grep -qs ' /run ' /proc/mounts || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run 2>/dev/null
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp 2>/dev/null
 [ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
 touch /run/dre-booted

@@ -21,6 +21,8 @@ import {
   type AppRecord,
 } from './layout.js';
 import { lowerDirs, renderLxcConfig } from './lxcconfig.js';
+import { prepareDaware } from './dawareruntime.js';
+import { terminateRegistered } from './registrydir.js';
 
 /** dre_app_data in idiomatic form: the Base Image (null: the busybox default) and the SSH port. */
 export interface AppConfig {
@@ -195,6 +197,7 @@ export async function start(name: string): Promise<void> {
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     rmSync(monitorPidPath(n), { force: true });
     rmSync(lxcLogPath(n), { force: true });
+    prepareDaware(n);
     const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
       timeoutMs: 60_000,
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
@@ -218,6 +221,8 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
   await changing('stop', name, async (n, _rec, lock) => {
     refuseUnless(n, 'stop', [STATUS.RUNNING]);
     const monitor = monitorPid(n);
+    // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
+    await terminateRegistered(n, runningInit(n), timeoutMs);
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
     const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });

@@ -2,6 +2,7 @@ import { lxcPath, containerCgroup, upperDir, type AppRecord, consoleLogPath } fr
 import { baseRootfs } from './base.js';
 import { writeFileAtomic } from '../core/store.js';
 import { join } from 'node:path';
+import { dawareMountEntries } from './dawareruntime.js';
 
 /**
  * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order).
@@ -32,6 +33,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',
+    ...dawareMountEntries(rec.name),
     '',
   ].join('\n');
 }

@@ -1,0 +1,136 @@
+/**
+ * What a container needs for D-Aware programs: the registry at /run/daware (on a /run tmpfs LXC
+ * mounts, so init never hides it) and, read-only at /opt/dre, the host's Node with its own C library
+ * and this package. The host's node is dynamically linked and the base (busybox by default) may have
+ * no C library, or another one: so the host's library directory is bound at /opt/dre/lib and
+ * /opt/dre/bin/node runs node through the host's dynamic loader from there (`ld.so --library-path`),
+ * never touching the container's own /lib. Bind sources are the host paths at the time the config is
+ * written; every runtime bind is optional, so a container still starts when one has gone.
+ */
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runRoot } from '../core/paths.js';
+import { writeFileAtomic } from '../core/store.js';
+import { registryDir, resetRegistry } from './registrydir.js';
+
+/** Where the runtime appears inside the container. */
+export const DAWARE_OPT = '/opt/dre';
+
+/** The host directory mounted at /opt/dre: the wrapper, an ESM entry point, and the mount points. */
+export function runtimeDir(): string {
+  return join(runRoot(), 'daware-runtime');
+}
+
+interface HostRuntime {
+  node: string;
+  libDir: string;
+  loader: string;
+  pkg: string;
+  koffi: string;
+  koffiNative: string;
+}
+
+/** The program interpreter (PT_INTERP) of an ELF64 little-endian executable. */
+function elfInterpreter(file: string): string {
+  const fd = openSync(file, 'r');
+  try {
+    const read = (pos: number, len: number) => {
+      const b = Buffer.alloc(len);
+      return b.subarray(0, readSync(fd, b, 0, len, pos));
+    };
+    const h = read(0, 64);
+    if (h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) throw new Error(`${file} is not a 64-bit little-endian ELF file`);
+    const phoff = Number(h.readBigUInt64LE(32));
+    const phentsize = h.readUInt16LE(54);
+    for (let i = 0; i < h.readUInt16LE(56); i++) {
+      const ph = read(phoff + i * phentsize, phentsize);
+      if (ph.readUInt32LE(0) !== 3) continue; // PT_INTERP
+      return read(Number(ph.readBigUInt64LE(8)), Number(ph.readBigUInt64LE(32))).toString('latin1').replace(/\0.*$/s, '');
+    }
+  } finally {
+    closeSync(fd);
+  }
+  throw new Error(`${file} has no program interpreter`);
+}
+
+let host: HostRuntime | undefined;
+
+/** The host paths to bind, found once: node, its loader's directory, this package, koffi and its native part. */
+function hostRuntime(): HostRuntime {
+  if (!host) {
+    const node = realpathSync(process.execPath);
+    const loader = realpathSync(elfInterpreter(node));
+    const koffi = realpathSync(dirname(createRequire(import.meta.url).resolve('koffi')));
+    host = {
+      node,
+      libDir: dirname(loader),
+      loader: basename(loader),
+      pkg: realpathSync(resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')),
+      koffi,
+      // koffi loads its prebuilt binary from this sibling package (see koffi's loader).
+      koffiNative: join(dirname(koffi), '@koromix', `koffi-${process.platform}-${process.arch}`),
+    };
+  }
+  return host;
+}
+
+/** A path as a field of an fstab-style mount entry (spaces and the like as octal escapes). */
+const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+/** Where koffi's native package goes, relative to /opt/dre. */
+const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koffiNative)}`;
+
+/** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime binds. */
+export function dawareMountEntries(name: string): string[] {
+  const h = hostRuntime();
+  const ro = 'none bind,ro,nosuid,nodev,optional 0 0';
+  return [
+    '# D-Aware: the registry at /run/daware, the host Node runtime and this package at /opt/dre.',
+    'lxc.mount.entry = tmpfs run tmpfs rw,nosuid,nodev,mode=0755,create=dir 0 0',
+    `lxc.mount.entry = ${field(registryDir(name))} run/daware none bind,nosuid,nodev,noexec,create=dir,optional 0 0`,
+    `lxc.mount.entry = ${field(runtimeDir())} opt/dre none bind,ro,nosuid,nodev,create=dir,optional 0 0`,
+    `lxc.mount.entry = ${field(h.libDir)} opt/dre/lib ${ro}`,
+    `lxc.mount.entry = ${field(h.node)} opt/dre/bin/node.bin ${ro}`,
+    `lxc.mount.entry = ${field(h.pkg)} opt/dre/node_modules/dre ${ro}`,
+    `lxc.mount.entry = ${field(h.koffi)} opt/dre/node_modules/koffi ${ro}`,
+    ...(existsSync(h.koffiNative) ? [`lxc.mount.entry = ${field(h.koffiNative)} opt/dre/${koffiNativeAt()} ${ro}`] : []),
+  ];
+}
+
+function writeIfChanged(path: string, text: string, mode: number): void {
+  try {
+    if (readFileSync(path, 'utf8') === text) return;
+  } catch {
+    /* missing: write it */
+  }
+  writeFileAtomic(path, text, mode);
+}
+
+/** Lays out the runtime directory (idempotent; shared by the containers of this D-RE). */
+function ensureRuntimeDir(): void {
+  const h = hostRuntime();
+  const dir = runtimeDir();
+  for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
+    mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  }
+  closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
+  writeIfChanged(
+    join(dir, 'bin', 'node'),
+    [
+      '#!/bin/sh',
+      "# Written by D-RE: the host's node, on the host's C library, whatever the container's own /lib holds.",
+      `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/node.bin "$@"`,
+      '',
+    ].join('\n'),
+    0o755,
+  );
+  writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
+  writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
+}
+
+/** Before each start: an empty registry for the new run, and the runtime directory in place. */
+export function prepareDaware(name: string): void {
+  resetRegistry(name);
+  ensureRuntimeDir();
+}
