@@ -162,11 +162,26 @@ function pointer(s: Spec, arg: unknown): string {
 
 // ---- floating point: exact decimal expansion of the binary value with BigInt ----
 
-/** A positive finite double as n / 10^scale, exactly. */
-function exactDecimal(x: number): { n: bigint; scale: number } {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, x);
-  const bits = view.getBigUint64(0);
+/** A non-negative finite double as n / 10^scale, exactly. */
+interface Exact {
+  n: bigint;
+  scale: number;
+}
+
+const POW5: bigint[] = [1n];
+const POW10: bigint[] = [1n];
+const pow = (table: bigint[], base: bigint, k: number): bigint => {
+  while (table.length <= k) table.push(table[table.length - 1] * base);
+  return table[k];
+};
+
+const F64 = new Float64Array(1);
+const U64 = new BigUint64Array(F64.buffer);
+
+function exactDecimal(x: number): Exact {
+  if (x === 0) return { n: 0n, scale: 0 };
+  F64[0] = x;
+  const bits = U64[0];
   const expBits = Number((bits >> 52n) & 0x7ffn);
   let mant = bits & ((1n << 52n) - 1n);
   let e = -1074;
@@ -174,35 +189,29 @@ function exactDecimal(x: number): { n: bigint; scale: number } {
     mant |= 1n << 52n;
     e = expBits - 1075;
   }
-  return e >= 0 ? { n: mant << BigInt(e), scale: 0 } : { n: mant * 5n ** BigInt(-e), scale: -e };
+  return e >= 0 ? { n: mant << BigInt(e), scale: 0 } : { n: mant * pow(POW5, 5n, -e), scale: -e };
 }
 
 /** n / 10^k rounded half to even (k < 0 multiplies). */
 function roundShift(n: bigint, k: number): bigint {
-  if (k <= 0) return n * 10n ** BigInt(-k);
-  const d = 10n ** BigInt(k);
+  if (k <= 0) return n * pow(POW10, 10n, -k);
+  const d = pow(POW10, 10n, k);
   const q = n / d;
   const twice = 2n * (n % d);
   return twice > d || (twice === d && (q & 1n) === 1n) ? q + 1n : q;
 }
 
-/** Fixed notation of |x| with `prec` decimals. */
-function fixed(x: number, prec: number, alt: boolean): string {
-  let digits = '0';
-  if (x !== 0) {
-    const { n, scale } = exactDecimal(x);
-    digits = roundShift(n, scale - prec).toString();
-  }
-  digits = digits.padStart(prec + 1, '0');
+/** Fixed notation with `prec` decimals. */
+function fixed({ n, scale }: Exact, prec: number, alt: boolean): string {
+  const digits = roundShift(n, scale - prec).toString().padStart(prec + 1, '0');
   const int = digits.slice(0, digits.length - prec);
   const frac = digits.slice(digits.length - prec);
   return prec > 0 || alt ? `${int}.${frac}` : int;
 }
 
-/** |x| rounded to `sig` significant digits: the digits and the decimal exponent of the first one. */
-function significant(x: number, sig: number): { digits: string; exp: number } {
-  if (x === 0) return { digits: '0'.repeat(sig), exp: 0 };
-  const { n, scale } = exactDecimal(x);
+/** The value rounded to `sig` significant digits: the digits and the decimal exponent of the first one. */
+function significant({ n, scale }: Exact, sig: number): { digits: string; exp: number } {
+  if (n === 0n) return { digits: '0'.repeat(sig), exp: 0 };
   const len = n.toString().length;
   let exp = len - 1 - scale;
   let digits = roundShift(n, len - sig).toString();
@@ -213,13 +222,13 @@ function significant(x: number, sig: number): { digits: string; exp: number } {
   return { digits, exp };
 }
 
-function exponential(x: number, prec: number, alt: boolean): string {
+function exponential(x: Exact, prec: number, alt: boolean): string {
   const { digits, exp } = significant(x, prec + 1);
   const mant = prec > 0 || alt ? `${digits[0]}.${digits.slice(1)}` : digits[0];
   return `${mant}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
 }
 
-function general(x: number, prec: number | undefined, alt: boolean): string {
+function general(x: Exact, prec: number | undefined, alt: boolean): string {
   const p = prec === undefined ? 6 : prec === 0 ? 1 : prec;
   const { exp } = significant(x, p);
   const text = p > exp && exp >= -4 ? fixed(x, p - 1 - exp, alt) : exponential(x, p - 1, alt);
@@ -236,9 +245,9 @@ function float(s: Spec, x: number): string {
   let body: string;
   if (Number.isNaN(x)) body = 'nan';
   else if (!Number.isFinite(x)) body = 'inf';
-  else if (s.conv === 'f' || s.conv === 'F') body = fixed(a, s.prec ?? 6, s.alt);
-  else if (s.conv === 'e' || s.conv === 'E') body = exponential(a, s.prec ?? 6, s.alt);
-  else body = general(a, s.prec, s.alt);
+  else if (s.conv === 'f' || s.conv === 'F') body = fixed(exactDecimal(a), s.prec ?? 6, s.alt);
+  else if (s.conv === 'e' || s.conv === 'E') body = exponential(exactDecimal(a), s.prec ?? 6, s.alt);
+  else body = general(exactDecimal(a), s.prec, s.alt);
   if (s.conv === 'F' || s.conv === 'E' || s.conv === 'G') body = body.toUpperCase();
   return field(s, signOf(s, negative && !Number.isNaN(x)), '', body, Number.isFinite(x));
 }
