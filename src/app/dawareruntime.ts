@@ -83,12 +83,20 @@ const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koff
 
 /** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime binds. */
 export function dawareMountEntries(name: string): string[] {
-  const h = hostRuntime();
-  const ro = 'none bind,ro,nosuid,nodev,optional 0 0';
-  return [
+  const registry = [
     '# D-Aware: the registry at /run/daware, the host Node runtime and this package at /opt/dre.',
     'lxc.mount.entry = tmpfs run tmpfs rw,nosuid,nodev,mode=0755,create=dir 0 0',
     `lxc.mount.entry = ${field(registryDir(name))} run/daware none bind,nosuid,nodev,noexec,create=dir,optional 0 0`,
+  ];
+  let h: HostRuntime;
+  try {
+    h = hostRuntime();
+  } catch (e) {
+    return [...registry, `# No Node runtime for D-Aware programs: ${(e as Error).message.replace(/\n/g, ' ')}`];
+  }
+  const ro = 'none bind,ro,nosuid,nodev,optional 0 0';
+  return [
+    ...registry,
     `lxc.mount.entry = ${field(runtimeDir())} opt/dre none bind,ro,nosuid,nodev,create=dir,optional 0 0`,
     `lxc.mount.entry = ${field(h.libDir)} opt/dre/lib ${ro}`,
     `lxc.mount.entry = ${field(h.node)} opt/dre/bin/node.bin ${ro}`,
@@ -132,5 +140,9 @@ function ensureRuntimeDir(): void {
 /** Before each start: an empty registry for the new run, and the runtime directory in place. */
 export function prepareDaware(name: string): void {
   resetRegistry(name);
-  ensureRuntimeDir();
+  try {
+    ensureRuntimeDir();
+  } catch {
+    /* no Node runtime on this host (the config says why): the container starts without /opt/dre */
+  }
 }

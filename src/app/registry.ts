@@ -27,12 +27,18 @@ function changingRegistry(what: string, name: string, fn: (n: string, c: PidName
 
 const notInContainer = (what: string, name: string, id: string) => dreError('DRE_ERR_PID_NONEXISTENCE', `${what} ${name}: no process ${id}`);
 
+/** Records a process of the container; its init is refused: stopping init is LXC's halt, not a callback. */
+function register(what: string, name: string, vpid: number, pid: number): void {
+  if (vpid === 1) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${name}: PID ${pid} is the container's init, which LXC itself stops`);
+  writeEntry(name, vpid, pid);
+}
+
 /** dre_app_register_pid: puts host process `pid`, which must belong to the container, under D-Aware control. */
 export const registerPid = (name: string, pid: number): Promise<void> =>
   changingRegistry('register pid in', name, (n, c) => {
     const vpid = vpidIn(c, pid);
     if (vpid === undefined) throw notInContainer('register pid in', n, `with host PID ${pid} in this container`);
-    writeEntry(n, vpid, pid);
+    register('register pid in', n, vpid, pid);
   });
 
 /** dre_app_register_vpid: the same for a process named by its PID inside the container. */
@@ -40,7 +46,7 @@ export const registerVpid = (name: string, vpid: number): Promise<void> =>
   changingRegistry('register vpid in', name, (n, c) => {
     const pid = processesOf(c).get(vpid);
     if (pid === undefined) throw notInContainer('register vpid in', n, `with PID ${vpid} in this container`);
-    writeEntry(n, vpid, pid);
+    register('register vpid in', n, vpid, pid);
   });
 
 /** dre_app_unregister_pid: takes host process `pid` out of D-Aware control. */

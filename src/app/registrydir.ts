@@ -6,7 +6,7 @@
  * against the process's start time, read without following links and with a size cap; anything
  * that does not map to a live process of that container is ignored.
  */
-import { appendFileSync, chmodSync, closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, constants as fsc, existsSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { constants as osc } from 'node:os';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
@@ -77,6 +77,7 @@ export function processesOf(c: PidNamespace): Map<number, number> {
 function readEntry(path: string): number | undefined {
   let fd: number;
   try {
+    if (!lstatSync(path).isFile()) return undefined; // never open a device or FIFO; fstat below closes the race
     fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK);
   } catch {
     return undefined;
@@ -106,7 +107,7 @@ export function resolveRegistry(name: string, c: PidNamespace): Registered[] {
     const [, v, s] = ENTRY_NAME.exec(entry)!;
     const vpid = Number(v);
     const signo = Number(s);
-    const pid = procs.get(vpid);
+    const pid = vpid === 1 ? undefined : procs.get(vpid); // the container's init is LXC's to stop
     const start = readEntry(join(registryDir(name), entry));
     if (pid === undefined || start === undefined || signo > 64 || procStat(pid)?.startTime !== start) continue;
     found.push({ pid, vpid, signo });

@@ -141,6 +141,24 @@ describe('termination callbacks and the D-Aware registry', () => {
     assert.equal(app('register', a, String(process.pid)).code, -DRE_ERR.DRE_ERR_PID_NONEXISTENCE);
     assert.equal(app('register', a, '999999', '--vpid').code, -DRE_ERR.DRE_ERR_PID_NONEXISTENCE);
     assert.equal(app('unregister', a, String(hostPidB)).code, -DRE_ERR.DRE_ERR_PID_NONEXISTENCE);
+    // The container's own init is not an application: LXC's halt stops it.
+    assert.equal(app('register', a, '1', '--vpid').code, -DRE_ERR.DRE_ERR_INVALID_ARGUMENT);
+    assert.equal(app('register', a, String(initA)).code, -DRE_ERR.DRE_ERR_INVALID_ARGUMENT);
+  });
+
+  it('offers the same registry through the spec functions of dre/app', async () => {
+    const spec = await import('../../src/spec/app.js');
+    const h = await spec.dre_app_open(a);
+    assert.ok(h);
+    const list: { value?: { pid: number; vpid: number }[] } = {};
+    assert.equal(await spec.dre_app_get_registered_pid_list(h, list), 0);
+    assert.ok(list.value!.some((p) => p.vpid === appA.pid && p.pid === hostPidOf(initA, appA.pid)));
+    assert.equal(await spec.dre_app_release_registered_pid_list(list.value), 0);
+    assert.equal(await spec.dre_app_register_vpid(h, 999999), spec.DRE_ERR_PID_NONEXISTENCE);
+    assert.equal(await spec.dre_app_register_pid(h, hostSleeper.pid!), spec.DRE_ERR_PID_NONEXISTENCE);
+    assert.equal(await spec.dre_app_unregister_vpid(h, 999999), spec.DRE_ERR_PID_NONEXISTENCE);
+    assert.equal(await spec.dre_app_register_pid(null as never, 1), spec.DRE_ERR_NULL_POINTER);
+    assert.equal(await spec.dre_app_close(h), 0);
   });
 
   it('ignores forged registry entries written inside a container', () => {
