@@ -75,8 +75,12 @@ async function terminate(signo: number): Promise<void> {
       status = 1;
     }
   }
-  for (const s of listeners.keys()) removeEntry(s);
   process.exit(status);
+}
+
+/** A process that ends, by any path, leaves the registry (a stale entry would be ignored anyway). */
+function leaveRegistry(): void {
+  for (const s of listeners.keys()) removeEntry(s);
 }
 
 /**
@@ -89,6 +93,7 @@ export function daware_termination_register_callback(signo: number, func: DTermi
   const name = SIGNAL_NAMES.get(signo);
   if (name === undefined || UNCATCHABLE.has(signo) || typeof func !== 'function') return null;
   if (!writeEntry(signo)) return null;
+  if (listeners.size === 0) process.once('exit', leaveRegistry);
   if (!listeners.has(signo)) {
     const listener = () => void terminate(signo);
     process.on(name, listener);
@@ -108,4 +113,5 @@ export function daware_termination_unregister_callback(dterm: DTermination | nul
   if (listener) process.off(SIGNAL_NAMES.get(r.signo)!, listener);
   listeners.delete(r.signo);
   removeEntry(r.signo);
+  if (listeners.size === 0) process.off('exit', leaveRegistry);
 }

@@ -208,6 +208,17 @@ describe('termination callbacks and the D-Aware registry', () => {
     assert.equal(await readInside(a, `/root/callback-${a}`), `signal=15 arg=arg-${a}\n`);
   });
 
+  it('takes a program that ends by itself out of the registry', async () => {
+    const short = `import { daware_termination_register_callback as r } from '/opt/dre/daware.js';
+import { writeFileSync } from 'node:fs';
+r(15, () => 0, null); writeFileSync('/root/short.pid', String(process.pid)); setTimeout(() => process.exit(0), 100);`;
+    assert.equal(inside(b, 'cat > /root/short.mjs', short).code, 0);
+    assert.equal(inside(b, '/opt/dre/bin/node /root/short.mjs > /dev/null 2>&1').code, 0);
+    const vpid = Number(await readInside(b, '/root/short.pid'));
+    assert.deepEqual(readdirSync(join(containerRunDir('app', b), 'daware')), [`${appB.pid}.15`]);
+    assert.ok(vpid > 0 && vpid !== appB.pid);
+  });
+
   it('logs in order that every registered process exited when the callbacks finish within the grace period', () => {
     ok('stop', b, '--timeout', '10');
     assert.equal(readFileSync(join(containerDir('app', b), 'upper', 'root', `callback-${b}`), 'utf8'), `signal=15 arg=arg-${b}\n`);
