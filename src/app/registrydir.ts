@@ -58,7 +58,7 @@ export function pidNamespace(name: string, init: number | undefined, what: strin
 
 /** The VPID of host process `pid` if it lives in the container's PID namespace. */
 export function vpidIn(c: PidNamespace, pid: number): number | undefined {
-  if (!isAlive(pid) || nsId(pid, 'pid') !== c.ns) return undefined;
+  if (nsId(pid, 'pid') !== c.ns || !isAlive(pid)) return undefined;
   return nsPids(pid)?.[c.level];
 }
 
