@@ -77,15 +77,19 @@ export class ControlGroups {
     return hs;
   }
 
-  /** The hierarchy holding `controller` among the managed ones (v1 first, the v2 tree for what v1 lacks). */
+  /** The hierarchy holding `controller` among the managed ones (its v1 hierarchy, or the v2 tree when v1 lacks it). */
   private holder(hs: MountedHierarchy[], controller: string): MountedHierarchy | undefined {
     return hs.find((h) => h.controllers.includes(controller));
   }
 
+  /** The name of the processes leaf inside the container's group ('' when processes live in the group itself). */
+  private get leafName(): string {
+    return this.layout.procsLeaf.slice(this.layout.group.length + 1);
+  }
+
   private cgName(cg: unknown): string {
     const n = checkName(cg, 'cgroup name');
-    const leaf = this.layout.procsLeaf.slice(this.layout.group.length + 1);
-    if (n === leaf) throw dreError('DRE_ERR_INVALID_ARGUMENT', `cgroup name ${n} is reserved for the container's own processes`);
+    if (n === this.leafName) throw dreError('DRE_ERR_INVALID_ARGUMENT', `cgroup name ${n} is reserved for the container's own processes`);
     return n;
   }
 
@@ -134,9 +138,7 @@ export class ControlGroups {
   /** Names of the container's control groups. */
   list(): string[] {
     const hs = this.managed('list cgroups of');
-    const leaf = this.layout.procsLeaf.slice(this.layout.group.length + 1);
-    const dir = join(hs[0].mount, this.layout.group);
-    return groupChildren(dir).filter((n) => n !== leaf);
+    return groupChildren(join(hs[0].mount, this.layout.group)).filter((n) => n !== this.leafName);
   }
 
   create(cg: unknown): void {
