@@ -190,10 +190,10 @@ export function unsetPlan(type: ResourceType, files: GroupFiles): FileWrite[] {
   }
   if (t === RESOURCE.CPU_CORE) {
     const v = need(files, 'cpuset', code);
-    // v1 needs an explicit list (the parent's); v2's empty cpuset.cpus means "whatever the parent has".
-    if (v === 2) return [{ controller: 'cpuset', file: 'cpuset.cpus', value: '' }];
-    const parent = files.readParent('cpuset', 'cpuset.cpus');
-    if (!parent) throw dreError(code, 'the parent group has no cpuset.cpus to restore');
+    // The parent's CPUs, written out: v2's empty "inherit" list is refused (ENOSPC) while the group holds processes.
+    const file = v === 1 ? 'cpuset.cpus' : 'cpuset.cpus.effective';
+    const parent = files.readParent('cpuset', file);
+    if (!parent) throw dreError(code, `the parent group has no ${file} to restore`);
     return [{ controller: 'cpuset', file: 'cpuset.cpus', value: parent }];
   }
   const v = need(files, 'memory', code);

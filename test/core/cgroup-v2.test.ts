@@ -1,8 +1,8 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hierarchies, makeGroup, moveProcess, removeGroupTree, subtreeControlLine } from '../../src/core/cgroup.js';
 import { ControlGroups } from '../../src/core/controlgroups.js';
@@ -10,7 +10,7 @@ import { RESOURCE } from '../../src/core/driver.js';
 import { cpuUsageNs, setPlan, unsetPlan, type FileWrite, type GroupFiles, type LimitController } from '../../src/core/limits.js';
 import { containerGroup } from '../../src/core/paths.js';
 import { sleep } from '../../src/core/proc.js';
-import { uniqueName } from '../support/env.js';
+import { distDir, uniqueName } from '../support/env.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,7 +31,7 @@ function v2Group(over: Record<string, string | undefined> = {}): GroupFiles {
   return {
     version: () => 2,
     read: (_c: LimitController, f: string) => files[f],
-    readParent: (_c: LimitController, f: string) => (f === 'cpuset.cpus' ? '0-1' : undefined),
+    readParent: (_c: LimitController, f: string) => (f === 'cpuset.cpus.effective' ? '0-1' : undefined),
   };
 }
 
@@ -54,11 +54,11 @@ describe('cgroup v2 files, in the formats of the kernel documentation', () => {
     assert.throws(() => setPlan({ type: RESOURCE.CPU, percent: 0.5 }, v2Group(), [0, 1]), { errName: 'DRE_ERR_INVALID_ARGUMENT' }, 'below the 1 ms minimum quota');
   });
 
-  it('writes cores as cpuset.cpus in the kernel’s list form, and lifts them with an empty list (the parent’s)', () => {
+  it('writes cores as cpuset.cpus in the kernel’s list form, and lifts them to the parent’s effective CPUs', () => {
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0' }, v2Group(), [0, 1]))), ['cpuset.cpus=0']);
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0,1' }, v2Group(), [0, 1]))), ['cpuset.cpus=0-1']);
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0,2-3' }, v2Group(), [0, 1, 2, 3]))), ['cpuset.cpus=0,2-3']);
-    assert.deepEqual(plain(assertV2(unsetPlan(RESOURCE.CPU_CORE, v2Group({ 'cpuset.cpus': '1' })))), ['cpuset.cpus=']);
+    assert.deepEqual(plain(assertV2(unsetPlan(RESOURCE.CPU_CORE, v2Group({ 'cpuset.cpus': '1' })))), ['cpuset.cpus=0-1'], 'not "": a populated v2 cpuset refuses an empty list (ENOSPC)');
   });
 
   it('writes memory as memory.max bytes and lifts it with "max"', () => {
@@ -154,5 +154,131 @@ describe('the cgroup v2 tree of this host, for real', () => {
     });
     cgs.destroy('h');
     await sleep(0);
+  });
+});
+
+/** Where kernel packages are cached (shared with the system container base build). */
+const kernelCache = () => process.env.DRE_CACHE_DIR || '/var/cache/dre';
+const KERNEL_DEB = /^linux-image-.*-cloud-amd64_.*\.deb$/;
+
+/** Debian's cloud kernel (NVMe, ext4 and the serial console built in), from the cache or `apt-get download`. */
+function cloudKernelDeb(): string | undefined {
+  mkdirSync(kernelCache(), { recursive: true });
+  const cached = () => readdirSync(kernelCache()).filter((f) => KERNEL_DEB.test(f) && !f.startsWith('linux-image-cloud-amd64_')).sort();
+  if (cached().length === 0) {
+    const dep = /Depends:\s*(linux-image-\S+)/.exec(spawnSync('apt-cache', ['depends', 'linux-image-cloud-amd64'], { encoding: 'utf8' }).stdout ?? '')?.[1];
+    if (dep) spawnSync('apt-get', ['download', '-q', dep], { cwd: kernelCache(), timeout: 600_000 });
+  }
+  const debs = cached();
+  return debs.length ? join(kernelCache(), debs[debs.length - 1]) : undefined;
+}
+
+/** The shared libraries a binary needs, from ldd. */
+function libsOf(binary: string): string[] {
+  const text = execFileSync('ldd', [binary], { encoding: 'utf8' });
+  return [...text.matchAll(/(\/\S+\.so[^\s]*)/g)].map((m) => m[1]);
+}
+
+describe('the cgroup v2 limit paths in a VM whose cgroups are all v2 (cpu, cpuset, memory)', () => {
+  const missing = ['qemu-system-x86_64', 'mkfs.ext4', 'dpkg-deb'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  const skip = missing.length > 0 && `${missing.join(', ')} not installed`;
+  let result: Record<string, unknown> = {};
+  let tmp = '';
+
+  before(async () => {
+    if (skip) return;
+    tmp = mkdtempSync('/tmp/dre-v2vm-');
+    const deb = cloudKernelDeb();
+    assert.ok(deb, `Debian's cloud kernel is in ${kernelCache()} or downloadable`);
+    execFileSync('dpkg-deb', ['-x', deb, join(tmp, 'kernel')]);
+    const vmlinuz = join(tmp, 'kernel', 'boot', readdirSync(join(tmp, 'kernel', 'boot')).find((f) => f.startsWith('vmlinuz-'))!);
+    // Root file system: static busybox, the host's node with its libraries, and the compiled core.
+    const root = join(tmp, 'root');
+    for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'tmp', 'app/dist/src', 'app/dist/test/core']) mkdirSync(join(root, d), { recursive: true });
+    copyFileSync('/bin/busybox', join(root, 'bin/busybox'));
+    chmodSync(join(root, 'bin/busybox'), 0o755);
+    const node = realpathSync(process.execPath);
+    for (const f of [node, ...libsOf(node)]) {
+      mkdirSync(join(root, dirname(f)), { recursive: true });
+      copyFileSync(f, join(root, f));
+      chmodSync(join(root, f), 0o755);
+    }
+    if (node !== '/usr/bin/node') symlinkSync(node, join(root, 'usr/bin/node'));
+    cpSync(join(distDir, 'src', 'core'), join(root, 'app/dist/src/core'), { recursive: true });
+    copyFileSync(join(distDir, 'test', 'core', 'cgroup-v2-guest.js'), join(root, 'app/dist/test/core/cgroup-v2-guest.js'));
+    writeFileSync(join(root, 'app/package.json'), '{ "type": "module" }\n');
+    writeFileSync(
+      join(root, 'init'),
+      [
+        '#!/bin/busybox sh',
+        '/bin/busybox --install -s /bin',
+        'export PATH=/bin:/usr/bin',
+        'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp',
+        // Nothing mounts v1 here: every controller is on the v2 tree.
+        'mount -t cgroup2 cgroup2 /sys/fs/cgroup',
+        'node /app/dist/test/core/cgroup-v2-guest.js',
+        'poweroff -f',
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+    const image = join(tmp, 'root.img');
+    execFileSync('mkfs.ext4', ['-q', '-F', '-d', root, image, '256M']);
+    rmSync(root, { recursive: true, force: true });
+    const qemu = spawnSync(
+      'qemu-system-x86_64',
+      ['-accel', 'tcg', '-machine', 'q35', '-m', '512', '-smp', '2', '-nographic', '-no-reboot', '-kernel', vmlinuz,
+        '-append', 'console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rw init=/init panic=-1 loglevel=3',
+        '-drive', `file=${image},if=none,id=d0,format=raw`, '-device', 'nvme,drive=d0,serial=dre'],
+      { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
+    );
+    const line = /DRE-V2-RESULT (.*)$/m.exec(qemu.stdout ?? '')?.[1];
+    assert.ok(line, `the guest reported: ${(qemu.stdout ?? '').slice(-2000)} ${qemu.stderr ?? ''}`);
+    result = JSON.parse(line.trim());
+    assert.equal(result.error, undefined, String(result.error));
+  });
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const opts = { skip };
+  it('has cpu, cpuset and memory on v2 alone, and delegates them to the container group', opts, () => {
+    assert.deepEqual(result.hierarchies, [String((result.hierarchies as string[])[0])]);
+    assert.match(String((result.hierarchies as string[])[0]), /^2:\/sys\/fs\/cgroup:.*\bcpu\b/);
+    for (const c of ['cpu', 'cpuset', 'memory']) assert.ok(String(result.subtreeControl).split(' ').includes(c), `${c} in ${result.subtreeControl}`);
+  });
+  it('holds 20% CPU through cpu.max, measured from /proc, and lifts it to "max 100000"', opts, (t) => {
+    assert.equal(result.cpuMax, '20000 100000');
+    assert.match(String(result.busyGroup), /^0::\/dre\/guest\/sys\/vm\/g$/);
+    const seen = result.cpuPercent as number[];
+    t.diagnostic(`measured in the guest: ${seen.map((x) => x.toFixed(1)).join(', ')}%; get_resource ${result.getCpu}%`);
+    assert.ok(seen.every((x) => x <= 25), `never above the quota: ${seen}`);
+    assert.ok(seen.some((x) => x >= 15), `20% ± 5: ${seen}`);
+    assert.ok((result.getCpu as number) > 5 && (result.getCpu as number) <= 27, `get_resource ${result.getCpu}`);
+    assert.equal(result.cpuMaxUnset, 'max 100000');
+  });
+  it('holds core 0 through cpuset.cpus and gives back the parent’s on unset', opts, () => {
+    assert.equal(result.cpusetCpus, '0');
+    assert.equal(result.cpusAllowed, '0');
+    assert.equal(result.getCores, '0');
+    assert.deepEqual(result.cpusetUnset, ['0-1', '0-1']);
+  });
+  it('holds memory through memory.max and memory+swap as memory.swap.max = memsw − memory', opts, () => {
+    assert.equal(result.memoryMax, `${24 * MiB}`);
+    assert.equal(result.swapMax, `${24 * MiB}`);
+    assert.equal(result.memoryAboveMemsw, 'DRE_ERR_INVALID_ARGUMENT');
+    const [mem, memFile] = result.getMemory as number[];
+    assert.ok(Math.abs(mem - memFile) <= 256 * 1024, `memory ${mem} vs memory.current ${memFile}`);
+    const [memsw, memswFile] = result.getMemsw as number[];
+    assert.ok(Math.abs(memsw - memswFile) <= 256 * 1024, `memsw ${memsw} vs ${memswFile}`);
+  });
+  it('lets the kernel kill a process touching 96 MiB in the 24 MiB group', opts, () => {
+    assert.equal(result.oomStatus, '137');
+    assert.match(String(result.memoryEvents), /^oom_kill [1-9]/m);
+  });
+  it('lifts memory and swap to "max", and destroys the group with its process moved back', opts, () => {
+    assert.deepEqual(result.memoryUnset, ['max', 'max']);
+    assert.equal(result.destroyed, true);
+    assert.match(String(result.busyBack), /^0::\/dre\/guest\/sys\/vm\/ns$/);
   });
 });
