@@ -11,8 +11,8 @@ import { nsId, nsPids } from '../core/proc.js';
 import { containerCgroup, containerProcsCgroup } from './layout.js';
 import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
 
-/** The core's view of one application container's groups. */
-export function appControlGroups(name: string): ControlGroups {
+/** The core's view of one application container's groups (module-private: the driver spreads every export). */
+function appControlGroups(name: string): ControlGroups {
   return new ControlGroups({ owner: `application container ${name}`, group: containerCgroup(name), procsLeaf: containerProcsCgroup(name) });
 }
 
@@ -31,7 +31,7 @@ function whileRunning(what: string, name: string, fn: (cgs: ControlGroups, n: st
  * The host PID of the process that has PID `vpid` in the container's own PID namespace: only processes
  * of that namespace count (a same-numbered process of the host or of another container never does).
  */
-export function hostPidOf(name: string, vpid: number, what: string): number {
+function hostPidOf(name: string, vpid: number, what: string): number {
   const v = checkInt(vpid, 'vpid', 1, 2 ** 31 - 1);
   const init = runningInit(name);
   const ns = init === undefined ? undefined : nsId(init, 'pid');
