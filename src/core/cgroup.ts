@@ -179,7 +179,7 @@ export function delegateControllers(h: MountedHierarchy, rel: string): void {
 }
 
 /** v1 cpuset: a new group starts with no CPUs and no memory nodes (no process may join it); copy its parent's. */
-function inheritCpuset(h: MountedHierarchy, dir: string): void {
+export function inheritCpuset(h: MountedHierarchy, dir: string): void {
   if (h.version !== 1 || !h.controllers.includes('cpuset')) return;
   for (const file of ['cpuset.cpus', 'cpuset.mems']) {
     if (readGroupFile(dir, file) === '') writeGroupFile(dir, file, `${readGroupFile(join(dir, '..'), file)}\n`);

@@ -9,6 +9,7 @@ import {
   delegateControllers,
   groupProcesses,
   hierarchies,
+  inheritCpuset,
   isGroupDir,
   isWithin,
   moveProcess,
@@ -159,9 +160,7 @@ export class ControlGroups {
           // Left by a killed create or destroy: an empty group is reused.
           if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || h === hs[0]) throw e;
         }
-        if (h.version === 1 && h.controllers.includes('cpuset')) {
-          for (const f of ['cpuset.cpus', 'cpuset.mems']) if (readGroupFile(dir, f) === '') writeGroupFile(dir, f, `${readGroupFile(join(dir, '..'), f)}\n`);
-        }
+        inheritCpuset(h, dir);
       }
     } catch (e) {
       for (const dir of made.reverse()) tryRmdir(dir);
@@ -308,7 +307,8 @@ export class ControlGroups {
     const dir = h && join(h.mount, groups.get(h.mount) ?? '');
     const files = h?.version === 1 ? USAGE_FILES.v1[key] : USAGE_FILES.v2[key];
     try {
-      if (t === RESOURCE.CPU_CORE) return { type: t, cores: dir ? readGroupFile(dir, files.file) : formatCpuList(onlineCpus()) };
+      // Where no cpuset controller covers the group, the CPUs the process may use are its affinity.
+      if (t === RESOURCE.CPU_CORE) return { type: t, cores: (dir && readOr(dir, files.file)) || allowedCpus(pid) };
       if (!h || !dir) throw new Error(`no ${key === 'cpu' ? 'CPU accounting' : 'memory controller'} on this host`);
       if (t === RESOURCE.CPU) {
         const sample = () => cpuUsageNs(h.version, readGroupFile(dir, files.file));
@@ -342,6 +342,11 @@ function withContext<T>(what: string, fn: () => T): T {
     if (isDreError(e)) throw dreError(e.errName, `${what}: ${e.message}`, e.cause);
     throw e;
   }
+}
+
+function allowedCpus(pid: number): string {
+  const m = /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? m[1].trim() : formatCpuList(onlineCpus());
 }
 
 function groupChildren(dir: string): string[] {
