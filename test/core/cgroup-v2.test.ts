@@ -216,7 +216,7 @@ describe('the cgroup v2 limit paths in a VM whose cgroups are all v2 (cpu, cpuse
         'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp',
         // Nothing mounts v1 here: every controller is on the v2 tree.
         'mount -t cgroup2 cgroup2 /sys/fs/cgroup',
-        'node /app/dist/test/core/cgroup-v2-guest.js',
+        'DRE_V2_GUEST=1 node /app/dist/test/core/cgroup-v2-guest.js',
         'poweroff -f',
         '',
       ].join('\n'),
