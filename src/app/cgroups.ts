@@ -7,8 +7,8 @@ import { ControlGroups } from '../core/controlgroups.js';
 import { dreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
-import { nsId, nsPids } from '../core/proc.js';
 import { containerCgroup, containerProcsCgroup } from './layout.js';
+import { hostPidOf as hostPidIn, pidNamespace } from './pidns.js';
 import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
 
 /** The core's view of one application container's groups (module-private: the driver spreads every export). */
@@ -33,12 +33,7 @@ function whileRunning(what: string, name: string, fn: (cgs: ControlGroups, n: st
  */
 function hostPidOf(name: string, vpid: number, what: string): number {
   const v = checkInt(vpid, 'vpid', 1, 2 ** 31 - 1);
-  const init = runningInit(name);
-  const ns = init === undefined ? undefined : nsId(init, 'pid');
-  if (ns === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped`);
-  const found = appControlGroups(name)
-    .processes()
-    .find((p) => nsPids(p)?.at(-1) === v && nsId(p, 'pid') === ns);
+  const found = hostPidIn(pidNamespace(name, runningInit(name), what), v);
   if (found === undefined) throw dreError('DRE_ERR_PID_NONEXISTENCE', `${what} ${name}: no process ${v} in the container`);
   return found;
 }

@@ -8,7 +8,8 @@ import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
-import { pidNamespace, processesOf, removeEntries, requireRegistry, resolveRegistry, vpidIn, writeEntry, type PidNamespace } from './registrydir.js';
+import { pidNamespace, processesOf, vpidIn, type PidNamespace } from './pidns.js';
+import { removeEntries, requireRegistry, resolveRegistry, writeEntry } from './registrydir.js';
 
 /** A process under D-Aware control: its PID on the host and in the container. */
 export interface RegisteredPid {

@@ -13,6 +13,7 @@ import { dreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, nsId, nsPids, procStat, waitFor } from '../core/proc.js';
 import { lxcLogPath } from './layout.js';
+import { pidNamespace, processesOf, type PidNamespace } from './pidns.js';
 
 /** A registered process: host PID, PID in the container, and the signal it gets at stop. */
 export interface Registered {
@@ -39,38 +40,6 @@ export function resetRegistry(name: string): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   chmodSync(dir, 0o1777); // any user of the container may register its own processes; sticky: not remove others'
-}
-
-/** The running container's PID namespace: its init, the namespace link, and its depth in NSpid. */
-export interface PidNamespace {
-  init: number;
-  ns: string;
-  level: number;
-}
-
-/** The PID namespace of the container whose init is `init` (undefined: stopped). */
-export function pidNamespace(name: string, init: number | undefined, what: string): PidNamespace {
-  const ns = init === undefined ? undefined : nsId(init, 'pid');
-  const ids = init === undefined ? undefined : nsPids(init);
-  if (init === undefined || ns === undefined || ids === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped`);
-  return { init, ns, level: ids.length - 1 };
-}
-
-/** The VPID of host process `pid` if it lives in the container's PID namespace. */
-export function vpidIn(c: PidNamespace, pid: number): number | undefined {
-  if (nsId(pid, 'pid') !== c.ns || !isAlive(pid)) return undefined;
-  return nsPids(pid)?.[c.level];
-}
-
-/** VPID → host PID of every process in the container's PID namespace (one pass over /proc). */
-export function processesOf(c: PidNamespace): Map<number, number> {
-  const map = new Map<number, number>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    const vpid = vpidIn(c, Number(e));
-    if (vpid !== undefined) map.set(vpid, Number(e));
-  }
-  return map;
 }
 
 /** Reads one entry: a regular file (never a link, FIFO or device), at most a few bytes, holding a number. */
