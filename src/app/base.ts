@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
-import { removeStaging } from '../core/store.js';
+import { readJson, removeStaging } from '../core/store.js';
 
 /** The name of the Base Image used when a container's `base` is null. */
 export const DEFAULT_BASE = 'default';
@@ -14,6 +14,41 @@ export const BUSYBOX = '/bin/busybox';
 /** The root file system of a Base Image (its lower layer). */
 export function baseRootfs(base: string): string {
   return join(baseDir('app', base), 'rootfs');
+}
+
+/** What a committed Base Image holds besides its top layer `rootfs` (the default base has no record). */
+export interface BaseRecord {
+  /** The Base Image it stands on (its layers go under this one's); null for a base that stands alone. */
+  parent: string | null;
+  /** Its own layer directories inside the base directory, topmost first; the first is always `rootfs`. */
+  layers: string[];
+  /** The container and snapshot it was committed from. */
+  from: { container: string; snapshot: string };
+  created: string;
+}
+
+export const baseRecordPath = (base: string) => join(baseDir('app', base), 'base.json');
+
+export function readBaseRecord(base: string): BaseRecord | undefined {
+  return readJson<BaseRecord>(baseRecordPath(base));
+}
+
+/** A Base Image exists once its directory holds `rootfs` (it is renamed into place complete). */
+export function baseExists(base: string): boolean {
+  return existsSync(baseRootfs(base));
+}
+
+/** Every read-only layer a Base Image stands on, topmost first: its own, then its parent's, down to a base that stands alone. */
+export function baseLowers(base: string): string[] {
+  const dirs: string[] = [];
+  const seen = new Set<string>();
+  for (let b: string | null = base; b !== null && !seen.has(b); ) {
+    seen.add(b);
+    const rec = readBaseRecord(b);
+    dirs.push(...(rec?.layers ?? ['rootfs']).map((l) => join(baseDir('app', b!), l)));
+    b = rec?.parent ?? null;
+  }
+  return dirs;
 }
 
 // Boot: mount what LXC did not (its /run holds the D-Aware registry), mark readiness, and nothing that waits on the network (no udhcpc).

@@ -10,6 +10,8 @@ export interface AppRecord {
   /** SSH port on the host (dre_app_data.udata.lxc.port), or null. */
   port: number | null;
   created: string;
+  /** The container's own read-only layers (ids under layers/), topmost first, between its upper and its base; absent: none. */
+  layers?: string[];
 }
 
 /** What D-RE knows of the current run of a container (in the run dir, gone after a reboot). */
@@ -29,6 +31,15 @@ export const recordPath = (name: string) => join(containerDir('app', name), 'dre
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
 /** The writable top layer of the container's overlay root file system. */
 export const upperDir = (name: string) => join(containerDir('app', name), 'upper');
+/** Read-only layers frozen from the upper layer by saved snapshots, one directory per id. */
+export const layersDir = (name: string) => join(containerDir('app', name), 'layers');
+export const layerDir = (name: string, id: string) => join(layersDir(name), id);
+/** One JSON record per snapshot: the layer stack it restores. */
+export const snapshotsDir = (name: string) => join(containerDir('app', name), 'snapshots');
+export const snapshotPath = (name: string, tag: string) => join(snapshotsDir(name), `${tag}.json`);
+/** One directory of CRIU images per checkpoint. */
+export const checkpointsDir = (name: string) => join(containerDir('app', name), 'checkpoints');
+export const checkpointDir = (name: string, tag: string) => join(checkpointsDir(name), tag);
 export const runStatePath = (name: string) => join(containerRunDir('app', name), 'run.json');
 export const lxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log');
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');

@@ -1,15 +1,15 @@
-import { lxcPath, containerCgroup, upperDir, type AppRecord, consoleLogPath } from './layout.js';
-import { baseRootfs } from './base.js';
+import { lxcPath, containerCgroup, upperDir, type AppRecord, consoleLogPath, layerDir } from './layout.js';
+import { baseLowers } from './base.js';
 import { writeFileAtomic } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
 
 /**
- * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order).
- * Today: the Base Image's root file system.
+ * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order:
+ * the leftmost wins): the layers its snapshots froze, then its Base Image's layers.
  */
 export function lowerDirs(rec: AppRecord): string[] {
-  return [baseRootfs(rec.base)];
+  return [...(rec.layers ?? []).map((id) => layerDir(rec.name, id)), ...baseLowers(rec.base)];
 }
 
 /** LXC's config for a container: overlay root, busybox-friendly halt signal, cgroups under this root's parent. */

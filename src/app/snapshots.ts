@@ -1,15 +1,212 @@
-import { dreError } from '../core/errors.js';
-// Placeholder until issue 4 lands: every call fails with the code a failed operation gives.
-const todo = (code: 'DRE_ERR_SAVE_SNAPSHOT_FAILED' | 'DRE_ERR_LOAD_SNAPSHOT_FAILED' | 'DRE_ERR_REMOVE_SNAPSHOT_FAILED' | 'DRE_ERR_COMMIT_SNAPSHOT_FAILED' | 'DRE_ERR_REMOVE_BASE_FAILED', what: string) =>
-  Promise.reject(dreError(code, `${what}: not available in this build`));
-export const saveSnapshot = (name: string, tag: string): Promise<void> => todo('DRE_ERR_SAVE_SNAPSHOT_FAILED', `save snapshot ${tag} of ${name}`);
-export const loadSnapshot = (name: string, tag: string): Promise<void> => todo('DRE_ERR_LOAD_SNAPSHOT_FAILED', `load snapshot ${tag} of ${name}`);
-export const removeSnapshot = (name: string, tag: string): Promise<void> => todo('DRE_ERR_REMOVE_SNAPSHOT_FAILED', `remove snapshot ${tag} of ${name}`);
-export const listSnapshots = (name: string): Promise<string[]> => todo('DRE_ERR_LOAD_SNAPSHOT_FAILED', `list snapshots of ${name}`) as never;
-export const commitSnapshot = (name: string, tag: string, base: string): Promise<void> => todo('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit ${tag} of ${name} as ${base}`);
-export const listBases = (): Promise<string[]> => todo('DRE_ERR_REMOVE_BASE_FAILED', 'list bases') as never;
-export const removeBase = (base: string): Promise<void> => todo('DRE_ERR_REMOVE_BASE_FAILED', `remove base ${base}`);
-export const checkpoint = (name: string, tag: string): Promise<void> => todo('DRE_ERR_SAVE_SNAPSHOT_FAILED', `checkpoint ${tag} of ${name}`);
-export const restart = (name: string, tag: string): Promise<void> => todo('DRE_ERR_LOAD_SNAPSHOT_FAILED', `restart ${name} from ${tag}`);
-export const listCheckpoints = (name: string): Promise<string[]> => todo('DRE_ERR_LOAD_SNAPSHOT_FAILED', `list checkpoints of ${name}`) as never;
-export const removeCheckpoint = (name: string, tag: string): Promise<void> => todo('DRE_ERR_REMOVE_SNAPSHOT_FAILED', `remove checkpoint ${tag} of ${name}`);
+/**
+ * Snapshots of a stopped container's file system, Base Images committed from them, and (re-exported)
+ * CRIU checkpoints. A snapshot freezes the upper layer into a read-only layer (one atomic directory
+ * swap, whatever the size) and records the layer stack; loading one swaps in an empty upper and that
+ * stack. A committed base is a hard-link copy of the snapshot's layers: it shares no directory entry
+ * with the container, so removing the container or the snapshot never harms it.
+ */
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { STATUS } from '../core/driver.js';
+import { dreError, isDreError, type DreErrName } from '../core/errors.js';
+import { withLock } from '../core/lock.js';
+import { checkName } from '../core/names.js';
+import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { lastLines, run } from '../core/run.js';
+import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { baseExists, DEFAULT_BASE, readBaseRecord, type BaseRecord } from './base.js';
+import { layerDir, layersDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
+import {
+  emptyDirLike,
+  exchange,
+  nextLayerId,
+  readSnapshot,
+  snapshotTags,
+  stackProblem,
+  tidy,
+  upperIsEmpty,
+  writeStack,
+  type SnapshotRecord,
+} from './layers.js';
+import { changing, refuseUnless, requireContainer } from './lifecycle.js';
+import { lowerDirs } from './lxcconfig.js';
+
+export { checkpoint, restart, listCheckpoints, removeCheckpoint } from './checkpoints.js';
+
+/** Tests set DRE_TEST_KILL_AT to a step's label to SIGKILL the operation exactly there. */
+function killPoint(label: string): void {
+  if (process.env.DRE_TEST_KILL_AT === label) process.kill(process.pid, 'SIGKILL');
+}
+
+/** Runs a step whose unexpected failures (I/O, a tool) become `code`; precondition errors pass through. */
+async function failingAs<T>(code: DreErrName, what: string, fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isDreError(e)) throw e;
+    throw dreError(code, `${what}: ${(e as Error).message}`, e);
+  }
+}
+
+function requireSnapshot(name: string, tag: string, what: string): SnapshotRecord {
+  const snap = readSnapshot(name, tag);
+  if (!snap) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: container ${name} has no snapshot ${tag}`);
+  return snap;
+}
+
+export async function saveSnapshot(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  await changing(`save snapshot ${t} of`, name, (n, rec) => {
+    const what = `save snapshot ${t} of ${n}`;
+    refuseUnless(n, `save snapshot ${t} of`, [STATUS.STOP]);
+    return failingAs('DRE_ERR_SAVE_SNAPSHOT_FAILED', what, () => {
+      tidy(rec);
+      if (readSnapshot(n, t)) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a snapshot of that name`);
+      let saved = rec;
+      if (!upperIsEmpty(n)) {
+        const id = nextLayerId(n);
+        saved = { ...rec, layers: [id, ...(rec.layers ?? [])] };
+        const tooBig = stackProblem(saved);
+        if (tooBig) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: ${tooBig}; commit a snapshot as a Base Image and create a new container from it`);
+        // Each step leaves a container that shows the same files: an empty layer, then it in the stack, then the swap.
+        emptyDirLike(layerDir(n, id), upperDir(n));
+        killPoint('save:layer-made');
+        writeStack(saved);
+        killPoint('save:recorded');
+        exchange(upperDir(n), layerDir(n, id));
+        killPoint('save:swapped');
+      }
+      const snap: SnapshotRecord = { tag: t, layers: saved.layers ?? [], created: new Date().toISOString() };
+      writeJsonAtomic(snapshotPath(n, t), snap);
+    });
+  });
+}
+
+export async function loadSnapshot(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  await changing(`load snapshot ${t} of`, name, (n, rec) => {
+    const what = `load snapshot ${t} of ${n}`;
+    refuseUnless(n, `load snapshot ${t} of`, [STATUS.STOP]);
+    return failingAs('DRE_ERR_LOAD_SNAPSHOT_FAILED', what, () => {
+      tidy(rec);
+      const snap = requireSnapshot(n, t, what);
+      const loaded: AppRecord = { ...rec, layers: snap.layers };
+      const lowers = lowerDirs(loaded);
+      const missing = lowers.find((d) => !existsSync(d));
+      if (missing) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: its layer ${missing} is missing`);
+      // The unsaved changes go aside in one swap (tidy removes them), then the snapshot's stack comes back.
+      const discarded = join(layersDir(n), `.discard-${process.pid}`);
+      rmSync(discarded, { recursive: true, force: true });
+      emptyDirLike(discarded, lowers[0]);
+      exchange(upperDir(n), discarded);
+      killPoint('load:discarded');
+      writeStack(loaded);
+      tidy(loaded);
+    });
+  });
+}
+
+export async function removeSnapshot(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  await changing(`remove snapshot ${t} of`, name, (n, rec) => {
+    const what = `remove snapshot ${t} of ${n}`;
+    refuseUnless(n, `remove snapshot ${t} of`, [STATUS.STOP]);
+    return failingAs('DRE_ERR_REMOVE_SNAPSHOT_FAILED', what, () => {
+      tidy(rec);
+      requireSnapshot(n, t, what);
+      rmSync(snapshotPath(n, t));
+      tidy(rec);
+    });
+  });
+}
+
+export async function listSnapshots(name: string): Promise<string[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`list snapshots of ${n}`);
+  requireContainer(n, 'list snapshots of');
+  return snapshotTags(n);
+}
+
+/** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
+const withBaseLock = <T>(base: string, what: string, fn: () => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
+
+/** Copies one layer as hard links (`cp -a` keeps owners, modes, xattrs such as overlayfs's opaque marks, and whiteouts). */
+async function linkCopy(from: string, to: string, what: string): Promise<void> {
+  const r = await run('cp', ['-a', '--link', '--', from, to], { timeoutMs: 600_000 });
+  if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`);
+}
+
+export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  const b = checkName(base, 'base name');
+  await changing(`commit snapshot ${t} of`, name, (n, rec) => {
+    const what = `commit snapshot ${t} of ${n} as base ${b}`;
+    refuseUnless(n, `commit snapshot ${t} of`, [STATUS.STOP]);
+    const snap = requireSnapshot(n, t, what);
+    return withBaseLock(b, `commit to base`, () =>
+      failingAs('DRE_ERR_COMMIT_SNAPSHOT_FAILED', what, async () => {
+        if (b === DEFAULT_BASE || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
+        if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
+        mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
+        removeStaging(basesDir('app'));
+        // Made aside and renamed into place: a killed commit leaves only a staging entry, never a base.
+        const staging = stagingPath(basesDir('app'), b);
+        try {
+          mkdirSync(staging, { mode: 0o755 });
+          const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
+          for (const [i, id] of snap.layers.entries()) {
+            await linkCopy(layerDir(n, id), join(staging, own[i]), what);
+            killPoint('commit:copied');
+          }
+          if (own.length === 0) {
+            emptyDirLike(join(staging, 'rootfs'), lowerDirs(rec)[0]);
+            own.push('rootfs');
+          }
+          const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
+          writeJsonAtomic(join(staging, 'base.json'), record);
+          killPoint('commit:recorded');
+          try {
+            renameSync(staging, baseDir('app', b));
+          } catch (e) {
+            if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) {
+              throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name appeared meanwhile`);
+            }
+            throw e;
+          }
+        } finally {
+          rmSync(staging, { recursive: true, force: true });
+        }
+      }),
+    );
+  });
+}
+
+export async function listBases(): Promise<string[]> {
+  requireRoot('list bases');
+  return listEntries(basesDir('app')).filter(baseExists);
+}
+
+/** Who stands on a Base Image: containers made from it and bases committed on top of it. */
+function usersOf(base: string): string[] {
+  const containers = listEntries(containersDir('app')).filter((c) => readRecord(c)?.base === base);
+  const bases = listEntries(basesDir('app')).filter((x) => readBaseRecord(x)?.parent === base);
+  return [...containers.map((c) => `container ${c}`), ...bases.map((x) => `base ${x}`)];
+}
+
+export async function removeBase(base: string): Promise<void> {
+  const b = checkName(base, 'base name');
+  requireRoot(`remove base ${b}`);
+  const what = `remove base ${b}`;
+  await withBaseLock(b, 'remove base', () =>
+    failingAs('DRE_ERR_REMOVE_BASE_FAILED', what, () => {
+      if (!baseExists(b)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: no Base Image of that name`);
+      const users = usersOf(b);
+      if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `${what}: still used by ${users.join(', ')}`);
+      // Renamed out of sight first: a killed removal leaves a staging entry, never a half base.
+      const trash = stagingPath(basesDir('app'), b);
+      renameSync(baseDir('app', b), trash);
+      rmSync(trash, { recursive: true, force: true });
+    }),
+  );
+}

@@ -1,0 +1,125 @@
+/**
+ * Checkpoints of a running container (its processes and memory) through LXC's CRIU support, one
+ * directory of CRIU images per checkpoint. Gated on `criu check`: where CRIU cannot work on this
+ * kernel the call fails before anything is touched.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { STATUS } from '../core/driver.js';
+import { dreError, type DreErrName } from '../core/errors.js';
+import { checkName } from '../core/names.js';
+import { containerRunDir, stagingPath } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { lastLines, run, RunError } from '../core/run.js';
+import { listEntries, removeStaging } from '../core/store.js';
+import { checkpointDir, checkpointsDir, lxcLogPath, lxcPath, monitorPidPath } from './layout.js';
+import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
+
+/** What to install where the host's CRIU fails: Debian 12's 3.17 does not know 6.x kernels' vDSO. */
+export const CRIU_ADVICE = "install a CRIU that supports this kernel (Debian 13's criu 4.x)";
+
+let verdict: Promise<{ ok: boolean; why: string }> | undefined;
+
+/** Whether CRIU works on this host (`criu check`), asked once per process. */
+export function criuWorks(): Promise<{ ok: boolean; why: string }> {
+  verdict ??= run('criu', ['check'], { timeoutMs: 60_000 }).then(
+    (r) => ({ ok: r.code === 0, why: lastLines(r.stderr || r.stdout, 2) || `criu check exited ${r.code}` }),
+    (e: RunError) => ({ ok: false, why: `criu is not installed (${e.message})` }),
+  );
+  return verdict;
+}
+
+async function requireCriu(code: DreErrName, what: string): Promise<void> {
+  const v = await criuWorks();
+  if (!v.ok) throw dreError(code, `${what}: CRIU cannot work on this host: ${v.why}; ${CRIU_ADVICE}`);
+}
+
+const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
+
+/** CRIU's own account of a failure: the last lines of its log in the image directory, else the tool's stderr. */
+function criuWords(dir: string, stderr: string): string {
+  for (const log of ['dump.log', 'restore.log']) {
+    try {
+      return lastLines(readFileSync(join(dir, log), 'utf8'));
+    } catch {
+      /* not written */
+    }
+  }
+  return lastLines(stderr);
+}
+
+export async function checkpoint(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'checkpoint tag');
+  await changing(`checkpoint ${t} of`, name, async (n) => {
+    const what = `checkpoint ${t} of ${n}`;
+    refuseUnless(n, `checkpoint ${t} of`, [STATUS.RUNNING]);
+    if (existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a checkpoint of that name`);
+    await requireCriu('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what} (the container keeps running)`);
+    mkdirSync(checkpointsDir(n), { recursive: true, mode: 0o700 });
+    removeStaging(checkpointsDir(n));
+    // Dumped aside and renamed into place: a failed or killed dump is never listed.
+    const staging = stagingPath(checkpointsDir(n), t);
+    try {
+      mkdirSync(staging, { mode: 0o700 });
+      const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000 });
+      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`);
+      renameSync(staging, checkpointDir(n, t));
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+}
+
+/** The LXC monitor of a container started outside lxc-start (a restore), found by its command line. */
+function findMonitor(name: string): number | undefined {
+  const want = `[lxc monitor] ${lxcPath()} ${name}`;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').startsWith(want)) return Number(e);
+    } catch {
+      /* gone */
+    }
+  }
+  return undefined;
+}
+
+export async function restart(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'checkpoint tag');
+  await changing(`restart from ${t}`, name, async (n) => {
+    const what = `restart ${n} from checkpoint ${t}`;
+    refuseUnless(n, `restart from ${t}`, [STATUS.STOP]);
+    if (!existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: no checkpoint of that name`);
+    await requireCriu('DRE_ERR_LOAD_SNAPSHOT_FAILED', what);
+    mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
+    rmSync(monitorPidPath(n), { force: true });
+    const r = await run('lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000 });
+    const monitor = findMonitor(n);
+    if (monitor !== undefined) writeFileSync(monitorPidPath(n), `${monitor}\n`);
+    if (r.code !== 0 || runningInit(n) === undefined) {
+      throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: lxc-checkpoint -r failed: ${criuWords(checkpointDir(n, t), r.stderr) || `exit ${r.code}`}`);
+    }
+  });
+}
+
+export async function listCheckpoints(name: string): Promise<string[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`list checkpoints of ${n}`);
+  requireContainer(n, 'list checkpoints of');
+  return listEntries(checkpointsDir(n));
+}
+
+export async function removeCheckpoint(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'checkpoint tag');
+  await changing(`remove checkpoint ${t} of`, name, async (n) => {
+    const what = `remove checkpoint ${t} of ${n}`;
+    if (!existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: no checkpoint of that name`);
+    try {
+      const trash = stagingPath(checkpointsDir(n), t);
+      renameSync(checkpointDir(n, t), trash);
+      rmSync(trash, { recursive: true, force: true });
+    } catch (e) {
+      throw dreError('DRE_ERR_REMOVE_SNAPSHOT_FAILED', `${what}: ${(e as Error).message}`, e);
+    }
+  });
+}

@@ -1,0 +1,113 @@
+/**
+ * The container's copy-on-write layer stack: the writable `upper`, the read-only layers its snapshots
+ * froze (`layers/<id>`), then its Base Image's layers. Every change here runs under the container's lock.
+ */
+import { createRequire } from 'node:module';
+import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { readJson, writeJsonAtomic } from '../core/store.js';
+import { layerDir, layersDir, lxcConfigPath, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
+import { lowerDirs, renderLxcConfig, writeLxcConfig } from './lxcconfig.js';
+
+/** What a snapshot restores: the container's layer stack at the time it was saved, topmost first. */
+export interface SnapshotRecord {
+  tag: string;
+  layers: string[];
+  created: string;
+}
+
+/** overlayfs refuses more lower layers than this (OVL_MAX_STACK). */
+export const MAX_LOWERS = 500;
+/** mount(2) copies at most one page of options, and LXC passes lowerdir, upperdir and workdir in it. */
+const MOUNT_DATA_MAX = 4096;
+
+type Renameat2 = (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
+let renameat2Fn: Renameat2 | undefined;
+const AT_FDCWD = -100;
+const RENAME_EXCHANGE = 2;
+
+/** Swaps two directories in one step (renameat2 RENAME_EXCHANGE): no moment where either is missing. */
+export function exchange(a: string, b: string): void {
+  if (!renameat2Fn) {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    renameat2Fn = koffi.load('libc.so.6').func('int renameat2(int, const char *, int, const char *, unsigned int)') as Renameat2;
+  }
+  if (renameat2Fn(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) !== 0) throw new Error(`renameat2(${a}, ${b}, RENAME_EXCHANGE) failed`);
+}
+
+export function readSnapshot(name: string, tag: string): SnapshotRecord | undefined {
+  return readJson<SnapshotRecord>(snapshotPath(name, tag));
+}
+
+/** Tags of the container's finished snapshots (a half-written record is a `.tmp-*` file, never listed). */
+export function snapshotTags(name: string): string[] {
+  try {
+    return readdirSync(snapshotsDir(name))
+      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
+      .map((f) => f.slice(0, -'.json'.length))
+      .sort();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** True when the upper layer holds no change since the last save. */
+export function upperIsEmpty(name: string): boolean {
+  return readdirSync(upperDir(name)).length === 0;
+}
+
+/** A layer id never used by the container's present layers: one more than the highest (short ids keep mount options short). */
+export function nextLayerId(name: string): string {
+  let max = 0;
+  for (const e of readdirSync(layersDir(name))) {
+    const n = parseInt(e, 36);
+    if (/^[0-9a-z]+$/.test(e) && n > max) max = n;
+  }
+  return (max + 1).toString(36);
+}
+
+/** Why the stack would be too deep or too long to mount, or undefined when it fits. */
+export function stackProblem(rec: AppRecord): string | undefined {
+  const lowers = lowerDirs(rec);
+  if (lowers.length > MAX_LOWERS) return `${lowers.length} layers exceed overlayfs's limit of ${MAX_LOWERS}`;
+  const upper = upperDir(rec.name);
+  const bytes = Buffer.byteLength(`upperdir=${upper},lowerdir=${lowers.join(':')},workdir=${upper}.work,`) + 64;
+  if (bytes > MOUNT_DATA_MAX) return `its ${lowers.length} layers need ${bytes} bytes of mount options, over the kernel's ${MOUNT_DATA_MAX}`;
+  return undefined;
+}
+
+/** Writes the container's record, then LXC's config from it: the record is the truth, the config follows it. */
+export function writeStack(rec: AppRecord): void {
+  writeJsonAtomic(recordPath(rec.name), rec);
+  writeLxcConfig(rec);
+}
+
+/**
+ * Repairs what a killed operation left: LXC's config re-rendered from the record when they differ,
+ * then every layer no longer in the record or a snapshot removed, with half-written snapshot records.
+ */
+export function tidy(rec: AppRecord): void {
+  let config = '';
+  try {
+    config = readFileSync(lxcConfigPath(rec.name), 'utf8');
+  } catch {
+    /* missing: written below */
+  }
+  if (config !== renderLxcConfig(rec)) writeLxcConfig(rec);
+  mkdirSync(layersDir(rec.name), { recursive: true, mode: 0o700 });
+  mkdirSync(snapshotsDir(rec.name), { recursive: true, mode: 0o700 });
+  const live = new Set(rec.layers ?? []);
+  for (const tag of snapshotTags(rec.name)) for (const id of readSnapshot(rec.name, tag)?.layers ?? []) live.add(id);
+  for (const e of readdirSync(layersDir(rec.name))) if (!live.has(e)) rmSync(layerDir(rec.name, e), { recursive: true, force: true });
+  for (const f of readdirSync(snapshotsDir(rec.name))) if (!f.endsWith('.json')) rmSync(join(snapshotsDir(rec.name), f), { force: true });
+}
+
+/** Makes an empty directory with the owner, mode and times of `like`: overlayfs shows the upper's root attributes as `/`. */
+export function emptyDirLike(dir: string, like: string): void {
+  const st = lstatSync(like);
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, st.uid, st.gid);
+  chmodSync(dir, st.mode & 0o7777);
+  utimesSync(dir, st.atime, st.mtime);
+}
