@@ -18,7 +18,7 @@ export interface SnapshotRecord {
 
 /** overlayfs refuses more lower layers than this (OVL_MAX_STACK). */
 export const MAX_LOWERS = 500;
-/** mount(2) copies at most one page of options, and LXC passes lowerdir, upperdir and workdir in it. */
+/** LXC keeps lxc.rootfs.path within PATH_MAX, and mount(2) copies at most one page of options (lowerdir, upperdir, workdir). */
 const MOUNT_DATA_MAX = 4096;
 
 type Renameat2 = (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;

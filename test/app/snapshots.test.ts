@@ -1,9 +1,11 @@
 import '../support/env.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appDriver as app } from '../../src/app/driver.js';
+import { upperDir } from '../../src/app/layout.js';
+import { isDreError } from '../../src/core/errors.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
 import { cli, uniqueName } from '../support/env.js';
 import {
@@ -258,4 +260,27 @@ describe('application container snapshots', () => {
 
 before(() => {
   assert.equal(process.getuid?.(), 0, 'these tests drive LXC and need root');
+});
+
+describe('the layer stack limit', () => {
+  it('refuses a save whose stack would not mount, and the deepest stack it allowed still starts', async () => {
+    const c = await container('deep');
+    let saves = 0;
+    for (;;) {
+      // Writing the upper layer from the host: only the number of layers matters here.
+      writeFileSync(join(upperDir(c), `f${saves}`), `${saves}\n`);
+      try {
+        await app.saveSnapshot(c, `s${saves}`);
+      } catch (e) {
+        assert.ok(isDreError(e) && e.errName === 'DRE_ERR_SAVE_SNAPSHOT_FAILED', String(e));
+        assert.match(e.message, /mount options|layers exceed/);
+        break;
+      }
+      saves++;
+      assert.ok(saves < 600, 'the stack must hit a limit');
+    }
+    assert.ok(saves > 10, `only ${saves} saves fit`);
+    assert.equal((await app.listSnapshots(c)).length, saves);
+    await run(c, () => assert.equal(sh(c, `cat /f0 /f${saves}`), `0\n${saves}\n`));
+  });
 });
