@@ -13,6 +13,8 @@ app exec "$name" -- sh -c 'echo "hello from $(hostname), init is $(cat /proc/1/c
 app list
 app stop "$name"
 app status "$name"
+app snapshot "$name" after-first-run
+app snapshots "$name"
 app destroy "$name"
 trap - EXIT
 echo "demo: done"
