@@ -34,6 +34,7 @@ export async function bench(): Promise<void> {
   const { baseRootfs, DEFAULT_BASE } = await import('../src/app/base.js');
   const { run } = await import('../src/core/run.js');
   const rawPath = join(tmp, 'lxc');
+  const blobPath = (mib: number) => join(tmp, `blob${mib}`);
   const lxc = async (tool: string, args: string[]) => {
     const r = await run(tool, [...args, '-P', rawPath], { timeoutMs: 600_000 });
     if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')}: ${r.stderr.trim()}`);
@@ -51,20 +52,25 @@ export async function bench(): Promise<void> {
     await app.create('seed', {});
     ours.push('seed');
     mkdirSync(rawPath, { mode: 0o700 });
+    // Both sizes in every round, side by side, so that both see the same load on this shared machine.
     for (const size of SIZES) {
-      const blob = join(tmp, `blob${size.mib}`);
-      writeBlob(blob, size.mib);
+      writeBlob(blobPath(size.mib), size.mib);
       // The raw engine's dir-backed container: the same busybox rootfs plus the same data.
       const raw = `raw${size.mib}`;
       mkdirSync(join(rawPath, raw));
       await run('cp', ['-a', baseRootfs(DEFAULT_BASE), join(rawPath, raw, 'rootfs')]);
-      await run('cp', [blob, join(rawPath, raw, 'rootfs', 'blob')]);
+      await run('cp', [blobPath(size.mib), join(rawPath, raw, 'rootfs', 'blob')]);
       writeFileSync(
         join(rawPath, raw, 'config'),
         `lxc.uts.name = ${raw}\nlxc.rootfs.path = dir:${join(rawPath, raw, 'rootfs')}\nlxc.net.0.type = empty\n`,
       );
-      const r: Times = (results[size.label] = { save: { ours: [], raw: [] }, load: { ours: [], raw: [] }, commit: { ours: [], raw: [] }, create: { ours: [], raw: [] } });
-      for (let i = 0; i < ROUNDS; i++) {
+      results[size.label] = { save: { ours: [], raw: [] }, load: { ours: [], raw: [] }, commit: { ours: [], raw: [] }, create: { ours: [], raw: [] } };
+    }
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const size of SIZES) {
+        const r = results[size.label];
+        const raw = `raw${size.mib}`;
+        const blob = blobPath(size.mib);
         const c = `o${size.mib}-${i}`;
         const base = `b${size.mib}-${i}`;
         const clone = `f${size.mib}-${i}`;
@@ -78,14 +84,13 @@ export async function bench(): Promise<void> {
         r.load.raw.push(await timed(() => lxc('lxc-snapshot', ['-n', raw, '-r', 'snap0', '-N', raw])));
         r.commit.ours.push(await timed(() => app.commitSnapshot(c, 's', base)));
         ourBases.push(base);
-        r.commit.raw.push(await timed(() => lxc('lxc-copy', ['-n', raw, '-N', `rb${i}`])));
+        r.commit.raw.push(await timed(() => lxc('lxc-copy', ['-n', raw, '-N', `rb${size.mib}`])));
         r.create.ours.push(await timed(() => app.create(clone, { base })));
         ours.push(clone);
-        r.create.raw.push(await timed(() => lxc('lxc-copy', ['-n', `rb${i}`, '-N', `rf${i}`])));
+        r.create.raw.push(await timed(() => lxc('lxc-copy', ['-n', `rb${size.mib}`, '-N', `rf${size.mib}`])));
         await lxc('lxc-snapshot', ['-n', raw, '-d', 'snap0']);
-        for (const n of [`rf${i}`, `rb${i}`]) await lxc('lxc-destroy', ['-n', n]);
+        for (const n of [`rf${size.mib}`, `rb${size.mib}`]) await lxc('lxc-destroy', ['-n', n]);
       }
-      rmSync(blob);
     }
   } finally {
     for (const n of ours.reverse()) await app.destroy(n).catch(() => {});

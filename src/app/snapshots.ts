@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, isDreError, type DreErrName } from '../core/errors.js';
-import { withLock } from '../core/lock.js';
+import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -49,6 +49,28 @@ async function failingAs<T>(code: DreErrName, what: string, fn: () => Promise<T>
   }
 }
 
+/**
+ * A snapshot operation on a stopped container: the tag checked, the container locked and present,
+ * what a killed operation left tidied; failures other than a precondition become `code`.
+ */
+async function whileStopped(
+  verb: string,
+  name: string,
+  tag: string,
+  code: DreErrName,
+  fn: (n: string, rec: AppRecord, t: string, what: string) => void | Promise<void>,
+): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  await changing(`${verb} ${t} of`, name, (n, rec) => {
+    refuseUnless(n, `${verb} ${t} of`, [STATUS.STOP]);
+    const what = `${verb} ${t} of ${n}`;
+    return failingAs(code, what, () => {
+      tidy(rec);
+      return fn(n, rec, t, what);
+    });
+  });
+}
+
 function requireSnapshot(name: string, tag: string, what: string): SnapshotRecord {
   const snap = readSnapshot(name, tag);
   if (!snap) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: container ${name} has no snapshot ${tag}`);
@@ -56,68 +78,50 @@ function requireSnapshot(name: string, tag: string, what: string): SnapshotRecor
 }
 
 export async function saveSnapshot(name: string, tag: string): Promise<void> {
-  const t = checkName(tag, 'snapshot tag');
-  await changing(`save snapshot ${t} of`, name, (n, rec) => {
-    const what = `save snapshot ${t} of ${n}`;
-    refuseUnless(n, `save snapshot ${t} of`, [STATUS.STOP]);
-    return failingAs('DRE_ERR_SAVE_SNAPSHOT_FAILED', what, () => {
-      tidy(rec);
-      if (readSnapshot(n, t)) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a snapshot of that name`);
-      let saved = rec;
-      if (!upperIsEmpty(n)) {
-        const id = nextLayerId(n);
-        saved = { ...rec, layers: [id, ...(rec.layers ?? [])] };
-        const tooBig = stackProblem(saved);
-        if (tooBig) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: ${tooBig}; commit a snapshot as a Base Image and create a new container from it`);
-        // Each step leaves a container that shows the same files: an empty layer, then it in the stack, then the swap.
-        emptyDirLike(layerDir(n, id), upperDir(n));
-        killPoint('save:layer-made');
-        writeStack(saved);
-        killPoint('save:recorded');
-        exchange(upperDir(n), layerDir(n, id));
-        killPoint('save:swapped');
-      }
-      const snap: SnapshotRecord = { tag: t, layers: saved.layers ?? [], created: new Date().toISOString() };
-      writeJsonAtomic(snapshotPath(n, t), snap);
-    });
+  await whileStopped('save snapshot', name, tag, 'DRE_ERR_SAVE_SNAPSHOT_FAILED', (n, rec, t, what) => {
+    if (readSnapshot(n, t)) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a snapshot of that name`);
+    let saved = rec;
+    if (!upperIsEmpty(n)) {
+      const id = nextLayerId(n);
+      saved = { ...rec, layers: [id, ...(rec.layers ?? [])] };
+      const tooBig = stackProblem(saved);
+      if (tooBig) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: ${tooBig}; commit a snapshot as a Base Image and create a new container from it`);
+      // Each step leaves a container that shows the same files: an empty layer, then it in the stack, then the swap.
+      emptyDirLike(layerDir(n, id), upperDir(n));
+      killPoint('save:layer-made');
+      writeStack(saved);
+      killPoint('save:recorded');
+      exchange(upperDir(n), layerDir(n, id));
+      killPoint('save:swapped');
+    }
+    const snap: SnapshotRecord = { tag: t, layers: saved.layers ?? [], created: new Date().toISOString() };
+    writeJsonAtomic(snapshotPath(n, t), snap);
   });
 }
 
 export async function loadSnapshot(name: string, tag: string): Promise<void> {
-  const t = checkName(tag, 'snapshot tag');
-  await changing(`load snapshot ${t} of`, name, (n, rec) => {
-    const what = `load snapshot ${t} of ${n}`;
-    refuseUnless(n, `load snapshot ${t} of`, [STATUS.STOP]);
-    return failingAs('DRE_ERR_LOAD_SNAPSHOT_FAILED', what, () => {
-      tidy(rec);
-      const snap = requireSnapshot(n, t, what);
-      const loaded: AppRecord = { ...rec, layers: snap.layers };
-      const lowers = lowerDirs(loaded);
-      const missing = lowers.find((d) => !existsSync(d));
-      if (missing) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: its layer ${missing} is missing`);
-      // The unsaved changes go aside in one swap (tidy removes them), then the snapshot's stack comes back.
-      const discarded = join(layersDir(n), `.discard-${process.pid}`);
-      rmSync(discarded, { recursive: true, force: true });
-      emptyDirLike(discarded, lowers[0]);
-      exchange(upperDir(n), discarded);
-      killPoint('load:discarded');
-      writeStack(loaded);
-      tidy(loaded);
-    });
+  await whileStopped('load snapshot', name, tag, 'DRE_ERR_LOAD_SNAPSHOT_FAILED', (n, rec, t, what) => {
+    const snap = requireSnapshot(n, t, what);
+    const loaded: AppRecord = { ...rec, layers: snap.layers };
+    const lowers = lowerDirs(loaded);
+    const missing = lowers.find((d) => !existsSync(d));
+    if (missing) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: its layer ${missing} is missing`);
+    // The unsaved changes go aside in one swap (tidy removes them), then the snapshot's stack comes back.
+    const discarded = join(layersDir(n), `.discard-${process.pid}`);
+    rmSync(discarded, { recursive: true, force: true });
+    emptyDirLike(discarded, lowers[0]);
+    exchange(upperDir(n), discarded);
+    killPoint('load:discarded');
+    writeStack(loaded);
+    tidy(loaded);
   });
 }
 
 export async function removeSnapshot(name: string, tag: string): Promise<void> {
-  const t = checkName(tag, 'snapshot tag');
-  await changing(`remove snapshot ${t} of`, name, (n, rec) => {
-    const what = `remove snapshot ${t} of ${n}`;
-    refuseUnless(n, `remove snapshot ${t} of`, [STATUS.STOP]);
-    return failingAs('DRE_ERR_REMOVE_SNAPSHOT_FAILED', what, () => {
-      tidy(rec);
-      requireSnapshot(n, t, what);
-      rmSync(snapshotPath(n, t));
-      tidy(rec);
-    });
+  await whileStopped('remove snapshot', name, tag, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', (n, rec, t, what) => {
+    requireSnapshot(n, t, what);
+    rmSync(snapshotPath(n, t));
+    tidy(rec);
   });
 }
 
@@ -129,7 +133,7 @@ export async function listSnapshots(name: string): Promise<string[]> {
 }
 
 /** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
-const withBaseLock = <T>(base: string, what: string, fn: () => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
+const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
 
 /** Copies one layer as hard links (`cp -a` keeps owners, modes, xattrs such as overlayfs's opaque marks, and whiteouts). */
 async function linkCopy(from: string, to: string, what: string): Promise<void> {
@@ -138,47 +142,44 @@ async function linkCopy(from: string, to: string, what: string): Promise<void> {
 }
 
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
-  const t = checkName(tag, 'snapshot tag');
+  checkName(tag, 'snapshot tag');
   const b = checkName(base, 'base name');
-  await changing(`commit snapshot ${t} of`, name, (n, rec) => {
-    const what = `commit snapshot ${t} of ${n} as base ${b}`;
-    refuseUnless(n, `commit snapshot ${t} of`, [STATUS.STOP]);
+  await whileStopped('commit snapshot', name, tag, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED', (n, rec, t, commit) => {
+    const what = `${commit} as base ${b}`;
     const snap = requireSnapshot(n, t, what);
-    return withBaseLock(b, `commit to base`, () =>
-      failingAs('DRE_ERR_COMMIT_SNAPSHOT_FAILED', what, async () => {
-        if (b === DEFAULT_BASE || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
-        if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
-        mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
-        removeStaging(basesDir('app'));
-        // Made aside and renamed into place: a killed commit leaves only a staging entry, never a base.
-        const staging = stagingPath(basesDir('app'), b);
-        try {
-          mkdirSync(staging, { mode: 0o755 });
-          const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
-          for (const [i, id] of snap.layers.entries()) {
-            await linkCopy(layerDir(n, id), join(staging, own[i]), what);
-            killPoint('commit:copied');
-          }
-          if (own.length === 0) {
-            emptyDirLike(join(staging, 'rootfs'), lowerDirs(rec)[0]);
-            own.push('rootfs');
-          }
-          const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
-          writeJsonAtomic(join(staging, 'base.json'), record);
-          killPoint('commit:recorded');
-          try {
-            renameSync(staging, baseDir('app', b));
-          } catch (e) {
-            if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) {
-              throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name appeared meanwhile`);
-            }
-            throw e;
-          }
-        } finally {
-          rmSync(staging, { recursive: true, force: true });
+    return withBaseLock(b, `commit to base`, async () => {
+      if (b === DEFAULT_BASE || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
+      if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
+      mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
+      removeStaging(basesDir('app'));
+      // Made aside and renamed into place: a killed commit leaves only a staging entry, never a base.
+      const staging = stagingPath(basesDir('app'), b);
+      try {
+        mkdirSync(staging, { mode: 0o755 });
+        const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
+        for (const [i, id] of snap.layers.entries()) {
+          await linkCopy(layerDir(n, id), join(staging, own[i]), what);
+          killPoint('commit:copied');
         }
-      }),
-    );
+        if (own.length === 0) {
+          emptyDirLike(join(staging, 'rootfs'), lowerDirs(rec)[0]);
+          own.push('rootfs');
+        }
+        const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
+        writeJsonAtomic(join(staging, 'base.json'), record);
+        killPoint('commit:recorded');
+        try {
+          renameSync(staging, baseDir('app', b));
+        } catch (e) {
+          if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) {
+            throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name appeared meanwhile`);
+          }
+          throw e;
+        }
+      } finally {
+        rmSync(staging, { recursive: true, force: true });
+      }
+    });
   });
 }
 
@@ -198,7 +199,7 @@ export async function removeBase(base: string): Promise<void> {
   const b = checkName(base, 'base name');
   requireRoot(`remove base ${b}`);
   const what = `remove base ${b}`;
-  await withBaseLock(b, 'remove base', () =>
+  await withBaseLock(b, 'remove base', (lock) =>
     failingAs('DRE_ERR_REMOVE_BASE_FAILED', what, () => {
       if (!baseExists(b)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: no Base Image of that name`);
       const users = usersOf(b);
@@ -207,6 +208,7 @@ export async function removeBase(base: string): Promise<void> {
       const trash = stagingPath(basesDir('app'), b);
       renameSync(baseDir('app', b), trash);
       rmSync(trash, { recursive: true, force: true });
+      lock.removeFile();
     }),
   );
 }
