@@ -50,7 +50,7 @@ function criuWords(dir: string, stderr: string): string {
 
 export async function checkpoint(name: string, tag: string): Promise<void> {
   const t = checkName(tag, 'checkpoint tag');
-  await changing(`checkpoint ${t} of`, name, async (n) => {
+  await changing(`checkpoint ${t} of`, name, async (n, _rec, lock) => {
     const what = `checkpoint ${t} of ${n}`;
     refuseUnless(n, `checkpoint ${t} of`, [STATUS.RUNNING]);
     if (existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a checkpoint of that name`);
@@ -61,7 +61,7 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     const staging = stagingPath(checkpointsDir(n), t);
     try {
       mkdirSync(staging, { mode: 0o700 });
-      const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000 });
+      const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000, inheritFds: [lock.fd] });
       if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`);
       renameSync(staging, checkpointDir(n, t));
     } finally {
@@ -93,6 +93,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     await requireCriu('DRE_ERR_LOAD_SNAPSHOT_FAILED', what);
     mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
     rmSync(monitorPidPath(n), { force: true });
+    // No lock handed down here: the restored container's monitor would keep it for as long as it runs.
     const r = await run('lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000 });
     const monitor = findMonitor(n);
     if (monitor !== undefined) writeFileSync(monitorPidPath(n), `${monitor}\n`);

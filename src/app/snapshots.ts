@@ -58,15 +58,15 @@ async function whileStopped(
   name: string,
   tag: string,
   code: DreErrName,
-  fn: (n: string, rec: AppRecord, t: string, what: string) => void | Promise<void>,
+  fn: (n: string, rec: AppRecord, t: string, what: string, lock: ContainerLock) => void | Promise<void>,
 ): Promise<void> {
   const t = checkName(tag, 'snapshot tag');
-  await changing(`${verb} ${t} of`, name, (n, rec) => {
+  await changing(`${verb} ${t} of`, name, (n, rec, lock) => {
     refuseUnless(n, `${verb} ${t} of`, [STATUS.STOP]);
     const what = `${verb} ${t} of ${n}`;
     return failingAs(code, what, () => {
       tidy(rec);
-      return fn(n, rec, t, what);
+      return fn(n, rec, t, what, lock);
     });
   });
 }
@@ -135,19 +135,22 @@ export async function listSnapshots(name: string): Promise<string[]> {
 /** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
 const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
 
-/** Copies one layer as hard links (`cp -a` keeps owners, modes, xattrs such as overlayfs's opaque marks, and whiteouts). */
-async function linkCopy(from: string, to: string, what: string): Promise<void> {
-  const r = await run('cp', ['-a', '--link', '--', from, to], { timeoutMs: 600_000 });
+/**
+ * Copies one layer as hard links (`cp -a` keeps owners, modes, xattrs such as overlayfs's opaque marks,
+ * and whiteouts); `cp` holds our locks while it runs, even if we are killed.
+ */
+async function linkCopy(from: string, to: string, what: string, locks: ContainerLock[]): Promise<void> {
+  const r = await run('cp', ['-a', '--link', '--', from, to], { timeoutMs: 600_000, inheritFds: locks.map((l) => l.fd) });
   if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`);
 }
 
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
   checkName(tag, 'snapshot tag');
   const b = checkName(base, 'base name');
-  await whileStopped('commit snapshot', name, tag, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED', (n, rec, t, commit) => {
+  await whileStopped('commit snapshot', name, tag, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED', (n, rec, t, commit, lock) => {
     const what = `${commit} as base ${b}`;
     const snap = requireSnapshot(n, t, what);
-    return withBaseLock(b, `commit to base`, async () => {
+    return withBaseLock(b, `commit to base`, async (baseLock) => {
       if (b === DEFAULT_BASE || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
       if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
       mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
@@ -158,7 +161,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
         mkdirSync(staging, { mode: 0o755 });
         const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
         for (const [i, id] of snap.layers.entries()) {
-          await linkCopy(layerDir(n, id), join(staging, own[i]), what);
+          await linkCopy(layerDir(n, id), join(staging, own[i]), what, [lock, baseLock]);
           killPoint('commit:copied');
         }
         if (own.length === 0) {
