@@ -191,11 +191,12 @@ export async function listBases(): Promise<string[]> {
   return listEntries(basesDir('app')).filter(baseExists);
 }
 
-/** Who stands on a Base Image: containers made from it and bases committed on top of it. */
-function usersOf(base: string): string[] {
+/** Refuses while anything stands on the Base Image: containers made from it, bases committed on top of it. */
+function refuseIfUsed(base: string, what: string): void {
   const containers = listEntries(containersDir('app')).filter((c) => readRecord(c)?.base === base);
   const bases = listEntries(basesDir('app')).filter((x) => readBaseRecord(x)?.parent === base);
-  return [...containers.map((c) => `container ${c}`), ...bases.map((x) => `base ${x}`)];
+  const users = [...containers.map((c) => `container ${c}`), ...bases.map((x) => `base ${x}`)];
+  if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `${what}: still used by ${users.join(', ')}`);
 }
 
 export async function removeBase(base: string): Promise<void> {
@@ -205,11 +206,17 @@ export async function removeBase(base: string): Promise<void> {
   await withBaseLock(b, 'remove base', (lock) =>
     failingAs('DRE_ERR_REMOVE_BASE_FAILED', what, () => {
       if (!baseExists(b)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: no Base Image of that name`);
-      const users = usersOf(b);
-      if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `${what}: still used by ${users.join(', ')}`);
+      refuseIfUsed(b, what);
       // Renamed out of sight first: a killed removal leaves a staging entry, never a half base.
       const trash = stagingPath(basesDir('app'), b);
       renameSync(baseDir('app', b), trash);
+      // A create that found the base just before the rename: give it back (create takes no base lock).
+      try {
+        refuseIfUsed(b, what);
+      } catch (e) {
+        renameSync(trash, baseDir('app', b));
+        throw e;
+      }
       rmSync(trash, { recursive: true, force: true });
       lock.removeFile();
     }),
