@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { median, report, timeIt } from './stats.js';
 
-const ROUNDS = 9;
+const ROUNDS = 11;
 const SIZES = [
   { label: '+64MiB', mib: 64 },
   { label: '+1GiB', mib: 1024 },
