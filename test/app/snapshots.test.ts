@@ -62,6 +62,10 @@ async function run(name: string, fn: () => unknown): Promise<void> {
   }
 }
 
+before(() => {
+  assert.equal(process.getuid?.(), 0, 'these tests drive LXC and need root');
+});
+
 after(async () => {
   for (const n of made.reverse()) {
     try {
@@ -256,10 +260,6 @@ describe('application container snapshots', () => {
     await app.destroy(d);
     ok(['rm-base', base]);
   });
-});
-
-before(() => {
-  assert.equal(process.getuid?.(), 0, 'these tests drive LXC and need root');
 });
 
 describe('the layer stack limit', () => {
