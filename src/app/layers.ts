@@ -3,11 +3,11 @@
  * froze (`layers/<id>`), then its Base Image's layers. Every change here runs under the container's lock.
  */
 import { createRequire } from 'node:module';
-import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../core/store.js';
-import { layerDir, layersDir, lxcConfigPath, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
-import { lowerDirs, renderLxcConfig, writeLxcConfig } from './lxcconfig.js';
+import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
+import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
 
 /** What a snapshot restores: the container's layer stack at the time it was saved, topmost first. */
 export interface SnapshotRecord {
@@ -88,13 +88,7 @@ export function writeStack(rec: AppRecord): void {
  * then every layer no longer in the record or a snapshot removed, with half-written snapshot records.
  */
 export function tidy(rec: AppRecord): void {
-  let config = '';
-  try {
-    config = readFileSync(lxcConfigPath(rec.name), 'utf8');
-  } catch {
-    /* missing: written below */
-  }
-  if (config !== renderLxcConfig(rec)) writeLxcConfig(rec);
+  syncLxcConfig(rec);
   mkdirSync(layersDir(rec.name), { recursive: true, mode: 0o700 });
   mkdirSync(snapshotsDir(rec.name), { recursive: true, mode: 0o700 });
   const live = new Set(rec.layers ?? []);

@@ -20,7 +20,7 @@ import {
   recordPath,
   type AppRecord,
 } from './layout.js';
-import { lowerDirs, renderLxcConfig } from './lxcconfig.js';
+import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
 
@@ -198,6 +198,7 @@ export async function start(name: string): Promise<void> {
     rmSync(monitorPidPath(n), { force: true });
     rmSync(lxcLogPath(n), { force: true });
     prepareDaware(n);
+    syncLxcConfig(rec);
     const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
       timeoutMs: 60_000,
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.

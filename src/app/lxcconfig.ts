@@ -1,4 +1,5 @@
-import { lxcPath, containerCgroup, upperDir, type AppRecord, consoleLogPath, layerDir } from './layout.js';
+import { readFileSync } from 'node:fs';
+import { lxcPath, lxcConfigPath, containerCgroup, upperDir, type AppRecord, consoleLogPath, layerDir } from './layout.js';
 import { baseLowers } from './base.js';
 import { writeFileAtomic } from '../core/store.js';
 import { join } from 'node:path';
@@ -39,5 +40,16 @@ export function renderLxcConfig(rec: AppRecord): string {
 }
 
 export function writeLxcConfig(rec: AppRecord): void {
-  writeFileAtomic(join(lxcPath(), rec.name, 'config'), renderLxcConfig(rec), 0o644);
+  writeFileAtomic(lxcConfigPath(rec.name), renderLxcConfig(rec), 0o644);
+}
+
+/** Re-renders LXC's config from the record when they differ (the record is the truth; a killed operation may have left them apart). */
+export function syncLxcConfig(rec: AppRecord): void {
+  let config = '';
+  try {
+    config = readFileSync(lxcConfigPath(rec.name), 'utf8');
+  } catch {
+    /* missing: written below */
+  }
+  if (config !== renderLxcConfig(rec)) writeLxcConfig(rec);
 }

@@ -11,7 +11,7 @@ import { constants as osc } from 'node:os';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
-import { isAlive, nsId, nsPids, procStat, waitFor } from '../core/proc.js';
+import { isAlive, procStat, waitFor } from '../core/proc.js';
 import { lxcLogPath } from './layout.js';
 import { pidNamespace, processesOf, type PidNamespace } from './pidns.js';
 

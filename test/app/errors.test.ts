@@ -1,11 +1,12 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as spec from '../../src/spec/app.js';
 import { ContainerLock } from '../../src/core/lock.js';
-import { containerDir, containersDir } from '../../src/core/paths.js';
+import { containersDir } from '../../src/core/paths.js';
+import { upperDir } from '../../src/app/layout.js';
 import { app, type DreError } from '../../src/index.js';
 import { uniqueName } from '../support/env.js';
 
@@ -145,17 +146,17 @@ describe('bad input to the application container functions', () => {
   it('reports a start that LXC cannot carry out as STOPPED with LXC\'s reason, and stays usable', async () => {
     const name = uniqueName('broken');
     assert.equal(await spec.dre_app_create_container(name, data()), 0);
-    const config = join(containerDir('app', name), 'config');
-    const good = readFileSync(config, 'utf8');
-    writeFileSync(config, good.replace('lxc.init.cmd = /sbin/init', 'lxc.init.cmd = /no/such/init'));
+    // An init the kernel cannot execute, in the container's own layer: LXC fails to start it.
+    const init = join(upperDir(name), 'sbin', 'init');
+    mkdirSync(join(upperDir(name), 'sbin'), { recursive: true });
+    writeFileSync(init, 'not a program\n', { mode: 0o644 });
     try {
       await assert.rejects(app.start(name), (e: DreError) => e.errName === 'DRE_ERR_CONTAINER_STOPPED' && /LXC could not start it/.test(e.message));
       assert.equal(await spec.dre_app_status(handle(name)), spec.DRE_APP_CONTAINER_STATUS_STOP);
-      writeFileSync(config, good);
+      rmSync(init);
       assert.equal(await spec.dre_app_start(handle(name)), 0);
       assert.equal(await spec.dre_app_stop(handle(name)), 0);
     } finally {
-      writeFileSync(config, good);
       await app.stop(name, { timeoutMs: 0 }).catch(() => {});
       assert.equal(await spec.dre_app_destroy_container(name), 0);
     }
