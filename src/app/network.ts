@@ -159,7 +159,8 @@ export async function ensureBridge(what: string): Promise<void> {
       throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
     }
     const steps = [
-      ['link', 'add', 'name', net.bridge, 'type', 'bridge'],
+      // A MAC set once: the bridge's own would change as ports come and go.
+      ['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge'],
       ['link', 'set', 'dev', net.bridge, 'alias', bridgeAlias()],
       ['addr', 'add', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
       ['link', 'set', 'dev', net.bridge, 'up'],
@@ -179,6 +180,14 @@ async function removeOwnBridge(): Promise<void> {
   if ((await bridgeAliasOf(bridge)) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
 }
 
+/**
+ * A fixed, locally administered MAC for an address: a restarted container keeps its MAC, so the
+ * neighbours' ARP caches stay right (a new random MAC left the host sending to the old one for seconds).
+ */
+function macOf(address: string): string {
+  return ['02', 'de', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
 /** The host end of a container's veth pair: `<bridge>-<host number>`, at most 15 characters. */
 function hostVethName(bridge: string, address: string, subnet: string): string {
   return `${bridge.slice(0, 9)}-${ipToInt(address)! - parseSubnet(subnet).base}`;
@@ -195,6 +204,7 @@ export function lxcNetLines(address: string | null | undefined): string[] {
     `lxc.net.0.veth.pair = ${hostVethName(net.bridge, address, net.subnet)}`,
     'lxc.net.0.name = eth0',
     'lxc.net.0.flags = up',
+    `lxc.net.0.hwaddr = ${macOf(address)}`,
     // The broadcast given explicitly: LXC 5 otherwise sets 0.0.0.255.
     `lxc.net.0.ipv4.address = ${address}/${net.prefix} ${net.broadcast}`,
     `lxc.net.0.ipv4.gateway = ${net.gateway}`,

@@ -3,7 +3,7 @@
  * container starts, so a taken port stops the start before anything runs, and ends it at stop/destroy.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dreError } from '../core/errors.js';
@@ -29,12 +29,25 @@ export function forwarderPid(name: string): number | undefined {
   }
 }
 
+/**
+ * True once every thread of `pid` has exited. A killed Node process shows its main thread as a zombie
+ * while other threads still hold its files, so "not alive" alone can leave the port listening.
+ */
+function exited(pid: number): boolean {
+  if (isAlive(pid)) return false;
+  try {
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}
+
 /** Ends the container's forwarder, if one runs (also one left by a killed run), and waits until it is gone. */
 export async function closePort(name: string): Promise<void> {
   const pid = forwarderPid(name);
   if (pid !== undefined) {
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => (isAlive(pid) ? undefined : true), 5_000);
+    await waitFor(() => (exited(pid) ? true : undefined), 5_000, 2);
   }
   rmSync(forwarderPidPath(name), { force: true });
 }
