@@ -14,7 +14,7 @@ import { DRE_ERR, isDreError } from '../../src/core/errors.js';
 import { containerDir } from '../../src/core/paths.js';
 import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { cli, cliAsync, uniqueName } from '../support/env.js';
-import { TEST_BRIDGE_PREFIX } from '../support/sweep.js';
+import { sweepNetwork, TEST_BRIDGE_PREFIX } from '../support/sweep.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_test');
@@ -114,6 +114,8 @@ describe('networking and SSH of application containers', () => {
       await app.stop(n, { timeoutMs: 0 }).catch(() => {});
       await app.destroy(n).catch(() => {});
     }
+    // Even when a destroy failed: no forwarder and no test bridge outlive this file.
+    if (app.list().length === 0) sweepNetwork(tmp);
   });
 
   it("uses the run's own bridge and subnet, never the default one", () => {

@@ -25,7 +25,7 @@ export function useTestNetwork(tmp: string): void {
 }
 
 /** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
-function sweepNetwork(tmp: string): void {
+export function sweepNetwork(tmp: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
