@@ -172,9 +172,9 @@ export async function destroy(name: string): Promise<void> {
     const trash = stagingPath(containersDir('app'), n);
     renameSync(containerDir('app', n), trash);
     rmSync(trash, { recursive: true, force: true });
+    await forgetNetwork(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(rec.name);
-    await forgetNetwork(n);
     lock.removeFile();
   });
 }

@@ -2,7 +2,7 @@
  * Networking of application containers: the bridge D-RE owns, static addresses handed out without
  * DHCP, SSH ports claimed once per root, and the LXC config lines that wire a container to them.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { ContainerLock, isLocked } from '../core/lock.js';
@@ -142,18 +142,21 @@ async function ip(args: string[]): Promise<{ code: number; stdout: string; stder
   return run('ip', args, { timeoutMs: 10_000 });
 }
 
-async function bridgeAliasOf(bridge: string): Promise<string | null | undefined> {
-  const r = await ip(['-j', 'link', 'show', 'dev', bridge]);
-  if (r.code !== 0) return undefined;
-  const [link] = JSON.parse(r.stdout) as { ifalias?: string }[];
-  return link?.ifalias ?? null;
+/** The alias of a host interface (null: none), or undefined when there is no such interface. Read from sysfs: no process spawned. */
+function bridgeAliasOf(bridge: string): string | null | undefined {
+  try {
+    return readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').trim() || null;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Creates this root's bridge with the gateway address, or checks the one that is there is ours. */
 export async function ensureBridge(what: string): Promise<void> {
   const net = networkConfig();
+  if (bridgeAliasOf(net.bridge) === bridgeAlias()) return;
   await withNetworkLock(what, async () => {
-    const alias = await bridgeAliasOf(net.bridge);
+    const alias = bridgeAliasOf(net.bridge);
     if (alias === bridgeAlias()) return;
     if (alias !== undefined) {
       throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
@@ -177,7 +180,7 @@ export async function ensureBridge(what: string): Promise<void> {
 
 async function removeOwnBridge(): Promise<void> {
   const { bridge } = networkConfig();
-  if ((await bridgeAliasOf(bridge)) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
+  if (bridgeAliasOf(bridge) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
 }
 
 /**

@@ -90,6 +90,7 @@ export async function openPort(name: string, address: string, port: number): Pro
     // Detached in its own session: it outlives this process and no terminal signal reaches it.
     child = spawn(process.execPath, [FORWARDER, forwarderPidPath(name), String(port), address, String(SSH_PORT)], {
       detached: true,
+      cwd: '/',
       stdio: ['pipe', 'pipe', log],
     });
   } finally {
