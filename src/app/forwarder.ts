@@ -5,20 +5,10 @@
  * stdout, then reads "INIT_PID START_TIME" on stdin and forwards until that process is gone.
  * Stdin closing before that line (its starter died) ends it: nothing is left listening.
  */
-import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { procStat } from '../core/proc.js';
 
 const [, , , listenPort, targetAddress, targetPort] = process.argv;
-
-function startTimeOf(pid: number): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' || fields[0] === 'X' ? undefined : Number(fields[19]);
-  } catch {
-    return undefined;
-  }
-}
 
 function splice(a: Socket, b: Socket): void {
   a.pipe(b);
@@ -46,7 +36,8 @@ process.stdin.on('data', (b: Buffer) => {
   const [pid, start] = [Number(m[1]), Number(m[2])];
   // The container's init gone (stopped from inside, or killed): stop listening.
   setInterval(() => {
-    if (startTimeOf(pid) !== start) process.exit(0);
+    const st = procStat(pid);
+    if (!st || st.state === 'Z' || st.startTime !== start) process.exit(0);
   }, 500);
 });
 process.stdin.on('end', () => {

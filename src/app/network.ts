@@ -94,10 +94,6 @@ function liveLeases(): Record<string, Lease> {
   return Object.fromEntries(Object.entries(all).filter(([name]) => existsSync(containerDir('app', name)) || isLocked('app', name)));
 }
 
-export function leaseOf(name: string): Lease | undefined {
-  return (readJson<Record<string, Lease>>(leasesPath()) ?? {})[name];
-}
-
 /**
  * Claims an address (unless networking is off) and the SSH port for a container being created.
  * A port another container holds → DRE_ERR_INVALID_ARGUMENT naming it.

@@ -214,6 +214,16 @@ describe('networking and SSH of application containers', () => {
     assert.ok(await forwarderGone(later));
   });
 
+  it('closes the port when the container stops from inside', async () => {
+    const { port } = app.info(later);
+    await app.start(later);
+    await assertSshReaches(port!, later);
+    assert.equal(cli('dre-app', ['exec', later, '--', 'poweroff']).code, 0);
+    const stopped = await waitFor(async () => ((await app.status(later)) === STATUS.STOP ? true : undefined), 30_000, 50);
+    assert.equal(stopped, true, 'the container stopped');
+    assert.equal(await waitFor(() => (listening(port!) ? undefined : true), 5_000), true, 'the forwarder followed its container');
+  });
+
   it('leaves nothing that blocks the next start after its forwarder is SIGKILLed', async () => {
     const pid = Number(readFileSync(forwarderPidPath(web), 'utf8'));
     process.kill(pid, 'SIGKILL');
