@@ -195,9 +195,13 @@ export async function status(name: string): Promise<Status> {
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
 async function waitForOldMonitor(name: string): Promise<void> {
   const m = monitorPid(name);
-  if (m === undefined) return;
-  const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
-  if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
+  if (m !== undefined) {
+    const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
+    if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
+  }
+  // A monitor that gave up a failed start (seen with veth networks) can leave its empty cgroups, and
+  // lxc-start then fails with "File exists": remove them, now that no monitor runs.
+  for (const mount of allHierarchyMounts()) removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
 }
 
 export async function start(name: string): Promise<void> {
