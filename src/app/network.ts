@@ -147,6 +147,17 @@ function bridgeAliasOf(bridge: string): string | null | undefined {
   }
 }
 
+/** The host interface that already routes `subnet` (another bridge, a LAN), from /proc/net/route. */
+function interfaceRouting(subnet: string): string | undefined {
+  const { base, size } = parseSubnet(subnet);
+  const le = (n: number) => [0, 8, 16, 24].reduce((acc, s, i) => acc + ((Math.floor(n / 2 ** (24 - s)) % 256) * 2 ** (8 * i)), 0);
+  for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+    const [iface, dest, , , , , , mask] = line.trim().split(/\s+/);
+    if (iface && parseInt(dest, 16) === le(base) && parseInt(mask, 16) === le(2 ** 32 - size)) return iface;
+  }
+  return undefined;
+}
+
 /** Creates this root's bridge with the gateway address, or checks the one that is there is ours. */
 export async function ensureBridge(what: string): Promise<void> {
   const net = networkConfig();
@@ -157,6 +168,8 @@ export async function ensureBridge(what: string): Promise<void> {
     if (alias !== undefined) {
       throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
     }
+    const taken = interfaceRouting(net.subnet);
+    if (taken) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} subnet ${net.subnet} is already in use on ${taken}; set another subnet in ${networkConfigPath()}`);
     const steps = [
       // A MAC set once: the bridge's own would change as ports come and go.
       ['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge'],
@@ -218,7 +231,15 @@ export interface StartHooks {
 
 /** Before lxc-start: the bridge is up and the SSH port is bound (a taken port stops the start here). */
 export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
-  if (rec.address) await ensureBridge(`start ${name}:`);
+  if (rec.address) {
+    const { subnet } = networkConfig();
+    const { base, size } = parseSubnet(subnet);
+    const host = ipToInt(rec.address)! - base;
+    if (host <= 1 || host >= size - 1) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
+    }
+    await ensureBridge(`start ${name}:`);
+  }
   if (rec.address && rec.port !== null) return openPort(name, rec.address, rec.port);
   await closePort(name);
   return { started: () => {}, failed: async () => {} };

@@ -21,7 +21,7 @@ export function useTestNetwork(tmp: string): void {
   const path = join(tmp, 'root', 'app', 'network.json');
   if (existsSync(path)) return;
   const h = createHash('sha256').update(tmp).digest();
-  writeJsonAtomic(path, { bridge: `${TEST_BRIDGE_PREFIX}${h.toString('hex').slice(0, 6)}`, subnet: `10.251.${h[3]}.0/24` });
+  writeJsonAtomic(path, { bridge: `${TEST_BRIDGE_PREFIX}${h.toString('hex').slice(0, 6)}`, subnet: `10.${240 + (h[2] % 14)}.${h[3]}.0/24` });
 }
 
 /** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
