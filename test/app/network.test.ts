@@ -191,6 +191,23 @@ describe('networking and SSH of application containers', () => {
     assert.ok(r.stderr.includes(web), r.stderr);
   });
 
+  it('hands out distinct addresses and each port once when creates race', async () => {
+    const port = await freePort();
+    const racers = [1, 2, 3, 4].map(() => uniqueName('net-race'));
+    try {
+      const results = await Promise.all(racers.map((n) => cliAsync('dre-app', ['create', n, '--port', String(port)]).done));
+      const won = racers.filter((_, i) => results[i].code === 0);
+      assert.equal(won.length, 1, results.map((r) => r.stderr).join(''));
+      for (const r of results.filter((x) => x.code !== 0)) assert.equal(r.code, -DRE_ERR.DRE_ERR_INVALID_ARGUMENT, r.stderr);
+      const more = await Promise.all(racers.filter((n) => !won.includes(n)).map((n) => cliAsync('dre-app', ['create', n]).done));
+      assert.ok(more.every((r) => r.code === 0), more.map((r) => r.stderr).join(''));
+      const addresses = racers.map(leasedAddress);
+      assert.equal(new Set(addresses).size, racers.length, addresses.join(' '));
+    } finally {
+      for (const n of racers) await app.destroy(n).catch(() => {});
+    }
+  });
+
   it('refuses to start when another program holds the port, and does not start half-way', async () => {
     const port = await freePort();
     await app.create(later, { port, sshKey: pubKey() });
