@@ -41,7 +41,7 @@ export async function bench(): Promise<void> {
   try {
     for (const [k, config] of Object.entries(kinds)) await app.create(k, config);
     for (let round = 0; round < ROUNDS; round++) {
-      for (const k of Object.keys(kinds)) {
+      for (const k of Object.keys(kinds).map((_, i, ks) => ks[(i + round) % ks.length])) {
         add(`start (${k})`, await timeIt(() => app.start(k)));
       }
       const address = app.info('ssh').address!;
@@ -50,7 +50,9 @@ export async function bench(): Promise<void> {
       add('ssh true to the address', await timeIt(() => ssh(address, 22)));
       add('banner via 127.0.0.1:PORT', await timeIt(() => banner('127.0.0.1', PORT)));
       add('banner from the address', await timeIt(() => banner(address, 22)));
-      for (const k of Object.keys(kinds)) add(`stop -k (${k})`, await timeIt(() => app.stop(k, { timeoutMs: 0 })));
+      // Rotated per round, so that no kind always goes first.
+      const order = Object.keys(kinds).map((_, i, ks) => ks[(i + round) % ks.length]);
+      for (const k of order) add(`stop -k (${k})`, await timeIt(() => app.stop(k, { timeoutMs: 0 })));
     }
   } finally {
     for (const k of Object.keys(kinds)) {
@@ -61,6 +63,7 @@ export async function bench(): Promise<void> {
   }
   report('start, veth on the bridge', times['start (veth)'], times['start (loopback)']);
   report('start, veth + SSH forwarder', times['start (ssh)'], times['start (loopback)']);
+  report('stop -k, veth on the bridge', times['stop -k (veth)'], times['stop -k (loopback)']);
   report('stop -k, veth + SSH forwarder', times['stop -k (ssh)'], times['stop -k (loopback)']);
   report('ssh true, forwarder vs direct', times['ssh true via 127.0.0.1:PORT'], times['ssh true to the address']);
   report('TCP banner, forwarder vs direct', times['banner via 127.0.0.1:PORT'], times['banner from the address']);

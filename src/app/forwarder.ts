@@ -11,6 +11,9 @@ import { procStat } from '../core/proc.js';
 const [, , , listenPort, targetAddress, targetPort] = process.argv;
 
 function splice(a: Socket, b: Socket): void {
+  // No Nagle: SSH's small handshake messages would otherwise wait on delayed ACKs at each hop.
+  a.setNoDelay(true);
+  b.setNoDelay(true);
   a.pipe(b);
   b.pipe(a);
   for (const [x, y] of [[a, b], [b, a]]) {
