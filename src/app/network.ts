@@ -138,13 +138,19 @@ async function ip(args: string[]): Promise<{ code: number; stdout: string; stder
   return run('ip', args, { timeoutMs: 10_000 });
 }
 
-/** The alias of a host interface (null: none), or undefined when there is no such interface. Read from sysfs: no process spawned. */
-function bridgeAliasOf(bridge: string): string | null | undefined {
+/** An attribute of a host interface from sysfs (no process spawned), or undefined when there is no such interface. */
+function readSys(iface: string, attribute: 'ifalias' | 'address'): string | undefined {
   try {
-    return readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').trim() || null;
+    return readFileSync(`/sys/class/net/${iface}/${attribute}`, 'utf8').trim();
   } catch {
     return undefined;
   }
+}
+
+/** The alias of a host interface (null: none), or undefined when there is no such interface. */
+function bridgeAliasOf(bridge: string): string | null | undefined {
+  const alias = readSys(bridge, 'ifalias');
+  return alias === undefined ? undefined : alias || null;
 }
 
 /** The host interface that already routes `subnet` (another bridge, a LAN), from /proc/net/route. */
@@ -165,22 +171,27 @@ export async function ensureBridge(what: string): Promise<void> {
   await withNetworkLock(what, async () => {
     const alias = bridgeAliasOf(net.bridge);
     if (alias === bridgeAlias()) return;
-    if (alias !== undefined) {
+    // No alias yet but our MAC: made by a create of ours that was killed half-way; finish it.
+    const halfMade = alias === null && readSys(net.bridge, 'address') === macOf(net.gateway);
+    if (alias !== undefined && !halfMade) {
       throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
     }
     const taken = interfaceRouting(net.subnet);
-    if (taken) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} subnet ${net.subnet} is already in use on ${taken}; set another subnet in ${networkConfigPath()}`);
+    if (taken && taken !== net.bridge) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} subnet ${net.subnet} is already in use on ${taken}; set another subnet in ${networkConfigPath()}`);
+    }
     const steps = [
-      // A MAC set once: the bridge's own would change as ports come and go.
-      ['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge'],
-      ['link', 'set', 'dev', net.bridge, 'alias', bridgeAlias()],
-      ['addr', 'add', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
+      // The MAC is set at birth: it marks the bridge as ours until the alias is on, and the bridge's
+      // own MAC would otherwise change as ports come and go.
+      ...(halfMade ? [] : [['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge']]),
+      ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
       ['link', 'set', 'dev', net.bridge, 'up'],
+      ['link', 'set', 'dev', net.bridge, 'alias', bridgeAlias()],
     ];
-    for (const step of steps) {
+    for (const [i, step] of steps.entries()) {
       const r = await ip(step);
       if (r.code !== 0) {
-        await ip(['link', 'del', 'dev', net.bridge]);
+        if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
         throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
       }
     }

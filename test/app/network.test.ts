@@ -283,4 +283,25 @@ describe('networking and SSH of application containers', () => {
     }
     assert.equal(existsSync(`/sys/class/net/${networkConfig().bridge}`), false);
   });
+
+  it('finishes a bridge a killed start left half-made, and refuses a bridge it did not make', async () => {
+    const { bridge, gateway } = networkConfig();
+    const ourMac = ['02', 'de', ...gateway.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+    const ipLink = (...args: string[]) => assert.equal(spawnSync('ip', ['link', ...args]).status, 0, `ip link ${args.join(' ')}`);
+    const n = uniqueName('net-half');
+    all.push(n);
+    await app.create(n, {});
+    try {
+      ipLink('add', 'name', bridge, 'address', ourMac, 'type', 'bridge'); // as left by a start killed after its first step
+      await app.start(n);
+      assert.ok(readFileSync(`/sys/class/net/${bridge}/ifalias`, 'utf8').startsWith('dre:'));
+      await app.stop(n, { timeoutMs: 0 });
+      spawnSync('ip', ['link', 'del', 'dev', bridge]);
+      ipLink('add', 'name', bridge, 'type', 'bridge'); // someone else's bridge of the same name
+      await expectCode(app.start(n), 'DRE_ERR_NO_TAP_AVAILABLE', bridge);
+      assert.equal(await app.status(n), STATUS.STOP);
+    } finally {
+      spawnSync('ip', ['link', 'del', 'dev', bridge]);
+    }
+  });
 });
