@@ -2,6 +2,7 @@
  * Networking of application containers: the bridge D-RE owns, static addresses handed out without
  * DHCP, SSH ports claimed once per root, and the LXC config lines that wire a container to them.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
@@ -211,9 +212,13 @@ function macOf(address: string): string {
   return ['02', 'de', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 
-/** The host end of a container's veth pair: `<bridge>-<host number>`, at most 15 characters. */
+/**
+ * The host end of a container's veth pair, `<bridge>-<host number>` within 15 characters; a bridge
+ * name too long for that is replaced by a hash of it, so two bridges never share a prefix.
+ */
 function hostVethName(bridge: string, address: string, subnet: string): string {
-  return `${bridge.slice(0, 9)}-${ipToInt(address)! - parseSubnet(subnet).base}`;
+  const prefix = bridge.length <= 9 ? bridge : `v${createHash('sha256').update(bridge).digest('hex').slice(0, 8)}`;
+  return `${prefix}-${ipToInt(address)! - parseSubnet(subnet).base}`;
 }
 
 /** The `lxc.net.*` lines of a container: a veth on the bridge with its static address, or loopback only. */

@@ -37,7 +37,7 @@ export function sweepNetwork(tmp: string): void {
   const bridge = readJson<{ bridge?: string }>(join(tmp, 'root', 'app', 'network.json'))?.bridge;
   if (!bridge?.startsWith(TEST_BRIDGE_PREFIX)) return;
   for (const link of readdirSync('/sys/class/net')) {
-    if (link === bridge || link.startsWith(`${bridge.slice(0, 9)}-`)) quiet('ip', ['link', 'del', 'dev', link]);
+    if (link === bridge || link.startsWith(`${bridge}-`)) quiet('ip', ['link', 'del', 'dev', link]);
   }
 }
 
