@@ -4,6 +4,7 @@ import { dreError } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging } from '../core/store.js';
+import { installDropbear } from './ssh.js';
 
 /** The name of the Base Image used when a container's `base` is null. */
 export const DEFAULT_BASE = 'default';
@@ -92,6 +93,7 @@ async function layBusyboxRootfs(root: string): Promise<void> {
   writeText(join(root, 'etc/fstab'), '');
   writeText(join(root, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
   writeText(join(root, 'etc/profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport HOME=/root\n');
+  await installDropbear(root);
 }
 
 /**

@@ -9,6 +9,8 @@ export interface AppRecord {
   base: string;
   /** SSH port on the host (dre_app_data.udata.lxc.port), or null. */
   port: number | null;
+  /** Static IPv4 address on this root's bridge (network.ts); null or absent: loopback only. */
+  address?: string | null;
   created: string;
   /** The container's own read-only layers (ids under layers/), topmost first, between its upper and its base; absent: none. */
   layers?: string[];

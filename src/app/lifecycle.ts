@@ -23,12 +23,19 @@ import {
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
+import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
+import { closePort } from './portforward.js';
+import { checkPublicKey, writeAuthorizedKeys } from './ssh.js';
 
 /** dre_app_data in idiomatic form: the Base Image (null: the busybox default) and the SSH port. */
 export interface AppConfig {
   base?: string | null;
   /** Host port forwarded to SSH in the container; 0, null or absent: none. */
   port?: number | null;
+  /** false: loopback only (no address, no port). Default: a veth on this root's bridge. */
+  network?: boolean;
+  /** OpenSSH public key(s) allowed to log in as root; default: the host user's ~/.ssh/id_*.pub. */
+  sshKey?: string;
 }
 
 /** Default grace for a graceful stop before LXC kills the container. */
@@ -103,15 +110,16 @@ export async function changing<T>(
   return withLock('app', n, what, (lock) => fn(n, requireContainer(n, what), lock));
 }
 
-function checkConfig(config: AppConfig): { base: string; port: number | null } {
+function checkConfig(config: AppConfig): { base: string; port: number | null; network: boolean; sshKey: string | undefined } {
   const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
   const port = config.port === null || config.port === undefined || config.port === 0 ? null : checkInt(config.port, 'port', 1, 65535);
-  return { base, port };
+  const sshKey = config.sshKey === undefined ? undefined : checkPublicKey(config.sshKey, 'ssh key');
+  return { base, port, network: config.network !== false, sshKey };
 }
 
 export async function create(name: string, config: AppConfig = {}): Promise<void> {
   const n = checkName(name, 'container name');
-  const { base, port } = checkConfig(config ?? {});
+  const { base, port, network, sshKey } = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('app', n, 'create', async () => {
     mkdirSync(containersDir('app'), { recursive: true, mode: 0o700 });
@@ -122,15 +130,20 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     removeCgroups(n); // left by a destroy that was killed half-way
     if (base === DEFAULT_BASE) await ensureDefaultBase();
     else if (!existsSync(baseRootfs(base))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
-    const rec: AppRecord = { name: n, base, port, created: new Date().toISOString() };
+    const { address } = await claimNetwork(n, network, port);
+    const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString() };
     // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
     const staging = stagingPath(containersDir('app'), n);
     try {
       mkdirSync(join(staging, 'upper'), { recursive: true, mode: 0o755 });
+      writeAuthorizedKeys(join(staging, 'upper'), sshKey);
       mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
       writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
       writeJsonAtomic(join(staging, 'dre.json'), rec);
       renameSync(staging, containerDir('app', n));
+    } catch (e) {
+      await releaseNetwork(n);
+      throw e;
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
@@ -159,6 +172,7 @@ export async function destroy(name: string): Promise<void> {
     const trash = stagingPath(containersDir('app'), n);
     renameSync(containerDir('app', n), trash);
     rmSync(trash, { recursive: true, force: true });
+    await forgetNetwork(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(rec.name);
     lock.removeFile();
@@ -181,9 +195,13 @@ export async function status(name: string): Promise<Status> {
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
 async function waitForOldMonitor(name: string): Promise<void> {
   const m = monitorPid(name);
-  if (m === undefined) return;
-  const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
-  if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
+  if (m !== undefined) {
+    const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
+    if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
+  }
+  // A monitor that gave up a failed start (seen with veth networks) can leave its empty cgroups, and
+  // lxc-start then fails with "File exists": remove them, now that no monitor runs.
+  for (const mount of allHierarchyMounts()) removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
 }
 
 export async function start(name: string): Promise<void> {
@@ -199,12 +217,19 @@ export async function start(name: string): Promise<void> {
     rmSync(lxcLogPath(n), { force: true });
     prepareDaware(n);
     syncLxcConfig(rec);
+    const net = await prepareStart(n, rec);
     const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
       timeoutMs: 60_000,
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
       inheritFds: [lock.fd],
+    }).catch(async (e) => {
+      await net.failed();
+      throw e;
     });
-    if (r.code !== 0 || runningInit(n) === undefined) {
+    const init = r.code === 0 ? runningInit(n) : undefined;
+    if (init !== undefined) net.started(init);
+    else {
+      await net.failed();
       let log = '';
       try {
         log = readFileSync(lxcLogPath(n), 'utf8');
@@ -231,6 +256,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     if (runningInit(n) !== undefined) {
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
     }
+    await closePort(n);
   });
 }
 
@@ -285,7 +311,7 @@ export async function exec(name: string, argv: string[]): Promise<number> {
 }
 
 /** What `dre-app list` shows of a container beside its status. */
-export function info(name: string): { base: string; port: number | null } {
+export function info(name: string): { base: string; port: number | null; address: string | null } {
   const rec = requireContainer(checkName(name, 'container name'), 'info of');
-  return { base: rec.base, port: rec.port };
+  return { base: rec.base, port: rec.port, address: rec.address ?? null };
 }

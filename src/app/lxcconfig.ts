@@ -4,6 +4,7 @@ import { baseLowers } from './base.js';
 import { writeFileAtomic } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
+import { lxcNetLines } from './network.js';
 
 /**
  * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order:
@@ -30,7 +31,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
     'lxc.cap.drop = sys_module mac_admin mac_override sys_time',
-    'lxc.net.0.type = empty',
+    ...lxcNetLines(rec.address),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',

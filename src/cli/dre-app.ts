@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** `dre-app`: application containers from the shell, a thin user of the LXC driver. */
+import { readFileSync } from 'node:fs';
 import { appDriver as app } from '../app/driver.js';
 import { RESOURCE, statusName, type Resource, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
@@ -47,16 +48,29 @@ function resource(word: string, value: string | undefined): Resource {
   const n = intArg(value, word);
   return type === RESOURCE.CPU ? { type, percent: n } : { type, bytes: n };
 }
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `--ssh-key: cannot read ${path}: ${(e as Error).message}`);
+  }
+}
 const pidOf = (text: string, what = 'pid') => intArg(text, what)!;
 
 const commands: Command[] = [
   {
     name: 'create',
-    usage: 'NAME [--base BASE] [--port PORT]',
-    summary: 'create an application container (default base: busybox)',
+    usage: 'NAME [--base BASE] [--port PORT] [--ssh-key PUBKEY_FILE] [--no-network]',
+    summary: 'create an application container (default base: busybox); --port forwards host PORT to its SSH server',
     run: async (args) => {
-      const { values, positionals } = parse(args, { base: { type: 'string' }, port: { type: 'string' } }, 1);
-      await app.create(positionals[0], { base: values.base ?? null, port: intArg(values.port, '--port') ?? null });
+      const opts = { base: { type: 'string' }, port: { type: 'string' }, 'ssh-key': { type: 'string' }, 'no-network': { type: 'boolean' } } as const;
+      const { values, positionals } = parse(args, opts, 1);
+      await app.create(positionals[0], {
+        base: values.base ?? null,
+        port: intArg(values.port, '--port') ?? null,
+        network: !values['no-network'],
+        sshKey: values['ssh-key'] === undefined ? undefined : readKeyFile(values['ssh-key']),
+      });
     },
   },
   one('NAME', 'destroy a stopped container and everything it holds', 'destroy', app.destroy),
@@ -96,14 +110,14 @@ const commands: Command[] = [
   {
     name: 'list',
     usage: '[--json]',
-    summary: 'list the containers of this D-RE root with their status, base and port',
+    summary: 'list the containers of this D-RE root with their status, base, address and SSH port',
     run: async (args) => {
       const { values } = parse(args, {}, 0);
       const rows = await Promise.all(
         app.list().map(async (name) => ({ name, status: statusName(await app.status(name)), ...app.info(name) })),
       );
       if (values.json) printJson(rows);
-      else printTable(['NAME', 'STATUS', 'BASE', 'PORT'], rows.map((r) => [r.name, r.status, r.base, r.port ?? '-']));
+      else printTable(['NAME', 'STATUS', 'BASE', 'ADDRESS', 'PORT'], rows.map((r) => [r.name, r.status, r.base, r.address ?? '-', r.port ?? '-']));
     },
   },
   {

@@ -129,10 +129,11 @@ describe('the dre-app command line', () => {
     try {
       assert.equal(run(['create', name, '--port', '2201']).code, 0);
       const table = run(['list']).stdout.split('\n');
-      assert.match(table[0], /^NAME\s+STATUS\s+BASE\s+PORT/);
-      assert.ok(table.some((l) => l.startsWith(name) && /STOP\s+default\s+2201/.test(l)));
+      assert.match(table[0], /^NAME\s+STATUS\s+BASE\s+ADDRESS\s+PORT/);
+      assert.ok(table.some((l) => l.startsWith(name) && /STOP\s+default\s+[\d.]+\s+2201/.test(l)));
       const json = JSON.parse(run(['list', '--json']).stdout).find((r: { name: string }) => r.name === name);
-      assert.deepEqual({ ...json }, { name, status: 'STOP', base: 'default', port: 2201 });
+      assert.match(json.address, /^\d+\.\d+\.\d+\.\d+$/);
+      assert.deepEqual({ ...json }, { name, status: 'STOP', base: 'default', address: json.address, port: 2201 });
       const help = run(['start', '--help']);
       assert.equal(help.code, 0);
       assert.match(help.stdout, /usage: dre-app start NAME/);

@@ -6,7 +6,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sweep } from './sweep.js';
+import { sweep, useTestNetwork } from './sweep.js';
 
 if (!process.env.DRE_TEST_TMP) {
   const tmp = mkdtempSync('/tmp/dre-test-');
@@ -18,6 +18,7 @@ if (!process.env.DRE_TEST_TMP) {
     rmSync(tmp, { recursive: true, force: true });
   });
 }
+useTestNetwork(process.env.DRE_TEST_TMP);
 
 export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'cli', `${prog}.js`);

@@ -3,10 +3,43 @@
  * containers, their cgroups, mounts below the root. Also a script: `node sweep.js TMPDIR`.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts } from '../../src/core/cgroup.js';
 import { cgroupRoot } from '../../src/core/paths.js';
+import { readJson, writeJsonAtomic } from '../../src/core/store.js';
+
+/** Every bridge a test run makes starts with this, so the sweep never touches a user's bridge. */
+export const TEST_BRIDGE_PREFIX = 'drt';
+
+/**
+ * Gives the run's root its own bridge and subnet (derived from the run's directory), so tests never
+ * use the default bridge of a real D-RE root.
+ */
+export function useTestNetwork(tmp: string): void {
+  const path = join(tmp, 'root', 'app', 'network.json');
+  if (existsSync(path)) return;
+  const h = createHash('sha256').update(tmp).digest();
+  writeJsonAtomic(path, { bridge: `${TEST_BRIDGE_PREFIX}${h.toString('hex').slice(0, 6)}`, subnet: `10.${240 + (h[2] % 14)}.${h[3]}.0/24` });
+}
+
+/** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
+export function sweepNetwork(tmp: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv[1]?.endsWith('/forwarder.js') && argv[2]?.startsWith(tmp + '/')) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  const bridge = readJson<{ bridge?: string }>(join(tmp, 'root', 'app', 'network.json'))?.bridge;
+  if (!bridge?.startsWith(TEST_BRIDGE_PREFIX)) return;
+  for (const link of readdirSync('/sys/class/net')) {
+    if (link === bridge || link.startsWith(`${bridge}-`)) quiet('ip', ['link', 'del', 'dev', link]);
+  }
+}
 
 function quiet(cmd: string, args: string[]): void {
   try {
@@ -41,6 +74,7 @@ export function sweep(tmp: string): void {
   for (const m of mounts) quiet('umount', ['-l', m]);
   process.env.DRE_ROOT = root;
   for (const mount of allHierarchyMounts()) removeTree(join(mount, cgroupRoot()));
+  sweepNetwork(tmp);
 }
 
 if (process.argv[1]?.endsWith('sweep.js') && process.argv[2]) sweep(process.argv[2]);

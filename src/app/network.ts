@@ -1,0 +1,268 @@
+/**
+ * Networking of application containers: the bridge D-RE owns, static addresses handed out without
+ * DHCP, SSH ports claimed once per root, and the LXC config lines that wire a container to them.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dreError, isDreError } from '../core/errors.js';
+import { ContainerLock, isLocked } from '../core/lock.js';
+import { cgroupRoot, containerDir, stateRoot } from '../core/paths.js';
+import { sleep } from '../core/proc.js';
+import { lastLines, run } from '../core/run.js';
+import { readJson, writeJsonAtomic } from '../core/store.js';
+import { closePort, openPort } from './portforward.js';
+
+/** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
+export interface NetworkConfig {
+  bridge: string;
+  /** IPv4 CIDR; the first host address is the bridge's (the gateway), the rest go to containers. */
+  subnet: string;
+}
+
+/** Defaults away from LXC's lxcbr0 (10.0.3.0/24), Docker (172.17/16) and Podman (10.88/16). */
+export const DEFAULT_NETWORK: NetworkConfig = { bridge: 'dre0', subnet: '10.47.0.0/24' };
+
+/** What D-RE has handed out to one container. */
+export interface Lease {
+  /** e.g. "10.47.0.2"; null when the container has networking off. */
+  address: string | null;
+  port: number | null;
+}
+
+export const networkConfigPath = () => join(stateRoot(), 'app', 'network.json');
+const leasesPath = () => join(stateRoot(), 'app', 'leases.json');
+const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
+
+function ipToInt(ip: string): number | undefined {
+  const parts = ip.split('.');
+  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
+  return parts.reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
+}
+
+/** The subnet as numbers: its first address, prefix length and size. */
+function parseSubnet(cidr: string): { base: number; prefix: number; size: number } {
+  const [ip, len] = cidr.split('/');
+  const start = ipToInt(ip ?? '');
+  const prefix = Number(len);
+  if (start === undefined || !Number.isInteger(prefix) || prefix < 8 || prefix > 29) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `network: subnet ${JSON.stringify(cidr)} in ${networkConfigPath()} is not an IPv4 CIDR with a prefix of 8..29`);
+  }
+  const size = 2 ** (32 - prefix);
+  return { base: start - (start % size), prefix, size };
+}
+
+/** This root's network, from network.json or the defaults; checked, so a bad file changes nothing. */
+export function networkConfig(): NetworkConfig & { gateway: string; broadcast: string; prefix: number } {
+  const cfg = { ...DEFAULT_NETWORK, ...(readJson<Partial<NetworkConfig>>(networkConfigPath()) ?? {}) };
+  if (typeof cfg.bridge !== 'string' || !IFNAME_RE.test(cfg.bridge)) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `network: bridge ${JSON.stringify(cfg.bridge)} in ${networkConfigPath()} is not an interface name of 1-15 characters`);
+  }
+  const { base, prefix, size } = parseSubnet(String(cfg.subnet));
+  return { bridge: cfg.bridge, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(base + 1), broadcast: intToIp(base + size - 1), prefix };
+}
+
+/** Runs `fn` holding this root's network lock (waits, bounded: allocations are short). */
+async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  const end = Date.now() + 10_000;
+  for (;;) {
+    let lock: ContainerLock;
+    try {
+      lock = ContainerLock.acquire('app', '.network', what);
+    } catch (e) {
+      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY' || Date.now() > end) throw e;
+      await sleep(20);
+      continue;
+    }
+    try {
+      return await fn();
+    } finally {
+      lock.release();
+    }
+  }
+}
+
+/**
+ * The leases that count: a lease whose container never came into being (a killed create) or is gone
+ * (a killed destroy) is dropped, unless its create still runs (the container's lock is held).
+ */
+function liveLeases(): Record<string, Lease> {
+  const all = readJson<Record<string, Lease>>(leasesPath()) ?? {};
+  return Object.fromEntries(Object.entries(all).filter(([name]) => existsSync(containerDir('app', name)) || isLocked('app', name)));
+}
+
+/**
+ * Claims an address (unless networking is off) and the SSH port for a container being created.
+ * A port another container holds → DRE_ERR_INVALID_ARGUMENT naming it.
+ */
+export async function claimNetwork(name: string, networked: boolean, port: number | null): Promise<Lease> {
+  if (port !== null && !networked) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} needs networking; it cannot be forwarded to a container with networking off`);
+  }
+  const net = networked ? networkConfig() : undefined;
+  return withNetworkLock(`create ${name}:`, () => {
+    const leases = liveLeases();
+    const holder = Object.entries(leases).find(([n, l]) => n !== name && port !== null && l.port === port);
+    if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} is taken by application container ${holder[0]}`);
+    let address: string | null = null;
+    if (net) {
+      const { base, size } = parseSubnet(net.subnet);
+      const taken = new Set(Object.values(leases).map((l) => l.address));
+      for (let host = 2; host < size - 1 && address === null; host++) {
+        if (!taken.has(intToIp(base + host))) address = intToIp(base + host);
+      }
+      if (address === null) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `create ${name}: no address left in ${net.subnet} (${networkConfigPath()})`);
+    }
+    const lease = { address, port };
+    writeJsonAtomic(leasesPath(), { ...leases, [name]: lease });
+    return lease;
+  });
+}
+
+/** Gives back a container's address and port; removes the bridge when no container of this root has an address left. */
+export async function releaseNetwork(name: string): Promise<void> {
+  await withNetworkLock(`release network of ${name}:`, async () => {
+    const { [name]: gone, ...rest } = liveLeases();
+    writeJsonAtomic(leasesPath(), rest);
+    if (gone?.address && !Object.values(rest).some((l) => l.address)) await removeOwnBridge();
+  });
+}
+
+/** The alias D-RE puts on its bridge, so that it never takes over a bridge of another root or of the user. */
+const bridgeAlias = () => `dre:${cgroupRoot()}`;
+
+async function ip(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return run('ip', args, { timeoutMs: 10_000 });
+}
+
+/** An attribute of a host interface from sysfs (no process spawned), or undefined when there is no such interface. */
+function readSys(iface: string, attribute: 'ifalias' | 'address'): string | undefined {
+  try {
+    return readFileSync(`/sys/class/net/${iface}/${attribute}`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** The alias of a host interface (null: none), or undefined when there is no such interface. */
+function bridgeAliasOf(bridge: string): string | null | undefined {
+  const alias = readSys(bridge, 'ifalias');
+  return alias === undefined ? undefined : alias || null;
+}
+
+/** The host interface that already routes `subnet` (another bridge, a LAN), from /proc/net/route. */
+function interfaceRouting(subnet: string): string | undefined {
+  const { base, size } = parseSubnet(subnet);
+  const le = (n: number) => [0, 8, 16, 24].reduce((acc, s, i) => acc + ((Math.floor(n / 2 ** (24 - s)) % 256) * 2 ** (8 * i)), 0);
+  for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
+    const [iface, dest, , , , , , mask] = line.trim().split(/\s+/);
+    if (iface && parseInt(dest, 16) === le(base) && parseInt(mask, 16) === le(2 ** 32 - size)) return iface;
+  }
+  return undefined;
+}
+
+/** Creates this root's bridge with the gateway address, or checks the one that is there is ours. */
+export async function ensureBridge(what: string): Promise<void> {
+  const net = networkConfig();
+  if (bridgeAliasOf(net.bridge) === bridgeAlias()) return;
+  await withNetworkLock(what, async () => {
+    const alias = bridgeAliasOf(net.bridge);
+    if (alias === bridgeAlias()) return;
+    // No alias yet but our MAC: made by a create of ours that was killed half-way; finish it.
+    const halfMade = alias === null && readSys(net.bridge, 'address') === macOf(net.gateway);
+    if (alias !== undefined && !halfMade) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
+    }
+    const taken = interfaceRouting(net.subnet);
+    if (taken && taken !== net.bridge) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} subnet ${net.subnet} is already in use on ${taken}; set another subnet in ${networkConfigPath()}`);
+    }
+    const steps = [
+      // The MAC is set at birth: it marks the bridge as ours until the alias is on, and the bridge's
+      // own MAC would otherwise change as ports come and go.
+      ...(halfMade ? [] : [['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge']]),
+      ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
+      ['link', 'set', 'dev', net.bridge, 'up'],
+      ['link', 'set', 'dev', net.bridge, 'alias', bridgeAlias()],
+    ];
+    for (const [i, step] of steps.entries()) {
+      const r = await ip(step);
+      if (r.code !== 0) {
+        if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
+        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
+      }
+    }
+  });
+}
+
+async function removeOwnBridge(): Promise<void> {
+  const { bridge } = networkConfig();
+  if (bridgeAliasOf(bridge) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
+}
+
+/**
+ * A fixed, locally administered MAC for an address: a restarted container keeps its MAC, so the
+ * neighbours' ARP caches stay right (a new random MAC left the host sending to the old one for seconds).
+ */
+function macOf(address: string): string {
+  return ['02', 'de', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
+}
+
+/**
+ * The host end of a container's veth pair, `<bridge>-<host number>` within 15 characters; a bridge
+ * name too long for that is replaced by a hash of it, so two bridges never share a prefix.
+ */
+function hostVethName(bridge: string, address: string, subnet: string): string {
+  const prefix = bridge.length <= 9 ? bridge : `v${createHash('sha256').update(bridge).digest('hex').slice(0, 8)}`;
+  return `${prefix}-${ipToInt(address)! - parseSubnet(subnet).base}`;
+}
+
+/** The `lxc.net.*` lines of a container: a veth on the bridge with its static address, or loopback only. */
+export function lxcNetLines(address: string | null | undefined): string[] {
+  // empty + up: a network namespace of its own with loopback up and nothing else.
+  if (!address) return ['lxc.net.0.type = empty', 'lxc.net.0.flags = up'];
+  const net = networkConfig();
+  return [
+    'lxc.net.0.type = veth',
+    `lxc.net.0.link = ${net.bridge}`,
+    `lxc.net.0.veth.pair = ${hostVethName(net.bridge, address, net.subnet)}`,
+    'lxc.net.0.name = eth0',
+    'lxc.net.0.flags = up',
+    `lxc.net.0.hwaddr = ${macOf(address)}`,
+    // The broadcast given explicitly: LXC 5 otherwise sets 0.0.0.255.
+    `lxc.net.0.ipv4.address = ${address}/${net.prefix} ${net.broadcast}`,
+    `lxc.net.0.ipv4.gateway = ${net.gateway}`,
+  ];
+}
+
+/** What start does once LXC has answered: hand the port to the running container, or close it. */
+export interface StartHooks {
+  started(initPid: number): void;
+  failed(): Promise<void>;
+}
+
+/** Before lxc-start: the bridge is up and the SSH port is bound (a taken port stops the start here). */
+export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
+  if (rec.address) {
+    const { subnet } = networkConfig();
+    const { base, size } = parseSubnet(subnet);
+    const host = ipToInt(rec.address)! - base;
+    if (host <= 1 || host >= size - 1) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
+    }
+    await ensureBridge(`start ${name}:`);
+  }
+  if (rec.address && rec.port !== null) return openPort(name, rec.address, rec.port);
+  await closePort(name);
+  return { started: () => {}, failed: async () => {} };
+}
+
+/** After the container is gone for good: its forwarder ended, its address and port free again. */
+export async function forgetNetwork(name: string): Promise<void> {
+  await closePort(name);
+  await releaseNetwork(name);
+}
