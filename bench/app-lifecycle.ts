@@ -1,6 +1,7 @@
 /**
  * Application container lifecycle: each operation through the in-process API, through `dre-app`, and
  * with the raw lxc-* tools on an identical container, interleaved per round; medians and ratios.
+ * Containers have networking off: bench/app-network.ts measures what a veth and a port forwarder add.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ export async function bench(): Promise<void> {
   };
 
   try {
-    await app.create('tmpl', {}); // builds the default base once, and a config to copy for raw containers
+    await app.create('tmpl', { network: false }); // builds the default base once, and a config to copy for raw containers
     const template = join(tmp, 'template.config');
     copyFileSync(join(lxcPath(), 'tmpl', 'config'), template);
     const raw = (name: string) => ['-n', name, '-P', rawPath];
@@ -47,8 +48,8 @@ export async function bench(): Promise<void> {
       const viaCli = `cli${round}`;
       const rawName = `raw${round}`;
       for (const op of OPS) {
-        add(`api ${op}`, await timeIt(() => (op === 'create' ? app.create(api, {}) : op === 'stop' ? app.stop(api) : app[op](api))));
-        add(`cli ${op}`, await timeIt(() => cli(op === 'create' ? ['create', viaCli] : [op, viaCli])));
+        add(`api ${op}`, await timeIt(() => (op === 'create' ? app.create(api, { network: false }) : op === 'stop' ? app.stop(api) : app[op](api))));
+        add(`cli ${op}`, await timeIt(() => cli(op === 'create' ? ['create', viaCli, '--no-network'] : [op, viaCli])));
         add(
           `raw ${op}`,
           await timeIt(() => {
