@@ -7,5 +7,6 @@
  *   await app.start('web');
  */
 export { appDriver as app, type AppConfig, type AppDriver } from './app/driver.js';
+export { sysDriver as sys, type SysConfig, type SysDriver } from './sys/driver.js';
 export { DRE_ERR, DreError, errName, isDreError, type DreErrName, type DreErrCode } from './core/errors.js';
 export { RESOURCE, STATUS, statusName, type Driver, type Resource, type ResourceType, type Status, type StopOptions } from './core/driver.js';

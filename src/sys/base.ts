@@ -1,0 +1,163 @@
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dreError } from '../core/errors.js';
+import { baseDir, basesDir, stagingPath } from '../core/paths.js';
+import { lastLines, run } from '../core/run.js';
+import { removeStaging, writeJsonAtomic } from '../core/store.js';
+import { AGENT, GUEST_MODULES, INITRAMFS_INIT, INITTAB, POWERBUTTON, RCS } from './guest.js';
+import { baseDiskPath, baseInfoPath, baseInitrdPath, baseKernelPath } from './layout.js';
+
+/** The Base Image used when a container names no base. */
+export const DEFAULT_BASE = 'default';
+/** Debian's metapackage for its cloud kernel: NVMe, ext4 and the 8250 console built in. */
+export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
+const BUSYBOX = '/bin/busybox';
+/** Size of the default root file system (sparse: the qcow2 stores only what is written). */
+const ROOTFS_SIZE = '256M';
+
+/** Where downloaded kernel packages are kept, so repeated builds and CI runs reuse them. */
+export function cacheDir(): string {
+  return process.env.DRE_CACHE_DIR || '/var/cache/dre';
+}
+
+export type Progress = (step: string) => void;
+
+async function must(what: string, cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await run(cmd, args, { timeoutMs: opts.timeoutMs ?? 300_000, cwd: opts.cwd });
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${what} failed: ${lastLines(r.stderr || r.stdout)}`);
+  return r.stdout;
+}
+
+const cachedKernelDebs = () =>
+  readdirSync(cacheDir()).filter((f) => /^linux-image-.*-cloud-amd64_.*\.deb$/.test(f) && !f.startsWith(`${KERNEL_METAPACKAGE}_`)).sort();
+
+/** The concrete kernel package the metapackage points at (e.g. linux-image-6.1.0-56-cloud-amd64). */
+async function kernelPackageName(): Promise<string | undefined> {
+  const r = await run('apt-cache', ['depends', KERNEL_METAPACKAGE], { timeoutMs: 60_000 });
+  return /Depends:\s*(linux-image-\S+)/.exec(r.stdout)?.[1];
+}
+
+/** The cached kernel .deb, fetched with `apt-get download` when the cache has none (apt-get update only if that fails). */
+async function kernelDeb(progress: Progress): Promise<string> {
+  mkdirSync(cacheDir(), { recursive: true, mode: 0o755 });
+  let debs = cachedKernelDebs();
+  if (debs.length === 0) {
+    for (const refresh of [false, true]) {
+      if (refresh) {
+        progress('apt-get update');
+        await must('apt-get update', 'apt-get', ['update', '-q']);
+      }
+      const pkg = await kernelPackageName();
+      if (!pkg) continue;
+      progress(`downloading ${pkg}`);
+      const r = await run('apt-get', ['download', '-q', pkg], { cwd: cacheDir(), timeoutMs: 600_000 });
+      debs = cachedKernelDebs();
+      if (r.code === 0 && debs.length > 0) break;
+    }
+  }
+  if (debs.length === 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: could not download ${KERNEL_METAPACKAGE} into ${cacheDir()}`);
+  return join(cacheDir(), debs[debs.length - 1]);
+}
+
+function writeText(path: string, text: string, mode = 0o644): void {
+  writeFileSync(path, text, { mode });
+  chmodSync(path, mode);
+}
+
+/** Makes the initramfs (an uncompressed newc cpio, made by busybox): busybox, /init and the modules it loads. */
+async function makeInitramfs(dir: string, modulesDir: string, target: string): Promise<void> {
+  mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
+  mkdirSync(join(dir, 'modules'), { mode: 0o755 });
+  copyFileSync(BUSYBOX, join(dir, 'bin/busybox'));
+  chmodSync(join(dir, 'bin/busybox'), 0o755);
+  for (const m of GUEST_MODULES) copyFileSync(join(modulesDir, m), join(dir, 'modules', m.split('/').pop()!));
+  writeText(join(dir, 'init'), INITRAMFS_INIT, 0o755);
+  const files = ['.', 'bin', 'bin/busybox', 'init', 'modules', ...GUEST_MODULES.map((m) => `modules/${m.split('/').pop()}`)];
+  const r = await run(BUSYBOX, ['cpio', '-o', '-H', 'newc', '-F', target], { cwd: dir, input: files.join('\n') + '\n' });
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: busybox cpio failed: ${lastLines(r.stderr)}`);
+}
+
+/** Lays out the guest's root: busybox-static and its applet links, and the init files. */
+async function layRootfs(root: string): Promise<void> {
+  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt', 'var/log']) {
+    mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
+  }
+  chmodSync(join(root, 'tmp'), 0o1777);
+  chmodSync(join(root, 'root'), 0o700);
+  copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
+  chmodSync(join(root, 'bin/busybox'), 0o755);
+  const applets = await must('busybox --list-full', BUSYBOX, ['--list-full']);
+  for (const applet of applets.split('\n').filter(Boolean)) {
+    if (applet === 'bin/busybox' || applet.includes('..')) continue;
+    if (!existsSync(join(root, applet))) symlinkSync('/bin/busybox', join(root, applet));
+  }
+  writeText(join(root, 'etc/inittab'), INITTAB);
+  writeText(join(root, 'etc/init.d/rcS'), RCS, 0o755);
+  writeText(join(root, 'sbin/dre-powerbutton'), POWERBUTTON, 0o755);
+  writeText(join(root, 'sbin/dre-agent'), AGENT, 0o755);
+  writeText(join(root, 'etc/hostname'), 'dre-guest\n');
+  writeText(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
+  writeText(join(root, 'etc/group'), 'root:x:0:\n');
+  writeText(join(root, 'etc/profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root\n');
+}
+
+/**
+ * Builds the default Base Image: the kernel package unpacked (not installed), a busybox root laid out
+ * in a directory, made into ext4 with `mkfs.ext4 -d` and converted to qcow2; nothing is mounted.
+ * Built in a staging directory and renamed into place; with `replace`, an existing one is swapped out.
+ */
+export async function buildDefaultBase(progress: Progress = () => {}, replace = false): Promise<void> {
+  if (!existsSync(BUSYBOX)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
+  mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
+  removeStaging(basesDir('sys'));
+  const staging = stagingPath(basesDir('sys'), DEFAULT_BASE);
+  try {
+    const deb = await kernelDeb(progress);
+    progress(`unpacking ${deb.split('/').pop()}`);
+    const pkg = join(staging, 'pkg');
+    mkdirSync(pkg, { recursive: true, mode: 0o700 });
+    await must('dpkg-deb -x', 'dpkg-deb', ['-x', deb, pkg]);
+    const version = readdirSync(join(pkg, 'lib/modules'))[0];
+    const kernel = readdirSync(join(pkg, 'boot')).find((f) => f.startsWith('vmlinuz-'));
+    if (!version || !kernel) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${deb} holds no kernel`);
+    copyFileSync(join(pkg, 'boot', kernel), join(staging, 'vmlinuz'));
+    progress('making the initramfs');
+    await makeInitramfs(join(staging, 'initramfs'), join(pkg, 'lib/modules', version), join(staging, 'initrd.img'));
+    progress('laying out the busybox root file system');
+    await layRootfs(join(staging, 'rootfs'));
+    progress(`making the ext4 image (${ROOTFS_SIZE})`);
+    const raw = join(staging, 'rootfs.raw');
+    await must('mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'dre-root', '-d', join(staging, 'rootfs'), raw, ROOTFS_SIZE]);
+    progress('converting to qcow2');
+    await must('qemu-img convert', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(staging, 'disk.qcow2')]);
+    chmodSync(join(staging, 'disk.qcow2'), 0o600);
+    for (const p of [pkg, join(staging, 'rootfs'), join(staging, 'initramfs'), raw]) rmSync(p, { recursive: true, force: true });
+    writeJsonAtomic(join(staging, 'base.json'), { kernel: version, package: deb.split('/').pop(), built: new Date().toISOString() });
+    const target = baseDir('sys', DEFAULT_BASE);
+    if (replace && existsSync(target)) {
+      // The old one leaves by rename (the caller made sure no container stands on it).
+      const old = stagingPath(basesDir('sys'), `${DEFAULT_BASE}-old`);
+      renameSync(target, old);
+      rmSync(old, { recursive: true, force: true });
+    }
+    try {
+      renameSync(staging, target);
+    } catch (e) {
+      // Another process finished the same build first: theirs is as good as ours.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    }
+    progress(`default base ready in ${target}`);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}
+
+/** Makes sure the default Base Image exists, building it when missing. */
+export async function ensureDefaultBase(progress?: Progress): Promise<void> {
+  if (baseExists(DEFAULT_BASE)) return;
+  await buildDefaultBase(progress);
+}
+
+export function baseExists(base: string): boolean {
+  return [baseDiskPath(base), baseKernelPath(base), baseInitrdPath(base), baseInfoPath(base)].every((p) => existsSync(p));
+}

@@ -1,0 +1,118 @@
+/**
+ * The files that make the default base's guest: a tiny initramfs that loads the modules the cloud
+ * kernel does not build in and mounts the root disk, busybox init, a power-button reader, and the
+ * D-RE guest agent.
+ */
+
+/**
+ * Modules the initramfs loads, in dependency order: virtio-blk for the root disk (NVMe is built in but
+ * QEMU cannot save the state of an NVMe device, so checkpoints need virtio), virtio-serial for the
+ * agent, and the ACPI power button.
+ */
+export const GUEST_MODULES = [
+  'kernel/drivers/virtio/virtio_ring.ko',
+  'kernel/drivers/virtio/virtio.ko',
+  'kernel/drivers/virtio/virtio_pci_legacy_dev.ko',
+  'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
+  'kernel/drivers/virtio/virtio_pci.ko',
+  'kernel/drivers/block/virtio_blk.ko',
+  'kernel/drivers/char/virtio_console.ko',
+  'kernel/drivers/input/evdev.ko',
+  'kernel/drivers/acpi/button.ko',
+];
+
+/** The name of the agent's virtio-serial port (QEMU's virtserialport name=...). */
+export const AGENT_PORT_NAME = 'org.dre.agent';
+
+const moduleNames = GUEST_MODULES.map((m) => m.split('/').pop()!.replace(/\.ko$/, '')).join(' ');
+
+/** The initramfs's /init: modules, then the root disk (/dev/vda, ext4) becomes / and its busybox init runs. */
+export const INITRAMFS_INIT = `#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mkdir -p /proc /sys /dev /newroot
+mount -t devtmpfs devtmpfs /dev
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+for m in ${moduleNames}; do insmod /modules/$m.ko || echo "dre initramfs: insmod $m failed"; done
+i=0
+while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do sleep 0.02; i=$((i+1)); done
+mount -t ext4 -o rw /dev/vda /newroot || { echo "dre initramfs: cannot mount /dev/vda"; sleep 5; poweroff -f; }
+umount /proc /sys
+mount --move /dev /newroot/dev
+exec switch_root /newroot /sbin/init
+`;
+
+export const INITTAB = `::sysinit:/etc/init.d/rcS
+::respawn:/sbin/dre-agent
+ttyS0::respawn:-/bin/sh
+::shutdown:/bin/umount -a -r
+`;
+
+export const RCS = `#!/bin/sh
+# Boot: file systems, modules, the power-button reader; the agent starts after this (inittab).
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mkdir -p /dev/pts /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+mount -o remount,rw /
+[ -s /etc/hostname ] && hostname -F /etc/hostname
+/sbin/dre-powerbutton
+[ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
+exit 0
+`;
+
+/**
+ * Waits for the ACPI power button's event device, starts a reader that powers off on its first
+ * event, and returns only once the reader holds the device (an event sent earlier would be lost).
+ */
+export const POWERBUTTON = `#!/bin/sh
+dev=
+i=0
+while [ -z "$dev" ] && [ $i -lt 100 ]; do
+  for e in /sys/class/input/event*; do
+    [ "$(cat $e/device/name 2>/dev/null)" = "Power Button" ] && dev=/dev/input/\${e##*/}
+  done
+  [ -z "$dev" ] && sleep 0.05
+  i=$((i+1))
+done
+[ -n "$dev" ] || { echo "dre: no power button device" >&2; exit 1; }
+( dd if=$dev of=/dev/null bs=24 count=1 2>/dev/null; echo "dre: power button: shutting down" >/dev/console; sync; umount -a -r 2>/dev/null; mount -o remount,ro / 2>/dev/null; poweroff -f ) </dev/null >/dev/null 2>&1 &
+i=0
+while [ $i -lt 200 ]; do
+  for f in /proc/[0-9]*/fd/*; do [ "$(readlink $f 2>/dev/null)" = "$dev" ] && exit 0; done
+  sleep 0.02
+  i=$((i+1))
+done
+echo "dre: the power button reader did not start" >&2
+exit 1
+`;
+
+/**
+ * The guest agent: one request per line on its virtio-serial port, one answer per line.
+ *   P ID           → P ID                           (ping: the guest is ready)
+ *   X ID B64SCRIPT → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
+ * The port reads end-of-file while no host client is connected, so the loop reopens it.
+ */
+export const AGENT = `#!/bin/sh
+port=
+for p in /sys/class/virtio-ports/*; do
+  [ "$(cat $p/name 2>/dev/null)" = "${AGENT_PORT_NAME}" ] && port=/dev/\${p##*/}
+done
+[ -n "$port" ] || { sleep 1; exit 1; }
+w=/run/dre-agent
+mkdir -p $w
+while :; do
+  while read -r op id arg; do
+    case "$op" in
+      P) echo "P $id" ;;
+      X) echo "$arg" | base64 -d > $w/cmd
+         sh $w/cmd </dev/null >$w/out 2>$w/err 3>&-
+         rc=$?
+         echo "R $id $rc .$(base64 -w0 < $w/out) .$(base64 -w0 < $w/err)" ;;
+    esac
+  done 3<>"$port" <&3 >&3
+  sleep 0.05
+done
+`;

@@ -1,0 +1,47 @@
+import { join } from 'node:path';
+import { baseDir, containerDir, containerGroup, containerRunDir } from '../core/paths.js';
+import { readJson } from '../core/store.js';
+
+/** What D-RE keeps of a system container (dre.json beside its disk). */
+export interface SysRecord {
+  name: string;
+  /** The Base Image its disk stands on, or null when `rootfs` is used instead. */
+  base: string | null;
+  /** A block device or image file used as the root disk instead of an overlay on a base. */
+  rootfs: string | null;
+  /** Guest RAM in MiB. */
+  memoryMiB: number;
+  /** Software emulation chosen at create time ('tcg'), or 'kvm' (the default). */
+  accel: 'kvm' | 'tcg';
+  created: string;
+}
+
+/** What a Base Image holds: a kernel, its initramfs and a qcow2 root disk (ext4 on the whole disk). */
+export const baseDiskPath = (base: string) => join(baseDir('sys', base), 'disk.qcow2');
+export const baseKernelPath = (base: string) => join(baseDir('sys', base), 'vmlinuz');
+export const baseInitrdPath = (base: string) => join(baseDir('sys', base), 'initrd.img');
+export const baseInfoPath = (base: string) => join(baseDir('sys', base), 'base.json');
+
+export const recordPath = (name: string) => join(containerDir('sys', name), 'dre.json');
+/** The container's own disk: a qcow2 overlay on its base (holds its snapshots and checkpoints too). */
+export const diskPath = (name: string) => join(containerDir('sys', name), 'disk.qcow2');
+
+// Runtime files of the current run: root-only, gone after a reboot.
+export const qmpSocketPath = (name: string) => join(containerRunDir('sys', name), 'qmp.sock');
+export const agentSocketPath = (name: string) => join(containerRunDir('sys', name), 'agent.sock');
+export const consoleSocketPath = (name: string) => join(containerRunDir('sys', name), 'console.sock');
+export const consoleLogPath = (name: string) => join(containerRunDir('sys', name), 'console.log');
+export const pidFilePath = (name: string) => join(containerRunDir('sys', name), 'qemu.pid');
+
+export function readRecord(name: string): SysRecord | undefined {
+  return readJson<SysRecord>(recordPath(name));
+}
+
+/** The host cgroup around the container's QEMU process and all its threads. */
+export function containerCgroup(name: string): string {
+  return containerGroup('sys', name);
+}
+
+/** Internal snapshot names in the qcow2: one prefix per kind, so a checkpoint is never listed as a snapshot. */
+export const SNAPSHOT_PREFIX = 'dre-snap-';
+export const CHECKPOINT_PREFIX = 'dre-ckpt-';

@@ -1,0 +1,55 @@
+import type { Accel } from './accel.js';
+import { AGENT_PORT_NAME } from './guest.js';
+
+/** Everything a QEMU command line for one container needs. */
+export interface MachineSpec {
+  name: string;
+  accel: Accel;
+  memoryMiB: number;
+  kernel: string;
+  initrd: string;
+  disk: string;
+  diskFormat: 'qcow2' | 'raw';
+  qmpSocket: string;
+  agentSocket: string;
+  consoleSocket: string;
+  consoleLog: string;
+  pidFile: string;
+  /** Start from this internal snapshot (a checkpoint) instead of booting. */
+  loadvm?: string;
+}
+
+/** The kernel command line: the console on the 8250 serial port; the initramfs mounts /dev/vda itself. */
+export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 quiet loglevel=3';
+
+/**
+ * QEMU's arguments: q35 (the fastest PC machine to boot under TCG here; microvm needs a host-specific
+ * tsc_early_khz), virtio-blk root disk (QEMU cannot checkpoint NVMe), serial console and guest agent on unix sockets, QMP on a socket,
+ * started paused (-S) so D-RE can put the process into its cgroup before the guest runs.
+ */
+export function qemuArgs(m: MachineSpec): string[] {
+  return [
+    '-name', `dre-${m.name},process=dre-${m.name}`,
+    '-machine', 'q35',
+    '-accel', m.accel,
+    ...(m.accel === 'kvm' ? ['-cpu', 'host'] : []),
+    '-m', String(m.memoryMiB),
+    '-smp', '1',
+    '-nodefaults', '-no-user-config', '-display', 'none',
+    '-kernel', m.kernel,
+    '-initrd', m.initrd,
+    '-append', KERNEL_CMDLINE,
+    '-drive', `file=${m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
+    '-device', 'virtio-blk-pci,drive=d0',
+    '-chardev', `socket,id=con0,path=${m.consoleSocket},server=on,wait=off,logfile=${m.consoleLog}`,
+    '-serial', 'chardev:con0',
+    '-device', 'virtio-serial-pci,id=vser0',
+    '-chardev', `socket,id=agent0,path=${m.agentSocket},server=on,wait=off`,
+    '-device', `virtserialport,chardev=agent0,name=${AGENT_PORT_NAME}`,
+    '-qmp', `unix:${m.qmpSocket},server=on,wait=off`,
+    '-nic', 'none',
+    '-pidfile', m.pidFile,
+    '-daemonize', '-S',
+    ...(m.loadvm ? ['-loadvm', m.loadvm] : []),
+  ];
+}

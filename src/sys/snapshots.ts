@@ -1,0 +1,223 @@
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { STATUS } from '../core/driver.js';
+import { dreError, type DreErrName } from '../core/errors.js';
+import { checkName } from '../core/names.js';
+import { baseDir, basesDir, stagingPath } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { lastLines, run } from '../core/run.js';
+import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
+import { baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { changing, launch, list, qemuPid, refuseUnless, requireContainer } from './lifecycle.js';
+import { withQmp } from './qmp.js';
+
+/** One internal snapshot of a qcow2 as `qemu-img info` reports it. */
+interface ImageSnapshot {
+  name: string;
+  'vm-state-size': number;
+}
+
+/**
+ * The internal snapshots of the container's disk whose names carry `prefix`, without it. A snapshot
+ * (file system only) has no VM state; a checkpoint has one: both the prefix and the size must agree.
+ */
+async function tags(n: string, prefix: string, what: string, code: DreErrName): Promise<string[]> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', diskPath(n)], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img info failed: ${lastLines(r.stderr)}`);
+  const snaps = (JSON.parse(r.stdout) as { snapshots?: ImageSnapshot[] }).snapshots ?? [];
+  const wantState = prefix === CHECKPOINT_PREFIX;
+  return snaps
+    .filter((s) => s.name.startsWith(prefix) && s['vm-state-size'] > 0 === wantState)
+    .map((s) => s.name.slice(prefix.length))
+    .sort();
+}
+
+/** A container whose disk can hold internal snapshots (a qcow2 overlay; a raw rootfs cannot). */
+function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreErrName): void {
+  if (rec.rootfs !== null) throw dreError(code, `${what} ${n}: it runs on rootfs ${rec.rootfs}, which D-RE does not snapshot`);
+}
+
+async function qemuImgSnapshot(n: string, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
+  const r = await run('qemu-img', ['snapshot', flag, name, diskPath(n)], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`);
+}
+
+/** An HMP command on the running QEMU; HMP reports failure as text, so any output is an error. */
+async function hmp(n: string, what: string, code: DreErrName, line: string): Promise<void> {
+  let out: string;
+  try {
+    out = await withQmp(qmpSocketPath(n), (q) => q.hmp(line, 600_000));
+  } catch (e) {
+    throw dreError(code, `${what} ${n}: ${(e as Error).message}`, e);
+  }
+  if (out.trim()) throw dreError(code, `${what} ${n}: QEMU: ${lastLines(out)}`);
+}
+
+export async function saveSnapshot(name: string, tag: string): Promise<void> {
+  await changing('save snapshot of', name, async (n, rec) => {
+    const t = checkName(tag, 'snapshot tag');
+    requireSnapshotDisk(n, rec, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
+    await refuseUnless(n, 'save snapshot of', [STATUS.STOP]);
+    if ((await tags(n, SNAPSHOT_PREFIX, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED')).includes(t)) {
+      throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `save snapshot of ${n}: a snapshot named ${t} exists`);
+    }
+    await qemuImgSnapshot(n, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', '-c', SNAPSHOT_PREFIX + t);
+  });
+}
+
+async function requireTag(n: string, prefix: string, t: string, what: string, code: DreErrName): Promise<void> {
+  if (!(await tags(n, prefix, what, code)).includes(t)) {
+    const kind = prefix === SNAPSHOT_PREFIX ? 'snapshot' : 'checkpoint';
+    throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what} ${n}: no ${kind} named ${t}`);
+  }
+}
+
+export async function loadSnapshot(name: string, tag: string): Promise<void> {
+  await changing('load snapshot of', name, async (n, rec) => {
+    const t = checkName(tag, 'snapshot tag');
+    requireSnapshotDisk(n, rec, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    await refuseUnless(n, 'load snapshot of', [STATUS.STOP]);
+    await requireTag(n, SNAPSHOT_PREFIX, t, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    await qemuImgSnapshot(n, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', '-a', SNAPSHOT_PREFIX + t);
+  });
+}
+
+/** Deletes an internal snapshot: through QEMU while it runs (it holds the image), else with qemu-img. */
+async function deleteInternal(n: string, what: string, full: string): Promise<void> {
+  if (qemuPid(n) !== undefined) await hmp(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', `delvm ${full}`);
+  else await qemuImgSnapshot(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
+}
+
+export async function removeSnapshot(name: string, tag: string): Promise<void> {
+  await changing('remove snapshot of', name, async (n, rec) => {
+    const t = checkName(tag, 'snapshot tag');
+    requireSnapshotDisk(n, rec, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await requireTag(n, SNAPSHOT_PREFIX, t, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await deleteInternal(n, 'remove snapshot of', SNAPSHOT_PREFIX + t);
+  });
+}
+
+async function listing(name: string, prefix: string, what: string): Promise<string[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  const rec = requireContainer(n, what);
+  if (rec.rootfs !== null) return [];
+  return tags(n, prefix, what, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
+}
+
+export const listSnapshots = (name: string): Promise<string[]> => listing(name, SNAPSHOT_PREFIX, 'list snapshots of');
+export const listCheckpoints = (name: string): Promise<string[]> => listing(name, CHECKPOINT_PREFIX, 'list checkpoints of');
+
+/** Flattens a snapshot (with everything under it) into a standalone Base Image beside the others. */
+export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
+  await changing('commit snapshot of', name, async (n, rec) => {
+    const t = checkName(tag, 'snapshot tag');
+    const b = checkName(base, 'base');
+    requireSnapshotDisk(n, rec, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    await refuseUnless(n, 'commit snapshot of', [STATUS.STOP]);
+    if (existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} exists`);
+    await requireTag(n, SNAPSHOT_PREFIX, t, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
+    removeStaging(basesDir('sys'));
+    const staging = stagingPath(basesDir('sys'), b);
+    try {
+      mkdirSync(staging, { mode: 0o700 });
+      const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', diskPath(n), join(staging, 'disk.qcow2')], {
+        timeoutMs: 600_000,
+      });
+      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`);
+      copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
+      copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
+      writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
+      try {
+        renameSync(staging, baseDir('sys', b));
+      } catch (e) {
+        throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} appeared meanwhile`, e);
+      }
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+}
+
+export async function listBases(): Promise<string[]> {
+  requireRoot('list bases');
+  return listEntries(basesDir('sys')).filter(baseExists);
+}
+
+/** Containers standing on `base` (rootfs containers borrow the default base's kernel). */
+function usersOf(base: string): string[] {
+  return list().filter((n) => {
+    const rec = readRecord(n);
+    return rec !== undefined && (rec.base === base || (rec.rootfs !== null && base === DEFAULT_BASE));
+  });
+}
+
+/**
+ * Removes a Base Image no container stands on. It is moved aside before users are counted, so a
+ * create racing with it either is counted here or finds the base gone (and undoes itself).
+ */
+export async function removeBase(base: string): Promise<void> {
+  const b = checkName(base, 'base');
+  requireRoot(`remove base ${b}`);
+  if (!existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`);
+  const trash = stagingPath(basesDir('sys'), b);
+  try {
+    renameSync(baseDir('sys', b), trash);
+  } catch (e) {
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`, e);
+  }
+  const users = usersOf(b);
+  if (users.length > 0) {
+    renameSync(trash, baseDir('sys', b));
+    throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `remove base ${b}: used by container(s) ${users.join(', ')}`);
+  }
+  rmSync(trash, { recursive: true, force: true });
+}
+
+/** `dre-sys base build`: (re)builds the default base; refused while a container stands on it. */
+export async function rebuildDefaultBase(progress: Progress): Promise<void> {
+  requireRoot('build default base');
+  const users = usersOf(DEFAULT_BASE);
+  if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `build default base: the current one is used by container(s) ${users.join(', ')}`);
+  await buildDefaultBase(progress, true);
+}
+
+export async function checkpoint(name: string, tag: string): Promise<void> {
+  await changing('checkpoint', name, async (n, rec) => {
+    const t = checkName(tag, 'checkpoint tag');
+    requireSnapshotDisk(n, rec, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
+    await refuseUnless(n, 'checkpoint', [STATUS.RUNNING]);
+    if ((await tags(n, CHECKPOINT_PREFIX, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED')).includes(t)) {
+      throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `checkpoint ${n}: a checkpoint named ${t} exists`);
+    }
+    await hmp(n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', `savevm ${CHECKPOINT_PREFIX}${t}`);
+  });
+}
+
+/** Brings the container back to a checkpoint: loadvm in the running QEMU, or a new QEMU started from it. */
+export async function restart(name: string, tag: string): Promise<void> {
+  await changing('restart', name, async (n, rec) => {
+    const t = checkName(tag, 'checkpoint tag');
+    requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    const s = await refuseUnless(n, 'restart', [STATUS.STOP, STATUS.RUNNING, STATUS.SUSPENDED]);
+    await requireTag(n, CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    if (s === STATUS.STOP) return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
+    await hmp(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);
+    if (s === STATUS.SUSPENDED) {
+      await withQmp(qmpSocketPath(n), (q) => q.execute('cont')).catch((e: Error) => {
+        throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `restart ${n}: QEMU refused cont: ${e.message}`, e);
+      });
+    }
+  });
+}
+
+export async function removeCheckpoint(name: string, tag: string): Promise<void> {
+  await changing('remove checkpoint of', name, async (n, rec) => {
+    const t = checkName(tag, 'checkpoint tag');
+    requireSnapshotDisk(n, rec, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await requireTag(n, CHECKPOINT_PREFIX, t, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await deleteInternal(n, 'remove checkpoint of', CHECKPOINT_PREFIX + t);
+  });
+}
