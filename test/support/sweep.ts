@@ -1,6 +1,6 @@
 /**
  * Removes whatever a test run left under its temporary root, even after failures: running LXC
- * containers, their cgroups, mounts below the root. Also a script: `node sweep.js TMPDIR`.
+ * containers, QEMU processes, their cgroups, mounts below the root. Also a script: `node sweep.js TMPDIR`.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts } from '../../src/core/cgroup.js';
 import { cgroupRoot } from '../../src/core/paths.js';
+import { isAlive } from '../../src/core/proc.js';
 import { readJson, writeJsonAtomic } from '../../src/core/store.js';
 
 /** Every bridge a test run makes starts with this, so the sweep never touches a user's bridge. */
@@ -59,8 +60,27 @@ function removeTree(dir: string): void {
   }
 }
 
+/** Kills every QEMU whose pid file lies under the run's run dir (verified by its command line). */
+function killQemus(tmp: string): void {
+  const sysRun = join(tmp, 'run', 'sys');
+  if (!existsSync(sysRun)) return;
+  for (const name of readdirSync(sysRun)) {
+    const pidFile = join(sysRun, name, 'qemu.pid');
+    try {
+      const pid = Number(readFileSync(pidFile, 'utf8').trim());
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`\0${pidFile}\0`)) continue;
+      process.kill(pid, 'SIGKILL');
+      // Wait (bounded) until it is gone or a zombie, so its cgroups can be removed below.
+      for (let i = 0; i < 200 && isAlive(pid); i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    } catch {
+      /* no pid file, or the process is gone */
+    }
+  }
+}
+
 export function sweep(tmp: string): void {
   const root = join(tmp, 'root');
+  killQemus(tmp);
   const lxcpath = join(root, 'app', 'containers');
   if (existsSync(lxcpath)) {
     for (const name of readdirSync(lxcpath)) quiet('lxc-stop', ['-n', name, '-P', lxcpath, '-k']);

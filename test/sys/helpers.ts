@@ -1,0 +1,38 @@
+/** Shared by the sys tests: software emulation on, a shell command in a guest, and clean-up of guests. */
+import { execFileSync } from 'node:child_process';
+import { STATUS } from '../../src/core/driver.js';
+import { sysDriver as sys } from '../../src/sys/driver.js';
+import { qemuPid } from '../../src/sys/lifecycle.js';
+
+// These hosts have no usable KVM (see ENGINE-FACTS.md): every sys test runs under TCG unless it says otherwise.
+process.env.DRE_SYS_ACCEL = 'tcg';
+
+/** Fails (never skips) when QEMU is missing: the sys tests need the real engine. */
+export function requireQemu(): void {
+  for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mkfs.ext4']) execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+}
+
+/** Runs a shell command in the guest; resolves to its trimmed stdout (throws on a non-zero status). */
+export async function sh(name: string, command: string): Promise<string> {
+  const r = await sys.execCapture(name, ['sh', '-c', command], 60_000);
+  if (r.status !== 0) throw new Error(`guest ${name}: ${command}: exit ${r.status}: ${r.stderr.toString()}`);
+  return r.stdout.toString().trim();
+}
+
+/** Ends a guest whatever its state and removes it; never throws (for `after`). */
+export async function removeGuest(name: string): Promise<void> {
+  const pid = qemuPid(name);
+  if (pid !== undefined) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+  for (let i = 0; i < 200 && qemuPid(name) !== undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  try {
+    if (sys.exists(name) && (await sys.status(name)) === STATUS.STOP) await sys.destroy(name);
+  } catch {
+    /* the sweep at exit removes what is left */
+  }
+}

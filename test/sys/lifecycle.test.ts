@@ -1,0 +1,145 @@
+import '../support/env.js';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { allHierarchyMounts } from '../../src/core/cgroup.js';
+import { STATUS } from '../../src/core/driver.js';
+import { ContainerLock } from '../../src/core/lock.js';
+import { containerDir, containerGroup, containerRunDir } from '../../src/core/paths.js';
+import { isAlive } from '../../src/core/proc.js';
+import { sysDriver as sys } from '../../src/sys/driver.js';
+import { consoleLogPath, qmpSocketPath } from '../../src/sys/layout.js';
+import { cli, uniqueName } from '../support/env.js';
+import { removeGuest, requireQemu, sh } from './helpers.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+
+describe('system container lifecycle on QEMU', () => {
+  const name = uniqueName('sys-life');
+  let pid = 0;
+
+  before(async () => {
+    requireQemu();
+    await sys.create(name, { memorySize: 192 });
+  });
+  after(async () => {
+    await removeGuest(name);
+  });
+
+  it('is created stopped, with no QEMU and its files root-only', async () => {
+    assert.equal(await sys.status(name), STATUS.STOP);
+    assert.ok(sys.list().includes(name));
+    assert.equal(statSync(containerDir('sys', name)).mode & 0o777, 0o700);
+    assert.equal(statSync(join(containerDir('sys', name), 'disk.qcow2')).mode & 0o777, 0o600);
+  });
+
+  it('starts and returns only when the guest answers, with QEMU running', async () => {
+    await sys.start(name);
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+    pid = await sys.pid(name);
+    assert.ok(isAlive(pid));
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /qemu-system-x86_64/);
+    assert.equal(await sh(name, 'cat /proc/1/comm'), 'init');
+  });
+
+  it('keeps its QMP socket and run dir root-only', () => {
+    assert.equal(statSync(containerRunDir('sys', name)).mode & 0o777, 0o700);
+    assert.equal(statSync(qmpSocketPath(name)).mode & 0o777, 0o600);
+  });
+
+  it('puts the QEMU process and all its threads into the container group in every hierarchy', () => {
+    const want = containerGroup('sys', name);
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    assert.ok(tasks.length > 1, 'QEMU has several threads');
+    for (const t of tasks) {
+      const lines = readFileSync(`/proc/${pid}/task/${t}/cgroup`, 'utf8').trim().split('\n');
+      for (const l of lines) assert.ok(l.endsWith(`/${want}`), `thread ${t}: ${l}`);
+    }
+    for (const m of allHierarchyMounts()) assert.ok(existsSync(join(m, want)), `${m}/${want}`);
+  });
+
+  it('passes stdout, stderr and the exit status of a command in the guest through', async () => {
+    const r = await sys.execCapture(name, ['sh', '-c', 'echo "out $1"; echo err >&2; exit 7', 'sh', "it's a b"]);
+    assert.equal(r.status, 7);
+    assert.equal(r.stdout.toString(), "out it's a b\n");
+    assert.equal(r.stderr.toString(), 'err\n');
+  });
+
+  it('runs exec from the CLI with the exit status passed through', () => {
+    const r = cli('dre-sys', ['exec', name, '--', 'sh', '-c', 'uname -s; exit 3']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, 'Linux\n');
+  });
+
+  it('lists the container as running from the CLI', () => {
+    const r = cli('dre-sys', ['list', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const row = (JSON.parse(r.stdout) as { name: string; status: string; memoryMiB: number }[]).find((x) => x.name === name);
+    assert.deepEqual([row?.status, row?.memoryMiB], ['RUNNING', 192]);
+  });
+
+  it('refuses start, destroy and snapshots while running, with CONTAINER_RUNNING', async () => {
+    assert.equal(await code(sys.start(name)), -113);
+    assert.equal(await code(sys.destroy(name)), -113);
+    assert.equal(await code(sys.saveSnapshot(name, 's')), -113);
+    assert.equal(await code(sys.resume(name)), -113);
+  });
+
+  it('reports BUSY, and refuses changes with CONTAINER_BUSY, while another operation holds the container', async () => {
+    const lock = ContainerLock.acquire('sys', name, 'test');
+    try {
+      assert.equal(await sys.status(name), STATUS.BUSY);
+      assert.equal(await code(sys.suspend(name)), -116);
+    } finally {
+      lock.release();
+    }
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+  });
+
+  it('stops guest progress while suspended', async () => {
+    const up = async () => Number((await sh(name, 'cut -d" " -f1 /proc/uptime')).valueOf());
+    const before = await up();
+    const t0 = Date.now();
+    await sys.suspend(name);
+    assert.equal(await sys.status(name), STATUS.SUSPENDED);
+    assert.equal(await code(sys.execCapture(name, ['true'])), -115);
+    assert.equal(await code(sys.stop(name)), -115);
+    await sleep(2500);
+    await sys.resume(name);
+    const guestSeconds = (await up()) - before;
+    const hostSeconds = (Date.now() - t0) / 1000;
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+    assert.ok(guestSeconds < hostSeconds - 1.5, `guest clock advanced ${guestSeconds} s over ${hostSeconds} s on the host`);
+  });
+
+  it('reports STOP after QEMU is killed with SIGKILL, and starts again', async () => {
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(10);
+    assert.equal(await sys.status(name), STATUS.STOP);
+    assert.equal(await code(sys.pid(name)), -114);
+    await sys.start(name);
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+    pid = await sys.pid(name);
+    assert.equal(await sh(name, 'echo alive'), 'alive');
+  });
+
+  it('stops through the guest (ACPI power button) and leaves no QEMU behind', async () => {
+    await sys.stop(name);
+    assert.equal(isAlive(pid), false);
+    assert.equal(await sys.status(name), STATUS.STOP);
+    assert.match(readFileSync(consoleLogPath(name), 'utf8'), /power button: shutting down/);
+    assert.equal(await code(sys.stop(name)), -114);
+    assert.equal(await code(sys.suspend(name)), -114);
+    assert.equal(await code(sys.execCapture(name, ['true'])), -114);
+  });
+
+  it('is destroyed with its files and cgroups', async () => {
+    await sys.destroy(name);
+    assert.equal(existsSync(containerDir('sys', name)), false);
+    assert.equal(existsSync(containerRunDir('sys', name)), false);
+    for (const m of allHierarchyMounts()) assert.equal(existsSync(join(m, containerGroup('sys', name))), false);
+    assert.equal(await code(sys.status(name)), -111);
+  });
+});
