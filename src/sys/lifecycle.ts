@@ -73,13 +73,22 @@ export function qemuPid(name: string): number | undefined {
   return isAlive(pid) ? pid : undefined;
 }
 
-/** QEMU's run state (query-status) mapped to the spec's status; a QEMU that is gone is STOP. */
+/** QEMU's run state (query-status `status`) as the spec's status. */
+export function statusOfRunState(runState: string): Status {
+  if (runState === 'running') return STATUS.RUNNING;
+  if (['shutdown', 'guest-panicked', 'internal-error'].includes(runState)) return STATUS.STOP;
+  return STATUS.SUSPENDED;
+}
+
+/** The spec's status of a QEMU on an open QMP connection. */
+export async function qmpStatusOn(q: Qmp): Promise<Status> {
+  return statusOfRunState((await q.execute<{ status: string }>('query-status', undefined, 5_000)).status);
+}
+
+/** QEMU's run state mapped to the spec's status; a QEMU that is gone is STOP. */
 async function qmpStatus(name: string): Promise<Status> {
   try {
-    const st = await withQmp(qmpSocketPath(name), (q) => q.execute<{ status: string }>('query-status', undefined, 5_000));
-    if (st.status === 'running') return STATUS.RUNNING;
-    if (['shutdown', 'guest-panicked', 'internal-error'].includes(st.status)) return STATUS.STOP;
-    return STATUS.SUSPENDED;
+    return await withQmp(qmpSocketPath(name), qmpStatusOn);
   } catch {
     return qemuPid(name) === undefined ? STATUS.STOP : STATUS.BUSY;
   }
@@ -92,7 +101,11 @@ export async function observed(name: string): Promise<Status> {
 }
 
 export async function refuseUnless(name: string, what: string, allowed: Status[]): Promise<Status> {
-  const s = await observed(name);
+  return refuse(name, what, await observed(name), allowed);
+}
+
+/** Throws the code for being in state `s` when the operation needs one of `allowed`; else returns `s`. */
+export function refuse(name: string, what: string, s: Status, allowed: Status[]): Status {
   if (allowed.includes(s)) return s;
   if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
   if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
@@ -184,7 +197,7 @@ function removeCgroups(name: string): void {
 }
 
 /** Puts every thread of `pid` into the container's group in each hierarchy (cgroup.procs moves the whole process). */
-function enterCgroups(name: string, pid: number): void {
+export function enterCgroups(name: string, pid: number): void {
   for (const mount of allHierarchyMounts()) {
     const dir = join(mount, containerCgroup(name));
     mkdirSync(dir, { recursive: true });

@@ -45,8 +45,9 @@ export class Qmp extends EventEmitter {
   }
 
   /**
-   * Connects, and negotiates capabilities without waiting for the greeting first (QEMU handles
-   * requests in order, so this saves a round trip on every short-lived connection).
+   * Connects and negotiates capabilities without waiting for the greeting or the answer: QEMU handles
+   * requests in order, so the caller's first command rides in the same round trip (status stays cheap).
+   * A refused negotiation surfaces as that command's error.
    */
   static async connect(path: string, timeoutMs = 5_000): Promise<Qmp> {
     const socket = await new Promise<Socket>((resolve, reject) => {
@@ -65,12 +66,7 @@ export class Qmp extends EventEmitter {
       });
     });
     const qmp = new Qmp(socket);
-    try {
-      await qmp.execute('qmp_capabilities', undefined, timeoutMs);
-    } catch (e) {
-      qmp.close();
-      throw e;
-    }
+    qmp.execute('qmp_capabilities', undefined, timeoutMs).catch(() => qmp.close());
     return qmp;
   }
 

@@ -1,0 +1,163 @@
+/**
+ * System containers against raw QEMU, interleaved in one run on the same base image:
+ * start-to-ready (D-RE's start vs the same qemu-system-x86_64 command line, both until the guest
+ * agent answers), checkpoint and restart of a 256 MiB guest (vs HMP savevm/loadvm on an open QMP
+ * connection), and in-process status latency (vs a fresh QMP connection + query-status).
+ * The raw QEMU is put into a cgroup of its own as D-RE does with its QEMU, so that both get the same
+ * CPU share on a loaded host (a group competes as one task with everything in the root group).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from '../src/core/run.js';
+import { isAlive, sleep } from '../src/core/proc.js';
+import { kvmUnavailable } from '../src/sys/accel.js';
+import { ping } from '../src/sys/agent.js';
+import { ensureDefaultBase } from '../src/sys/base.js';
+import { sysDriver as sys } from '../src/sys/driver.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath } from '../src/sys/layout.js';
+import { enterCgroups } from '../src/sys/lifecycle.js';
+import { qemuArgs } from '../src/sys/machine.js';
+import { Qmp } from '../src/sys/qmp.js';
+import { report, timeIt } from './stats.js';
+
+const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 5);
+const MEMORY_MIB = 256;
+
+/** A raw QEMU on its own overlay of the default base, run by its command line alone. */
+class RawGuest {
+  qmp?: Qmp;
+  pid = 0;
+  constructor(private readonly dir: string) {}
+
+  private path(f: string): string {
+    return join(this.dir, f);
+  }
+
+  async makeDisk(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath('default'), this.path('disk.qcow2')]);
+    if (r.code !== 0) throw new Error(r.stderr);
+  }
+
+  /** qemu-system-x86_64 with the same machine, started running (no -S), until the agent answers. */
+  async start(accel: 'kvm' | 'tcg'): Promise<void> {
+    for (const f of ['qmp.sock', 'agent.sock', 'console.sock', 'qemu.pid']) rmSync(this.path(f), { force: true });
+    const args = qemuArgs({
+      name: 'raw-bench',
+      accel,
+      memoryMiB: MEMORY_MIB,
+      kernel: baseKernelPath('default'),
+      initrd: baseInitrdPath('default'),
+      disk: this.path('disk.qcow2'),
+      diskFormat: 'qcow2',
+      qmpSocket: this.path('qmp.sock'),
+      agentSocket: this.path('agent.sock'),
+      consoleSocket: this.path('console.sock'),
+      consoleLog: this.path('console.log'),
+      pidFile: this.path('qemu.pid'),
+    }).filter((a) => a !== '-S');
+    const r = await run('qemu-system-x86_64', args);
+    if (r.code !== 0) throw new Error(r.stderr);
+    this.pid = Number(readFileSync(this.path('qemu.pid'), 'utf8'));
+    enterCgroups('raw-bench', this.pid);
+    while (!(await ping(this.path('agent.sock'), 2_000))) if (!isAlive(this.pid)) throw new Error('raw QEMU died');
+  }
+
+  async connect(): Promise<Qmp> {
+    this.qmp = await Qmp.connect(this.path('qmp.sock'));
+    return this.qmp;
+  }
+
+  async quit(): Promise<void> {
+    this.qmp?.close();
+    this.qmp = undefined;
+    if (!this.pid || !isAlive(this.pid)) return;
+    try {
+      process.kill(this.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+    while (isAlive(this.pid)) await sleep(5);
+  }
+}
+
+export async function bench(): Promise<void> {
+  const tmp = mkdtempSync('/tmp/dre-bench-sys-');
+  const saved = { root: process.env.DRE_ROOT, run: process.env.DRE_RUNDIR, accel: process.env.DRE_SYS_ACCEL };
+  process.env.DRE_ROOT = join(tmp, 'root');
+  process.env.DRE_RUNDIR = join(tmp, 'run');
+  const accel: 'kvm' | 'tcg' = process.env.DRE_SYS_ACCEL === 'tcg' || kvmUnavailable() ? 'tcg' : 'kvm';
+  process.env.DRE_SYS_ACCEL = accel;
+  console.log(`accelerator: ${accel}; ${ROUNDS} rounds; ${MEMORY_MIB} MiB guests`);
+  const name = `bench-${process.pid}`;
+  const raw = new RawGuest(join(tmp, 'raw'));
+  try {
+    await ensureDefaultBase();
+    await sys.create(name, { memorySize: MEMORY_MIB });
+    await raw.makeDisk();
+
+    const startOurs: number[] = [];
+    const startRaw: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      startOurs.push(await timeIt(() => sys.start(name)));
+      await sys.stop(name, { timeoutMs: 0 });
+      startRaw.push(await timeIt(() => raw.start(accel)));
+      await raw.quit();
+    }
+    report('start to ready', startOurs, startRaw, '<= 1.1x raw');
+
+    await sys.start(name);
+    await raw.start(accel);
+    const q = await raw.connect();
+    const hmp = async (line: string) => {
+      const out = await q.hmp(line);
+      if (out.trim()) throw new Error(out);
+    };
+    const ckOurs: number[] = [];
+    const ckRaw: number[] = [];
+    const rsOurs: number[] = [];
+    const rsRaw: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      ckOurs.push(await timeIt(() => sys.checkpoint(name, `b${i}`)));
+      ckRaw.push(await timeIt(() => hmp(`savevm raw${i}`)));
+      rsOurs.push(await timeIt(() => sys.restart(name, `b${i}`)));
+      rsRaw.push(await timeIt(() => hmp(`loadvm raw${i}`)));
+    }
+    q.close(); // QMP serves one client at a time: the status loop below connects afresh
+    report('checkpoint (256 MiB guest)', ckOurs, ckRaw, '<= 1.1x raw');
+    report('restart from checkpoint', rsOurs, rsRaw, '<= 1.1x raw');
+
+    const stOurs: number[] = [];
+    const stRaw: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      stOurs.push(await timeIt(() => sys.status(name)));
+      stRaw.push(
+        await timeIt(async () => {
+          const c = await Qmp.connect(join(tmp, 'raw', 'qmp.sock'));
+          await c.execute('query-status');
+          c.close();
+        }),
+      );
+    }
+    report('status (in-process)', stOurs, stRaw, '<= 5 ms');
+  } finally {
+    await raw.quit();
+    try {
+      await sys.stop(name, { timeoutMs: 0 });
+    } catch {
+      /* not running */
+    }
+    try {
+      await sys.destroy(name);
+    } catch {
+      /* best effort: the sweep below */
+    }
+    const { sweep } = await import('../test/support/sweep.js');
+    sweep(tmp);
+    rmSync(tmp, { recursive: true, force: true });
+    process.env.DRE_ROOT = saved.root;
+    process.env.DRE_RUNDIR = saved.run;
+    if (saved.accel === undefined) delete process.env.DRE_SYS_ACCEL;
+    else process.env.DRE_SYS_ACCEL = saved.accel;
+  }
+}
