@@ -76,7 +76,8 @@ export function qemuPid(name: string): number | undefined {
 /** QEMU's run state (query-status `status`) as the spec's status. */
 export function statusOfRunState(runState: string): Status {
   if (runState === 'running') return STATUS.RUNNING;
-  if (['shutdown', 'guest-panicked', 'internal-error'].includes(runState)) return STATUS.STOP;
+  // prelaunch: paused before the guest ever ran, i.e. a start that was killed; start and destroy end it.
+  if (['prelaunch', 'shutdown', 'guest-panicked', 'internal-error'].includes(runState)) return STATUS.STOP;
   return STATUS.SUSPENDED;
 }
 
@@ -155,6 +156,7 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
     mkdirSync(containersDir('sys'), { recursive: true, mode: 0o700 });
     removeStaging(containersDir('sys'));
     if (existsSync(containerDir('sys', n))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: a system container of that name exists`);
+    removeCgroups(n); // left by a destroy that was killed half-way
     if (cfg.rootfs !== null) {
       if (!existsSync(cfg.rootfs)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${n}: rootfs ${cfg.rootfs} does not exist`);
       await ensureDefaultBase();
@@ -225,6 +227,7 @@ function inheritCpuset(mount: string, rel: string, file: string): void {
 export async function destroy(name: string): Promise<void> {
   await changing('destroy', name, async (n, _rec, lock) => {
     await refuseUnless(n, 'destroy', [STATUS.STOP]);
+    await endLeftover(n);
     // Renamed out of sight first: a killed destroy leaves a staging entry, never a half-container.
     const trash = stagingPath(containersDir('sys'), n);
     renameSync(containerDir('sys', n), trash);
@@ -236,6 +239,7 @@ export async function destroy(name: string): Promise<void> {
 }
 
 export function list(): string[] {
+  requireRoot('list containers');
   return listEntries(containersDir('sys')).filter((n) => existsSync(recordPath(n)));
 }
 
@@ -289,6 +293,12 @@ export async function killQemu(name: string, pid: number): Promise<void> {
   await waitFor(() => (isAlive(pid) ? undefined : true), 10_000);
 }
 
+/** Ends a QEMU that status counts as STOP (never launched by a killed start, or shut down) before the disk is used again. */
+async function endLeftover(n: string): Promise<void> {
+  const stale = qemuPid(n);
+  if (stale !== undefined) await killQemu(n, stale);
+}
+
 function consoleTail(name: string): string {
   try {
     return lastLines(readFileSync(consoleLogPath(name), 'utf8'), 5);
@@ -303,6 +313,7 @@ function consoleTail(name: string): string {
  */
 export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string): Promise<void> {
   const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
+  await endLeftover(n);
   const files = bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });

@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { STATUS, type Status } from '../core/driver.js';
 import { dreError, type DreErrName } from '../core/errors.js';
+import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -75,20 +76,21 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
   if (rec.rootfs !== null) throw dreError(code, `${what} ${n}: it runs on rootfs ${rec.rootfs}, which D-RE does not snapshot`);
 }
 
-async function qemuImgSnapshot(n: string, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
-  const r = await run('qemu-img', ['snapshot', flag, name, diskPath(n)], { timeoutMs: 300_000 });
+/** qemu-img snapshot on the stopped container's disk; it keeps the container locked while it runs, even if we are killed. */
+async function qemuImgSnapshot(n: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
+  const r = await run('qemu-img', ['snapshot', flag, name, diskPath(n)], { timeoutMs: 300_000, inheritFds: [lock.fd] });
   if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`);
 }
 
 export async function saveSnapshot(name: string, tag: string): Promise<void> {
-  await changing('save snapshot of', name, async (n, rec) => {
+  await changing('save snapshot of', name, async (n, rec, lock) => {
     const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
     await refuseUnless(n, 'save snapshot of', [STATUS.STOP]);
     if ((await tags(n, SNAPSHOT_PREFIX, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED')).includes(t)) {
       throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `save snapshot of ${n}: a snapshot named ${t} exists`);
     }
-    await qemuImgSnapshot(n, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', '-c', SNAPSHOT_PREFIX + t);
+    await qemuImgSnapshot(n, lock, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', '-c', SNAPSHOT_PREFIX + t);
   });
 }
 
@@ -100,29 +102,29 @@ async function requireTag(n: string, prefix: string, t: string, what: string, co
 }
 
 export async function loadSnapshot(name: string, tag: string): Promise<void> {
-  await changing('load snapshot of', name, async (n, rec) => {
+  await changing('load snapshot of', name, async (n, rec, lock) => {
     const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
     await refuseUnless(n, 'load snapshot of', [STATUS.STOP]);
     await requireTag(n, SNAPSHOT_PREFIX, t, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
-    await qemuImgSnapshot(n, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', '-a', SNAPSHOT_PREFIX + t);
+    await qemuImgSnapshot(n, lock, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', '-a', SNAPSHOT_PREFIX + t);
   });
 }
 
 /** Deletes an internal snapshot: through QEMU while it runs (it holds the image), else with qemu-img. */
-async function deleteInternal(n: string, what: string, full: string): Promise<void> {
+async function deleteInternal(n: string, lock: ContainerLock, what: string, full: string): Promise<void> {
   if (qemuPid(n) !== undefined) {
     await onRunning(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', (q) => hmpOn(q, n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', `delvm ${full}`));
   }
-  else await qemuImgSnapshot(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
+  else await qemuImgSnapshot(n, lock, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
 }
 
 export async function removeSnapshot(name: string, tag: string): Promise<void> {
-  await changing('remove snapshot of', name, async (n, rec) => {
+  await changing('remove snapshot of', name, async (n, rec, lock) => {
     const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
     await requireTag(n, SNAPSHOT_PREFIX, t, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await deleteInternal(n, 'remove snapshot of', SNAPSHOT_PREFIX + t);
+    await deleteInternal(n, lock, 'remove snapshot of', SNAPSHOT_PREFIX + t);
   });
 }
 
@@ -139,7 +141,7 @@ export const listCheckpoints = (name: string): Promise<string[]> => listing(name
 
 /** Flattens a snapshot (with everything under it) into a standalone Base Image beside the others. */
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
-  await changing('commit snapshot of', name, async (n, rec) => {
+  await changing('commit snapshot of', name, async (n, rec, lock) => {
     const t = checkName(tag, 'snapshot tag');
     const b = checkName(base, 'base');
     requireSnapshotDisk(n, rec, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
@@ -153,6 +155,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
       mkdirSync(staging, { mode: 0o700 });
       const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', diskPath(n), join(staging, 'disk.qcow2')], {
         timeoutMs: 600_000,
+        inheritFds: [lock.fd],
       });
       if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`);
       copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
@@ -245,10 +248,10 @@ export async function restart(name: string, tag: string): Promise<void> {
 }
 
 export async function removeCheckpoint(name: string, tag: string): Promise<void> {
-  await changing('remove checkpoint of', name, async (n, rec) => {
+  await changing('remove checkpoint of', name, async (n, rec, lock) => {
     const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
     await requireTag(n, CHECKPOINT_PREFIX, t, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await deleteInternal(n, 'remove checkpoint of', CHECKPOINT_PREFIX + t);
+    await deleteInternal(n, lock, 'remove checkpoint of', CHECKPOINT_PREFIX + t);
   });
 }
