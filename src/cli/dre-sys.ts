@@ -103,7 +103,7 @@ const commands: Command[] = [
     summary: 'build the default Base Image again (kernel package + busybox), printing progress',
     run: async (args) => {
       const { positionals } = parse(args, {}, 1);
-      if (positionals[0] !== 'build') throw dreErrorArg(positionals[0]);
+      if (positionals[0] !== 'build') throw dreError('DRE_ERR_INVALID_ARGUMENT', `base: unknown action ${JSON.stringify(positionals[0])}; the only one is "build"`);
       await sys.rebuildDefaultBase((step) => process.stderr.write(`base build: ${step}\n`));
     },
   },
@@ -177,9 +177,5 @@ const commands: Command[] = [
     },
   },
 ];
-
-function dreErrorArg(word: string): Error {
-  return dreError('DRE_ERR_INVALID_ARGUMENT', `base: unknown action ${JSON.stringify(word)}; the only one is "build"`);
-}
 
 await cliMain('dre-sys', 'system containers (QEMU) of the D-RE runtime', commands);

@@ -1,5 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,7 @@ import { containerDir, containerGroup, containerRunDir } from '../../src/core/pa
 import { isAlive } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { consoleLogPath, qmpSocketPath } from '../../src/sys/layout.js';
-import { cli, uniqueName } from '../support/env.js';
+import { cli, cliPath, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +72,20 @@ describe('system container lifecycle on QEMU', () => {
     const r = cli('dre-sys', ['exec', name, '--', 'sh', '-c', 'uname -s; exit 3']);
     assert.equal(r.code, 3, r.stderr);
     assert.equal(r.stdout, 'Linux\n');
+  });
+
+  it('attaches the console to the guest shell on the serial port, and detaches on Ctrl-]', async () => {
+    const child = spawn(process.execPath, [cliPath('dre-sys'), 'console', name], { env: process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    let seen = '';
+    child.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+    await sleep(300);
+    child.stdin.write('\necho console-$((6*7))\n');
+    for (let i = 0; i < 100 && !readFileSync(consoleLogPath(name), 'utf8').includes('console-42'); i++) await sleep(100);
+    child.stdin.write(Buffer.from([0x1d]));
+    assert.equal(await exited, 0);
+    assert.match(readFileSync(consoleLogPath(name), 'utf8'), /console-42/);
+    assert.match(seen, /console-42/);
   });
 
   it('lists the container as running from the CLI', () => {
