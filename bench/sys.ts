@@ -1,8 +1,9 @@
 /**
  * System containers against raw QEMU, interleaved in one run on the same base image:
  * start-to-ready (D-RE's start vs the same qemu-system-x86_64 command line, both until the guest
- * agent answers), checkpoint and restart of a 256 MiB guest (vs HMP savevm/loadvm on an open QMP
- * connection), and in-process status latency (vs a fresh QMP connection + query-status).
+ * agent answers), checkpoint and restart of a 256 MiB guest (vs HMP savevm/loadvm over an already
+ * open QMP connection to the same QEMU and image), and in-process status latency (vs a fresh QMP
+ * connection + query-status).
  * The raw QEMU is put into a cgroup of its own as D-RE does with its QEMU, so that both get the same
  * CPU share on a loaded host (a group competes as one task with everything in the root group).
  */
@@ -14,18 +15,28 @@ import { kvmUnavailable } from '../src/sys/accel.js';
 import { ping } from '../src/sys/agent.js';
 import { ensureDefaultBase } from '../src/sys/base.js';
 import { sysDriver as sys } from '../src/sys/driver.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath } from '../src/sys/layout.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, qmpSocketPath } from '../src/sys/layout.js';
 import { enterCgroups } from '../src/sys/lifecycle.js';
 import { qemuArgs } from '../src/sys/machine.js';
 import { Qmp } from '../src/sys/qmp.js';
 import { report, timeIt } from './stats.js';
 
-const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 5);
+const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
 const MEMORY_MIB = 256;
+
+/** Runs both in turn, ours first on even rounds and raw first on odd ones, so that order effects cancel. */
+async function pair(i: number, ours: () => Promise<void>, raw: () => Promise<void>): Promise<void> {
+  if (i % 2 === 0) {
+    await ours();
+    await raw();
+  } else {
+    await raw();
+    await ours();
+  }
+}
 
 /** A raw QEMU on its own overlay of the default base, run by its command line alone. */
 class RawGuest {
-  qmp?: Qmp;
   pid = 0;
   constructor(private readonly dir: string) {}
 
@@ -63,14 +74,7 @@ class RawGuest {
     while (!(await ping(this.path('agent.sock'), 2_000))) if (!isAlive(this.pid)) throw new Error('raw QEMU died');
   }
 
-  async connect(): Promise<Qmp> {
-    this.qmp = await Qmp.connect(this.path('qmp.sock'));
-    return this.qmp;
-  }
-
   async quit(): Promise<void> {
-    this.qmp?.close();
-    this.qmp = undefined;
     if (!this.pid || !isAlive(this.pid)) return;
     try {
       process.kill(this.pid, 'SIGKILL');
@@ -99,31 +103,50 @@ export async function bench(): Promise<void> {
     const startOurs: number[] = [];
     const startRaw: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      startOurs.push(await timeIt(() => sys.start(name)));
-      await sys.stop(name, { timeoutMs: 0 });
-      startRaw.push(await timeIt(() => raw.start(accel)));
-      await raw.quit();
+      await pair(
+        i,
+        async () => {
+          startOurs.push(await timeIt(() => sys.start(name)));
+          await sys.stop(name, { timeoutMs: 0 });
+        },
+        async () => {
+          startRaw.push(await timeIt(() => raw.start(accel)));
+          await raw.quit();
+        },
+      );
     }
     report('start to ready', startOurs, startRaw, '<= 1.1x raw');
 
     await sys.start(name);
-    await raw.start(accel);
-    const q = await raw.connect();
-    const hmp = async (line: string) => {
-      const out = await q.hmp(line);
-      if (out.trim()) throw new Error(out);
+    const socket = qmpSocketPath(name);
+    // Raw: HMP on an open connection (opened and closed outside the timing; QMP serves one client at a time).
+    const rawHmp = async (line: string) => {
+      const q = await Qmp.connect(socket);
+      try {
+        return await timeIt(async () => {
+          const out = await q.hmp(line);
+          if (out.trim()) throw new Error(out);
+        });
+      } finally {
+        q.close();
+      }
     };
     const ckOurs: number[] = [];
     const ckRaw: number[] = [];
     const rsOurs: number[] = [];
     const rsRaw: number[] = [];
     for (let i = 0; i < ROUNDS; i++) {
-      ckOurs.push(await timeIt(() => sys.checkpoint(name, `b${i}`)));
-      ckRaw.push(await timeIt(() => hmp(`savevm raw${i}`)));
-      rsOurs.push(await timeIt(() => sys.restart(name, `b${i}`)));
-      rsRaw.push(await timeIt(() => hmp(`loadvm raw${i}`)));
+      await pair(
+        i,
+        async () => void ckOurs.push(await timeIt(() => sys.checkpoint(name, `b${i}`))),
+        async () => void ckRaw.push(await rawHmp(`savevm raw${i}`)),
+      );
+      await pair(
+        i,
+        async () => void rsOurs.push(await timeIt(() => sys.restart(name, `b${i}`))),
+        async () => void rsRaw.push(await rawHmp(`loadvm raw${i}`)),
+      );
     }
-    q.close(); // QMP serves one client at a time: the status loop below connects afresh
     report('checkpoint (256 MiB guest)', ckOurs, ckRaw, '<= 1.1x raw');
     report('restart from checkpoint', rsOurs, rsRaw, '<= 1.1x raw');
 
@@ -133,7 +156,7 @@ export async function bench(): Promise<void> {
       stOurs.push(await timeIt(() => sys.status(name)));
       stRaw.push(
         await timeIt(async () => {
-          const c = await Qmp.connect(join(tmp, 'raw', 'qmp.sock'));
+          const c = await Qmp.connect(socket);
           await c.execute('query-status');
           c.close();
         }),

@@ -239,6 +239,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     }
     await onRunning(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async (q, s) => {
       refuse(n, 'restart', s, [STATUS.RUNNING, STATUS.SUSPENDED]);
+      // Checked first: a failed loadvm leaves the guest paused (and, past the header, half-loaded).
       if (!(await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `restart ${n}: no checkpoint named ${t}`);
       await hmpOn(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);
       // loadvm leaves a paused VM paused: a restarted container runs.

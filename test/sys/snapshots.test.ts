@@ -51,6 +51,9 @@ describe('snapshots, checkpoints and Base Images of system containers', () => {
     assert.equal(await code(sys.checkpoint(name, 'c1')), -132);
     assert.equal(await code(sys.restart(name, 'nope')), -131);
     assert.equal(await code(sys.removeCheckpoint(name, 'nope')), -131);
+    assert.equal(await code(sys.restart(name, 's-not-a-checkpoint')), -131);
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+    assert.equal(await sh(name, 'cat /run/state'), 'before');
   });
 
   it('lists a checkpoint as a checkpoint only, never as a snapshot', async () => {
