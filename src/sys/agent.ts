@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import { connectUnix } from './socket.js';
 
 /** What a command run in the guest gave back. */
 export interface ExecResult {
@@ -20,12 +20,13 @@ const requestId = () => `${process.pid}.${Date.now().toString(36)}.${++requestCo
  * (built from a fresh id), and resolves with the answer words carrying that id. Answers to earlier,
  * abandoned requests are skipped.
  */
-function request(socketPath: string, make: (id: string) => string, timeoutMs: number): Promise<string[]> {
+async function request(socketPath: string, make: (id: string) => string, timeoutMs: number): Promise<string[]> {
   const id = requestId();
+  const end = Date.now() + timeoutMs;
+  const sock = await connectUnix(socketPath, timeoutMs);
   return new Promise((resolve, reject) => {
     let buffer = '';
     let settled = false;
-    const sock: Socket = connect(socketPath);
     const finish = (err: Error | undefined, words?: string[]) => {
       if (settled) return;
       settled = true;
@@ -34,9 +35,8 @@ function request(socketPath: string, make: (id: string) => string, timeoutMs: nu
       if (err) reject(err);
       else resolve(words!);
     };
-    const timer = setTimeout(() => finish(new Error(`the guest agent did not answer in ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(() => finish(new Error(`the guest agent did not answer in ${timeoutMs} ms`)), Math.max(1, end - Date.now()));
     sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(make(id) + '\n'));
     sock.on('data', (chunk: string) => {
       buffer += chunk;
       for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
@@ -47,6 +47,7 @@ function request(socketPath: string, make: (id: string) => string, timeoutMs: nu
     });
     sock.on('error', (e) => finish(e));
     sock.on('close', () => finish(new Error('the guest agent connection closed')));
+    sock.write(make(id) + '\n');
   });
 }
 

@@ -93,7 +93,10 @@ exit 1
  * The guest agent: one request per line on its virtio-serial port, one answer per line.
  *   P ID           → P ID                           (ping: the guest is ready)
  *   X ID B64SCRIPT → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
- * The port reads end-of-file while no host client is connected, so the loop reopens it.
+ * The port stays open for good: the guest driver discards data that reaches a closed port, and a
+ * close racing with a new host connection would lose that request. While no host client is
+ * connected a read returns end-of-file at once, so the agent polls (briefly after a request, then
+ * every 0.2 s).
  */
 export const AGENT = `#!/bin/sh
 port=
@@ -103,8 +106,10 @@ done
 [ -n "$port" ] || { sleep 1; exit 1; }
 w=/run/dre-agent
 mkdir -p $w
+idle=0
 while :; do
   while read -r op id arg; do
+    idle=0
     case "$op" in
       P) echo "P $id" ;;
       X) echo "$arg" | base64 -d > $w/cmd
@@ -112,7 +117,7 @@ while :; do
          rc=$?
          echo "R $id $rc .$(base64 -w0 < $w/out) .$(base64 -w0 < $w/err)" ;;
     esac
-  done 3<>"$port" <&3 >&3
-  sleep 0.05
-done
+  done
+  if [ $idle -lt 50 ]; then idle=$((idle+1)); sleep 0.02; else sleep 0.2; fi
+done 3<>"$port" <&3 >&3
 `;

@@ -184,6 +184,18 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
   });
 }
 
+/**
+ * Removes the container's cgroups, waiting (bounded) while the kernel still counts an exited QEMU in
+ * them (PID 1 reaps lazily here); what is left then is cleared by the next create of that name.
+ */
+async function removeCgroupsSettled(name: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    removeCgroups(name);
+    if (!allHierarchyMounts().some((m) => existsSync(join(m, containerCgroup(name))))) return;
+    await sleep(20);
+  }
+}
+
 /** Removes the container's cgroups in every hierarchy, and this root's parent groups once empty. */
 function removeCgroups(name: string): void {
   for (const mount of allHierarchyMounts()) {
@@ -233,7 +245,7 @@ export async function destroy(name: string): Promise<void> {
     renameSync(containerDir('sys', n), trash);
     rmSync(trash, { recursive: true, force: true });
     rmSync(containerRunDir('sys', n), { recursive: true, force: true });
-    removeCgroups(n);
+    await removeCgroupsSettled(n);
     lock.removeFile();
   });
 }

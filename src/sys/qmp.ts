@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUnix } from './socket.js';
 
 /** A QMP event as QEMU sends it (SHUTDOWN, STOP, RESUME, ...). */
 export interface QmpEvent {
@@ -50,21 +51,7 @@ export class Qmp extends EventEmitter {
    * A refused negotiation surfaces as that command's error.
    */
   static async connect(path: string, timeoutMs = 5_000): Promise<Qmp> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = connect(path);
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new Error(`QMP ${path}: no connection after ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      s.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+    const socket = await connectUnix(path, timeoutMs);
     const qmp = new Qmp(socket);
     qmp.execute('qmp_capabilities', undefined, timeoutMs).catch(() => qmp.close());
     return qmp;
