@@ -16,7 +16,7 @@ import { ping } from '../src/sys/agent.js';
 import { ensureDefaultBase } from '../src/sys/base.js';
 import { sysDriver as sys } from '../src/sys/driver.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, qmpSocketPath } from '../src/sys/layout.js';
-import { enterCgroups } from '../src/sys/lifecycle.js';
+import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
 import { Qmp } from '../src/sys/qmp.js';
 import { report, timeIt } from './stats.js';

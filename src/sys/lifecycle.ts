@@ -1,34 +1,20 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts, removeGroupTree } from '../core/cgroup.js';
 import { STATUS, type Status, type StopOptions } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { checkInt, checkName } from '../core/names.js';
-import { cgroupRoot, containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { isAlive, sleep, waitFor } from '../core/proc.js';
+import { isAlive } from '../core/proc.js';
 import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
-import { chooseAccel, checkAccel, type Accel } from './accel.js';
-import { execInGuest, ping, type ExecResult } from './agent.js';
+import { checkAccel, type Accel } from './accel.js';
+import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import {
-  agentSocketPath,
-  baseDiskPath,
-  baseInitrdPath,
-  baseKernelPath,
-  consoleLogPath,
-  consoleSocketPath,
-  containerCgroup,
-  diskPath,
-  pidFilePath,
-  qmpSocketPath,
-  readRecord,
-  recordPath,
-  type SysRecord,
-} from './layout.js';
-import { qemuArgs } from './machine.js';
+import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
+import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { endLeftover, launch, powerOff, qemuPid, removeRunFiles } from './qemu.js';
 import { Qmp, withQmp } from './qmp.js';
 
 /** dre_sys_data in idiomatic form. */
@@ -46,8 +32,6 @@ export interface SysConfig {
 export const DEFAULT_MEMORY_MIB = 256;
 /** Default grace for the guest to power off after the ACPI button before QEMU is ended. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-/** How long a start may wait for the guest agent (software emulation on a loaded 2-core host is slow). */
-const READY_TIMEOUT_MS = 180_000;
 const EXEC_TIMEOUT_MS = 600_000;
 
 export function exists(name: string): boolean {
@@ -58,19 +42,6 @@ export function requireContainer(name: string, what: string): SysRecord {
   const rec = readRecord(name);
   if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
   return rec;
-}
-
-/** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
-export function qemuPid(name: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(pidFilePath(name), 'utf8').trim());
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.includes(`\0-pidfile\0${pidFilePath(name)}\0`)) return undefined;
-  } catch {
-    return undefined;
-  }
-  return isAlive(pid) ? pid : undefined;
 }
 
 /** QEMU's run state (query-status `status`) as the spec's status. */
@@ -143,9 +114,11 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
   return { base, rootfs: null, memoryMiB, accel };
 }
 
-async function qemuImg(what: string, args: string[], code: 'DRE_ERR_BASE_NONEXISTENCE' | 'DRE_ERR_CONTAINER_STOPPED' = 'DRE_ERR_BASE_NONEXISTENCE'): Promise<void> {
-  const r = await run('qemu-img', args, { timeoutMs: 120_000 });
-  if (r.code !== 0) throw dreError(code, `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`);
+/** The container's disk: a qcow2 overlay on its base's disk. */
+async function createOverlay(n: string, base: string, path: string): Promise<void> {
+  const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`);
+  chmodSync(path, 0o600);
 }
 
 export async function create(name: string, config: SysConfig = {}): Promise<void> {
@@ -167,10 +140,7 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
     const staging = stagingPath(containersDir('sys'), n);
     try {
       mkdirSync(staging, { recursive: true, mode: 0o700 });
-      if (rec.base !== null) {
-        await qemuImg(`create ${n}`, ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(rec.base), join(staging, 'disk.qcow2')]);
-        chmodSync(join(staging, 'disk.qcow2'), 0o600);
-      }
+      if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'));
       writeJsonAtomic(join(staging, 'dre.json'), rec);
       renameSync(staging, containerDir('sys', n));
     } finally {
@@ -183,58 +153,6 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
     }
   });
 }
-
-/**
- * Removes the container's cgroups, waiting (bounded) while the kernel still counts an exited QEMU in
- * them (PID 1 reaps lazily here); what is left then is cleared by the next create of that name.
- */
-async function removeCgroupsSettled(name: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    removeCgroups(name);
-    if (!allHierarchyMounts().some((m) => existsSync(join(m, containerCgroup(name))))) return;
-    await sleep(20);
-  }
-}
-
-/** Removes the container's cgroups in every hierarchy, and this root's parent groups once empty. */
-function removeCgroups(name: string): void {
-  for (const mount of allHierarchyMounts()) {
-    removeGroupTree(join(mount, containerCgroup(name)));
-    for (const parent of [`${cgroupRoot()}/sys`, cgroupRoot(), 'dre']) {
-      try {
-        rmdirSync(join(mount, parent));
-      } catch {
-        /* still used by other containers or roots */
-      }
-    }
-  }
-}
-
-/** Puts every thread of `pid` into the container's group in each hierarchy (cgroup.procs moves the whole process). */
-export function enterCgroups(name: string, pid: number): void {
-  for (const mount of allHierarchyMounts()) {
-    const dir = join(mount, containerCgroup(name));
-    mkdirSync(dir, { recursive: true });
-    // v1 cpuset groups start with empty cpus/mems: copy the parent's before a process may enter.
-    for (const f of ['cpuset.cpus', 'cpuset.mems']) inheritCpuset(mount, containerCgroup(name), f);
-    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-  }
-}
-
-function inheritCpuset(mount: string, rel: string, file: string): void {
-  const parts = rel.split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    const dir = join(mount, ...parts.slice(0, i));
-    try {
-      if (readFileSync(join(dir, file), 'utf8').trim() !== '') continue;
-      const parent = readFileSync(join(mount, ...parts.slice(0, i - 1), file), 'utf8').trim();
-      writeFileSync(join(dir, file), parent);
-    } catch {
-      return; // not a cpuset hierarchy
-    }
-  }
-}
-
 
 export async function destroy(name: string): Promise<void> {
   await changing('destroy', name, async (n, _rec, lock) => {
@@ -263,157 +181,11 @@ export async function status(name: string): Promise<Status> {
   return observed(n);
 }
 
-/** The disk and kernel a container boots. */
-function bootFiles(n: string, rec: SysRecord, what: string): { disk: string; diskFormat: 'qcow2' | 'raw'; kernel: string; initrd: string } {
-  const kernelBase = rec.base ?? DEFAULT_BASE;
-  if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} is missing`);
-  const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
-  if (rec.rootfs === null) return { disk: diskPath(n), diskFormat: 'qcow2', ...boot };
-  if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
-  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot };
-}
-
-/** True when the file starts with qcow2's magic "QFI\xfb". */
-function isQcow2(path: string): boolean {
-  const head = Buffer.alloc(4);
-  try {
-    const fd = openSync(path, 'r');
-    try {
-      readSync(fd, head, 0, 4, 0);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return false; // unreadable: QEMU says why when it opens it
-  }
-  return head.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]));
-}
-
-/** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
-export async function killQemu(name: string, pid: number): Promise<void> {
-  try {
-    await withQmp(qmpSocketPath(name), (q) => q.execute('quit', undefined, 2_000), 2_000);
-  } catch {
-    /* not answering: killed below */
-  }
-  if (await waitFor(() => (isAlive(pid) ? undefined : true), 2_000)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-  await waitFor(() => (isAlive(pid) ? undefined : true), 10_000);
-}
-
-/** Ends a QEMU that status counts as STOP (never launched by a killed start, or shut down) before the disk is used again. */
-async function endLeftover(n: string): Promise<void> {
-  const stale = qemuPid(n);
-  if (stale !== undefined) await killQemu(n, stale);
-}
-
-function consoleTail(name: string): string {
-  try {
-    return lastLines(readFileSync(consoleLogPath(name), 'utf8'), 5);
-  } catch {
-    return '';
-  }
-}
-
-/**
- * Launches QEMU paused, puts it into the container's cgroup, lets the guest run and waits until its
- * agent answers (the guest booted, its power-button reader is listening). `loadvm` resumes a checkpoint.
- */
-export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string): Promise<void> {
-  const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
-  await endLeftover(n);
-  const files = bootFiles(n, rec, what);
-  const runDir = containerRunDir('sys', n);
-  mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  chmodSync(runDir, 0o700);
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) rmSync(p, { force: true });
-  const args = qemuArgs({
-    name: n,
-    accel,
-    memoryMiB: rec.memoryMiB,
-    ...files,
-    qmpSocket: qmpSocketPath(n),
-    agentSocket: agentSocketPath(n),
-    consoleSocket: consoleSocketPath(n),
-    consoleLog: consoleLogPath(n),
-    pidFile: pidFilePath(n),
-    loadvm,
-  });
-  const r = await run('qemu-system-x86_64', args, { timeoutMs: 60_000 }).catch((e: Error) => {
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU could not be run: ${e.message}`);
-  });
-  const pid = qemuPid(n);
-  if (r.code !== 0 || pid === undefined) {
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
-  }
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) {
-    try {
-      chmodSync(p, 0o600);
-    } catch {
-      /* made by QEMU later */
-    }
-  }
-  let qmp: Qmp | undefined;
-  try {
-    enterCgroups(n, pid);
-    qmp = await Qmp.connect(qmpSocketPath(n));
-    const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
-    await qmp.execute('cont');
-    const ready = await readiness(n, pid, shutdown);
-    if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
-  } catch (e) {
-    qmp?.close();
-    qmp = undefined;
-    await killQemu(n, pid);
-    if (isDreError(e)) throw e;
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
-  } finally {
-    qmp?.close();
-  }
-}
-
-/** Pings the guest agent until it answers; false when QEMU shuts down or dies, or the time is up. */
-async function readiness(n: string, pid: number, shutdown: Promise<unknown>): Promise<boolean> {
-  let down = false;
-  void shutdown.then((ev) => (down = ev !== undefined));
-  const end = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < end && !down && isAlive(pid)) {
-    if (await ping(agentSocketPath(n), 2_000)) return true;
-    if (!down) await sleep(20);
-  }
-  return false;
-}
-
 export async function start(name: string): Promise<void> {
   await changing('start', name, async (n, rec) => {
     await refuseUnless(n, 'start', [STATUS.STOP]);
     await launch(n, rec, 'start');
   });
-}
-
-/** Asks the guest to power off (ACPI button), and ends QEMU if it has not gone after `timeoutMs`. */
-export async function powerOff(n: string, pid: number, timeoutMs: number): Promise<void> {
-  if (timeoutMs > 0) {
-    try {
-      await withQmp(qmpSocketPath(n), async (q) => {
-        const gone = q.waitEvent('SHUTDOWN', timeoutMs);
-        await q.execute('system_powerdown');
-        await gone;
-      });
-    } catch {
-      /* QEMU stopped answering: ended below */
-    }
-    if (await waitFor(() => (isAlive(pid) ? undefined : true), Math.min(timeoutMs, 2_000))) return;
-  }
-  await killQemu(n, pid);
-}
-
-function removeRunFiles(n: string): void {
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)]) rmSync(p, { force: true });
 }
 
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {

@@ -10,7 +10,8 @@ import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
 import { baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
-import { changing, launch, list, qemuPid, qmpStatusOn, refuse, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing, list, qmpStatusOn, refuse, refuseUnless, requireContainer } from './lifecycle.js';
+import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
 
 /** One internal snapshot of a qcow2 as `qemu-img info` reports it. */

@@ -6,7 +6,7 @@ import { STATUS } from '../../src/core/driver.js';
 import { containersDir } from '../../src/core/paths.js';
 import { isAlive, sleep } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { qemuPid } from '../../src/sys/lifecycle.js';
+import { qemuPid } from '../../src/sys/qemu.js';
 import { cli, cliAsync, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 

@@ -68,6 +68,11 @@ describe('system container lifecycle on QEMU', () => {
     assert.equal(r.stderr.toString(), 'err\n');
   });
 
+  it('gives each of several concurrent execs its own answer', async () => {
+    const rs = await Promise.all([1, 2, 3, 4].map((i) => sys.execCapture(name, ['sh', '-c', `sleep 0.$i; echo n$i; exit $i`.replace(/\$i/g, String(i))])));
+    assert.deepEqual(rs.map((r) => [r.status, r.stdout.toString()]), [1, 2, 3, 4].map((i) => [i, `n${i}\n`]));
+  });
+
   it('runs exec from the CLI with the exit status passed through', () => {
     const r = cli('dre-sys', ['exec', name, '--', 'sh', '-c', 'uname -s; exit 3']);
     assert.equal(r.code, 3, r.stderr);

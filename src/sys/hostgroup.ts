@@ -1,0 +1,61 @@
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { allHierarchyMounts, removeGroupTree } from '../core/cgroup.js';
+import { cgroupRoot } from '../core/paths.js';
+import { sleep } from '../core/proc.js';
+import { containerCgroup } from './layout.js';
+
+// The host cgroup around a container's QEMU process and all its threads, in every hierarchy.
+
+/**
+ * Removes the container's cgroups, waiting (bounded) while the kernel still counts an exited QEMU in
+ * them (PID 1 reaps lazily here); what is left then is cleared by the next create of that name.
+ */
+export async function removeCgroupsSettled(name: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    removeCgroups(name);
+    if (!allHierarchyMounts().some((m) => existsSync(join(m, containerCgroup(name))))) return;
+    await sleep(20);
+  }
+}
+
+/** Removes the container's cgroups in every hierarchy, and this root's parent groups once empty. */
+export function removeCgroups(name: string): void {
+  for (const mount of allHierarchyMounts()) {
+    removeGroupTree(join(mount, containerCgroup(name)));
+    for (const parent of [`${cgroupRoot()}/sys`, cgroupRoot(), 'dre']) {
+      try {
+        rmdirSync(join(mount, parent));
+      } catch {
+        /* still used by other containers or roots */
+      }
+    }
+  }
+}
+
+/** Puts every thread of `pid` into the container's group in each hierarchy (cgroup.procs moves the whole process). */
+export function enterCgroups(name: string, pid: number): void {
+  for (const mount of allHierarchyMounts()) {
+    const dir = join(mount, containerCgroup(name));
+    mkdirSync(dir, { recursive: true });
+    // v1 cpuset groups start with empty cpus/mems: copy the parent's before a process may enter.
+    for (const f of ['cpuset.cpus', 'cpuset.mems']) inheritCpuset(mount, containerCgroup(name), f);
+    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+  }
+}
+
+function inheritCpuset(mount: string, rel: string, file: string): void {
+  const parts = rel.split('/');
+  for (let i = 1; i <= parts.length; i++) {
+    const dir = join(mount, ...parts.slice(0, i));
+    try {
+      if (readFileSync(join(dir, file), 'utf8').trim() !== '') continue;
+      const parent = readFileSync(join(mount, ...parts.slice(0, i - 1), file), 'utf8').trim();
+      writeFileSync(join(dir, file), parent);
+    } catch {
+      return; // not a cpuset hierarchy
+    }
+  }
+}
+
+

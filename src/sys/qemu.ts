@@ -1,0 +1,187 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { dreError, isDreError } from '../core/errors.js';
+import { containerRunDir } from '../core/paths.js';
+import { isAlive, sleep, waitFor } from '../core/proc.js';
+import { lastLines, run } from '../core/run.js';
+import { chooseAccel } from './accel.js';
+import { ping } from './agent.js';
+import { baseExists, DEFAULT_BASE } from './base.js';
+import { enterCgroups } from './hostgroup.js';
+import {
+  agentSocketPath,
+  baseInitrdPath,
+  baseKernelPath,
+  consoleLogPath,
+  consoleSocketPath,
+  diskPath,
+  pidFilePath,
+  qmpSocketPath,
+  type SysRecord,
+} from './layout.js';
+import { qemuArgs } from './machine.js';
+import { Qmp, withQmp } from './qmp.js';
+
+// The QEMU process of a container: finding it, launching it until the guest is ready, ending it.
+
+/** How long a start may wait for the guest agent (software emulation on a loaded 2-core host is slow). */
+const READY_TIMEOUT_MS = 180_000;
+
+/** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
+export function qemuPid(name: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFilePath(name), 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes(`\0-pidfile\0${pidFilePath(name)}\0`)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return isAlive(pid) ? pid : undefined;
+}
+
+/** The disk and kernel a container boots. */
+function bootFiles(n: string, rec: SysRecord, what: string): { disk: string; diskFormat: 'qcow2' | 'raw'; kernel: string; initrd: string } {
+  const kernelBase = rec.base ?? DEFAULT_BASE;
+  if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} is missing`);
+  const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
+  if (rec.rootfs === null) return { disk: diskPath(n), diskFormat: 'qcow2', ...boot };
+  if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
+  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot };
+}
+
+/** True when the file starts with qcow2's magic "QFI\xfb". */
+function isQcow2(path: string): boolean {
+  const head = Buffer.alloc(4);
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      readSync(fd, head, 0, 4, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false; // unreadable: QEMU says why when it opens it
+  }
+  return head.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]));
+}
+
+/** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
+export async function killQemu(name: string, pid: number): Promise<void> {
+  try {
+    await withQmp(qmpSocketPath(name), (q) => q.execute('quit', undefined, 2_000), 2_000);
+  } catch {
+    /* not answering: killed below */
+  }
+  if (await waitFor(() => (isAlive(pid) ? undefined : true), 2_000)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
+  await waitFor(() => (isAlive(pid) ? undefined : true), 10_000);
+}
+
+/** Ends a QEMU that status counts as STOP (never launched by a killed start, or shut down) before the disk is used again. */
+export async function endLeftover(n: string): Promise<void> {
+  const stale = qemuPid(n);
+  if (stale !== undefined) await killQemu(n, stale);
+}
+
+function consoleTail(name: string): string {
+  try {
+    return lastLines(readFileSync(consoleLogPath(name), 'utf8'), 5);
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Launches QEMU paused, puts it into the container's cgroup, lets the guest run and waits until its
+ * agent answers (the guest booted, its power-button reader is listening). `loadvm` resumes a checkpoint.
+ */
+export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string): Promise<void> {
+  const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
+  await endLeftover(n);
+  const files = bootFiles(n, rec, what);
+  const runDir = containerRunDir('sys', n);
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  chmodSync(runDir, 0o700);
+  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) rmSync(p, { force: true });
+  const args = qemuArgs({
+    name: n,
+    accel,
+    memoryMiB: rec.memoryMiB,
+    ...files,
+    qmpSocket: qmpSocketPath(n),
+    agentSocket: agentSocketPath(n),
+    consoleSocket: consoleSocketPath(n),
+    consoleLog: consoleLogPath(n),
+    pidFile: pidFilePath(n),
+    loadvm,
+  });
+  const r = await run('qemu-system-x86_64', args, { timeoutMs: 60_000 }).catch((e: Error) => {
+    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU could not be run: ${e.message}`);
+  });
+  const pid = qemuPid(n);
+  if (r.code !== 0 || pid === undefined) {
+    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
+  }
+  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) {
+    try {
+      chmodSync(p, 0o600);
+    } catch {
+      /* made by QEMU later */
+    }
+  }
+  let qmp: Qmp | undefined;
+  try {
+    enterCgroups(n, pid);
+    qmp = await Qmp.connect(qmpSocketPath(n));
+    const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
+    await qmp.execute('cont');
+    const ready = await readiness(n, pid, shutdown);
+    if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
+  } catch (e) {
+    qmp?.close();
+    qmp = undefined;
+    await killQemu(n, pid);
+    if (isDreError(e)) throw e;
+    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
+  } finally {
+    qmp?.close();
+  }
+}
+
+/** Pings the guest agent until it answers; false when QEMU shuts down or dies, or the time is up. */
+async function readiness(n: string, pid: number, shutdown: Promise<unknown>): Promise<boolean> {
+  let down = false;
+  void shutdown.then((ev) => (down = ev !== undefined));
+  const end = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < end && !down && isAlive(pid)) {
+    if (await ping(agentSocketPath(n), 2_000)) return true;
+    if (!down) await sleep(20);
+  }
+  return false;
+}
+
+/** Asks the guest to power off (ACPI button), and ends QEMU if it has not gone after `timeoutMs`. */
+export async function powerOff(n: string, pid: number, timeoutMs: number): Promise<void> {
+  if (timeoutMs > 0) {
+    try {
+      await withQmp(qmpSocketPath(n), async (q) => {
+        const gone = q.waitEvent('SHUTDOWN', timeoutMs);
+        await q.execute('system_powerdown');
+        await gone;
+      });
+    } catch {
+      /* QEMU stopped answering: ended below */
+    }
+    if (await waitFor(() => (isAlive(pid) ? undefined : true), Math.min(timeoutMs, 2_000))) return;
+  }
+  await killQemu(n, pid);
+}
+
+export function removeRunFiles(n: string): void {
+  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)]) rmSync(p, { force: true });
+}
+
