@@ -1,0 +1,43 @@
+import '../support/env.js';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { run } from '../../src/core/run.js';
+import { ensureDefaultBase } from '../../src/sys/base.js';
+import { sysDriver as sys } from '../../src/sys/driver.js';
+import { baseDiskPath } from '../../src/sys/layout.js';
+import { uniqueName } from '../support/env.js';
+import { removeGuest, requireQemu, sh } from './helpers.js';
+
+const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+
+describe('a system container on a rootfs image instead of a Base Image', () => {
+  const name = uniqueName('sys-rootfs');
+  const image = join(process.env.DRE_TEST_TMP!, `${name}.img`);
+
+  before(async () => {
+    requireQemu();
+    await ensureDefaultBase();
+    // A raw ext4 image holding a bootable root (the default base's, flattened).
+    const r = await run('qemu-img', ['convert', '-O', 'raw', baseDiskPath('default'), image]);
+    assert.equal(r.code, 0, r.stderr);
+    await sys.create(name, { rootfs: image, memorySize: 128 });
+  });
+  after(async () => {
+    await removeGuest(name);
+  });
+
+  it('boots from the image and writes into it, as seen on the image itself after stop', async () => {
+    await sys.start(name);
+    await sh(name, 'echo written-in-guest > /root/proof; sync');
+    await sys.stop(name);
+    const r = await run('debugfs', ['-R', 'cat /root/proof', image]);
+    assert.equal(r.stdout.trim(), 'written-in-guest', r.stderr);
+  });
+
+  it('refuses snapshots and checkpoints of a rootfs container, and keeps the default kernel base in use', async () => {
+    assert.equal(await code(sys.saveSnapshot(name, 's')), -133);
+    assert.deepEqual(await sys.listSnapshots(name), []);
+    assert.equal(await code(sys.removeBase('default')), -123);
+  });
+});
