@@ -1,11 +1,42 @@
-import { dreError } from '../core/errors.js';
-import type { Resource, ResourceType } from '../core/driver.js';
-// Placeholder until the shared cgroup module lands: every call fails with the code a failed operation gives.
-const todo = (what: string) => Promise.reject(dreError('DRE_ERR_CGROUP_NONEXISTENCE', `${what}: not available in this build`));
-export const createCgroup = (name: string, cgroup: string): Promise<void> => todo(`create cgroup ${cgroup} in ${name}`);
-export const destroyCgroup = (name: string, cgroup: string): Promise<void> => todo(`destroy cgroup ${cgroup} in ${name}`);
-export const bindPid = (name: string, cgroup: string, pid: number): Promise<void> => todo(`bind ${pid} to ${cgroup} in ${name}`);
-export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> => todo(`unbind ${pid} from ${cgroup} in ${name}`);
-export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> => todo(`set ${r.type} on ${cgroup} in ${name}`);
-export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> => todo(`unset ${r.type} on ${cgroup} in ${name}`);
-export const getResource = (name: string, pid: number, type: ResourceType): Promise<Resource> => todo(`get ${type} of ${pid} in ${name}`) as never;
+/**
+ * Control Groups of system containers: the core's ControlGroups on the host group around the
+ * container's QEMU process and its threads (QEMU lives in the group itself, not in a leaf).
+ */
+import { STATUS, type Resource, type ResourceType } from '../core/driver.js';
+import { ControlGroups } from '../core/controlgroups.js';
+import { checkName } from '../core/names.js';
+import { requireRoot } from '../core/privilege.js';
+import { containerCgroup } from './layout.js';
+import { changing, refuseUnless, requireContainer } from './lifecycle.js';
+
+function sysControlGroups(name: string): ControlGroups {
+  return new ControlGroups({ owner: `system container ${name}`, group: containerCgroup(name), procsLeaf: containerCgroup(name) });
+}
+
+// A suspended VM's QEMU still exists: its groups and limits may change.
+const LIVE = [STATUS.RUNNING, STATUS.SUSPENDED];
+
+/** Runs `fn` under the container's lock once its QEMU is known to run. */
+function whileRunning(what: string, name: string, fn: (cgs: ControlGroups) => void): Promise<void> {
+  return changing(what, name, async (n) => {
+    await refuseUnless(n, what, LIVE);
+    fn(sysControlGroups(n));
+  });
+}
+
+export const createCgroup = (name: string, cgroup: string): Promise<void> => whileRunning('create cgroup in', name, (cgs) => cgs.create(cgroup));
+export const destroyCgroup = (name: string, cgroup: string): Promise<void> => whileRunning('destroy cgroup in', name, (cgs) => cgs.destroy(cgroup));
+/** Binds a QEMU thread or process of this container (a host PID outside it is PID_NONEXISTENCE). */
+export const bindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('bind a process in', name, (cgs) => cgs.bind(cgroup, pid));
+export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('unbind a process in', name, (cgs) => cgs.unbind(cgroup, pid));
+export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
+export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
+
+/** Reads only: no lock, so the container's status stays readable during the CPU window. */
+export async function getResource(name: string, pid: number, type: ResourceType): Promise<Resource> {
+  const n = checkName(name, 'container name');
+  requireRoot(`get resource of ${n}`);
+  requireContainer(n, 'get resource of');
+  await refuseUnless(n, 'get resource of', LIVE);
+  return sysControlGroups(n).get(pid, type);
+}

@@ -4,8 +4,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { allHierarchyMounts } from '../../src/core/cgroup.js';
-import { STATUS } from '../../src/core/driver.js';
+import { allHierarchyMounts, groupDir } from '../../src/core/cgroup.js';
+import { RESOURCE, STATUS } from '../../src/core/driver.js';
 import { ContainerLock } from '../../src/core/lock.js';
 import { containerDir, containerGroup, containerRunDir } from '../../src/core/paths.js';
 import { isAlive } from '../../src/core/proc.js';
@@ -132,6 +132,26 @@ describe('system container lifecycle on QEMU', () => {
     const hostSeconds = (Date.now() - t0) / 1000;
     assert.equal(await sys.status(name), STATUS.RUNNING);
     assert.ok(guestSeconds < hostSeconds - 1.5, `guest clock advanced ${guestSeconds} s over ${hostSeconds} s on the host`);
+  });
+
+  it('holds a memory limit on a control group around QEMU, reported by the kernel and get_resource', async () => {
+    const limit = 768 * 1024 * 1024;
+    await sys.createCgroup(name, 'vm');
+    await sys.bindPid(name, 'vm', pid);
+    await sys.setResource(name, 'vm', { type: RESOURCE.MEMORY, bytes: limit });
+    const memory = groupDir('memory', `${containerGroup('sys', name)}/vm`)!;
+    const file = existsSync(join(memory, 'memory.max')) ? 'memory.max' : 'memory.limit_in_bytes';
+    assert.equal(Number(readFileSync(join(memory, file), 'utf8')), limit);
+    assert.ok(readFileSync(join(memory, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)));
+    // Guest RAM the guest touches now is charged to the new group (v1 does not move old charges).
+    await sh(name, 'dd if=/dev/zero of=/run/fill bs=1M count=64 2>/dev/null; rm /run/fill');
+    const used = await sys.getResource(name, pid, RESOURCE.MEMORY);
+    assert.ok(used.bytes! > 16 * 1024 * 1024 && used.bytes! <= limit, `usage ${used.bytes}`);
+    assert.equal(await code(sys.bindPid(name, 'vm', process.pid)), -143);
+    await sys.unbindPid(name, 'vm', pid);
+    await sys.destroyCgroup(name, 'vm');
+    assert.equal(existsSync(memory), false);
+    assert.equal(await code(sys.destroyCgroup(name, 'vm')), -141);
   });
 
   it('reports STOP after QEMU is killed with SIGKILL, and starts again', async () => {
