@@ -18,6 +18,24 @@ async function killDuring(args: string[], delayMs: number): Promise<void> {
   await done;
 }
 
+describe('concurrent operations on one system container', () => {
+  it('let exactly one of six racing starts win; the rest get BUSY or RUNNING', async () => {
+    requireQemu();
+    const name = uniqueName('sys-race');
+    await sys.create(name, {});
+    try {
+      const rs = await Promise.all(Array.from({ length: 6 }, () => cliAsync('dre-sys', ['start', name]).done));
+      const codes = rs.map((r) => r.code).sort((a, b) => a - b);
+      assert.equal(codes.filter((c) => c === 0).length, 1, `codes ${codes}`);
+      assert.ok(codes.every((c) => [0, 113, 116].includes(c)), `codes ${codes}`);
+      assert.equal(await sys.status(name), STATUS.RUNNING);
+      assert.equal(await sh(name, 'echo one'), 'one');
+    } finally {
+      await removeGuest(name);
+    }
+  });
+});
+
 describe('a dre-sys killed in the middle of an operation', () => {
   const name = uniqueName('sys-kill');
   const created: string[] = [];

@@ -61,6 +61,24 @@ describe('system container lifecycle on QEMU', () => {
     for (const m of allHierarchyMounts()) assert.ok(existsSync(join(m, want)), `${m}/${want}`);
   });
 
+  it('is invisible from another D-RE root, which may hold its own container of the same name', async () => {
+    const saved = { root: process.env.DRE_ROOT, run: process.env.DRE_RUNDIR };
+    process.env.DRE_ROOT = join(process.env.DRE_TEST_TMP!, 'other-root');
+    process.env.DRE_RUNDIR = join(process.env.DRE_TEST_TMP!, 'other-run');
+    try {
+      assert.equal(sys.list().includes(name), false);
+      assert.equal(await code(sys.status(name)), -111);
+      await sys.create(name, { rootfs: '/dev/null' });
+      assert.equal(await sys.status(name), STATUS.STOP);
+      assert.equal(await code(sys.pid(name)), -114);
+      await sys.destroy(name);
+    } finally {
+      process.env.DRE_ROOT = saved.root;
+      process.env.DRE_RUNDIR = saved.run;
+    }
+    assert.equal(await sys.status(name), STATUS.RUNNING);
+  });
+
   it('passes stdout, stderr and the exit status of a command in the guest through', async () => {
     const r = await sys.execCapture(name, ['sh', '-c', 'echo "out $1"; echo err >&2; exit 7', 'sh', "it's a b"]);
     assert.equal(r.status, 7);
