@@ -6,7 +6,6 @@ import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { isAlive } from '../core/proc.js';
 import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
@@ -14,7 +13,7 @@ import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { endLeftover, launch, powerOff, qemuPid, removeRunFiles } from './qemu.js';
+import { endLeftover, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
 import { Qmp, withQmp } from './qmp.js';
 
 /** dre_sys_data in idiomatic form. */
@@ -195,7 +194,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     await refuseUnless(n, 'stop', [STATUS.RUNNING]);
     const pid = qemuPid(n)!;
     await powerOff(n, pid, timeoutMs);
-    if (isAlive(pid)) throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: QEMU (pid ${pid}) is still running`);
+    if (!threadsGone(pid)) throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: QEMU (pid ${pid}) is still running`);
     removeRunFiles(n);
   });
 }

@@ -1,8 +1,8 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
-import { isAlive, sleep, waitFor } from '../core/proc.js';
-import { lastLines, run } from '../core/run.js';
+import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
+import { lastLines, run, type RunResult } from '../core/run.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
@@ -65,6 +65,25 @@ function isQcow2(path: string): boolean {
   return head.equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]));
 }
 
+/**
+ * True once every thread of `pid` has exited. The main thread turns zombie first; the others may
+ * still hold QEMU's files (the disk's image lock) for a moment, so "gone" waits for all of them.
+ */
+export function threadsGone(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  return tasks.every((t) => {
+    const st = procStat(Number(t));
+    return st === undefined || st.state === 'Z' || st.state === 'X';
+  });
+}
+
+const whenGone = (pid: number) => (threadsGone(pid) ? true : undefined);
+
 /** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
 export async function killQemu(name: string, pid: number): Promise<void> {
   try {
@@ -72,13 +91,13 @@ export async function killQemu(name: string, pid: number): Promise<void> {
   } catch {
     /* not answering: killed below */
   }
-  if (await waitFor(() => (isAlive(pid) ? undefined : true), 2_000)) return;
+  if (await waitFor(() => whenGone(pid), 2_000)) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     /* gone */
   }
-  await waitFor(() => (isAlive(pid) ? undefined : true), 10_000);
+  await waitFor(() => whenGone(pid), 10_000);
 }
 
 /** Ends a QEMU that status counts as STOP (never launched by a killed start, or shut down) before the disk is used again. */
@@ -119,9 +138,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
     pidFile: pidFilePath(n),
     loadvm,
   });
-  const r = await run('qemu-system-x86_64', args, { timeoutMs: 60_000 }).catch((e: Error) => {
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU could not be run: ${e.message}`);
-  });
+  const r = await runQemu(args, `${what} ${n}`);
   const pid = qemuPid(n);
   if (r.code !== 0 || pid === undefined) {
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
@@ -152,6 +169,22 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   }
 }
 
+/**
+ * Runs QEMU (it daemonizes). A QEMU killed just before is a zombie as soon as its main thread exits,
+ * while its other threads may still hold the disk's image lock for a moment: that refusal is retried
+ * for a bounded time.
+ */
+async function runQemu(args: string[], what: string): Promise<RunResult> {
+  const end = Date.now() + 5_000;
+  for (;;) {
+    const r = await run('qemu-system-x86_64', args, { timeoutMs: 60_000 }).catch((e: Error) => {
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run: ${e.message}`);
+    });
+    if (r.code === 0 || !r.stderr.includes('Failed to get "write" lock') || Date.now() > end) return r;
+    await sleep(50);
+  }
+}
+
 /** Pings the guest agent until it answers; false when QEMU shuts down or dies, or the time is up. */
 async function readiness(n: string, pid: number, shutdown: Promise<unknown>): Promise<boolean> {
   let down = false;
@@ -176,7 +209,7 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
     } catch {
       /* QEMU stopped answering: ended below */
     }
-    if (await waitFor(() => (isAlive(pid) ? undefined : true), Math.min(timeoutMs, 2_000))) return;
+    if (await waitFor(() => whenGone(pid), Math.min(timeoutMs, 2_000))) return;
   }
   await killQemu(n, pid);
 }
