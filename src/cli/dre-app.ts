@@ -2,52 +2,11 @@
 /** `dre-app`: application containers from the shell, a thin user of the LXC driver. */
 import { readFileSync } from 'node:fs';
 import { appDriver as app } from '../app/driver.js';
-import { RESOURCE, statusName, type Resource, type ResourceType } from '../core/driver.js';
+import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
+import { listing, one, pidOf, resource, resourceType, splitCommand, tagged } from './commands.js';
 import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
 
-const one = (usage: string, summary: string, name: string, fn: (n: string) => Promise<void>): Command => ({
-  name,
-  usage,
-  summary,
-  run: async (args) => {
-    const { positionals } = parse(args, {}, 1);
-    await fn(positionals[0]);
-  },
-});
-const tagged = (name: string, summary: string, fn: (n: string, tag: string) => Promise<void>): Command => ({
-  name,
-  usage: 'NAME TAG',
-  summary,
-  run: async (args) => {
-    const { positionals } = parse(args, {}, 2);
-    await fn(positionals[0], positionals[1]);
-  },
-});
-const listing = (name: string, usage: string, summary: string, fn: (args: string[]) => Promise<string[]>): Command => ({
-  name,
-  usage: `${usage} [--json]`,
-  summary,
-  run: async (args) => {
-    const { values, positionals } = parse(args, {}, usage ? 1 : 0);
-    const items = await fn(positionals);
-    if (values.json) printJson(items);
-    else for (const i of items) process.stdout.write(`${i}\n`);
-  },
-});
-
-const RESOURCE_NAMES: Record<string, ResourceType> = { cpu: RESOURCE.CPU, cores: RESOURCE.CPU_CORE, memory: RESOURCE.MEMORY, memsw: RESOURCE.MEMSW };
-function resourceType(word: string | undefined): ResourceType {
-  const t = word === undefined ? undefined : RESOURCE_NAMES[word];
-  if (t === undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', `resource must be one of ${Object.keys(RESOURCE_NAMES).join(', ')}, not ${JSON.stringify(word)}`);
-  return t;
-}
-function resource(word: string, value: string | undefined): Resource {
-  const type = resourceType(word);
-  if (type === RESOURCE.CPU_CORE) return { type, cores: value };
-  const n = intArg(value, word);
-  return type === RESOURCE.CPU ? { type, percent: n } : { type, bytes: n };
-}
 function readKeyFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
@@ -55,7 +14,6 @@ function readKeyFile(path: string): string {
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `--ssh-key: cannot read ${path}: ${(e as Error).message}`);
   }
 }
-const pidOf = (text: string, what = 'pid') => intArg(text, what)!;
 
 const commands: Command[] = [
   {
@@ -125,9 +83,7 @@ const commands: Command[] = [
     usage: 'NAME -- CMD [ARGS...]',
     summary: 'run a command in a running container; stdin, stdout, stderr and exit status pass through',
     run: async (args) => {
-      const cut = args.indexOf('--');
-      const before = cut < 0 ? args.slice(0, 1) : args.slice(0, cut);
-      const argv = cut < 0 ? args.slice(1) : args.slice(cut + 1);
+      const { before, argv } = splitCommand(args);
       const { positionals } = parse(before, {}, 1);
       return app.exec(positionals[0], argv);
     },
