@@ -4,10 +4,10 @@
  * for a documented failure.
  */
 import { appDriver } from '../app/driver.js';
-import { RESOURCE, STATUS, type Resource, type ResourceType } from '../core/driver.js';
+import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkInt, checkObject } from '../core/names.js';
-import { handleName, holder, releaseList, specCall, type Out } from './common.js';
+import { fillResource, handleName, holder, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -42,42 +42,9 @@ export interface dre_app_pid_t {
   vpid: number;
 }
 export type dre_app_pid_list_t = dre_app_pid_t[];
-export interface dre_app_resource_value_t {
-  type: dre_app_resource_t;
-  udata: {
-    cpu?: { parcent?: number; cores?: string };
-    mem?: { usage_in_bytes?: number; memsw_usage_in_bytes?: number };
-  };
-}
+export type dre_app_resource_value_t = ResourceValue;
 
 const name = (h: unknown) => handleName(h, DRE_APP_CONTAINER_TYPE_LXC);
-
-/** The spec's resource struct → the driver's Resource (the union member that matches `type`). */
-export function toResource(r: unknown): Resource {
-  const v = checkObject(r as dre_app_resource_value_t, 'resource');
-  const u = v.udata ?? {};
-  switch (v.type) {
-    case RESOURCE.CPU:
-      return { type: RESOURCE.CPU, percent: u.cpu?.parcent };
-    case RESOURCE.CPU_CORE:
-      return { type: RESOURCE.CPU_CORE, cores: u.cpu?.cores };
-    case RESOURCE.MEMORY:
-      return { type: RESOURCE.MEMORY, bytes: u.mem?.usage_in_bytes };
-    case RESOURCE.MEMSW:
-      return { type: RESOURCE.MEMSW, bytes: u.mem?.memsw_usage_in_bytes };
-    default:
-      throw dreError('DRE_ERR_INVALID_ARGUMENT', `resource type ${String(v.type)} is not one of 1-4`);
-  }
-}
-
-/** Writes a measured Resource back into the spec's struct. */
-export function fillResource(target: dre_app_resource_value_t, r: Resource): void {
-  target.udata ??= {};
-  if (r.type === RESOURCE.CPU) target.udata.cpu = { ...target.udata.cpu, parcent: r.percent };
-  else if (r.type === RESOURCE.CPU_CORE) target.udata.cpu = { ...target.udata.cpu, cores: r.cores };
-  else if (r.type === RESOURCE.MEMORY) target.udata.mem = { ...target.udata.mem, usage_in_bytes: r.bytes };
-  else target.udata.mem = { ...target.udata.mem, memsw_usage_in_bytes: r.bytes };
-}
 
 export const dre_app_create_container = (n: string, data: dre_app_data | null): Promise<dre_return_t> =>
   specCall(async () => {

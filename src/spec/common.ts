@@ -1,5 +1,6 @@
 import { DRE_ERR, dreError, toReturnCode } from '../core/errors.js';
-import { checkName } from '../core/names.js';
+import { checkName, checkObject } from '../core/names.js';
+import { RESOURCE, type Resource, type ResourceType } from '../core/driver.js';
 
 /** A C out-parameter: the function sets `value` (e.g. `const list = {}; await dre_app_get_container_list(list)`). */
 export interface Out<T> {
@@ -73,3 +74,40 @@ export async function releaseList(list: unknown): Promise<number> {
   if (!Array.isArray(list) && 'value' in (list as object)) delete (list as Out<unknown>).value;
   return 0;
 }
+
+/** dre_app_resource_value_t and dre_sys_resource_value_t: one struct, printed twice in the spec. */
+export interface ResourceValue {
+  type: ResourceType;
+  udata: {
+    cpu?: { parcent?: number; cores?: string };
+    mem?: { usage_in_bytes?: number; memsw_usage_in_bytes?: number };
+  };
+}
+
+/** The spec's resource struct → the driver's Resource (the union member that matches `type`). */
+export function toResource(r: unknown): Resource {
+  const v = checkObject(r as ResourceValue, 'resource');
+  const u = v.udata ?? {};
+  switch (v.type) {
+    case RESOURCE.CPU:
+      return { type: RESOURCE.CPU, percent: u.cpu?.parcent };
+    case RESOURCE.CPU_CORE:
+      return { type: RESOURCE.CPU_CORE, cores: u.cpu?.cores };
+    case RESOURCE.MEMORY:
+      return { type: RESOURCE.MEMORY, bytes: u.mem?.usage_in_bytes };
+    case RESOURCE.MEMSW:
+      return { type: RESOURCE.MEMSW, bytes: u.mem?.memsw_usage_in_bytes };
+    default:
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `resource type ${String(v.type)} is not one of 1-4`);
+  }
+}
+
+/** Writes a measured Resource back into the spec's struct. */
+export function fillResource(target: ResourceValue, r: Resource): void {
+  target.udata ??= {};
+  if (r.type === RESOURCE.CPU) target.udata.cpu = { ...target.udata.cpu, parcent: r.percent };
+  else if (r.type === RESOURCE.CPU_CORE) target.udata.cpu = { ...target.udata.cpu, cores: r.cores };
+  else if (r.type === RESOURCE.MEMORY) target.udata.mem = { ...target.udata.mem, usage_in_bytes: r.bytes };
+  else target.udata.mem = { ...target.udata.mem, memsw_usage_in_bytes: r.bytes };
+}
+

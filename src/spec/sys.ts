@@ -7,8 +7,7 @@ import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkInt, checkObject } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
-import { fillResource, toResource } from './app.js';
-import { handleName, holder, releaseList, specCall, type Out } from './common.js';
+import { fillResource, handleName, holder, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -38,13 +37,7 @@ export interface dre_sys_handle {
   type: dre_sys_type_t;
   name: string;
 }
-export interface dre_sys_resource_value_t {
-  type: dre_sys_resource_t;
-  udata: {
-    cpu?: { parcent?: number; cores?: string };
-    mem?: { usage_in_bytes?: number; memsw_usage_in_bytes?: number };
-  };
-}
+export type dre_sys_resource_value_t = ResourceValue;
 
 const name = (h: unknown) => handleName(h, DRE_SYS_CONTAINER_TYPE_KVM);
 
