@@ -46,7 +46,7 @@ async function stopHook(): Promise<void> {
   process.env.DRE_ROOT = `${tmp}/root`;
   process.env.DRE_RUNDIR = `${tmp}/run`;
   const { appDriver: app } = await import('../src/app/driver.js');
-  const { runningInit } = await import('../src/app/lifecycle.js');
+  const { runningInit } = await import('../src/app/state.js');
   const { terminateRegistered } = await import('../src/app/registrydir.js');
   const { isAlive, waitFor } = await import('../src/core/proc.js');
   const name = 'bench-daware';

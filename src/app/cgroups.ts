@@ -9,7 +9,8 @@ import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { containerCgroup, containerProcsCgroup } from './layout.js';
 import { hostPidOf as hostPidIn, pidNamespace } from './pidns.js';
-import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless, requireContainer, runningInit } from './state.js';
 
 /** The core's view of one application container's groups (module-private: the driver spreads every export). */
 function appControlGroups(name: string): ControlGroups {

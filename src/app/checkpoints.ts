@@ -13,7 +13,8 @@ import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
 import { checkpointDir, checkpointsDir, lxcLogPath, lxcPath, monitorPidPath } from './layout.js';
-import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless, requireContainer, runningInit } from './state.js';
 
 /** What to install where the host's CRIU fails: Debian 12's 3.17 does not know 6.x kernels' vDSO. */
 export const CRIU_ADVICE = "install a CRIU that supports this kernel (Debian 13's criu 4.x)";

@@ -1,6 +1,7 @@
 import type { Driver } from '../core/driver.js';
 import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
+import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
 import * as snapshots from './snapshots.js';
@@ -10,16 +11,16 @@ export const appDriver = {
   kind: 'app' as const,
   create: lifecycle.create,
   destroy: lifecycle.destroy,
-  exists: lifecycle.exists,
-  list: lifecycle.list,
-  status: lifecycle.status,
+  exists: state.exists,
+  list: state.list,
+  status: state.status,
   start: lifecycle.start,
   stop: lifecycle.stop,
   suspend: lifecycle.suspend,
   resume: lifecycle.resume,
-  pid: lifecycle.pid,
+  pid: state.pid,
   exec: lifecycle.exec,
-  info: lifecycle.info,
+  info: state.info,
   ...snapshots,
   ...cgroups,
   ...registry,

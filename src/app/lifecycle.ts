@@ -1,25 +1,18 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '../core/cgroup.js';
-import { STATUS, type Status, type StopOptions } from '../core/driver.js';
+import { STATUS, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
+import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkInt, checkName } from '../core/names.js';
 import { cgroupRoot, containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
-import { listEntries, removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
+import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseRootfs, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import {
-  containerCgroup,
-  lxcLogPath,
-  lxcPath,
-  monitorPidPath,
-  readRecord,
-  recordPath,
-  type AppRecord,
-} from './layout.js';
+import { containerCgroup, lxcLogPath, lxcPath, monitorPidPath, type AppRecord } from './layout.js';
+import { monitorPid, refuseUnless, requireContainer, runningInit } from './state.js';
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
@@ -43,61 +36,6 @@ export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
-
-export function exists(name: string): boolean {
-  return existsSync(recordPath(name));
-}
-
-export function requireContainer(name: string, what: string): AppRecord {
-  const rec = readRecord(name);
-  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
-  return rec;
-}
-
-/** The running container's LXC monitor, from the pid file LXC itself writes (verified, so a reused PID never counts). */
-function monitorPid(name: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.startsWith(`[lxc monitor] ${lxcPath()} ${name}`)) return undefined;
-  } catch {
-    return undefined;
-  }
-  return isAlive(pid) ? pid : undefined;
-}
-
-/** The container's init: the one child of its monitor. */
-function initPidOf(monitor: number): number | undefined {
-  try {
-    const first = readFileSync(`/proc/${monitor}/task/${monitor}/children`, 'utf8').trim().split(' ')[0];
-    const pid = Number(first);
-    return first && isAlive(pid) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The host PID of the container's init, or undefined when it does not run. */
-export function runningInit(name: string): number | undefined {
-  const m = monitorPid(name);
-  return m === undefined ? undefined : initPidOf(m);
-}
-
-/** What the kernel shows of the container now, ignoring locks. */
-export function observed(name: string): Status {
-  if (runningInit(name) === undefined) return STATUS.STOP;
-  const f = freezerState(containerCgroup(name));
-  return f === 'FROZEN' || f === 'FREEZING' ? STATUS.SUSPENDED : STATUS.RUNNING;
-}
-
-export function refuseUnless(name: string, what: string, allowed: Status[]): Status {
-  const s = observed(name);
-  if (allowed.includes(s)) return s;
-  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
-  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
-  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
-}
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export async function changing<T>(
@@ -177,19 +115,6 @@ export async function destroy(name: string): Promise<void> {
     removeCgroups(rec.name);
     lock.removeFile();
   });
-}
-
-export function list(): string[] {
-  requireRoot('list containers');
-  return listEntries(containersDir('app')).filter((n) => existsSync(recordPath(n)));
-}
-
-export async function status(name: string): Promise<Status> {
-  const n = checkName(name, 'container name');
-  requireRoot(`status ${n}`);
-  requireContainer(n, 'status');
-  if (isLocked('app', n)) return STATUS.BUSY;
-  return observed(n);
 }
 
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
@@ -290,16 +215,6 @@ export async function resume(name: string): Promise<void> {
   });
 }
 
-/** The host PID of the container's init (dre_app_get_pid). */
-export async function pid(name: string): Promise<number> {
-  const n = checkName(name, 'container name');
-  requireRoot(`get pid of ${n}`);
-  requireContainer(n, 'get pid of');
-  const init = runningInit(n);
-  if (init === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
-  return init;
-}
-
 /** Runs `argv` inside the running container with the caller's stdio (lxc-attach); resolves to its exit status. */
 export async function exec(name: string, argv: string[]): Promise<number> {
   const n = checkName(name, 'container name');
@@ -310,8 +225,3 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   return runInteractive('lxc-attach', [...lxcArgs(n), '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
 }
 
-/** What `dre-app list` shows of a container beside its status. */
-export function info(name: string): { base: string; port: number | null; address: string | null } {
-  const rec = requireContainer(checkName(name, 'container name'), 'info of');
-  return { base: rec.base, port: rec.port, address: rec.address ?? null };
-}

@@ -7,7 +7,8 @@ import { STATUS } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
-import { changing, refuseUnless, requireContainer, runningInit } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { pidNamespace, processesOf, vpidIn, type PidNamespace } from './pidns.js';
 import { removeEntries, requireRegistry, resolveRegistry, writeEntry } from './registrydir.js';
 

@@ -29,7 +29,8 @@ import {
   writeStack,
   type SnapshotRecord,
 } from './layers.js';
-import { changing, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless, requireContainer } from './state.js';
 import { lowerDirs } from './lxcconfig.js';
 
 export { checkpoint, restart, listCheckpoints, removeCheckpoint } from './checkpoints.js';

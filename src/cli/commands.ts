@@ -57,3 +57,20 @@ export function splitCommand(args: string[]): { before: string[]; argv: string[]
   const cut = args.indexOf('--');
   return cut < 0 ? { before: args.slice(0, 1), argv: args.slice(1) } : { before: args.slice(0, cut), argv: args.slice(cut + 1) };
 }
+
+/** Every method of `T`, resolving after `T` is loaded. */
+export type Lazy<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never };
+
+/**
+ * A module (or driver) loaded on first use: a CLI run loads only what its command needs, so
+ * `status` pays for the state module and the core, not for every driver module.
+ */
+export function lazy<T extends object>(load: () => Promise<T>): Lazy<T> {
+  let loaded: Promise<T> | undefined;
+  return new Proxy({} as Lazy<T>, {
+    get: (_, key) => async (...args: unknown[]) => {
+      const target = await (loaded ??= load());
+      return (target[key as keyof T] as (...a: unknown[]) => unknown)(...args);
+    },
+  });
+}

@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 /** `dre-app`: application containers from the shell, a thin user of the LXC driver. */
 import { readFileSync } from 'node:fs';
-import { appDriver as app } from '../app/driver.js';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { listing, one, pidOf, resource, resourceType, splitCommand, tagged } from './commands.js';
+import { lazy, listing, one, pidOf, resource, resourceType, splitCommand, tagged } from './commands.js';
 import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
 
 function readKeyFile(path: string): string {
@@ -14,6 +13,10 @@ function readKeyFile(path: string): string {
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `--ssh-key: cannot read ${path}: ${(e as Error).message}`);
   }
 }
+
+const app = lazy(() => import('../app/driver.js').then((m) => m.appDriver));
+/** Read-only queries load only the state module. */
+const state = lazy(() => import('../app/state.js'));
 
 const commands: Command[] = [
   {
@@ -51,7 +54,7 @@ const commands: Command[] = [
     summary: 'print STOP, RUNNING, SUSPENDED or BUSY',
     run: async (args) => {
       const { values, positionals } = parse(args, {}, 1);
-      const s = statusName(await app.status(positionals[0]));
+      const s = statusName(await state.status(positionals[0]));
       if (values.json) printJson({ name: positionals[0], status: s });
       else process.stdout.write(`${s}\n`);
     },
@@ -62,7 +65,7 @@ const commands: Command[] = [
     summary: "print the host PID of the container's init",
     run: async (args) => {
       const { positionals } = parse(args, {}, 1);
-      process.stdout.write(`${await app.pid(positionals[0])}\n`);
+      process.stdout.write(`${await state.pid(positionals[0])}\n`);
     },
   },
   {
@@ -72,7 +75,7 @@ const commands: Command[] = [
     run: async (args) => {
       const { values } = parse(args, {}, 0);
       const rows = await Promise.all(
-        app.list().map(async (name) => ({ name, status: statusName(await app.status(name)), ...app.info(name) })),
+        (await state.list()).map(async (name) => ({ name, status: statusName(await state.status(name)), ...(await state.info(name)) })),
       );
       if (values.json) printJson(rows);
       else printTable(['NAME', 'STATUS', 'BASE', 'ADDRESS', 'PORT'], rows.map((r) => [r.name, r.status, r.base, r.address ?? '-', r.port ?? '-']));

@@ -1,0 +1,100 @@
+/**
+ * What the kernel and D-RE's files show of an application container, without changing it: its
+ * record, whether it runs (LXC's monitor and its init), whether it is frozen, whether it is busy.
+ * Read-only and light: the CLI's status, pid and list load only this and the core.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { freezerState } from '../core/cgroup.js';
+import { STATUS, type Status } from '../core/driver.js';
+import { dreError } from '../core/errors.js';
+import { isLocked } from '../core/lock.js';
+import { checkName } from '../core/names.js';
+import { containersDir } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { isAlive } from '../core/proc.js';
+import { listEntries } from '../core/store.js';
+import { containerCgroup, lxcPath, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
+
+export function exists(name: string): boolean {
+  return existsSync(recordPath(name));
+}
+
+export function requireContainer(name: string, what: string): AppRecord {
+  const rec = readRecord(name);
+  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
+  return rec;
+}
+
+/** The running container's LXC monitor, from the pid file LXC itself writes (verified, so a reused PID never counts). */
+export function monitorPid(name: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.startsWith(`[lxc monitor] ${lxcPath()} ${name}`)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return isAlive(pid) ? pid : undefined;
+}
+
+/** The container's init: the one child of its monitor. */
+function initPidOf(monitor: number): number | undefined {
+  try {
+    const first = readFileSync(`/proc/${monitor}/task/${monitor}/children`, 'utf8').trim().split(' ')[0];
+    const pid = Number(first);
+    return first && isAlive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The host PID of the container's init, or undefined when it does not run. */
+export function runningInit(name: string): number | undefined {
+  const m = monitorPid(name);
+  return m === undefined ? undefined : initPidOf(m);
+}
+
+/** What the kernel shows of the container now, ignoring locks. */
+export function observed(name: string): Status {
+  if (runningInit(name) === undefined) return STATUS.STOP;
+  const f = freezerState(containerCgroup(name));
+  return f === 'FROZEN' || f === 'FREEZING' ? STATUS.SUSPENDED : STATUS.RUNNING;
+}
+
+export function refuseUnless(name: string, what: string, allowed: Status[]): Status {
+  const s = observed(name);
+  if (allowed.includes(s)) return s;
+  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
+  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
+  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
+}
+
+export function list(): string[] {
+  requireRoot('list containers');
+  return listEntries(containersDir('app')).filter((n) => existsSync(recordPath(n)));
+}
+
+export async function status(name: string): Promise<Status> {
+  const n = checkName(name, 'container name');
+  requireRoot(`status ${n}`);
+  requireContainer(n, 'status');
+  if (isLocked('app', n)) return STATUS.BUSY;
+  return observed(n);
+}
+
+/** The host PID of the container's init (dre_app_get_pid). */
+export async function pid(name: string): Promise<number> {
+  const n = checkName(name, 'container name');
+  requireRoot(`get pid of ${n}`);
+  requireContainer(n, 'get pid of');
+  const init = runningInit(n);
+  if (init === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
+  return init;
+}
+
+/** What `dre-app list` shows of a container beside its status. */
+export function info(name: string): { base: string; port: number | null; address: string | null } {
+  const rec = requireContainer(checkName(name, 'container name'), 'info of');
+  return { base: rec.base, port: rec.port, address: rec.address ?? null };
+}
