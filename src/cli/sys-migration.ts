@@ -3,6 +3,7 @@ import { readJson } from '../core/store.js';
 import { sysDriver as sys } from '../sys/driver.js';
 import type { MigrationProgress } from '../sys/migration.js';
 import { nfsConfigPath } from '../sys/share.js';
+import { dreError } from '../core/errors.js';
 import { one } from './commands.js';
 import { intArg, parse, printJson, type Command } from './common.js';
 
@@ -31,6 +32,17 @@ export const migrationCommands: Command[] = [
       const { positionals } = parse(args, {}, 0);
       if (positionals[0] !== undefined) sys.setNfsConfig(positionals[0]);
       else process.stdout.write(`${process.env.DRE_SYS_NFS || readJson<{ url?: string }>(nfsConfigPath())?.url || '(none)'}\n`);
+    },
+  },
+  {
+    name: 'nfs-server',
+    usage: 'start DIR | stop',
+    summary: "serve DIR over NFS from this host for sharing (kernel nfsd where present, else nfs-ganesha + rpcbind)",
+    run: async (args) => {
+      const { positionals } = parse(args, {}, 1);
+      if (positionals[0] === 'start' && positionals[1]) process.stdout.write(`${await sys.startNfsServer(positionals[1])}\n`);
+      else if (positionals[0] === 'stop') await sys.stopNfsServer();
+      else throw dreError('DRE_ERR_INVALID_ARGUMENT', 'nfs-server: use "start DIR" or "stop"');
     },
   },
   one('NAME', "move a stopped container's disk and record to the NFS share, so other hosts can run it", 'share', sys.share),

@@ -5,6 +5,7 @@ import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
+import { startNfsServer, stopNfsServer } from './nfsserver.js';
 import { setNfsConfig, share, unshare } from './share.js';
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
@@ -29,6 +30,8 @@ export const sysDriver = {
   share,
   unshare,
   setNfsConfig,
+  startNfsServer,
+  stopNfsServer,
   migrate,
   immigrate,
 };

@@ -67,7 +67,11 @@ export function hostId(): string {
     return readFileSync(p, 'utf8').trim();
   } catch {
     mkdirSync(join(stateRoot(), 'sys'), { recursive: true, mode: 0o700 });
-    writeFileSync(p, randomUUID() + '\n', { flag: 'wx', mode: 0o600 });
+    try {
+      writeFileSync(p, randomUUID() + '\n', { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first: theirs stands
+    }
     return readFileSync(p, 'utf8').trim();
   }
 }

@@ -1,11 +1,11 @@
 /**
  * Two D-RE hosts and an NFS server on one machine, for migration tests and benches: network
- * namespaces A and B joined by a veth pair (10.251.1.1 / .2), and nfs-ganesha (VFS backend, with
- * rpcbind) in a third namespace N at 10.251.9.1, reached from A and B over their own veth pairs.
+ * namespaces A and B joined by a veth pair (10.251.1.1 / .2), and an NFS server started by
+ * `dre-sys nfs-server` (nfs-ganesha, VFS backend, with rpcbind) in a third namespace N at 10.251.9.1, reached from A and B over their own veth pairs.
  * These private addresses exist only inside the namespaces. Each host has its own DRE_ROOT/DRE_RUNDIR.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, type CliResult } from './env.js';
 
@@ -57,22 +57,11 @@ export function hostCliAsync(h: Host, args: string[]): { pid: number; done: Prom
 }
 
 /** Starts a long-lived process inside namespace `ns`; it is killed by tearDown. */
-export function daemonIn(ns: string, cmd: string, args: string[], log?: string): number {
-  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', log ? 'ignore' : 'ignore', 'ignore'], detached: true });
+export function daemonIn(ns: string, cmd: string, args: string[]): number {
+  const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: 'ignore', detached: true });
   child.unref();
   daemons.push(child.pid!);
   return child.pid!;
-}
-
-function ganeshaConf(exportDir: string): string {
-  return `NFS_CORE_PARAM { Protocols = 3, 4; }
-NFSv4 { Graceless = true; RecoveryBackend = fs; }
-EXPORT {
-  Export_Id = 1; Path = ${exportDir}; Pseudo = ${exportDir};
-  Access_Type = RW; Squash = No_Root_Squash; SecType = sys; Protocols = 3, 4;
-  FSAL { Name = VFS; }
-}
-`;
 }
 
 /** Makes the three namespaces, the links and the NFS server, under `tmp`; waits until the export takes writes. */
@@ -101,13 +90,12 @@ export async function setUpTwoHosts(tmp: string): Promise<TwoHosts> {
   ip('-n', nsB, 'route', 'add', `${NFS_ADDR}/32`, 'via', '10.251.3.2');
 
   const exportDir = join(tmp, 'nfs-export');
-  const nfsDir = join(tmp, 'nfs-server');
   mkdirSync(exportDir, { recursive: true, mode: 0o700 });
-  mkdirSync(nfsDir, { recursive: true });
-  writeFileSync(join(nfsDir, 'ganesha.conf'), ganeshaConf(exportDir));
-  daemonIn(nsN, 'rpcbind', ['-f']);
-  await new Promise((r) => setTimeout(r, 300));
-  daemonIn(nsN, 'ganesha.nfsd', ['-F', '-f', join(nfsDir, 'ganesha.conf'), '-L', join(nfsDir, 'ganesha.log'), '-p', join(nfsDir, 'ganesha.pid'), '-N', 'NIV_EVENT']);
+  // The NFS server host runs D-RE's own nfs-server (ganesha + rpcbind here, as this kernel has no nfsd).
+  const server: Host = { ns: nsN, addr: NFS_ADDR, root: join(tmp, 'hostN', 'root'), run: join(tmp, 'hostN', 'run'), env: {} };
+  server.env = { ...process.env, DRE_ROOT: server.root, DRE_RUNDIR: server.run };
+  const served = hostCli(server, ['nfs-server', 'start', exportDir], 60_000);
+  if (served.code !== 0) throw new Error(`nfs-server start in ${nsN}: ${served.stderr}`);
   const nfsUrl = `nfs://${NFS_ADDR}${exportDir}`;
 
   const host = (ns: string, name: string, addr: string): Host => {
@@ -122,7 +110,7 @@ export async function setUpTwoHosts(tmp: string): Promise<TwoHosts> {
   mkdirSync(join(a.root, 'sys', 'bases'), { recursive: true });
   symlinkSync(join(a.root, 'sys', 'bases'), join(b.root, 'sys', 'bases'));
 
-  // Ready when a write from host A reaches the export (ganesha answers JUKEBOX while it starts).
+  // Ready when a write from host A reaches the export over the veth pair.
   const probe = `import('${join(cliPath('dre-sys'), '..', '..', 'sys', 'nfs.js')}').then(({ withNfs, parseNfsUrl }) => withNfs(parseNfsUrl('${nfsUrl}', 'probe'), 'probe', (c) => { c.writeText('.probe', 'x'); c.remove('.probe'); }))`;
   let last = '';
   for (let i = 0; i < 100; i++) {
