@@ -199,6 +199,21 @@ async function follow(q: Qmp, n: string, dest: string, started: number, opts: Mi
   }
 }
 
+/** The lease follows the guest; a share that stops answering now is retried, then reported (the guest runs on the target). */
+function handOver(n: string, target: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      handOverLease(n);
+      return;
+    } catch (e) {
+      if (attempt === 3) {
+        throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `migrate ${n}: the guest now runs on ${target}, but its lease could not be handed over (${(e as Error).message}); do not start it here`, e);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+    }
+  }
+}
+
 /**
  * dre_sys_migration_start: live-migrates the running container to the D-RE host `target`, which
  * waits for it on `port` (dre_sys_immigration_start). On success the guest runs there, this host's
@@ -252,7 +267,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
     // The guest runs on the target now: this QEMU (paused in postmigrate) goes, the lease follows the guest.
     await killQemu(n, pid);
     removeRunFiles(n);
-    if (shared) handOverLease(n);
+    if (shared) handOver(n, target);
     const final = progressOf(info, 0);
     opts.onProgress?.(final);
     return { mode: shared ? 'shared' : 'copy', elapsedMs: Date.now() - called, totalTimeMs: info['total-time'] ?? 0, downtimeMs: info.downtime ?? 0, transferredBytes: final.transferredBytes };
