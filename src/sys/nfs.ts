@@ -2,8 +2,10 @@
  * A D-RE host's own NFS client for the small files of a share (records, leases): libnfs through an FFI,
  * since the kernel may have no NFS client. Disk images go through QEMU's libnfs driver (nfs:// URLs).
  */
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dreError } from '../core/errors.js';
+import { lastLines } from '../core/run.js';
 
 /** `nfs://SERVER/EXPORT` split into the server and the exported path. */
 export interface NfsTarget {
@@ -75,6 +77,24 @@ function libnfs(): Lib {
   return lib;
 }
 
+const answering = new Set<string>();
+
+/**
+ * libnfs's synchronous mount ignores its timeout while connecting (a silent server held it over two
+ * minutes): the first mount of an export in a process is tried by nfs-ls under a hard time limit.
+ */
+function probe(target: NfsTarget, what: string): void {
+  const url = `nfs://${target.server}${target.exportPath}`;
+  if (answering.has(url)) return;
+  const r = spawnSync('nfs-ls', [url], { timeout: NFS_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return; // no libnfs-utils: libnfs alone decides
+  if (r.status !== 0) {
+    const reason = r.signal ? `no answer within ${NFS_TIMEOUT_MS / 1000} s` : lastLines(r.stderr ?? '') || `nfs-ls exit ${r.status}`;
+    throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: cannot mount ${url}: ${reason}`);
+  }
+  answering.add(url);
+}
+
 /** One mounted NFS export (NFSv3 through libnfs); paths are relative to the export's root. */
 export class NfsClient {
   private constructor(
@@ -84,6 +104,7 @@ export class NfsClient {
 
   /** Mounts the export; an unreachable or refusing server → DRE_ERR_NFS_MOUNT_FAILED with libnfs's reason. */
   static mount(target: NfsTarget, what: string): NfsClient {
+    probe(target, what);
     const l = libnfs();
     const ctx = l.init();
     if (!ctx) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: libnfs could not make a context`);

@@ -185,6 +185,9 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     ok(A, 'create', local, '--accel', 'tcg');
     const unreachable = { ...A, env: { ...A.env, DRE_SYS_NFS: 'nfs://10.251.9.99/export' } };
     assert.match(fails(unreachable, 154, 'share', local), /cannot mount nfs:\/\/10\.251\.9\.99\/export/);
+    // An address on A's link to the server that nobody holds: no ARP answer, a silent server (bounded wait).
+    const silent = { ...A, env: { ...A.env, DRE_SYS_NFS: 'nfs://10.251.2.7/export' } };
+    assert.match(fails(silent, 154, 'share', local), /cannot mount nfs:\/\/10\.251\.2\.7\/export/);
     const noExport = { ...A, env: { ...A.env, DRE_SYS_NFS: `nfs://10.251.9.1/no/such/export` } };
     assert.match(fails(noExport, 154, 'share', local), /cannot mount/);
     assert.ok(existsSync(join(A.root, 'sys', 'containers', local, 'disk.qcow2')), 'the local disk is still there');
