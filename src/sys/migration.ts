@@ -183,14 +183,18 @@ async function keepRunning(q: Qmp): Promise<void> {
 /** Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info. */
 async function follow(q: Qmp, n: string, dest: string, started: number, opts: MigrateOptions, timeoutMs: number): Promise<MigrateInfo> {
   let cancelled = false;
+  let remaining = 0;
   for (;;) {
     const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
     if (info.status === 'completed') return info;
     if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
     if (info.status === 'cancelled') {
-      throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (the guest dirties memory faster than it is sent); cancelled, it keeps running here`);
+      const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
+      throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
     }
-    opts.onProgress?.(progressOf(info, started));
+    const progress = progressOf(info, started);
+    remaining = progress.remainingBytes;
+    opts.onProgress?.(progress);
     if (!cancelled && Date.now() - started > timeoutMs) {
       cancelled = true;
       await q.execute('migrate_cancel', undefined, 10_000);
