@@ -21,6 +21,8 @@ export interface Host {
 export interface TwoHosts {
   a: Host;
   b: Host;
+  /** The NFS server host (D-RE's nfs-server runs there). */
+  server: Host;
   nfsNs: string;
   /** The export's directory as the NFS server's file system holds it (an independent view of the share). */
   exportDir: string;
@@ -115,7 +117,7 @@ export async function setUpTwoHosts(tmp: string): Promise<TwoHosts> {
   let last = '';
   for (let i = 0; i < 100; i++) {
     const r = spawnSync('ip', ['netns', 'exec', nsA, process.execPath, '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 15_000 });
-    if (r.status === 0) return { a, b, nfsNs: nsN, exportDir, nfsUrl };
+    if (r.status === 0) return { a, b, server, nfsNs: nsN, exportDir, nfsUrl };
     last = r.stderr;
     await new Promise((res) => setTimeout(res, 200));
   }

@@ -1,10 +1,11 @@
 import { distDir } from '../support/env.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { daemonIn, hostCli, hostCliAsync, setUpTwoHosts, tearDownTwoHosts, type Host, type TwoHosts } from '../support/twohosts.js';
+import { kernelNfsd } from '../../src/sys/nfsserver.js';
 import { requireQemu } from './helpers.js';
 
 // Two D-RE hosts (A, B) in network namespaces joined by a veth pair, an NFS server (ganesha) in a third.
@@ -70,6 +71,13 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
   });
 
   after(() => tearDownTwoHosts());
+
+  it("serves the share with D-RE's nfs-server (ganesha in the server's namespace where the kernel has no nfsd), which refuses a second start", () => {
+    const inServerNs = execFileSync('ip', ['netns', 'pids', net.nfsNs], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const commands = inServerNs.map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    if (!kernelNfsd()) assert.ok(commands.includes('ganesha.nfsd') && commands.includes('rpcbind'), commands.join(' '));
+    assert.match(fails(net.server, 153, 'nfs-server', 'start', net.exportDir), /already serves/);
+  });
 
   it('shares a container: its disk and record lie on the NFS export, none is left on the host', () => {
     const files = readdirSync(net.exportDir);
