@@ -6,6 +6,7 @@ import { checkAccel } from '../sys/accel.js';
 import { sysDriver as sys } from '../sys/driver.js';
 import { listing, one, pidOf, resource, resourceType, splitCommand, tagged } from './commands.js';
 import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
+import { migrationCommands } from './sys-migration.js';
 
 const commands: Command[] = [
   {
@@ -176,6 +177,7 @@ const commands: Command[] = [
       else process.stdout.write(`${u.percent ?? u.cores ?? u.bytes}\n`);
     },
   },
+  ...migrationCommands,
 ];
 
 await cliMain('dre-sys', 'system containers (QEMU) of the D-RE runtime', commands);

@@ -1,12 +1,13 @@
 /**
  * `dre/sys`: the spec's System Container API (section 1.3) under its exact names, a thin facade over
  * the QEMU driver. Functions resolve to 0, a status (11-14) or a negative dre_err_t; never throw for a
- * documented failure. (Migration and NFS sharing, also in 1.3, come with their own issue.)
+ * documented failure.
  */
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkInt, checkObject } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
+import { isShared } from '../sys/share.js';
 import { fillResource, handleName, holder, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
@@ -129,3 +130,13 @@ export const dre_sys_get_resource = (h: dre_sys_handle, pid: number, r: dre_sys_
     const target = checkObject(r, 'resource');
     fillResource(target, await sysDriver.getResource(n, pidArg(pid), toResource(target).type));
   });
+
+export const dre_sys_share = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.share(name(h)));
+export const dre_sys_unshare = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.unshare(name(h)));
+/** Migrates over the share when the container is shared, else with its disk copied in the stream. */
+export const dre_sys_migration_start = (h: dre_sys_handle, target: string, port: number): Promise<dre_return_t> =>
+  specCall(async () => {
+    const n = name(h);
+    await sysDriver.migrate(n, target, port, { copyDisk: !isShared(n) });
+  });
+export const dre_sys_immigration_start = (n: string, port: number): Promise<dre_return_t> => specCall(() => sysDriver.immigrate(n, port));

@@ -4,6 +4,9 @@ import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
 import { attachConsole } from './console.js';
+import { immigrate, migrate } from './migration.js';
+import { startNfsServer, stopNfsServer } from './nfsserver.js';
+import { setNfsConfig, share, unshare } from './share.js';
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
 export const sysDriver = {
@@ -24,6 +27,13 @@ export const sysDriver = {
   console: attachConsole,
   ...snapshots,
   ...cgroups,
+  share,
+  unshare,
+  setNfsConfig,
+  startNfsServer,
+  stopNfsServer,
+  migrate,
+  immigrate,
 };
 
 // The QEMU driver implements the one interface both kinds share.

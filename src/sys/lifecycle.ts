@@ -14,6 +14,7 @@ import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import { endLeftover, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
+import { releaseLease } from './share.js';
 import { Qmp, withQmp } from './qmp.js';
 
 /** dre_sys_data in idiomatic form. */
@@ -47,7 +48,8 @@ export function requireContainer(name: string, what: string): SysRecord {
 export function statusOfRunState(runState: string): Status {
   if (runState === 'running') return STATUS.RUNNING;
   // prelaunch: paused before the guest ever ran, i.e. a start that was killed; start and destroy end it.
-  if (['prelaunch', 'shutdown', 'guest-panicked', 'internal-error'].includes(runState)) return STATUS.STOP;
+  // inmigrate: waiting for a migration that has not come; postmigrate: the guest now runs on the target.
+  if (['prelaunch', 'shutdown', 'guest-panicked', 'internal-error', 'inmigrate', 'postmigrate'].includes(runState)) return STATUS.STOP;
   return STATUS.SUSPENDED;
 }
 
@@ -196,6 +198,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     await powerOff(n, pid, timeoutMs);
     if (!threadsGone(pid)) throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: QEMU (pid ${pid}) is still running`);
     removeRunFiles(n);
+    await releaseLease(n);
   });
 }
 

@@ -17,6 +17,8 @@ export interface MachineSpec {
   pidFile: string;
   /** Start from this internal snapshot (a checkpoint) instead of booting. */
   loadvm?: string;
+  /** Wait for an incoming migration (set up over QMP) instead of booting; the guest runs when it arrives. */
+  incoming?: boolean;
 }
 
 /** The kernel command line: the console on the 8250 serial port; the initramfs mounts /dev/vda itself. */
@@ -49,7 +51,8 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-qmp', `unix:${m.qmpSocket},server=on,wait=off`,
     '-nic', 'none',
     '-pidfile', m.pidFile,
-    '-daemonize', '-S',
+    '-daemonize',
+    ...(m.incoming ? ['-incoming', 'defer'] : ['-S']),
     ...(m.loadvm ? ['-loadvm', m.loadvm] : []),
   ];
 }

@@ -20,6 +20,7 @@ import {
 } from './layout.js';
 import { qemuArgs } from './machine.js';
 import { Qmp, withQmp } from './qmp.js';
+import { releaseLease, sharedBootFiles } from './share.js';
 
 // The QEMU process of a container: finding it, launching it until the guest is ready, ending it.
 
@@ -118,10 +119,10 @@ function consoleTail(name: string): string {
  * Launches QEMU paused, puts it into the container's cgroup, lets the guest run and waits until its
  * agent answers (the guest booted, its power-button reader is listening). `loadvm` resumes a checkpoint.
  */
-export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string): Promise<void> {
+export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string, incoming?: (q: Qmp) => Promise<void>): Promise<void> {
   const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
   await endLeftover(n);
-  const files = bootFiles(n, rec, what);
+  const files = (await sharedBootFiles(n, rec, what, incoming !== undefined)) ?? bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   chmodSync(runDir, 0o700);
@@ -137,10 +138,12 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
     consoleLog: consoleLogPath(n),
     pidFile: pidFilePath(n),
     loadvm,
+    incoming: incoming !== undefined,
   });
   const r = await runQemu(args, `${what} ${n}`);
   const pid = qemuPid(n);
   if (r.code !== 0 || pid === undefined) {
+    await releaseLease(n);
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
   }
   for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) {
@@ -154,6 +157,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   try {
     enterCgroups(n, pid);
     qmp = await Qmp.connect(qmpSocketPath(n));
+    if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
     const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
     await qmp.execute('cont');
     const ready = await readiness(n, pid, shutdown);
@@ -162,6 +166,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
     qmp?.close();
     qmp = undefined;
     await killQemu(n, pid);
+    await releaseLease(n);
     if (isDreError(e)) throw e;
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
   } finally {

@@ -79,6 +79,12 @@ function killQemus(tmp: string): void {
 }
 
 export function sweep(tmp: string): void {
+  // Extra D-RE hosts of a test (migration: tmp/hostA, tmp/hostB, each with root/ and run/).
+  for (const host of existsSync(tmp) ? readdirSync(tmp).filter((d) => d.startsWith('host')) : []) sweepRoot(join(tmp, host));
+  sweepRoot(tmp);
+}
+
+function sweepRoot(tmp: string): void {
   const root = join(tmp, 'root');
   killQemus(tmp);
   const lxcpath = join(root, 'app', 'containers');

@@ -1,0 +1,279 @@
+/**
+ * Live migration of system containers between D-RE hosts: the target waits with `-incoming defer` +
+ * `migrate-incoming`, the source runs QMP `migrate` and watches `query-migrate`. A shared container's
+ * disk stays on NFS (both QEMUs open the same nfs:// image); otherwise the user asks for the disk to be
+ * copied in the migration stream (block migration, `blk`). Any failure leaves the guest running on
+ * the source.
+ */
+import { lookup } from 'node:dns/promises';
+import { existsSync } from 'node:fs';
+import { isIP, createServer } from 'node:net';
+import { join } from 'node:path';
+import { STATUS } from '../core/driver.js';
+import { dreError, isDreError } from '../core/errors.js';
+import { checkInt, checkName } from '../core/names.js';
+import { requireRoot } from '../core/privilege.js';
+import { sleep } from '../core/proc.js';
+import { qmpSocketPath, readRecord, type SysRecord } from './layout.js';
+import { changing, refuseUnless } from './lifecycle.js';
+import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
+import { Qmp, QmpError } from './qmp.js';
+import { announceIncoming, handOverLease, importShared, isShared, requireIncoming } from './share.js';
+
+/** How long a migration may run before it is cancelled as not converging. */
+export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
+const TLS_ID = 'dre-tls0';
+
+export interface MigrateOptions {
+  /** Copy the disk in the migration stream (for a container that is not shared). */
+  copyDisk?: boolean;
+  /** A directory with QEMU's x509 files: ca-cert.pem, client-cert.pem, client-key.pem (source) / server-cert.pem, server-key.pem (target). */
+  tlsDir?: string | null;
+  /** Cancel (the guest keeps running here) when not done after this long. */
+  timeoutMs?: number;
+  /** Cap on the stream in bytes per second (QEMU's max-bandwidth); default QEMU's. */
+  maxBandwidth?: number;
+  onProgress?: (p: MigrationProgress) => void;
+}
+
+/** What query-migrate says while a migration runs. */
+export interface MigrationProgress {
+  status: string;
+  elapsedMs: number;
+  /** RAM (and disk, when copied) sent so far, still to send, and the total. */
+  transferredBytes: number;
+  remainingBytes: number;
+  totalBytes: number;
+  /** Set once completed: how long the guest was paused for the switch-over. */
+  downtimeMs?: number;
+}
+
+export interface MigrationResult {
+  mode: 'shared' | 'copy';
+  /** The whole call, checks and hand-over included. */
+  elapsedMs: number;
+  totalTimeMs: number;
+  downtimeMs: number;
+  transferredBytes: number;
+}
+
+interface MigrateInfo {
+  status?: string;
+  'total-time'?: number;
+  downtime?: number;
+  'error-desc'?: string;
+  ram?: { transferred: number; remaining: number; total: number };
+  disk?: { transferred: number; remaining: number; total: number };
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** The target's address: an IP as given, or a host name that resolves; else DRE_ERR_INVALID_HOSTNAME. */
+export async function resolveTarget(target: unknown, what: string): Promise<string> {
+  if (target === null || target === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what}: target host is null`);
+  if (typeof target !== 'string') throw dreError('DRE_ERR_INVALID_HOSTNAME', `${what}: target host must be a string`);
+  if (target.length > 253) throw dreError('DRE_ERR_REQUEST_TOO_LONG', `${what}: target host is longer than 253 characters`);
+  if (isIP(target)) return target;
+  if (!HOST_NAME.test(target)) throw dreError('DRE_ERR_INVALID_HOSTNAME', `${what}: ${JSON.stringify(target)} is not a valid host name or IP address`);
+  try {
+    return (await lookup(target)).address;
+  } catch (e) {
+    throw dreError('DRE_ERR_INVALID_HOSTNAME', `${what}: host ${target} does not resolve (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
+}
+
+const checkPort = (port: unknown) => checkInt(port, 'port', 1, 65535);
+
+function checkTlsDir(dir: string | null | undefined, files: string[], what: string): string | undefined {
+  if (dir === null || dir === undefined) return undefined;
+  if (typeof dir !== 'string' || !dir.startsWith('/')) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the TLS directory must be an absolute path`);
+  const missing = files.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${dir} lacks ${missing.join(', ')}`);
+  return dir;
+}
+
+async function useTls(q: Qmp, dir: string | undefined, endpoint: 'server' | 'client', hostName?: string): Promise<void> {
+  if (dir === undefined) {
+    await q.execute('migrate-set-parameters', { 'tls-creds': '' });
+    return;
+  }
+  // A QEMU that came by immigration holds the server-side credentials under the same id.
+  await q.execute('object-del', { id: TLS_ID }).catch(() => undefined);
+  await q.execute('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_ID, dir, endpoint, 'verify-peer': true });
+  await q.execute('migrate-set-parameters', { 'tls-creds': TLS_ID, ...(hostName ? { 'tls-hostname': hostName } : {}) });
+}
+
+/** Fails with DRE_ERR_NO_SOCKET_AVAILABLE when the port cannot be listened on here. */
+async function requireFreePort(port: number, what: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      reject(dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: port ${port} cannot be listened on (${e.code ?? e.message})`, e)),
+    );
+    s.listen({ port, host: '0.0.0.0', exclusive: true }, () => s.close(() => resolve()));
+  });
+}
+
+/**
+ * dre_sys_immigration_start: starts the container here with QEMU listening for its migration on
+ * `port` (all IPv4 addresses). A container unknown here is taken from the share when it is there.
+ */
+export async function immigrate(name: string, port: number, opts: { tlsDir?: string | null } = {}): Promise<void> {
+  const n = checkName(name, 'container name');
+  const p = checkPort(port);
+  const what = `immigrate ${n}`;
+  const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
+  requireRoot(what);
+  if (!readRecord(n) && !(await importShared(n, what))) {
+    throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what}: no such system container on this host or on its NFS share`);
+  }
+  await changing('immigrate', n, async (n, rec) => {
+    await refuseUnless(n, 'immigrate', [STATUS.STOP]);
+    await requireFreePort(p, what);
+    await launchIncoming(n, rec, p, tls);
+  });
+}
+
+async function launchIncoming(n: string, rec: SysRecord, port: number, tls: string | undefined): Promise<void> {
+  await launch(n, rec, 'immigrate', undefined, async (q) => {
+    try {
+      await useTls(q, tls, 'server');
+      await q.execute('migrate-incoming', { uri: `tcp:0.0.0.0:${port}` });
+      announceIncoming(n, port);
+    } catch (e) {
+      if (e instanceof QmpError && /in use|bind/i.test(e.desc)) {
+        throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `immigrate ${n}: port ${port} cannot be listened on: ${e.desc}`, e);
+      }
+      throw dreError('DRE_ERR_DEVICE_BUSY', `immigrate ${n}: QEMU refused to wait for the migration: ${(e as Error).message}`, e);
+    }
+  });
+}
+
+function progressOf(info: MigrateInfo, started: number): MigrationProgress {
+  const parts = [info.ram, info.disk].filter((x) => x !== undefined);
+  const sum = (k: 'transferred' | 'remaining' | 'total') => parts.reduce((a, x) => a + x![k], 0);
+  return {
+    status: info.status ?? 'unknown',
+    elapsedMs: info['total-time'] ?? Date.now() - started,
+    transferredBytes: sum('transferred'),
+    remainingBytes: sum('remaining'),
+    totalBytes: sum('total'),
+    downtimeMs: info.downtime,
+  };
+}
+
+/** The DreError for a migration QEMU reports as failed. */
+function failure(n: string, dest: string, desc: string): Error {
+  if (/refused|no route|unreachable|timed out/i.test(desc)) {
+    return dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `migrate ${n}: nothing accepts the migration at ${dest} (start the immigration there first); it keeps running here: ${desc}`);
+  }
+  return dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: the target ended the migration half-way (its QEMU stopped or refused the stream); it keeps running here: ${desc}`);
+}
+
+/** After a failed or cancelled migration: the guest runs on here (QEMU normally resumes it itself). */
+async function keepRunning(q: Qmp): Promise<void> {
+  try {
+    const { status } = await q.execute<{ status: string }>('query-status', undefined, 5_000);
+    if (status !== 'running') await q.execute('cont', undefined, 5_000);
+  } catch {
+    /* QEMU gone or not answering: status tells the user */
+  }
+}
+
+/** Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info. */
+async function follow(q: Qmp, n: string, dest: string, started: number, opts: MigrateOptions, timeoutMs: number): Promise<MigrateInfo> {
+  let cancelled = false;
+  let remaining = 0;
+  for (;;) {
+    const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
+    if (info.status === 'completed') return info;
+    if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
+    if (info.status === 'cancelled') {
+      const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
+      throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
+    }
+    const progress = progressOf(info, started);
+    remaining = progress.remainingBytes;
+    opts.onProgress?.(progress);
+    if (!cancelled && Date.now() - started > timeoutMs) {
+      cancelled = true;
+      await q.execute('migrate_cancel', undefined, 10_000);
+    }
+    await sleep(50);
+  }
+}
+
+/** The lease follows the guest; a share that stops answering now is retried, then reported (the guest runs on the target). */
+function handOver(n: string, target: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      handOverLease(n);
+      return;
+    } catch (e) {
+      if (attempt === 3) {
+        throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `migrate ${n}: the guest now runs on ${target}, but its lease could not be handed over (${(e as Error).message}); do not start it here`, e);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+    }
+  }
+}
+
+/**
+ * dre_sys_migration_start: live-migrates the running container to the D-RE host `target`, which
+ * waits for it on `port` (dre_sys_immigration_start). On success the guest runs there, this host's
+ * QEMU is ended (STOP here) and a shared container's lease passes to the target.
+ */
+export async function migrate(name: string, target: string, port: number, opts: MigrateOptions = {}): Promise<MigrationResult> {
+  const n = checkName(name, 'container name');
+  const p = checkPort(port);
+  const what = `migrate ${n}`;
+  const called = Date.now();
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_MIGRATION_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: timeout ${timeoutMs} ms is invalid`);
+  const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'client-cert.pem', 'client-key.pem'], what);
+  requireRoot(what);
+  const address = await resolveTarget(target, what);
+  const dest = `${address.includes(':') ? `[${address}]` : address}:${p}`;
+  return changing('migrate', n, async (n) => {
+    await refuseUnless(n, 'migrate', [STATUS.RUNNING]);
+    const shared = isShared(n);
+    if (shared && opts.copyDisk) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: it is shared over NFS; its disk is not copied`);
+    if (!shared && !opts.copyDisk) {
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk is local to this host: share it first (while stopped) or ask for the disk to be copied`);
+    }
+    if (shared) requireIncoming(n, p, what);
+    const pid = qemuPid(n)!;
+    let q: Qmp;
+    try {
+      q = await Qmp.connect(qmpSocketPath(n));
+    } catch (e) {
+      throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU does not answer on its monitor: ${(e as Error).message}`, e);
+    }
+    try {
+      await useTls(q, tls, 'client', tls ? target : undefined);
+      if (opts.maxBandwidth !== undefined) await q.execute('migrate-set-parameters', { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
+    } catch (e) {
+      q.close();
+      throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
+    }
+    let info: MigrateInfo;
+    try {
+      const started = Date.now();
+      await q.execute('migrate', { uri: `tcp:${dest}`, blk: !shared });
+      info = await follow(q, n, dest, started, opts, timeoutMs);
+    } catch (e) {
+      await keepRunning(q);
+      q.close();
+      if (isDreError(e)) throw e;
+      throw failure(n, dest, (e as Error).message);
+    }
+    q.close();
+    // The guest runs on the target now: this QEMU (paused in postmigrate) goes, the lease follows the guest.
+    await killQemu(n, pid);
+    removeRunFiles(n);
+    if (shared) handOver(n, target);
+    const final = progressOf(info, 0);
+    opts.onProgress?.(final);
+    return { mode: shared ? 'shared' : 'copy', elapsedMs: Date.now() - called, totalTimeMs: info['total-time'] ?? 0, downtimeMs: info.downtime ?? 0, transferredBytes: final.transferredBytes };
+  });
+}

@@ -1,0 +1,283 @@
+/**
+ * NFS sharing of system containers: the disk moves to the D-RE host's NFS server (QEMU opens it as
+ * nfs://...), the record goes beside it so that other hosts can run the container, and a lease file
+ * on the share says which host runs it (QEMU's NFS driver takes no image lock: D-RE does).
+ */
+import { randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { STATUS } from '../core/driver.js';
+import { dreError } from '../core/errors.js';
+import { withLock } from '../core/lock.js';
+import { checkName } from '../core/names.js';
+import { containerDir, containersDir, stagingPath, stateRoot } from '../core/paths.js';
+import { requireRoot } from '../core/privilege.js';
+import { lastLines, run } from '../core/run.js';
+import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { changing, refuseUnless } from './lifecycle.js';
+import { fileUrl, parseNfsUrl, withNfs, type NfsClient, type NfsTarget } from './nfs.js';
+
+/** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
+export const nfsConfigPath = () => join(stateRoot(), 'sys', 'nfs.json');
+
+/** The NFS export this host shares containers on: DRE_SYS_NFS, else $DRE_ROOT/sys/nfs.json `{ "url": ... }`. */
+export function configuredNfs(what: string): NfsTarget {
+  const url = process.env.DRE_SYS_NFS || readJson<{ url?: string }>(nfsConfigPath())?.url;
+  if (!url) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: no NFS server configured (set DRE_SYS_NFS=nfs://SERVER/EXPORT or run dre-sys nfs-config URL)`);
+  return parseNfsUrl(url, what);
+}
+
+/** Records the NFS server of this host after checking it can be mounted. */
+export function setNfsConfig(url: string): void {
+  requireRoot('set the NFS server');
+  const target = parseNfsUrl(url, 'set the NFS server');
+  withNfs(target, 'set the NFS server', () => undefined);
+  mkdirSync(join(stateRoot(), 'sys'), { recursive: true, mode: 0o700 });
+  writeJsonAtomic(nfsConfigPath(), { url });
+}
+
+/** What a shared container keeps locally: the share it lives on. */
+interface ShareRecord {
+  url: string;
+}
+const shareRecordPath = (n: string) => join(containerDir('sys', n), 'share.json');
+export const readShare = (n: string) => readJson<ShareRecord>(shareRecordPath(n));
+export const isShared = (n: string) => existsSync(shareRecordPath(n));
+
+// The files of container N on the share, side by side in the export's root.
+const imageFile = (n: string) => `${n}.qcow2`;
+const recordFile = (n: string) => `${n}.json`;
+const leaseFile = (n: string) => `${n}.lease`;
+const incomingFile = (n: string) => `${n}.incoming`;
+
+/** Who holds a lease: one D-RE host (its root), with a name for messages. */
+export interface LeaseHolder {
+  hostId: string;
+  host: string;
+  since?: string;
+}
+
+/** This D-RE host's identity on shares: made once per DRE_ROOT (two roots on one machine are two hosts). */
+export function hostId(): string {
+  const p = join(stateRoot(), 'sys', 'host-id');
+  try {
+    return readFileSync(p, 'utf8').trim();
+  } catch {
+    mkdirSync(join(stateRoot(), 'sys'), { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(p, randomUUID() + '\n', { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first: theirs stands
+    }
+    return readFileSync(p, 'utf8').trim();
+  }
+}
+
+export const thisHost = (): LeaseHolder => ({ hostId: hostId(), host: `${hostname()}:${stateRoot()}` });
+
+function readLease(c: NfsClient, n: string): LeaseHolder | undefined {
+  const text = c.readText(leaseFile(n));
+  return text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
+}
+
+/** Takes the lease (an exclusive create on the server); a lease of another host → CONTAINER_BUSY. */
+function acquireLease(c: NfsClient, n: string, what: string): void {
+  const me = thisHost();
+  if (c.writeText(leaseFile(n), JSON.stringify({ ...me, since: new Date().toISOString() }), true)) return;
+  const holder = readLease(c, n);
+  if (holder?.hostId === me.hostId) return;
+  throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: the shared container is run by host ${holder?.host ?? 'unknown'} (lease since ${holder?.since ?? '?'})`);
+}
+
+/** Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container is not shared or the lease is another's. */
+export async function releaseLease(n: string): Promise<void> {
+  const sh = readShare(n);
+  if (!sh) return;
+  try {
+    withNfs(parseNfsUrl(sh.url, `release ${n}`), `release the lease of ${n}`, (c) => {
+      if (readLease(c, n)?.hostId === hostId()) c.remove(leaseFile(n));
+    });
+  } catch {
+    /* share unreachable: the lease stays this host's (it may start the container again, or unshare it) */
+  }
+}
+
+/** The immigration target announces itself and its port, so that the source can check it and hand it the lease. */
+export function announceIncoming(n: string, port: number): void {
+  const sh = readShare(n);
+  if (!sh) return;
+  withNfs(parseNfsUrl(sh.url, `immigrate ${n}`), `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify({ ...thisHost(), port })));
+}
+
+/**
+ * Before a shared migration: some host must have started the immigration from the share on `port`
+ * (a target running its own local copy of the container would otherwise get the guest on another disk).
+ */
+export function requireIncoming(n: string, port: number, what: string): void {
+  const sh = readShare(n)!;
+  const next = withNfs(parseNfsUrl(sh.url, what), what, (c) => c.readText(incomingFile(n)));
+  const announced = next === undefined ? undefined : (JSON.parse(next) as LeaseHolder & { port?: number });
+  if (announced?.port !== port || announced.hostId === hostId()) {
+    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`);
+  }
+}
+
+/** After a completed migration: the lease passes to the host that announced itself as the target. */
+export function handOverLease(n: string): LeaseHolder | undefined {
+  const sh = readShare(n);
+  if (!sh) return undefined;
+  return withNfs(parseNfsUrl(sh.url, `migrate ${n}`), `hand over the lease of ${n}`, (c) => {
+    const text = c.readText(incomingFile(n));
+    const next = text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
+    if (next) c.writeText(leaseFile(n), JSON.stringify({ ...next, since: new Date().toISOString() }));
+    else c.remove(leaseFile(n)); // a target that did not announce itself: nobody holds it, any host may start it
+    c.remove(incomingFile(n));
+    return next;
+  });
+}
+
+/**
+ * Hook of launch: a shared container boots from its image on the share, under this host's lease; an
+ * immigration only announces itself (the source holds the lease until the guest has moved).
+ */
+export async function sharedBootFiles(n: string, rec: SysRecord, what: string, incoming: boolean) {
+  const sh = readShare(n);
+  if (!sh) return undefined;
+  const kernelBase = rec.base ?? DEFAULT_BASE;
+  if (kernelBase === DEFAULT_BASE) await ensureDefaultBase();
+  if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
+  const target = parseNfsUrl(sh.url, `${what} ${n}`);
+  withNfs(target, `${what} ${n}`, (c) => {
+    if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
+    if (!incoming) acquireLease(c, n, what);
+  });
+  return { disk: fileUrl(target, imageFile(n)), diskFormat: 'qcow2' as const, kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
+}
+
+/**
+ * Hook of diskPath: a shared container's disk is its image on the share (snapshots and checkpoints
+ * work on it there); using it while another host runs the container → DRE_ERR_CONTAINER_BUSY.
+ */
+export function sharedDiskUrl(n: string): string | undefined {
+  const sh = readShare(n);
+  if (!sh) return undefined;
+  const target = parseNfsUrl(sh.url, `disk of ${n}`);
+  withNfs(target, `disk of ${n}`, (c) => {
+    const holder = readLease(c, n);
+    if (holder && holder.hostId !== hostId()) throw dreError('DRE_ERR_CONTAINER_BUSY', `${n}: the shared container is run by host ${holder.host}; its disk is not touched from here`);
+  });
+  return fileUrl(target, imageFile(n));
+}
+
+async function qemuImg(what: string, args: string[]): Promise<void> {
+  const r = await run('qemu-img', args, { timeoutMs: 600_000 });
+  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`);
+}
+
+async function snapshotCount(disk: string, what: string): Promise<number> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 30_000 });
+  if (r.code !== 0) throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
+  return ((JSON.parse(r.stdout) as { snapshots?: unknown[] }).snapshots ?? []).length;
+}
+
+/**
+ * dre_sys_share: a stopped container's disk is flattened onto the share (its base folded in) and its
+ * record put beside it; the local disk goes. A running container is refused (its disk is in use).
+ */
+export async function share(name: string): Promise<void> {
+  await changing('share', name, async (n, rec) => {
+    await refuseUnless(n, 'share', [STATUS.STOP]);
+    if (isShared(n)) return;
+    if (rec.rootfs !== null) throw dreError('DRE_ERR_INVALID_ARGUMENT', `share ${n}: it runs on rootfs ${rec.rootfs}, which D-RE does not copy to a share`);
+    const target = configuredNfs(`share ${n}`);
+    const url = `nfs://${target.server}${target.exportPath}`;
+    const what = `share ${n}`;
+    const snaps = await snapshotCount(localDiskPath(n), what);
+    if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
+    withNfs(target, what, (c) => {
+      if (!c.writeText(recordFile(n), JSON.stringify({ ...rec, sharedBy: thisHost() }), true)) {
+        throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `${what}: ${url} already holds a container named ${n}`);
+      }
+    });
+    const part = `.${imageFile(n)}.part`;
+    try {
+      await qemuImg(what, ['convert', '-q', '-O', 'qcow2', localDiskPath(n), fileUrl(target, part)]);
+      withNfs(target, what, (c) => c.rename(part, imageFile(n)));
+    } catch (e) {
+      withNfs(target, `undo ${what}`, (c) => {
+        c.remove(part);
+        c.remove(recordFile(n));
+      });
+      throw e;
+    }
+    writeJsonAtomic(shareRecordPath(n), { url } satisfies ShareRecord);
+    rmSync(localDiskPath(n), { force: true });
+  });
+}
+
+/**
+ * dre_sys_unshare: the image comes back as this host's local disk (standalone) and leaves the share.
+ * Refused while another host holds the lease; this host holds it meanwhile so nobody starts it.
+ */
+export async function unshare(name: string): Promise<void> {
+  await changing('unshare', name, async (n) => {
+    await refuseUnless(n, 'unshare', [STATUS.STOP]);
+    const sh = readShare(n);
+    if (!sh) return;
+    const what = `unshare ${n}`;
+    const target = parseNfsUrl(sh.url, what);
+    withNfs(target, what, (c) => acquireLease(c, n, what));
+    const local = join(containerDir('sys', n), '.disk.qcow2.unshare');
+    try {
+      // A byte copy (not qemu-img convert): checkpoints taken while shared stay in the image.
+      const r = await run('nfs-cp', [fileUrl(target, imageFile(n)), local], { timeoutMs: 600_000 });
+      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`);
+      chmodSync(local, 0o600);
+      renameSync(local, localDiskPath(n));
+    } catch (e) {
+      rmSync(local, { force: true });
+      withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n)));
+      throw e;
+    }
+    rmSync(shareRecordPath(n), { force: true });
+    withNfs(target, what, (c) => {
+      for (const f of [imageFile(n), recordFile(n), incomingFile(n), leaseFile(n)]) c.remove(f);
+    });
+  });
+}
+
+/**
+ * A container this host does not know yet but the share holds: its record is copied here (made in a
+ * staging directory and renamed into place), marked shared. Returns false when the share has none.
+ */
+export async function importShared(name: string, what: string): Promise<boolean> {
+  const n = checkName(name, 'container name');
+  if (readRecord(n)) return true;
+  let target: NfsTarget;
+  try {
+    target = configuredNfs(what);
+  } catch {
+    return false; // no share configured: the container is simply unknown here
+  }
+  const text = withNfs(target, what, (c) => c.readText(recordFile(n)));
+  if (text === undefined) return false;
+  const { sharedBy: _ignored, ...rec } = JSON.parse(text) as SysRecord & { sharedBy?: unknown };
+  return withLock('sys', n, what, async () => {
+    if (readRecord(n)) return true;
+    mkdirSync(containersDir('sys'), { recursive: true, mode: 0o700 });
+    removeStaging(containersDir('sys'));
+    const staging = stagingPath(containersDir('sys'), n);
+    try {
+      mkdirSync(staging, { recursive: true, mode: 0o700 });
+      writeJsonAtomic(join(staging, 'dre.json'), { ...rec, name: n });
+      writeJsonAtomic(join(staging, 'share.json'), { url: `nfs://${target.server}${target.exportPath}` } satisfies ShareRecord);
+      renameSync(staging, containerDir('sys', n));
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+    return existsSync(recordPath(n));
+  });
+}

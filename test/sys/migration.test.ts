@@ -1,0 +1,239 @@
+import { distDir } from '../support/env.js';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { daemonIn, hostCli, hostCliAsync, setUpTwoHosts, tearDownTwoHosts, type Host, type TwoHosts } from '../support/twohosts.js';
+import { kernelNfsd } from '../../src/sys/nfsserver.js';
+import { requireQemu } from './helpers.js';
+
+// Two D-RE hosts (A, B) in network namespaces joined by a veth pair, an NFS server (ganesha) in a third.
+let net: TwoHosts;
+let A: Host;
+let B: Host;
+const SHARED = `mig-${process.pid}-s`;
+const COPIED = `mig-${process.pid}-c`;
+
+/** dre-sys as host h; asserts the exit status and returns stdout. */
+function ok(h: Host, ...args: string[]): string {
+  const r = hostCli(h, args);
+  assert.equal(r.code, 0, `${h.ns}: dre-sys ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** dre-sys as host h that must fail with `code` (the absolute dre_err_t); returns stderr. */
+function fails(h: Host, code: number, ...args: string[]): string {
+  const r = hostCli(h, args);
+  assert.equal(r.code, code, `${h.ns}: dre-sys ${args.join(' ')} should exit ${code}: ${r.stderr}`);
+  return r.stderr;
+}
+
+/** A CA, a server certificate for the given IP addresses and a client certificate, in QEMU's file names. */
+function makeCertificates(dir: string, ips: string[]): string {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=dre-test-ca', '-keyout', 'ca-key.pem', '-out', 'ca-cert.pem');
+  for (const [role, ext] of [
+    ['server', `subjectAltName=${ips.map((ip) => `IP:${ip}`).join(',')}\nextendedKeyUsage=serverAuth`],
+    ['client', 'extendedKeyUsage=clientAuth'],
+  ]) {
+    writeFileSync(join(dir, `${role}.ext`), ext + '\n');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=dre-test-${role}`, '-keyout', `${role}-key.pem`, '-out', `${role}.csr`);
+    ssl('x509', '-req', '-in', `${role}.csr`, '-CA', 'ca-cert.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '1', '-extfile', `${role}.ext`, '-out', `${role}-cert.pem`);
+  }
+  return dir;
+}
+
+/** Evaluates `expr` (with `s` = dre/sys, the spec layer) as host h; returns its JSON value. */
+function spec(h: Host, expr: string): unknown {
+  const script = `const s = await import('${join(distDir, 'src', 'spec', 'sys.js')}'); console.log(JSON.stringify(${expr}));`;
+  const r = spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, '--input-type=module', '-e', script], { env: h.env, encoding: 'utf8', timeout: 240_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+const status = (h: Host, name: string) => ok(h, 'status', name);
+/** The guest's own view: seconds since it booted (an independent path: /proc/uptime inside the guest). */
+const uptime = (h: Host, name: string) => Number(ok(h, 'exec', name, '--', 'cut', '-d', ' ', '-f1', '/proc/uptime'));
+const guestFile = (h: Host, name: string, path: string) => ok(h, 'exec', name, '--', 'cat', path);
+
+describe('live migration and NFS sharing between two D-RE hosts', () => {
+  before(async () => {
+    requireQemu();
+    net = await setUpTwoHosts(process.env.DRE_TEST_TMP!);
+    A = net.a;
+    B = net.b;
+    ok(A, 'create', SHARED, '--accel', 'tcg');
+    ok(A, 'share', SHARED);
+    ok(A, 'start', SHARED);
+    ok(A, 'exec', SHARED, '--', 'sh', '-c', 'echo survived > /tmp/mark');
+  });
+
+  after(() => tearDownTwoHosts());
+
+  it("serves the share with D-RE's nfs-server (ganesha in the server's namespace where the kernel has no nfsd), which refuses a second start", () => {
+    const inServerNs = execFileSync('ip', ['netns', 'pids', net.nfsNs], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const commands = inServerNs.map((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    if (!kernelNfsd()) assert.ok(commands.includes('ganesha.nfsd') && commands.includes('rpcbind'), commands.join(' '));
+    assert.match(fails(net.server, 153, 'nfs-server', 'start', net.exportDir), /already serves/);
+  });
+
+  it('shares a container: its disk and record lie on the NFS export, none is left on the host', () => {
+    const files = readdirSync(net.exportDir);
+    assert.ok(files.includes(`${SHARED}.qcow2`) && files.includes(`${SHARED}.json`), files.join(' '));
+    assert.ok(!existsSync(join(A.root, 'sys', 'containers', SHARED, 'disk.qcow2')));
+  });
+
+  it('migrates a shared running container to B and back: the guest keeps its uptime and tmpfs file', () => {
+    const before = uptime(A, SHARED);
+    ok(B, 'immigrate', SHARED, '5601');
+    const r = hostCli(A, ['migrate', SHARED, B.addr, '5601']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /sent, .* remaining|completed in .* downtime \d+ ms/);
+    assert.equal(status(A, SHARED), 'STOP');
+    assert.equal(status(B, SHARED), 'RUNNING');
+    assert.equal(guestFile(B, SHARED, '/tmp/mark'), 'survived');
+    assert.ok(uptime(B, SHARED) > before, 'the guest did not reboot');
+    // B manages it now: a checkpoint lands in the shared image.
+    ok(B, 'checkpoint', SHARED, 'onb');
+    // The lease: A may not run, nor touch, the disk B runs.
+    assert.match(fails(A, 116, 'start', SHARED), /run by host/);
+    assert.match(fails(A, 116, 'checkpoints', SHARED), /run by host/);
+    assert.equal(status(B, SHARED), 'RUNNING');
+    // And back: B manages it now.
+    ok(A, 'immigrate', SHARED, '5602');
+    ok(B, 'migrate', SHARED, A.addr, '5602');
+    assert.equal(status(B, SHARED), 'STOP');
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+    assert.match(ok(A, 'checkpoints', SHARED), /onb/);
+    assert.match(fails(B, 116, 'checkpoints', SHARED), /run by host/);
+  });
+
+  it('migrates over TLS (x509) when both hosts are given certificates, and a clear-text stream is refused there', () => {
+    const dir = makeCertificates(join(process.env.DRE_TEST_TMP!, 'tls'), [A.addr, B.addr]);
+    ok(B, 'immigrate', SHARED, '5611', '--tls', dir);
+    fails(A, 151, 'migrate', SHARED, B.addr, '5611');
+    assert.equal(status(A, SHARED), 'RUNNING');
+    ok(B, 'immigrate', SHARED, '5612', '--tls', dir);
+    ok(A, 'migrate', SHARED, B.addr, '5612', '--tls', dir);
+    assert.equal(status(B, SHARED), 'RUNNING');
+    assert.equal(guestFile(B, SHARED, '/tmp/mark'), 'survived');
+    ok(A, 'immigrate', SHARED, '5613', '--tls', dir);
+    ok(B, 'migrate', SHARED, A.addr, '5613', '--tls', dir);
+    assert.equal(status(A, SHARED), 'RUNNING');
+  });
+
+  it('does the same through the spec layer: dre_sys_immigration_start / dre_sys_migration_start resolve to 0 or the code', () => {
+    const port = 5620;
+    assert.deepEqual(spec(B, `[await s.dre_sys_immigration_start('${SHARED}', ${port}), await s.dre_sys_immigration_start('nosuch', ${port + 1})]`), [0, -111]);
+    const h = `await s.dre_sys_open('${SHARED}')`;
+    assert.deepEqual(
+      spec(A, `[await s.dre_sys_migration_start(${h}, 'bad_host!', ${port}), await s.dre_sys_unshare(${h}), await s.dre_sys_share(null), await s.dre_sys_migration_start(${h}, '${B.addr}', ${port})]`),
+      [-156, -113, -201, 0],
+    );
+    assert.equal(status(B, SHARED), 'RUNNING');
+    assert.deepEqual(spec(A, `[await s.dre_sys_immigration_start('${SHARED}', ${port + 2})]`), [0]);
+    assert.deepEqual(spec(B, `[await s.dre_sys_migration_start(${h}, '${A.addr}', ${port + 2})]`), [0]);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+  });
+
+  it('refuses a bad or unknown target host name with DRE_ERR_INVALID_HOSTNAME; the guest runs on', () => {
+    assert.match(fails(A, 156, 'migrate', SHARED, 'bad_host!', '5603'), /not a valid host name/);
+    assert.match(fails(A, 156, 'migrate', SHARED, 'no-such-host.invalid', '5603'), /does not resolve/);
+    assert.equal(status(A, SHARED), 'RUNNING');
+  });
+
+  it('fails with DRE_ERR_NO_SOCKET_AVAILABLE when nothing listens on the target; the guest runs on', () => {
+    assert.match(fails(A, 153, 'migrate', SHARED, B.addr, '5604'), /no host waits for it from the share on port 5604.*keeps running here/);
+    // Announced on the share, but its QEMU is gone: QEMU's own connect fails.
+    ok(B, 'immigrate', SHARED, '5604');
+    process.kill(Number(ok(B, 'pid', SHARED)), 'SIGKILL');
+    assert.match(fails(A, 153, 'migrate', SHARED, B.addr, '5604'), /nothing accepts the migration.*keeps running here/);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+  });
+
+  it('fails an immigration with DRE_ERR_NO_SOCKET_AVAILABLE when its port is taken on the target', async () => {
+    daemonIn(B.ns, process.execPath, ['-e', "require('net').createServer().listen(5605, '0.0.0.0'); setInterval(() => {}, 1e6)"]);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.match(fails(B, 153, 'immigrate', SHARED, '5605'), /port 5605 cannot be listened on/);
+    assert.equal(status(B, SHARED), 'STOP');
+  });
+
+  it('fails an immigration with DRE_ERR_CONTAINER_NONEXISTENCE for a container neither the target nor the share has', () => {
+    assert.match(fails(B, 111, 'immigrate', `nosuch-${process.pid}`, '5606'), /no such system container on this host or on its NFS share/);
+  });
+
+  it('cancels a migration that does not converge in the given time; the guest runs on at the source', () => {
+    ok(B, 'immigrate', SHARED, '5607');
+    // 1 MiB/s cannot carry ~90 MiB of guest RAM in 4 s.
+    assert.match(fails(A, 151, 'migrate', SHARED, B.addr, '5607', '--bandwidth', '1', '--timeout', '4'), /did not converge within 4 s.*keeps running here/);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+  });
+
+  it('survives the target QEMU being killed half-way: a precise error, the guest runs on at the source', async () => {
+    ok(B, 'immigrate', SHARED, '5608');
+    const targetQemu = Number(ok(B, 'pid', SHARED));
+    const m = hostCliAsync(A, ['migrate', SHARED, B.addr, '5608', '--bandwidth', '4', '--timeout', '120']);
+    await new Promise((r) => setTimeout(r, 2_000));
+    process.kill(targetQemu, 'SIGKILL');
+    const r = await m.done;
+    assert.equal(r.code, 151, r.stderr);
+    assert.match(r.stderr, /ended the migration half-way.*keeps running here/);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+  });
+
+  it('fails to share with DRE_ERR_NFS_MOUNT_FAILED when the NFS server is unreachable or the export unknown; the container stays usable', () => {
+    const local = `mig-${process.pid}-l`;
+    ok(A, 'create', local, '--accel', 'tcg');
+    const unreachable = { ...A, env: { ...A.env, DRE_SYS_NFS: 'nfs://10.251.9.99/export' } };
+    assert.match(fails(unreachable, 154, 'share', local), /cannot mount nfs:\/\/10\.251\.9\.99\/export/);
+    // An address on A's link to the server that nobody holds: no ARP answer, a silent server (bounded wait).
+    const silent = { ...A, env: { ...A.env, DRE_SYS_NFS: 'nfs://10.251.2.7/export' } };
+    assert.match(fails(silent, 154, 'share', local), /cannot mount nfs:\/\/10\.251\.2\.7\/export/);
+    const noExport = { ...A, env: { ...A.env, DRE_SYS_NFS: `nfs://10.251.9.1/no/such/export` } };
+    assert.match(fails(noExport, 154, 'share', local), /cannot mount/);
+    assert.ok(existsSync(join(A.root, 'sys', 'containers', local, 'disk.qcow2')), 'the local disk is still there');
+    assert.ok(!readdirSync(net.exportDir).some((f) => f.startsWith(local)));
+    assert.equal(status(A, local), 'STOP');
+    ok(A, 'snapshot', local, 'still-usable');
+    ok(A, 'destroy', local);
+  });
+
+  it('migrates a container that is not shared with its disk copied, only when asked to', () => {
+    ok(A, 'create', COPIED, '--accel', 'tcg');
+    ok(B, 'create', COPIED, '--accel', 'tcg');
+    ok(A, 'start', COPIED);
+    ok(A, 'exec', COPIED, '--', 'sh', '-c', 'echo on-disk > /root/persist && echo in-ram > /tmp/mark && sync');
+    ok(B, 'immigrate', COPIED, '5609');
+    assert.match(fails(A, 101, 'migrate', COPIED, B.addr, '5609'), /disk is local to this host/);
+    ok(A, 'migrate', COPIED, B.addr, '5609', '--copy-disk');
+    assert.equal(status(A, COPIED), 'STOP');
+    assert.equal(status(B, COPIED), 'RUNNING');
+    assert.equal(guestFile(B, COPIED, '/tmp/mark'), 'in-ram');
+    assert.equal(guestFile(B, COPIED, '/root/persist'), 'on-disk');
+    // The copy on B's disk is B's own: after a stop there it boots with the file.
+    ok(B, 'stop', COPIED);
+    ok(B, 'start', COPIED);
+    assert.equal(guestFile(B, COPIED, '/root/persist'), 'on-disk');
+    ok(B, 'stop', COPIED);
+  });
+
+  it('unshares a stopped container: its disk comes back to the host and leaves the share', () => {
+    ok(A, 'stop', SHARED);
+    ok(A, 'unshare', SHARED);
+    assert.ok(existsSync(join(A.root, 'sys', 'containers', SHARED, 'disk.qcow2')));
+    assert.deepEqual(readdirSync(net.exportDir).filter((f) => f.startsWith(SHARED)), []);
+    assert.match(ok(A, 'checkpoints', SHARED), /onb/, 'a checkpoint taken while shared comes back with the disk');
+    // B's imported record now points at nothing: a precise error, not a broken boot.
+    assert.match(fails(B, 111, 'start', SHARED), /no longer holds it/);
+    ok(A, 'start', SHARED);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    ok(A, 'exec', SHARED, '--', 'true');
+  });
+});
