@@ -1,5 +1,5 @@
 /** Subcommand builders shared by the CLIs: one container, container + tag, listings, resource words. */
-import { RESOURCE, type Resource, type ResourceType } from '../core/driver.js';
+import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { intArg, parse, printJson, type Command } from './common.js';
 
@@ -73,4 +73,151 @@ export function lazy<T extends object>(load: () => Promise<T>): Lazy<T> {
       return (target[key as keyof T] as (...a: unknown[]) => unknown)(...args);
     },
   });
+}
+
+type Ops<K extends keyof Lifecycle<unknown>> = Lazy<Pick<Lifecycle<unknown>, K>>;
+
+/** `stop NAME [--timeout SECONDS]`. */
+export const stopCommand = (d: Ops<'stop'>, summary: string): Command => ({
+  name: 'stop',
+  usage: 'NAME [--timeout SECONDS]',
+  summary,
+  run: async (args) => {
+    const { values, positionals } = parse(args, { timeout: { type: 'string' } }, 1);
+    const t = intArg(values.timeout, '--timeout');
+    await d.stop(positionals[0], t === undefined ? {} : { timeoutMs: t * 1000 });
+  },
+});
+
+/** `status NAME [--json]` and `pid NAME`. */
+export const stateCommands = (d: Ops<'status' | 'pid'>, pidSummary: string): Command[] => [
+  {
+    name: 'status',
+    usage: 'NAME [--json]',
+    summary: 'print STOP, RUNNING, SUSPENDED or BUSY',
+    run: async (args) => {
+      const { values, positionals } = parse(args, {}, 1);
+      const s = statusName(await d.status(positionals[0]));
+      if (values.json) printJson({ name: positionals[0], status: s });
+      else process.stdout.write(`${s}\n`);
+    },
+  },
+  {
+    name: 'pid',
+    usage: 'NAME',
+    summary: pidSummary,
+    run: async (args) => {
+      const { positionals } = parse(args, {}, 1);
+      process.stdout.write(`${await d.pid(positionals[0])}\n`);
+    },
+  },
+];
+
+/** `exec NAME -- CMD [ARGS...]`: the command's exit status becomes the CLI's. */
+export const execCommand = (d: Ops<'exec'>, summary: string): Command => ({
+  name: 'exec',
+  usage: 'NAME -- CMD [ARGS...]',
+  summary,
+  run: async (args) => {
+    const { before, argv } = splitCommand(args);
+    const { positionals } = parse(before, {}, 1);
+    return d.exec(positionals[0], argv);
+  },
+});
+
+/** Snapshots, Base Images and checkpoints, the same words for both kinds; `what` fills in the summaries. */
+export const snapshotCommands = (
+  d: Lazy<Snapshots>,
+  what: { snapshot: string; load: string; commit: string; checkpoint: string; restart: string },
+): Command[] => [
+  tagged('snapshot', what.snapshot, d.saveSnapshot),
+  tagged('load', what.load, d.loadSnapshot),
+  tagged('rm-snapshot', 'remove a snapshot', d.removeSnapshot),
+  listing('snapshots', 'NAME', 'list the snapshots of a container', ([n]) => d.listSnapshots(n)),
+  {
+    name: 'commit',
+    usage: 'NAME TAG BASE',
+    summary: what.commit,
+    run: async (args) => {
+      const { positionals } = parse(args, {}, 3);
+      await d.commitSnapshot(positionals[0], positionals[1], positionals[2]);
+    },
+  },
+  listing('bases', '', 'list the Base Images', () => d.listBases()),
+  one('BASE', 'remove a Base Image no container uses', 'rm-base', d.removeBase),
+  tagged('checkpoint', what.checkpoint, d.checkpoint),
+  tagged('restart', what.restart, d.restart),
+  tagged('rm-checkpoint', 'remove a checkpoint', d.removeCheckpoint),
+  listing('checkpoints', 'NAME', 'list the checkpoints of a container', ([n]) => d.listCheckpoints(n)),
+];
+
+/** PIDs as seen inside the container, for drivers that can translate them (application containers). */
+export interface VpidOps {
+  bindVpid(name: string, cgroup: string, vpid: number): Promise<void>;
+  unbindVpid(name: string, cgroup: string, vpid: number): Promise<void>;
+}
+
+/** Control Groups and limits, the same words for both kinds; with `vpid`, bind and unbind take --vpid. */
+export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: string }, vpid?: VpidOps): Command[] {
+  const flag = vpid ? ' [--vpid]' : '';
+  const moving = (name: string, summary: string, host: (n: string, cg: string, pid: number) => Promise<void>, inside?: (n: string, cg: string, vpid: number) => Promise<void>): Command => ({
+    name,
+    usage: `NAME CGROUP PID${flag}`,
+    summary,
+    run: async (args) => {
+      const { values, positionals: [n, cg, p] } = parse(args, inside ? { vpid: { type: 'boolean' } } : {}, 3);
+      await ((values as { vpid?: boolean }).vpid && inside ? inside(n, cg, pidOf(p, 'vpid')) : host(n, cg, pidOf(p)));
+    },
+  });
+  return [
+    {
+      name: 'cgroup-create',
+      usage: 'NAME CGROUP',
+      summary: texts.create,
+      run: async (args) => {
+        const { positionals: [n, cg] } = parse(args, {}, 2);
+        await d.createCgroup(n, cg);
+      },
+    },
+    {
+      name: 'cgroup-destroy',
+      usage: 'NAME CGROUP',
+      summary: 'remove a control group (its processes go back to the container)',
+      run: async (args) => {
+        const { positionals: [n, cg] } = parse(args, {}, 2);
+        await d.destroyCgroup(n, cg);
+      },
+    },
+    moving('bind', texts.bind, d.bindPid, vpid?.bindVpid),
+    moving('unbind', "move a process back into the container's own group", d.unbindPid, vpid?.unbindVpid),
+    {
+      name: 'limit',
+      usage: 'NAME CGROUP cpu|cores|memory|memsw VALUE',
+      summary: 'set a limit: cpu PERCENT, cores LIST (e.g. 0-1), memory BYTES, memsw BYTES',
+      run: async (args) => {
+        const { positionals: [n, cg, r, v] } = parse(args, {}, 4);
+        await d.setResource(n, cg, resource(r, v));
+      },
+    },
+    {
+      name: 'unlimit',
+      usage: 'NAME CGROUP cpu|cores|memory|memsw',
+      summary: 'lift a limit',
+      run: async (args) => {
+        const { positionals: [n, cg, r] } = parse(args, {}, 3);
+        await d.unsetResource(n, cg, { type: resourceType(r) });
+      },
+    },
+    {
+      name: 'usage',
+      usage: 'NAME PID cpu|cores|memory|memsw [--json]',
+      summary: 'print the usage of the group holding PID',
+      run: async (args) => {
+        const { values, positionals: [n, p, r] } = parse(args, {}, 3);
+        const u = await d.getResource(n, pidOf(p), resourceType(r));
+        if (values.json) printJson(u);
+        else process.stdout.write(`${u.percent ?? u.cores ?? u.bytes}\n`);
+      },
+    },
+  ];
 }
