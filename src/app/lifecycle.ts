@@ -4,6 +4,7 @@ import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '..
 import { STATUS, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
+import { changingContainer } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { cgroupRoot, containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -38,14 +39,8 @@ const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
-export async function changing<T>(
-  what: string,
-  name: unknown,
-  fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>,
-): Promise<T> {
-  const n = checkName(name, 'container name');
-  requireRoot(`${what} ${n}`);
-  return withLock('app', n, what, (lock) => fn(n, requireContainer(n, what), lock));
+export function changing<T>(what: string, name: unknown, fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
+  return changingContainer('app', what, name, requireContainer, fn);
 }
 
 function checkConfig(config: AppConfig): { base: string; port: number | null; network: boolean; sshKey: string | undefined } {

@@ -9,10 +9,9 @@ import { STATUS, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
-import { listEntries } from '../core/store.js';
+import { listContainers, refuseState } from '../core/operation.js';
 import { containerCgroup, lxcPath, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export function exists(name: string): boolean {
@@ -63,16 +62,11 @@ export function observed(name: string): Status {
 }
 
 export function refuseUnless(name: string, what: string, allowed: Status[]): Status {
-  const s = observed(name);
-  if (allowed.includes(s)) return s;
-  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
-  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
-  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
+  return refuseState(name, what, observed(name), allowed);
 }
 
 export function list(): string[] {
-  requireRoot('list containers');
-  return listEntries(containersDir('app')).filter((n) => existsSync(recordPath(n)));
+  return listContainers('app', recordPath);
 }
 
 export async function status(name: string): Promise<Status> {

@@ -3,11 +3,12 @@ import { join } from 'node:path';
 import { STATUS, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
+import { changingContainer, listContainers, refuseState } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run } from '../core/run.js';
-import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { removeStaging, writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
@@ -74,27 +75,13 @@ export async function observed(name: string): Promise<Status> {
 }
 
 export async function refuseUnless(name: string, what: string, allowed: Status[]): Promise<Status> {
-  return refuse(name, what, await observed(name), allowed);
+  return refuseState(name, what, await observed(name), allowed);
 }
 
-/** Throws the code for being in state `s` when the operation needs one of `allowed`; else returns `s`. */
-export function refuse(name: string, what: string, s: Status, allowed: Status[]): Status {
-  if (allowed.includes(s)) return s;
-  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
-  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
-  if (s === STATUS.BUSY) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: QEMU does not answer on its monitor`);
-  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
-}
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
-export async function changing<T>(
-  what: string,
-  name: unknown,
-  fn: (name: string, rec: SysRecord, lock: ContainerLock) => Promise<T>,
-): Promise<T> {
-  const n = checkName(name, 'container name');
-  requireRoot(`${what} ${n}`);
-  return withLock('sys', n, what, (lock) => fn(n, requireContainer(n, what), lock));
+export function changing<T>(what: string, name: unknown, fn: (name: string, rec: SysRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
+  return changingContainer('sys', what, name, requireContainer, fn);
 }
 
 function checkConfig(config: SysConfig): { base: string | null; rootfs: string | null; memoryMiB: number; accel: Accel } {
@@ -170,8 +157,7 @@ export async function destroy(name: string): Promise<void> {
 }
 
 export function list(): string[] {
-  requireRoot('list containers');
-  return listEntries(containersDir('sys')).filter((n) => existsSync(recordPath(n)));
+  return listContainers('sys', recordPath);
 }
 
 export async function status(name: string): Promise<Status> {

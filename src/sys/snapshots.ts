@@ -10,7 +10,8 @@ import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
 import { baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
-import { changing, list, qmpStatusOn, refuse, refuseUnless, requireContainer } from './lifecycle.js';
+import { refuseState } from '../core/operation.js';
+import { changing, list, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
 
@@ -222,7 +223,7 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     requireSnapshotDisk(n, rec, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
     // One QMP connection for the state check, the tag check and savevm: this runs at the speed of raw savevm.
     await onRunning(n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', async (q, s) => {
-      refuse(n, 'checkpoint', s, [STATUS.RUNNING]);
+      refuseState(n, 'checkpoint', s, [STATUS.RUNNING]);
       if ((await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `checkpoint ${n}: a checkpoint named ${t} exists`);
       await hmpOn(q, n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', `savevm ${CHECKPOINT_PREFIX}${t}`);
     });
@@ -239,7 +240,7 @@ export async function restart(name: string, tag: string): Promise<void> {
       return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
     }
     await onRunning(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async (q, s) => {
-      refuse(n, 'restart', s, [STATUS.RUNNING, STATUS.SUSPENDED]);
+      refuseState(n, 'restart', s, [STATUS.RUNNING, STATUS.SUSPENDED]);
       // Checked first: a failed loadvm leaves the guest paused (and, past the header, half-loaded).
       if (!(await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `restart ${n}: no checkpoint named ${t}`);
       await hmpOn(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);

@@ -1,0 +1,40 @@
+/** What every container operation of either kind does around its work: state checks, the lock, listing. */
+import { existsSync } from 'node:fs';
+import { STATUS, type Status } from './driver.js';
+import { dreError } from './errors.js';
+import { withLock, type ContainerLock } from './lock.js';
+import { checkName } from './names.js';
+import { containersDir, type Kind } from './paths.js';
+import { requireRoot } from './privilege.js';
+import { listEntries } from './store.js';
+
+/** Throws the code for being in state `s` when the operation needs one of `allowed`; else returns `s`. */
+export function refuseState(name: string, what: string, s: Status, allowed: Status[]): Status {
+  if (allowed.includes(s)) return s;
+  if (s === STATUS.RUNNING) throw dreError('DRE_ERR_CONTAINER_RUNNING', `${what} ${name}: the container is running`);
+  if (s === STATUS.SUSPENDED) throw dreError('DRE_ERR_CONTAINER_SUSPENDED', `${what} ${name}: the container is suspended; resume it first`);
+  if (s === STATUS.BUSY) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: the engine does not answer`);
+  throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${name}: the container is stopped; start it first`);
+}
+
+/**
+ * Runs a state-changing operation: root, a valid name, the container's lock, and its record
+ * (`load` throws DRE_ERR_CONTAINER_NONEXISTENCE when there is none).
+ */
+export async function changingContainer<R, T>(
+  kind: Kind,
+  what: string,
+  name: unknown,
+  load: (name: string, what: string) => R,
+  fn: (name: string, rec: R, lock: ContainerLock) => Promise<T>,
+): Promise<T> {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  return withLock(kind, n, what, (lock) => fn(n, load(n, what), lock));
+}
+
+/** The containers of a kind in this root: finished entries that hold a record. */
+export function listContainers(kind: Kind, recordPath: (name: string) => string): string[] {
+  requireRoot('list containers');
+  return listEntries(containersDir(kind)).filter((n) => existsSync(recordPath(n)));
+}
