@@ -115,10 +115,13 @@ function writeIfChanged(path: string, text: string, mode: number): void {
   writeFileAtomic(path, text, mode);
 }
 
-/** Lays out the runtime directory (idempotent; shared by the containers of this D-RE). */
+let laidOutBy: string | undefined;
+
+/** Lays out the runtime directory (idempotent; shared by the containers of this D-RE; once per process while it stays). */
 function ensureRuntimeDir(): void {
   const h = hostRuntime();
   const dir = runtimeDir();
+  if (laidOutBy === dir && existsSync(join(dir, 'daware.js'))) return;
   for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
     mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }
@@ -135,6 +138,7 @@ function ensureRuntimeDir(): void {
   );
   writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
   writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
+  laidOutBy = dir;
 }
 
 /** Before each start: an empty registry for the new run, and the runtime directory in place. */

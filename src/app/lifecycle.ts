@@ -121,7 +121,8 @@ async function waitForOldMonitor(name: string): Promise<void> {
   }
   // A monitor that gave up a failed start (seen with veth networks) can leave its empty cgroups, and
   // lxc-start then fails with "File exists": remove them, now that no monitor runs.
-  for (const mount of allHierarchyMounts()) removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
+  const monitorGroups = allHierarchyMounts().map((mount) => join(mount, `${containerCgroup(name)}.monitor`));
+  if (monitorGroups.some((g) => existsSync(g))) for (const g of monitorGroups) removeGroupTree(g);
 }
 
 export async function start(name: string): Promise<void> {
