@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '../core/cgroup.js';
 import { STATUS, type StopOptions } from '../core/driver.js';
@@ -6,7 +6,7 @@ import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
-import { cgroupRoot, containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
@@ -83,18 +83,14 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
   });
 }
 
-/** Removes the container's cgroups in every hierarchy, and this root's parent group once empty. */
+/**
+ * Removes the container's cgroups in every hierarchy. The parents (`dre/<root id>/<kind>`) stay: removing
+ * them could race with LXC or QEMU making a sibling's group for a start in this or another root.
+ */
 function removeCgroups(name: string): void {
   for (const mount of allHierarchyMounts()) {
     removeGroupTree(join(mount, containerCgroup(name)));
     removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
-    for (const parent of [`${cgroupRoot()}/app`, cgroupRoot(), 'dre']) {
-      try {
-        rmdirSync(join(mount, parent));
-      } catch {
-        /* still used by other containers or roots */
-      }
-    }
   }
 }
 
@@ -110,6 +106,12 @@ export async function destroy(name: string): Promise<void> {
     removeCgroups(rec.name);
     lock.removeFile();
   });
+}
+
+/** The lines of LXC's log that say why a start failed: its first errors, not lxc-start's closing advice. */
+function lxcReason(log: string): string {
+  const errors = log.split('\n').filter((l) => / ERROR /.test(l) && !/lxc_start\.c:main:/.test(l));
+  return errors.length > 0 ? errors.slice(0, 4).map((l) => l.replace(/^.*? ERROR\s+/, '')).join(' | ') : lastLines(log);
 }
 
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
@@ -157,7 +159,7 @@ export async function start(name: string): Promise<void> {
       } catch {
         /* no log written */
       }
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lastLines(log || r.stderr) || `lxc-start exited ${r.code}`}`);
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`);
     }
   });
 }

@@ -1,7 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, removeGroupTree } from '../core/cgroup.js';
-import { cgroupRoot } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
 import { containerCgroup } from './layout.js';
 
@@ -19,17 +18,13 @@ export async function removeCgroupsSettled(name: string): Promise<void> {
   }
 }
 
-/** Removes the container's cgroups in every hierarchy, and this root's parent groups once empty. */
+/**
+ * Removes the container's cgroups in every hierarchy. The parents (`dre/<root id>/<kind>`) stay: removing
+ * them could race with LXC or QEMU making a sibling's group for a start in this or another root.
+ */
 export function removeCgroups(name: string): void {
   for (const mount of allHierarchyMounts()) {
     removeGroupTree(join(mount, containerCgroup(name)));
-    for (const parent of [`${cgroupRoot()}/sys`, cgroupRoot(), 'dre']) {
-      try {
-        rmdirSync(join(mount, parent));
-      } catch {
-        /* still used by other containers or roots */
-      }
-    }
   }
 }
 
