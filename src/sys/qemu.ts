@@ -86,13 +86,19 @@ export function threadsGone(pid: number): boolean {
 const whenGone = (pid: number) => (threadsGone(pid) ? true : undefined);
 
 /** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
+/** How long a QEMU that is shutting down by itself may take to flush and exit before it is killed. */
+const EXIT_AFTER_QUIT_MS = 30_000;
+
 export async function killQemu(name: string, pid: number): Promise<void> {
+  let quitting = false;
   try {
     await withQmp(qmpSocketPath(name), (q) => q.execute('quit', undefined, 2_000), 2_000);
+    quitting = true;
   } catch {
     /* not answering: killed below */
   }
-  if (await waitFor(() => whenGone(pid), 2_000)) return;
+  // A QEMU that took `quit` is flushing its disks (slow over NFS on a loaded host): a SIGKILL now would tear the image.
+  if (await waitFor(() => whenGone(pid), quitting ? EXIT_AFTER_QUIT_MS : 2_000)) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
@@ -205,16 +211,19 @@ async function readiness(n: string, pid: number, shutdown: Promise<unknown>): Pr
 /** Asks the guest to power off (ACPI button), and ends QEMU if it has not gone after `timeoutMs`. */
 export async function powerOff(n: string, pid: number, timeoutMs: number): Promise<void> {
   if (timeoutMs > 0) {
+    let shutDown = false;
     try {
       await withQmp(qmpSocketPath(n), async (q) => {
         const gone = q.waitEvent('SHUTDOWN', timeoutMs);
         await q.execute('system_powerdown');
         await gone;
       });
+      shutDown = true;
     } catch {
       /* QEMU stopped answering: ended below */
     }
-    if (await waitFor(() => whenGone(pid), Math.min(timeoutMs, 2_000))) return;
+    // After the guest's SHUTDOWN, QEMU flushes its disks and exits by itself: let it.
+    if (await waitFor(() => whenGone(pid), shutDown ? EXIT_AFTER_QUIT_MS : Math.min(timeoutMs, 2_000))) return;
   }
   await killQemu(n, pid);
 }
