@@ -99,7 +99,14 @@ function sweepRoot(tmp: string): void {
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) quiet('umount', ['-l', m]);
   process.env.DRE_ROOT = root;
-  for (const mount of allHierarchyMounts()) removeTree(join(mount, cgroupRoot()));
+  for (const mount of allHierarchyMounts()) {
+    removeTree(join(mount, cgroupRoot()));
+    try {
+      rmdirSync(join(mount, 'dre')); // the shared top, once no root uses it
+    } catch {
+      /* another root's groups are in it, or it is gone */
+    }
+  }
   sweepNetwork(tmp);
 }
 
