@@ -4,7 +4,7 @@ import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '..
 import { STATUS, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer } from '../core/operation.js';
+import { changingContainer, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -97,11 +97,8 @@ function removeCgroups(name: string): void {
 export async function destroy(name: string): Promise<void> {
   await changing('destroy', name, async (n, rec, lock) => {
     refuseUnless(n, 'destroy', [STATUS.STOP]);
-    // Renamed out of sight first: a killed destroy leaves a staging entry, never a half-container.
-    const trash = stagingPath(containersDir('app'), n);
-    renameSync(containerDir('app', n), trash);
-    rmSync(trash, { recursive: true, force: true });
-    await forgetNetwork(n);
+    removeContainerFiles('app', n);
+    await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(rec.name);
     lock.removeFile();

@@ -7,11 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { freezerState } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { isLocked } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
-import { listContainers, refuseState } from '../core/operation.js';
+import { containerStatus, listContainers, refuseState } from '../core/operation.js';
 import { containerCgroup, lxcPath, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export function exists(name: string): boolean {
@@ -69,12 +68,8 @@ export function list(): string[] {
   return listContainers('app', recordPath);
 }
 
-export async function status(name: string): Promise<Status> {
-  const n = checkName(name, 'container name');
-  requireRoot(`status ${n}`);
-  requireContainer(n, 'status');
-  if (isLocked('app', n)) return STATUS.BUSY;
-  return observed(n);
+export function status(name: string): Promise<Status> {
+  return containerStatus('app', name, requireContainer, observed);
 }
 
 /** The host PID of the container's init (dre_app_get_pid). */

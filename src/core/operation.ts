@@ -1,10 +1,10 @@
 /** What every container operation of either kind does around its work: state checks, the lock, listing. */
-import { existsSync } from 'node:fs';
+import { existsSync, renameSync, rmSync } from 'node:fs';
 import { STATUS, type Status } from './driver.js';
 import { dreError } from './errors.js';
-import { withLock, type ContainerLock } from './lock.js';
+import { isLocked, withLock, type ContainerLock } from './lock.js';
 import { checkName } from './names.js';
-import { containersDir, type Kind } from './paths.js';
+import { containerDir, containersDir, stagingPath, type Kind } from './paths.js';
 import { requireRoot } from './privilege.js';
 import { listEntries } from './store.js';
 
@@ -37,4 +37,31 @@ export async function changingContainer<R, T>(
 export function listContainers(kind: Kind, recordPath: (name: string) => string): string[] {
   requireRoot('list containers');
   return listEntries(containersDir(kind)).filter((n) => existsSync(recordPath(n)));
+}
+
+/**
+ * A container's status for callers: BUSY while another process holds its lock (read without taking
+ * it), else what `observe` sees of the engine.
+ */
+export async function containerStatus(
+  kind: Kind,
+  name: unknown,
+  load: (name: string, what: string) => unknown,
+  observe: (name: string) => Status | Promise<Status>,
+): Promise<Status> {
+  const n = checkName(name, 'container name');
+  requireRoot(`status ${n}`);
+  load(n, 'status');
+  if (isLocked(kind, n)) return STATUS.BUSY;
+  return observe(n);
+}
+
+/**
+ * Removes a container's persistent files: renamed out of sight first, so a killed destroy leaves a
+ * staging entry (removed by the next create), never a half-container. Its run dir is the caller's.
+ */
+export function removeContainerFiles(kind: Kind, name: string): void {
+  const trash = stagingPath(containersDir(kind), name);
+  renameSync(containerDir(kind, name), trash);
+  rmSync(trash, { recursive: true, force: true });
 }

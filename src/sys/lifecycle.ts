@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { STATUS, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, listContainers, refuseState } from '../core/operation.js';
+import { changingContainer, containerStatus, listContainers, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -146,10 +146,7 @@ export async function destroy(name: string): Promise<void> {
   await changing('destroy', name, async (n, _rec, lock) => {
     await refuseUnless(n, 'destroy', [STATUS.STOP]);
     await endLeftover(n);
-    // Renamed out of sight first: a killed destroy leaves a staging entry, never a half-container.
-    const trash = stagingPath(containersDir('sys'), n);
-    renameSync(containerDir('sys', n), trash);
-    rmSync(trash, { recursive: true, force: true });
+    removeContainerFiles('sys', n);
     rmSync(containerRunDir('sys', n), { recursive: true, force: true });
     await removeCgroupsSettled(n);
     lock.removeFile();
@@ -160,12 +157,8 @@ export function list(): string[] {
   return listContainers('sys', recordPath);
 }
 
-export async function status(name: string): Promise<Status> {
-  const n = checkName(name, 'container name');
-  requireRoot(`status ${n}`);
-  requireContainer(n, 'status');
-  if (isLocked('sys', n)) return STATUS.BUSY;
-  return observed(n);
+export function status(name: string): Promise<Status> {
+  return containerStatus('sys', name, requireContainer, observed);
 }
 
 export async function start(name: string): Promise<void> {

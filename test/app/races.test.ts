@@ -6,18 +6,11 @@ import { app } from '../../src/index.js';
 import { STATUS } from '../../src/core/driver.js';
 import { containerDir, containersDir } from '../../src/core/paths.js';
 import { sleep } from '../../src/core/proc.js';
-import { cli, cliAsync, uniqueName } from '../support/env.js';
+import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 
 const race = (args: string[], n = 10) => Promise.all(Array.from({ length: n }, () => cliAsync('dre-app', args).done));
 const codes = (rs: { code: number }[]) => rs.map((r) => r.code).sort((a, b) => a - b);
 
-/** Kills `dre-app ARGS` with SIGKILL `delayMs` after it was spawned. */
-async function killDuring(args: string[], delayMs: number): Promise<void> {
-  const { child, done } = cliAsync('dre-app', args);
-  await sleep(delayMs);
-  child.kill('SIGKILL');
-  await done;
-}
 
 describe('concurrent operations on one container', () => {
   it('let exactly one of ten racing starts win; the rest get BUSY or RUNNING', async () => {
@@ -54,7 +47,7 @@ describe('a dre-app killed in the middle of an operation', () => {
   it('leaves a create that the next create, start and destroy handle without manual clean-up', async () => {
     for (const delay of delays) {
       const name = uniqueName('killcreate');
-      await killDuring(['create', name], delay);
+      await killDuring('dre-app', ['create', name], delay);
       const again = cli('dre-app', ['create', name]);
       assert.ok([0, 112].includes(again.code), `create after a kill at ${delay} ms: ${again.stderr}`);
       assert.equal(cli('dre-app', ['start', name]).code, 0, `start after a kill at ${delay} ms`);
@@ -72,7 +65,7 @@ describe('a dre-app killed in the middle of an operation', () => {
     await app.create(name, {});
     try {
       for (const delay of delays) {
-        await killDuring(['start', name], delay);
+        await killDuring('dre-app', ['start', name], delay);
         // An lxc-start left behind by the killed dre-app keeps the container BUSY until it is done.
         let s = await app.status(name);
         for (let i = 0; i < 200 && s === STATUS.BUSY; i++) {

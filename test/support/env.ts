@@ -6,6 +6,7 @@ import { spawnSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sleep } from '../../src/core/proc.js';
 import { sweep, useTestNetwork } from './sweep.js';
 
 if (!process.env.DRE_TEST_TMP) {
@@ -56,4 +57,12 @@ export function cliAsync(prog: 'dre-app' | 'dre-sys', args: string[]): { child: 
   child.stderr!.on('data', (b) => (stderr += b));
   const done = new Promise<CliResult>((resolve) => child.on('close', (code, sig) => resolve({ code: code ?? (sig ? -1 : 0), stdout, stderr })));
   return { child, done };
+}
+
+/** Kills `PROG ARGS` with SIGKILL `delayMs` after it was spawned, and waits for it to be gone. */
+export async function killDuring(prog: 'dre-app' | 'dre-sys', args: string[], delayMs: number): Promise<void> {
+  const { child, done } = cliAsync(prog, args);
+  await sleep(delayMs);
+  child.kill('SIGKILL');
+  await done;
 }

@@ -4,19 +4,12 @@ import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/core/driver.js';
 import { containersDir } from '../../src/core/paths.js';
-import { isAlive, sleep } from '../../src/core/proc.js';
+import { isAlive } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { qemuPid } from '../../src/sys/qemu.js';
-import { cli, cliAsync, uniqueName } from '../support/env.js';
+import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 
-/** Kills `dre-sys ARGS` with SIGKILL `delayMs` after it was spawned. */
-async function killDuring(args: string[], delayMs: number): Promise<void> {
-  const { child, done } = cliAsync('dre-sys', args);
-  await sleep(delayMs);
-  child.kill('SIGKILL');
-  await done;
-}
 
 describe('concurrent operations on one system container', () => {
   it('let exactly one of six racing starts win; the rest get BUSY or RUNNING', async () => {
@@ -52,7 +45,7 @@ describe('a dre-sys killed in the middle of an operation', () => {
     for (const delay of [80, 150, 250]) {
       const n = uniqueName('sys-killcreate');
       created.push(n);
-      await killDuring(['create', n], delay);
+      await killDuring('dre-sys', ['create', n], delay);
       const again = cli('dre-sys', ['create', n]);
       assert.ok([0, 112].includes(again.code), `create after a kill at ${delay} ms: ${again.stderr}`);
       assert.equal(cli('dre-sys', ['status', n]).stdout, 'STOP\n');
@@ -64,7 +57,7 @@ describe('a dre-sys killed in the middle of an operation', () => {
 
   it('leaves a start that is either stopped or running, and the next start or stop works', async () => {
     for (const delay of [150, 400, 2500]) {
-      await killDuring(['start', name], delay);
+      await killDuring('dre-sys', ['start', name], delay);
       const s = await sys.status(name);
       assert.ok(s === STATUS.STOP || s === STATUS.RUNNING, `status ${s} after a kill at ${delay} ms`);
       if (s === STATUS.STOP) {
