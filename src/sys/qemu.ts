@@ -85,10 +85,10 @@ export function threadsGone(pid: number): boolean {
 
 const whenGone = (pid: number) => (threadsGone(pid) ? true : undefined);
 
-/** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
 /** How long a QEMU that is shutting down by itself may take to flush and exit before it is killed. */
 const EXIT_AFTER_QUIT_MS = 30_000;
 
+/** Ends a QEMU for good: QMP quit, then SIGKILL; resolves once the process is gone (a zombie counts as gone). */
 export async function killQemu(name: string, pid: number): Promise<void> {
   let quitting = false;
   try {
@@ -216,9 +216,8 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
       await withQmp(qmpSocketPath(n), async (q) => {
         const gone = q.waitEvent('SHUTDOWN', timeoutMs);
         await q.execute('system_powerdown');
-        await gone;
+        shutDown = (await gone) !== undefined; // undefined: the guest ignored the button, or QEMU went
       });
-      shutDown = true;
     } catch {
       /* QEMU stopped answering: ended below */
     }
