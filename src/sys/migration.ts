@@ -13,12 +13,11 @@ import { STATUS } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
-import { sleep } from '../core/proc.js';
 import { qmpSocketPath, readRecord, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
 import { Qmp, QmpError } from './qmp.js';
-import { announceIncoming, handOverLease, importShared, isShared, requireIncoming } from './share.js';
+import { announceIncoming, handOverLease, importShared, isShared, requireIncoming, watchSharedImage } from './share.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
@@ -139,7 +138,7 @@ async function launchIncoming(n: string, rec: SysRecord, port: number, tls: stri
     try {
       await useTls(q, tls, 'server');
       await q.execute('migrate-incoming', { uri: `tcp:0.0.0.0:${port}` });
-      announceIncoming(n, port);
+      if (isShared(n)) announceIncoming(n, port, await nfsImageLength(q));
     } catch (e) {
       if (e instanceof QmpError && /in use|bind/i.test(e.desc)) {
         throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `immigrate ${n}: port ${port} cannot be listened on: ${e.desc}`, e);
@@ -147,6 +146,14 @@ async function launchIncoming(n: string, rec: SysRecord, port: number, tls: stri
       throw dreError('DRE_ERR_DEVICE_BUSY', `immigrate ${n}: QEMU refused to wait for the migration: ${(e as Error).message}`, e);
     }
   });
+}
+
+/** The length of the shared image as this QEMU's NFS driver took it when it opened it (it never reads past it). */
+async function nfsImageLength(q: Qmp): Promise<number> {
+  const nodes = await q.execute<{ drv: string; image: { 'virtual-size': number } }[]>('query-named-block-nodes', { flat: true });
+  const nfs = nodes.find((b) => b.drv === 'nfs');
+  if (!nfs) throw new Error('QEMU has no NFS node for the shared disk');
+  return nfs.image['virtual-size'];
 }
 
 function progressOf(info: MigrateInfo, started: number): MigrationProgress {
@@ -180,14 +187,38 @@ async function keepRunning(q: Qmp): Promise<void> {
   }
 }
 
-/** Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info. */
-async function follow(q: Qmp, n: string, dest: string, started: number, opts: MigrateOptions, timeoutMs: number): Promise<MigrateInfo> {
+/**
+ * Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info.
+ * `atSwitchover` (with QEMU's pause-before-switchover) runs while the guest is paused and its disk
+ * flushed, just before the target takes over: a reason it returns cancels the migration.
+ */
+async function follow(
+  q: Qmp,
+  n: string,
+  dest: string,
+  started: number,
+  opts: MigrateOptions,
+  timeoutMs: number,
+  atSwitchover?: () => string | undefined,
+): Promise<MigrateInfo> {
   let cancelled = false;
+  let refused: string | undefined;
   let remaining = 0;
   for (;;) {
     const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
     if (info.status === 'completed') return info;
     if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
+    if (info.status === 'pre-switchover' && !cancelled) {
+      try {
+        refused = atSwitchover?.();
+      } catch (e) {
+        refused = `the switch-over could not be checked: ${(e as Error).message}`;
+      }
+      cancelled = refused !== undefined;
+      await q.execute(cancelled ? 'migrate_cancel' : 'migrate-continue', cancelled ? undefined : { state: 'pre-switchover' }, 10_000);
+      continue;
+    }
+    if (info.status === 'cancelled' && refused) throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: ${refused}; cancelled, it keeps running here`);
     if (info.status === 'cancelled') {
       const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
       throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
@@ -199,7 +230,7 @@ async function follow(q: Qmp, n: string, dest: string, started: number, opts: Mi
       cancelled = true;
       await q.execute('migrate_cancel', undefined, 10_000);
     }
-    await sleep(50);
+    await q.waitEvent('MIGRATION', 50); // the next poll comes at once when the state changes (pre-switchover costs downtime)
   }
 }
 
@@ -241,7 +272,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
     if (!shared && !opts.copyDisk) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk is local to this host: share it first (while stopped) or ask for the disk to be copied`);
     }
-    if (shared) requireIncoming(n, p, what);
+    const targetLength = shared ? requireIncoming(n, p, what) : undefined;
     const pid = qemuPid(n)!;
     let q: Qmp;
     try {
@@ -252,20 +283,34 @@ export async function migrate(name: string, target: string, port: number, opts: 
     try {
       await useTls(q, tls, 'client', tls ? target : undefined);
       if (opts.maxBandwidth !== undefined) await q.execute('migrate-set-parameters', { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
+      await q.execute('migrate-set-capabilities', {
+        capabilities: [
+          { capability: 'events', state: true },
+          { capability: 'pause-before-switchover', state: shared },
+        ],
+      });
     } catch (e) {
       q.close();
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
     }
+    // A shared image must not have outgrown what the target's QEMU took it to be (see share.ts).
+    const image = shared ? watchSharedImage(n, what) : undefined;
+    const outgrown = () => {
+      const length = image!.length();
+      return length > targetLength! ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
+    };
     let info: MigrateInfo;
     try {
       const started = Date.now();
       await q.execute('migrate', { uri: `tcp:${dest}`, blk: !shared });
-      info = await follow(q, n, dest, started, opts, timeoutMs);
+      info = await follow(q, n, dest, started, opts, timeoutMs, image && outgrown);
     } catch (e) {
       await keepRunning(q);
       q.close();
       if (isDreError(e)) throw e;
       throw failure(n, dest, (e as Error).message);
+    } finally {
+      image?.close();
     }
     q.close();
     // The guest runs on the target now: this QEMU (paused in postmigrate) goes, the lease follows the guest.

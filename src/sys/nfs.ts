@@ -49,7 +49,13 @@ interface Lib {
   write(ctx: Ptr, fh: Ptr, count: number, buf: Buffer): number;
   unlink(ctx: Ptr, path: string): number;
   rename(ctx: Ptr, from: string, to: string): number;
+  stat64(ctx: Ptr, path: string, st: Buffer): number;
+  truncate(ctx: Ptr, path: string, length: bigint): number;
 }
+
+/** struct nfs_stat_64: seventeen uint64_t fields; nfs_size is the eighth. */
+const NFS_STAT_64_BYTES = 17 * 8;
+const NFS_STAT_64_SIZE_OFFSET = 7 * 8;
 
 let lib: Lib | undefined;
 
@@ -73,6 +79,8 @@ function libnfs(): Lib {
     write: so.func('int nfs_write(nfs_context *ctx, nfsfh *fh, uint64_t count, const uint8_t *buf)'),
     unlink: so.func('int nfs_unlink(nfs_context *ctx, const char *path)'),
     rename: so.func('int nfs_rename(nfs_context *ctx, const char *from, const char *to)'),
+    stat64: so.func('int nfs_stat64(nfs_context *ctx, const char *path, _Out_ uint8_t *st)'),
+    truncate: so.func('int nfs_truncate(nfs_context *ctx, const char *path, uint64_t length)'),
   } as unknown as Lib;
   return lib;
 }
@@ -170,6 +178,21 @@ export class NfsClient {
   rename(from: string, to: string): void {
     const rc = libnfs().rename(this.ctx, `/${from}`, `/${to}`);
     if (rc !== 0) this.fail(`rename ${from} to ${to} on the share`, rc);
+  }
+
+  /** The file's length in bytes as the server has it now, or undefined when it does not exist. */
+  size(file: string): number | undefined {
+    const st = Buffer.alloc(NFS_STAT_64_BYTES);
+    const rc = libnfs().stat64(this.ctx, `/${file}`, st);
+    if (rc === -ENOENT) return undefined;
+    if (rc !== 0) this.fail(`stat ${file} on the share`, rc);
+    return Number(st.readBigUInt64LE(NFS_STAT_64_SIZE_OFFSET));
+  }
+
+  /** Sets the file's length (a longer file reads as zeros past its old end, without taking space). */
+  truncate(file: string, length: number): void {
+    const rc = libnfs().truncate(this.ctx, `/${file}`, BigInt(length));
+    if (rc !== 0) this.fail(`set the length of ${file} on the share`, rc);
   }
 
   /** Removes a file; true if it was there. */

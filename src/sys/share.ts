@@ -18,7 +18,7 @@ import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
-import { fileUrl, parseNfsUrl, withNfs, type NfsClient, type NfsTarget } from './nfs.js';
+import { fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
 export const nfsConfigPath = () => join(stateRoot(), 'sys', 'nfs.json');
@@ -105,24 +105,94 @@ export async function releaseLease(n: string): Promise<void> {
   }
 }
 
-/** The immigration target announces itself and its port, so that the source can check it and hand it the lease. */
-export function announceIncoming(n: string, port: number): void {
+/** What an immigration target announces on the share: who waits, on which port, and how long its QEMU took the image to be. */
+interface Incoming extends LeaseHolder {
+  port: number;
+  imageLength: number;
+}
+
+/** The immigration target announces itself, its port and its QEMU's image length, so that the source can check them and hand it the lease. */
+export function announceIncoming(n: string, port: number, imageLength: number): void {
   const sh = readShare(n);
   if (!sh) return;
-  withNfs(parseNfsUrl(sh.url, `immigrate ${n}`), `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify({ ...thisHost(), port })));
+  const incoming: Incoming = { ...thisHost(), port, imageLength };
+  withNfs(parseNfsUrl(sh.url, `immigrate ${n}`), `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify(incoming)));
 }
 
 /**
  * Before a shared migration: some host must have started the immigration from the share on `port`
  * (a target running its own local copy of the container would otherwise get the guest on another disk).
+ * Returns the image length the target's QEMU took (see `roomForImmigration`).
  */
-export function requireIncoming(n: string, port: number, what: string): void {
+export function requireIncoming(n: string, port: number, what: string): number {
   const sh = readShare(n)!;
   const next = withNfs(parseNfsUrl(sh.url, what), what, (c) => c.readText(incomingFile(n)));
-  const announced = next === undefined ? undefined : (JSON.parse(next) as LeaseHolder & { port?: number });
-  if (announced?.port !== port || announced.hostId === hostId()) {
+  const announced = next === undefined ? undefined : (JSON.parse(next) as Partial<Incoming>);
+  if (announced?.port !== port || announced.hostId === hostId() || typeof announced.imageLength !== 'number') {
     throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`);
   }
+  return announced.imageLength;
+}
+
+/** The shared image's length on the server, read through one mount kept open (cheap enough for the switch-over). */
+export function watchSharedImage(n: string, what: string): { length: () => number; close: () => void } {
+  const c = NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
+  return {
+    length: () => c.size(imageFile(n)) ?? 0,
+    close: () => c.close(),
+  };
+}
+
+/*
+ * QEMU's NFS driver learns the image's length once, when it opens it, and reads past that length
+ * as zeros, even after another host wrote there: it never asks again, not even when a migration
+ * hands it the disk. An immigration target opens the image well before the guest arrives, while the
+ * source goes on growing it (clusters copied on write after a checkpoint, new clusters, a
+ * checkpoint's RAM). The target would read those clusters as zeros and write back tables built on
+ * them (seen here: an ext4 root whose inode table vanished at the next boot). So the target opens an
+ * image lengthened by sparse room for all the source may still add, and announces the length its
+ * QEMU took; the source pauses before the switch-over and cancels it if the image outgrew that.
+ */
+
+/** qemu-img's JSON about the shared image (info or check), or undefined when it cannot say. */
+async function imageJson(args: string[], url: string): Promise<Record<string, unknown> | undefined> {
+  const r = await run('qemu-img', [...args, '-U', '--output=json', url], { timeoutMs: 120_000 });
+  try {
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+const MiB = 2 ** 20;
+
+/**
+ * Before an immigration target opens the image: it is made as long as its used end plus the whole
+ * virtual disk (every cluster copied or allocated once more), twice the guest's RAM (checkpoints)
+ * and 64 MiB of tables. The room is sparse: it takes no space on the server.
+ */
+async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<void> {
+  const url = fileUrl(target, imageFile(n));
+  const info = await imageJson(['info'], url);
+  const virtual = Number(info?.['virtual-size']);
+  if (!Number.isFinite(virtual)) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what} ${n}: qemu-img cannot read ${url}`);
+  const end = Number((await imageJson(['check'], url))?.['image-end-offset']);
+  withNfs(target, `${what} ${n}`, (c) => {
+    const length = c.size(imageFile(n)) ?? 0;
+    const used = Number.isFinite(end) && end > 0 ? end : length; // a check that cannot say: the file's own end
+    const room = Math.ceil((used + virtual + 2 * rec.memoryMiB * MiB + 64 * MiB) / MiB) * MiB;
+    if (length < room) c.truncate(imageFile(n), room);
+  });
+}
+
+/** Before the image leaves the share (stopped, under this host's lease): the sparse room goes, so that only the image is copied. */
+async function trimToImage(n: string, target: NfsTarget, what: string): Promise<void> {
+  const check = await imageJson(['check'], fileUrl(target, imageFile(n)));
+  const end = Number(check?.['image-end-offset']);
+  if (!Number.isFinite(end) || end <= 0 || check?.['corruptions']) return; // unsure where it ends: copy it whole
+  withNfs(target, what, (c) => {
+    if ((c.size(imageFile(n)) ?? 0) > end) c.truncate(imageFile(n), end);
+  });
 }
 
 /** After a completed migration: the lease passes to the host that announced itself as the target. */
@@ -154,6 +224,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
     if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
     if (!incoming) acquireLease(c, n, what);
   });
+  if (incoming) await roomForImmigration(n, rec, target, what);
   return { disk: fileUrl(target, imageFile(n)), diskFormat: 'qcow2' as const, kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
 }
 
@@ -232,6 +303,7 @@ export async function unshare(name: string): Promise<void> {
     withNfs(target, what, (c) => acquireLease(c, n, what));
     const local = join(containerDir('sys', n), '.disk.qcow2.unshare');
     try {
+      await trimToImage(n, target, what);
       // A byte copy (not qemu-img convert): checkpoints taken while shared stay in the image.
       const r = await run('nfs-cp', [fileUrl(target, imageFile(n)), local], { timeoutMs: 600_000 });
       if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`);

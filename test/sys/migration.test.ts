@@ -1,7 +1,7 @@
 import { distDir } from '../support/env.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { daemonIn, hostCli, hostCliAsync, setUpTwoHosts, tearDownTwoHosts, type Host, type TwoHosts } from '../support/twohosts.js';
@@ -140,6 +140,35 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
   });
 
+  it('gives the target what the source wrote after the target opened the image (its NFS driver never re-reads the length)', () => {
+    ok(B, 'immigrate', SHARED, '5630');
+    const announced = JSON.parse(readFileSync(join(net.exportDir, `${SHARED}.incoming`), 'utf8')) as { imageLength: number };
+    const check = spawnSync('qemu-img', ['check', '-U', '--output=json', join(net.exportDir, `${SHARED}.qcow2`)], { encoding: 'utf8' });
+    const used = (JSON.parse(check.stdout) as { 'image-end-offset': number })['image-end-offset'];
+    assert.ok(announced.imageLength > used + 2 ** 28, `the target took the image as ${announced.imageLength} bytes: no room past its used ${used}`);
+    // New clusters (and copies of those the checkpoint shares) land past where the image ended when B opened it.
+    const sum = ok(A, 'exec', SHARED, '--', 'sh', '-c', 'dd if=/dev/urandom of=/root/late bs=1M count=8 2>/dev/null && sync && md5sum /root/late');
+    ok(A, 'migrate', SHARED, B.addr, '5630');
+    // Read back from B's disk, not from the guest's page cache.
+    assert.equal(ok(B, 'exec', SHARED, '--', 'sh', '-c', 'echo 3 > /proc/sys/vm/drop_caches && md5sum /root/late'), sum);
+    ok(A, 'immigrate', SHARED, '5631');
+    ok(B, 'migrate', SHARED, A.addr, '5631');
+    assert.equal(ok(A, 'exec', SHARED, '--', 'sh', '-c', 'echo 3 > /proc/sys/vm/drop_caches && md5sum /root/late'), sum);
+  });
+
+  it('cancels the switch-over when the image outgrew what the target opened; the guest runs on at the source', () => {
+    ok(B, 'immigrate', SHARED, '5632');
+    const announced = JSON.parse(readFileSync(join(net.exportDir, `${SHARED}.incoming`), 'utf8')) as { imageLength: number };
+    // Past the target's room, as if the source had written that much since: lengthened through the NFS
+    // server (which would not see a change made beside it); sparse, the image itself is untouched.
+    const grow = `const { withNfs, parseNfsUrl } = await import('${join(distDir, 'src', 'sys', 'nfs.js')}');
+      withNfs(parseNfsUrl('${net.nfsUrl}', 'test'), 'test', (c) => c.truncate('${SHARED}.qcow2', ${announced.imageLength + 2 ** 20}));`;
+    execFileSync('ip', ['netns', 'exec', A.ns, process.execPath, '--input-type=module', '-e', grow], { env: A.env, stdio: ['ignore', 'ignore', 'inherit'] });
+    assert.match(fails(A, 151, 'migrate', SHARED, B.addr, '5632'), /grew to \d+ bytes since the target opened it.*keeps running here/);
+    assert.equal(status(A, SHARED), 'RUNNING');
+    assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
+  });
+
   it('refuses a bad or unknown target host name with DRE_ERR_INVALID_HOSTNAME; the guest runs on', () => {
     assert.match(fails(A, 156, 'migrate', SHARED, 'bad_host!', '5603'), /not a valid host name/);
     assert.match(fails(A, 156, 'migrate', SHARED, 'no-such-host.invalid', '5603'), /does not resolve/);
@@ -227,7 +256,10 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
   it('unshares a stopped container: its disk comes back to the host and leaves the share', () => {
     ok(A, 'stop', SHARED);
     ok(A, 'unshare', SHARED);
-    assert.ok(existsSync(join(A.root, 'sys', 'containers', SHARED, 'disk.qcow2')));
+    const disk = join(A.root, 'sys', 'containers', SHARED, 'disk.qcow2');
+    const check = JSON.parse(spawnSync('qemu-img', ['check', '--output=json', disk], { encoding: 'utf8' }).stdout) as { 'image-end-offset': number; corruptions?: number };
+    assert.equal(check.corruptions ?? 0, 0);
+    assert.ok(statSync(disk).size <= check['image-end-offset'], 'the room left for immigrations stays on the share');
     assert.deepEqual(readdirSync(net.exportDir).filter((f) => f.startsWith(SHARED)), []);
     assert.match(ok(A, 'checkpoints', SHARED), /onb/, 'a checkpoint taken while shared comes back with the disk');
     // B's imported record now points at nothing: a precise error, not a broken boot.
