@@ -16,7 +16,7 @@ import { requireRoot } from '../core/privilege.js';
 import { qmpSocketPath, readRecord, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
-import { Qmp, QmpError } from './qmp.js';
+import { Qmp, QmpError, type QmpEvent } from './qmp.js';
 import { announceIncoming, handOverLease, importShared, isShared, requireIncoming, watchSharedImage } from './share.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
@@ -190,7 +190,8 @@ async function keepRunning(q: Qmp): Promise<void> {
 /**
  * Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info.
  * `atSwitchover` (with QEMU's pause-before-switchover) runs while the guest is paused and its disk
- * flushed, just before the target takes over: a reason it returns cancels the migration.
+ * flushed, just before the target takes over: a reason it returns cancels the migration. It runs on
+ * QEMU's MIGRATION event itself, since every millisecond there is guest downtime.
  */
 async function follow(
   q: Qmp,
@@ -203,34 +204,42 @@ async function follow(
 ): Promise<MigrateInfo> {
   let cancelled = false;
   let refused: string | undefined;
-  let remaining = 0;
-  for (;;) {
-    const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
-    if (info.status === 'completed') return info;
-    if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
-    if (info.status === 'pre-switchover' && !cancelled) {
-      try {
-        refused = atSwitchover?.();
-      } catch (e) {
-        refused = `the switch-over could not be checked: ${(e as Error).message}`;
+  let decision: Promise<unknown> | undefined;
+  const onMigration = (ev: QmpEvent) => {
+    if (ev.data?.status !== 'pre-switchover' || decision || cancelled) return;
+    try {
+      refused = atSwitchover?.();
+    } catch (e) {
+      refused = `the switch-over could not be checked: ${(e as Error).message}`;
+    }
+    cancelled = refused !== undefined;
+    decision = q.execute(refused ? 'migrate_cancel' : 'migrate-continue', refused ? undefined : { state: 'pre-switchover' }, 10_000).catch(() => undefined);
+  };
+  q.on('MIGRATION', onMigration);
+  try {
+    let remaining = 0;
+    for (;;) {
+      const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
+      if (info.status === 'completed') return info;
+      if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
+      if (info.status === 'pre-switchover') onMigration({ event: 'MIGRATION', data: { status: info.status } }); // should the event have been missed
+      if (info.status === 'cancelled' && refused) throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: ${refused}; cancelled, it keeps running here`);
+      if (info.status === 'cancelled') {
+        const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
+        throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
       }
-      cancelled = refused !== undefined;
-      await q.execute(cancelled ? 'migrate_cancel' : 'migrate-continue', cancelled ? undefined : { state: 'pre-switchover' }, 10_000);
-      continue;
+      const progress = progressOf(info, started);
+      remaining = progress.remainingBytes;
+      opts.onProgress?.(progress);
+      if (!cancelled && Date.now() - started > timeoutMs) {
+        cancelled = true;
+        await q.execute('migrate_cancel', undefined, 10_000);
+      }
+      await q.waitEvent('MIGRATION', 50); // the next poll comes at once when the state changes
     }
-    if (info.status === 'cancelled' && refused) throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: ${refused}; cancelled, it keeps running here`);
-    if (info.status === 'cancelled') {
-      const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
-      throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
-    }
-    const progress = progressOf(info, started);
-    remaining = progress.remainingBytes;
-    opts.onProgress?.(progress);
-    if (!cancelled && Date.now() - started > timeoutMs) {
-      cancelled = true;
-      await q.execute('migrate_cancel', undefined, 10_000);
-    }
-    await q.waitEvent('MIGRATION', 50); // the next poll comes at once when the state changes (pre-switchover costs downtime)
+  } finally {
+    q.off('MIGRATION', onMigration);
+    await decision;
   }
 }
 
@@ -293,17 +302,20 @@ export async function migrate(name: string, target: string, port: number, opts: 
       q.close();
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
     }
-    // A shared image must not have outgrown what the target's QEMU took it to be (see share.ts).
-    const image = shared ? watchSharedImage(n, what) : undefined;
-    const outgrown = () => {
-      const length = image!.length();
-      return length > targetLength! ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
-    };
     let info: MigrateInfo;
+    let image: ReturnType<typeof watchSharedImage> | undefined;
     try {
+      // A shared image must not have outgrown what the target's QEMU took it to be (see share.ts).
+      const watched = (image = shared ? watchSharedImage(n, what) : undefined);
+      const outgrown =
+        watched &&
+        (() => {
+          const length = watched.length();
+          return length > targetLength! ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
+        });
       const started = Date.now();
       await q.execute('migrate', { uri: `tcp:${dest}`, blk: !shared });
-      info = await follow(q, n, dest, started, opts, timeoutMs, image && outgrown);
+      info = await follow(q, n, dest, started, opts, timeoutMs, outgrown);
     } catch (e) {
       await keepRunning(q);
       q.close();
