@@ -188,6 +188,18 @@ async function keepRunning(q: Qmp): Promise<void> {
 }
 
 /**
+ * QEMU says `completed` a moment before it has computed the total time and the downtime (both read 0
+ * until then): asked at once on the event, it is asked again until they are there (briefly).
+ */
+async function finalTimes(q: Qmp, info: MigrateInfo): Promise<MigrateInfo> {
+  for (let tries = 0; !info['total-time'] && tries < 100; tries++) {
+    await new Promise((r) => setTimeout(r, 2));
+    info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
+  }
+  return info;
+}
+
+/**
  * Polls until the migration ends; past the deadline it is cancelled. Resolves to the final info.
  * `atSwitchover` (with QEMU's pause-before-switchover) runs while the guest is paused and its disk
  * flushed, just before the target takes over: a reason it returns cancels the migration. It runs on
@@ -220,7 +232,7 @@ async function follow(
     let remaining = 0;
     for (;;) {
       const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
-      if (info.status === 'completed') return info;
+      if (info.status === 'completed') return await finalTimes(q, info);
       if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
       if (info.status === 'pre-switchover') onMigration({ event: 'MIGRATION', data: { status: info.status } }); // should the event have been missed
       if (info.status === 'cancelled' && refused) throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: ${refused}; cancelled, it keeps running here`);
