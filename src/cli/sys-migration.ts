@@ -48,6 +48,18 @@ export const migrationCommands: Command[] = [
   one('NAME', "move a stopped container's disk and record to the NFS share, so other hosts can run it", 'share', sys.share),
   one('NAME', "bring a stopped shared container's disk back to this host and off the share", 'unshare', sys.unshare),
   {
+    name: 'lease',
+    usage: 'NAME [--break] [--json]',
+    summary: "print which host runs a shared container; --break frees it from a host that died running it (only then: two hosts on one disk destroy it)",
+    run: async (args) => {
+      const { values, positionals } = parse(args, { break: { type: 'boolean' } }, 1);
+      const holder = await (values.break ? sys.breakLease : sys.leaseHolder)(positionals[0]);
+      if (values.json) printJson(holder ?? null);
+      else if (values.break) process.stdout.write(holder ? `broke the lease of ${holder.host} (since ${holder.since ?? '?'})\n` : 'no lease to break\n');
+      else process.stdout.write(holder ? `${holder.host} since ${holder.since ?? '?'}\n` : 'free\n');
+    },
+  },
+  {
     name: 'immigrate',
     usage: 'NAME PORT [--tls DIR]',
     summary: 'start the container here waiting for its live migration on PORT (known here or on the share)',

@@ -6,7 +6,7 @@ import * as snapshots from './snapshots.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
 import { startNfsServer, stopNfsServer } from './nfsserver.js';
-import { setNfsConfig, share, unshare } from './share.js';
+import { breakLease, leaseHolder, setNfsConfig, share, unshare } from './share.js';
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
 export const sysDriver = {
@@ -29,6 +29,8 @@ export const sysDriver = {
   ...cgroups,
   share,
   unshare,
+  leaseHolder,
+  breakLease,
   setNfsConfig,
   startNfsServer,
   stopNfsServer,

@@ -111,6 +111,40 @@ interface Incoming extends LeaseHolder {
   imageLength: number;
 }
 
+/** The share of container `name`, known here or found on this host's share (then known here from now on). */
+async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh: ShareRecord }> {
+  const n = checkName(name, 'container name');
+  if (!readRecord(n) && !(await importShared(n, what))) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: no such system container here or on the share`);
+  const sh = readShare(n);
+  if (!sh) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${n}: it is not shared (a lease exists only on a share)`);
+  return { n, sh };
+}
+
+/** Who holds the lease of shared container `name` now (undefined: nobody; the container may start anywhere). */
+export async function leaseHolder(name: string): Promise<LeaseHolder | undefined> {
+  const { n, sh } = await sharedOrFail(name, 'lease');
+  return withNfs(parseNfsUrl(sh.url, `lease ${n}`), `lease ${n}`, (c) => readLease(c, n));
+}
+
+/**
+ * Breaks the lease of a shared container, whoever holds it: for a host that died while running it
+ * (the lease has no expiry: D-RE has no daemon to renew one). Only the user can know that host is
+ * down; breaking the lease of a host that still runs the container lets a second QEMU write the same
+ * disk and destroys it. Refused while this host runs it. Returns the holder it removed.
+ */
+export async function breakLease(name: string): Promise<LeaseHolder | undefined> {
+  const { n, sh } = await sharedOrFail(name, 'break the lease of');
+  return changing('break the lease of', n, async () => {
+    await refuseUnless(n, 'break the lease of', [STATUS.STOP]);
+    return withNfs(parseNfsUrl(sh.url, `break the lease of ${n}`), `break the lease of ${n}`, (c) => {
+      const holder = readLease(c, n);
+      c.remove(leaseFile(n));
+      c.remove(incomingFile(n)); // an immigration announced meanwhile waits for a guest that will not come
+      return holder;
+    });
+  });
+}
+
 /** The immigration target announces itself, its port and its QEMU's image length, so that the source can check them and hand it the lease. */
 export function announceIncoming(n: string, port: number, imageLength: number): void {
   const sh = readShare(n);

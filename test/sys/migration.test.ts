@@ -253,6 +253,24 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     ok(B, 'stop', COPIED);
   });
 
+  it('a host that died running a shared container keeps its lease until another host breaks it with lease --break', () => {
+    assert.equal(status(A, SHARED), 'RUNNING');
+    const holder = ok(B, 'lease', SHARED);
+    assert.ok(holder.includes(`:${A.root} since `), holder);
+    assert.match(fails(A, 113, 'lease', SHARED, '--break'), /running/, 'refused where it runs');
+    // Host A "dies": its QEMU is killed, nobody stops the container or releases the lease.
+    process.kill(Number(ok(A, 'pid', SHARED)), 'SIGKILL');
+    assert.match(fails(B, 116, 'start', SHARED), /run by host/);
+    assert.match(ok(B, 'lease', SHARED, '--break'), /broke the lease of .* \(since /);
+    assert.equal(ok(B, 'lease', SHARED), 'free');
+    ok(B, 'start', SHARED);
+    ok(B, 'exec', SHARED, '--', 'true');
+    assert.match(fails(A, 116, 'start', SHARED), /run by host/);
+    ok(B, 'stop', SHARED);
+    assert.match(fails(A, 111, 'lease', 'nosuch'), /no such system container/);
+    ok(A, 'start', SHARED);
+  });
+
   it('unshares a stopped container: its disk comes back to the host and leaves the share', () => {
     ok(A, 'stop', SHARED);
     ok(A, 'unshare', SHARED);
