@@ -80,6 +80,12 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
+    // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
+    if (!existsSync(baseRootfs(base))) {
+      rmSync(containerDir('app', n), { recursive: true, force: true });
+      await releaseNetwork(n);
+      throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${base} was removed meanwhile`);
+    }
   });
 }
 

@@ -211,7 +211,8 @@ export async function removeBase(base: string): Promise<void> {
       // Renamed out of sight first: a killed removal leaves a staging entry, never a half base.
       const trash = stagingPath(basesDir('app'), b);
       renameSync(baseDir('app', b), trash);
-      // A create that found the base just before the rename: give it back (create takes no base lock).
+      // A create that published its container just before the rename: give it back (create takes no
+      // base lock; it checks the base again once its container is in place, and undoes itself if gone).
       try {
         refuseIfUsed(b, what);
       } catch (e) {

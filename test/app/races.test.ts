@@ -30,6 +30,33 @@ describe('concurrent operations on one container', () => {
     }
   });
 
+  it('never leaves a container on a base that a racing rm-base removed', async () => {
+    const src = uniqueName('basesrc');
+    await app.create(src, {});
+    try {
+      assert.equal(cli('dre-app', ['snapshot', src, 'golden']).code, 0);
+      for (let round = 0; round < 8; round++) {
+        const base = uniqueName('racebase');
+        assert.equal(cli('dre-app', ['commit', src, 'golden', base]).code, 0);
+        const made = uniqueName('onbase');
+        // rm-base started a little later each round, to land in each step of the create.
+        const creating = cliAsync('dre-app', ['create', made, '--base', base]).done;
+        await sleep(round * 8);
+        const [created, removed] = await Promise.all([creating, cliAsync('dre-app', ['rm-base', base]).done]);
+        const baseLeft = (await app.listBases()).includes(base);
+        const containerLeft = app.list().includes(made);
+        assert.ok(!(containerLeft && !baseLeft), `round ${round}: ${made} exists on removed base ${base} (create ${created.code}, rm-base ${removed.code})`);
+        assert.equal(created.code === 0, containerLeft, `round ${round}: create said ${created.code}: ${created.stderr}`);
+        assert.equal(removed.code === 0, !baseLeft, `round ${round}: rm-base said ${removed.code}: ${removed.stderr}`);
+        assert.ok([0, 121].includes(created.code) && [0, 123].includes(removed.code), `round ${round}: create ${created.code} ${created.stderr} rm-base ${removed.code} ${removed.stderr}`);
+        if (containerLeft) await app.destroy(made);
+        if (baseLeft) await app.removeBase(base);
+      }
+    } finally {
+      await app.destroy(src).catch(() => {});
+    }
+  });
+
   it('let exactly one of ten racing destroys win; the rest get BUSY or NONEXISTENCE', async () => {
     const name = uniqueName('race');
     await app.create(name, {});
