@@ -13,11 +13,13 @@ import { STATUS } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
+import { sleep } from '../core/proc.js';
 import { qmpSocketPath, readRecord, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
 import { Qmp, QmpError, type QmpEvent } from './qmp.js';
-import { announceIncoming, handOverLease, importShared, isShared, requireIncoming, watchSharedImage } from './share.js';
+import type { NfsClient } from './nfs.js';
+import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, requireIncoming } from './share.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
@@ -193,7 +195,7 @@ async function keepRunning(q: Qmp): Promise<void> {
  */
 async function finalTimes(q: Qmp, info: MigrateInfo): Promise<MigrateInfo> {
   for (let tries = 0; !info['total-time'] && tries < 100; tries++) {
-    await new Promise((r) => setTimeout(r, 2));
+    await sleep(2);
     info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
   }
   return info;
@@ -293,7 +295,6 @@ export async function migrate(name: string, target: string, port: number, opts: 
     if (!shared && !opts.copyDisk) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk is local to this host: share it first (while stopped) or ask for the disk to be copied`);
     }
-    const targetLength = shared ? requireIncoming(n, p, what) : undefined;
     const pid = qemuPid(n)!;
     let q: Qmp;
     try {
@@ -315,16 +316,12 @@ export async function migrate(name: string, target: string, port: number, opts: 
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
     }
     let info: MigrateInfo;
-    let image: ReturnType<typeof watchSharedImage> | undefined;
+    let share: NfsClient | undefined;
     try {
-      // A shared image must not have outgrown what the target's QEMU took it to be (see share.ts).
-      const watched = (image = shared ? watchSharedImage(n, what) : undefined);
-      const outgrown =
-        watched &&
-        (() => {
-          const length = watched.length();
-          return length > targetLength! ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
-        });
+      // One mount for the target's announcement and the switch-over check: the shared image must
+      // not have outgrown what the target's QEMU took it to be (see share.ts).
+      share = shared ? mountShareOf(n, what) : undefined;
+      const outgrown = share && outgrownImage(share, n, requireIncoming(share, n, p, what));
       const started = Date.now();
       await q.execute('migrate', { uri: `tcp:${dest}`, blk: !shared });
       info = await follow(q, n, dest, started, opts, timeoutMs, outgrown);
@@ -334,7 +331,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
       if (isDreError(e)) throw e;
       throw failure(n, dest, (e as Error).message);
     } finally {
-      image?.close();
+      share?.close();
     }
     q.close();
     // The guest runs on the target now: this QEMU (paused in postmigrate) goes, the lease follows the guest.

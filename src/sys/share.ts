@@ -158,9 +158,8 @@ export function announceIncoming(n: string, port: number, imageLength: number): 
  * (a target running its own local copy of the container would otherwise get the guest on another disk).
  * Returns the image length the target's QEMU took (see `roomForImmigration`).
  */
-export function requireIncoming(n: string, port: number, what: string): number {
-  const sh = readShare(n)!;
-  const next = withNfs(parseNfsUrl(sh.url, what), what, (c) => c.readText(incomingFile(n)));
+export function requireIncoming(c: NfsClient, n: string, port: number, what: string): number {
+  const next = c.readText(incomingFile(n));
   const announced = next === undefined ? undefined : (JSON.parse(next) as Partial<Incoming>);
   if (announced?.port !== port || announced.hostId === hostId() || typeof announced.imageLength !== 'number') {
     throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`);
@@ -168,12 +167,17 @@ export function requireIncoming(n: string, port: number, what: string): number {
   return announced.imageLength;
 }
 
-/** The shared image's length on the server, read through one mount kept open (cheap enough for the switch-over). */
-export function watchSharedImage(n: string, what: string): { length: () => number; close: () => void } {
-  const c = NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
-  return {
-    length: () => c.size(imageFile(n)) ?? 0,
-    close: () => c.close(),
+/** The share of shared container `n`, mounted for a migration (closed by the caller). */
+export const mountShareOf = (n: string, what: string) => NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
+
+/**
+ * The source's check at the paused switch-over, through the migration's mount (one NFS stat): a
+ * reason to cancel when the image on the server outgrew the length the target's QEMU took.
+ */
+export function outgrownImage(c: NfsClient, n: string, targetLength: number): () => string | undefined {
+  return () => {
+    const length = c.size(imageFile(n)) ?? 0;
+    return length > targetLength ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
   };
 }
 
@@ -203,20 +207,21 @@ const MiB = 2 ** 20;
 /**
  * Before an immigration target opens the image: it is made as long as its used end plus the whole
  * virtual disk (every cluster copied or allocated once more), twice the guest's RAM (checkpoints)
- * and 64 MiB of tables. The room is sparse: it takes no space on the server.
+ * and 64 MiB of tables. The room is sparse: it takes no space on the server. Asks qemu-img now;
+ * returns the step that lengthens the file, for the caller's mount.
  */
-async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<void> {
+async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<(c: NfsClient) => void> {
   const url = fileUrl(target, imageFile(n));
-  const info = await imageJson(['info'], url);
-  const virtual = Number(info?.['virtual-size']);
-  if (!Number.isFinite(virtual)) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what} ${n}: qemu-img cannot read ${url}`);
+  const virtual = Number((await imageJson(['info'], url))?.['virtual-size']);
   const end = Number((await imageJson(['check'], url))?.['image-end-offset']);
-  withNfs(target, `${what} ${n}`, (c) => {
+  return (c) => {
+    // Thrown here, after the caller's check that the share still holds the container.
+    if (!Number.isFinite(virtual)) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what} ${n}: qemu-img cannot read ${url}`);
     const length = c.size(imageFile(n)) ?? 0;
     const used = Number.isFinite(end) && end > 0 ? end : length; // a check that cannot say: the file's own end
     const room = Math.ceil((used + virtual + 2 * rec.memoryMiB * MiB + 64 * MiB) / MiB) * MiB;
     if (length < room) c.truncate(imageFile(n), room);
-  });
+  };
 }
 
 /** Before the image leaves the share (stopped, under this host's lease): the sparse room goes, so that only the image is copied. */
@@ -254,11 +259,12 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   if (kernelBase === DEFAULT_BASE) await ensureDefaultBase();
   if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
   const target = parseNfsUrl(sh.url, `${what} ${n}`);
+  const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
   withNfs(target, `${what} ${n}`, (c) => {
     if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
-    if (!incoming) acquireLease(c, n, what);
+    if (makeRoom) makeRoom(c);
+    else acquireLease(c, n, what);
   });
-  if (incoming) await roomForImmigration(n, rec, target, what);
   return { disk: fileUrl(target, imageFile(n)), diskFormat: 'qcow2' as const, kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
 }
 

@@ -117,18 +117,21 @@ export async function loadSnapshot(name: string, tag: string): Promise<void> {
 async function deleteInternal(n: string, lock: ContainerLock, what: string, full: string): Promise<void> {
   if (qemuPid(n) !== undefined) {
     await onRunning(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', (q) => hmpOn(q, n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', `delvm ${full}`));
-  }
-  else await qemuImgSnapshot(n, lock, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
+  } else await qemuImgSnapshot(n, lock, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
 }
 
-export async function removeSnapshot(name: string, tag: string): Promise<void> {
-  await changing('remove snapshot of', name, async (n, rec, lock) => {
-    const t = checkName(tag, 'snapshot tag');
-    requireSnapshotDisk(n, rec, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await requireTag(n, SNAPSHOT_PREFIX, t, 'remove snapshot of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await deleteInternal(n, lock, 'remove snapshot of', SNAPSHOT_PREFIX + t);
+/** Removes the snapshot or checkpoint `tag` (told apart by `prefix`), after checking it is there. */
+async function removeTagged(name: string, tag: string, prefix: string, kind: 'snapshot' | 'checkpoint'): Promise<void> {
+  const what = `remove ${kind} of`;
+  await changing(what, name, async (n, rec, lock) => {
+    const t = checkName(tag, `${kind} tag`);
+    requireSnapshotDisk(n, rec, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await requireTag(n, prefix, t, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await deleteInternal(n, lock, what, prefix + t);
   });
 }
+
+export const removeSnapshot = (name: string, tag: string) => removeTagged(name, tag, SNAPSHOT_PREFIX, 'snapshot');
 
 async function listing(name: string, prefix: string, what: string): Promise<string[]> {
   const n = checkName(name, 'container name');
@@ -250,11 +253,4 @@ export async function restart(name: string, tag: string): Promise<void> {
   });
 }
 
-export async function removeCheckpoint(name: string, tag: string): Promise<void> {
-  await changing('remove checkpoint of', name, async (n, rec, lock) => {
-    const t = checkName(tag, 'checkpoint tag');
-    requireSnapshotDisk(n, rec, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await requireTag(n, CHECKPOINT_PREFIX, t, 'remove checkpoint of', 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await deleteInternal(n, lock, 'remove checkpoint of', CHECKPOINT_PREFIX + t);
-  });
-}
+export const removeCheckpoint = (name: string, tag: string) => removeTagged(name, tag, CHECKPOINT_PREFIX, 'checkpoint');
