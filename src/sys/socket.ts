@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { sleep } from '../core/proc.js';
 
 /**
  * Connects to a unix socket served by QEMU. QEMU serves one client at a time and its listen backlog
@@ -25,7 +26,7 @@ export async function connectUnix(path: string, timeoutMs: number): Promise<Sock
       });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() + delay >= end) throw e;
-      await new Promise((r) => setTimeout(r, delay));
+      await sleep(delay);
     }
   }
 }
