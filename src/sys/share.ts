@@ -44,6 +44,8 @@ interface ShareRecord {
   url: string;
 }
 const shareRecordPath = (n: string) => join(containerDir('sys', n), 'share.json');
+/** Mounts the share a container lives on, runs `fn`, unmounts. */
+const onShare = <T>(sh: ShareRecord, what: string, fn: (c: NfsClient) => T): T => withNfs(parseNfsUrl(sh.url, what), what, fn);
 export const readShare = (n: string) => readJson<ShareRecord>(shareRecordPath(n));
 export const isShared = (n: string) => existsSync(shareRecordPath(n));
 
@@ -97,7 +99,7 @@ export async function releaseLease(n: string): Promise<void> {
   const sh = readShare(n);
   if (!sh) return;
   try {
-    withNfs(parseNfsUrl(sh.url, `release ${n}`), `release the lease of ${n}`, (c) => {
+    onShare(sh, `release the lease of ${n}`, (c) => {
       if (readLease(c, n)?.hostId === hostId()) c.remove(leaseFile(n));
     });
   } catch {
@@ -123,7 +125,7 @@ async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh
 /** Who holds the lease of shared container `name` now (undefined: nobody; the container may start anywhere). */
 export async function leaseHolder(name: string): Promise<LeaseHolder | undefined> {
   const { n, sh } = await sharedOrFail(name, 'lease');
-  return withNfs(parseNfsUrl(sh.url, `lease ${n}`), `lease ${n}`, (c) => readLease(c, n));
+  return onShare(sh, `lease ${n}`, (c) => readLease(c, n));
 }
 
 /**
@@ -136,7 +138,7 @@ export async function breakLease(name: string): Promise<LeaseHolder | undefined>
   const { n, sh } = await sharedOrFail(name, 'break the lease of');
   return changing('break the lease of', n, async () => {
     await refuseUnless(n, 'break the lease of', [STATUS.STOP]);
-    return withNfs(parseNfsUrl(sh.url, `break the lease of ${n}`), `break the lease of ${n}`, (c) => {
+    return onShare(sh, `break the lease of ${n}`, (c) => {
       const holder = readLease(c, n);
       c.remove(leaseFile(n));
       c.remove(incomingFile(n)); // an immigration announced meanwhile waits for a guest that will not come
@@ -150,7 +152,7 @@ export function announceIncoming(n: string, port: number, imageLength: number): 
   const sh = readShare(n);
   if (!sh) return;
   const incoming: Incoming = { ...thisHost(), port, imageLength };
-  withNfs(parseNfsUrl(sh.url, `immigrate ${n}`), `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify(incoming)));
+  onShare(sh, `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify(incoming)));
 }
 
 /**
@@ -238,7 +240,7 @@ async function trimToImage(n: string, target: NfsTarget, what: string): Promise<
 export function handOverLease(n: string): LeaseHolder | undefined {
   const sh = readShare(n);
   if (!sh) return undefined;
-  return withNfs(parseNfsUrl(sh.url, `migrate ${n}`), `hand over the lease of ${n}`, (c) => {
+  return onShare(sh, `hand over the lease of ${n}`, (c) => {
     const text = c.readText(incomingFile(n));
     const next = text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
     if (next) c.writeText(leaseFile(n), JSON.stringify({ ...next, since: new Date().toISOString() }));
