@@ -5,7 +5,6 @@ import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { consoleSocketPath } from './layout.js';
 import { refuseUnless, requireContainer } from './lifecycle.js';
-import { qemuPid } from './qemu.js';
 
 /** The byte that detaches from the console: Ctrl-] (as telnet and virsh console). */
 const DETACH = 0x1d;
@@ -18,7 +17,6 @@ export async function attachConsole(name: string): Promise<void> {
   const n = checkName(name, 'container name');
   requireRoot(`console of ${n}`);
   requireContainer(n, 'console of');
-  if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `console of ${n}: the container is stopped; start it first`);
   await refuseUnless(n, 'console of', [STATUS.RUNNING, STATUS.SUSPENDED]);
   const sock = connect(consoleSocketPath(n));
   await new Promise<void>((resolve, reject) => {

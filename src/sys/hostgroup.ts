@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts, removeGroupTree } from '../core/cgroup.js';
+import { allHierarchyMounts, placeProcess, removeGroupTree } from '../core/cgroup.js';
 import { sleep } from '../core/proc.js';
 import { containerCgroup } from './layout.js';
 
@@ -30,27 +30,5 @@ export function removeCgroups(name: string): void {
 
 /** Puts every thread of `pid` into the container's group in each hierarchy (cgroup.procs moves the whole process). */
 export function enterCgroups(name: string, pid: number): void {
-  for (const mount of allHierarchyMounts()) {
-    const dir = join(mount, containerCgroup(name));
-    mkdirSync(dir, { recursive: true });
-    // v1 cpuset groups start with empty cpus/mems: copy the parent's before a process may enter.
-    for (const f of ['cpuset.cpus', 'cpuset.mems']) inheritCpuset(mount, containerCgroup(name), f);
-    writeFileSync(join(dir, 'cgroup.procs'), String(pid));
-  }
+  placeProcess(containerCgroup(name), pid);
 }
-
-function inheritCpuset(mount: string, rel: string, file: string): void {
-  const parts = rel.split('/');
-  for (let i = 1; i <= parts.length; i++) {
-    const dir = join(mount, ...parts.slice(0, i));
-    try {
-      if (readFileSync(join(dir, file), 'utf8').trim() !== '') continue;
-      const parent = readFileSync(join(mount, ...parts.slice(0, i - 1), file), 'utf8').trim();
-      writeFileSync(join(dir, file), parent);
-    } catch {
-      return; // not a cpuset hierarchy
-    }
-  }
-}
-
-

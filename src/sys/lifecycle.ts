@@ -181,26 +181,38 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
   });
 }
 
-async function qmpCommand(n: string, what: string, command: string): Promise<void> {
+/**
+ * `command` for QEMU when the container is in one of the `allowed` states, the state asked and the
+ * command sent on one QMP connection (a QEMU that does not answer is BUSY, one that is gone STOP).
+ */
+async function qmpCommandWhen(n: string, what: string, allowed: Status[], command: string): Promise<void> {
+  const unanswered = () => (qemuPid(n) === undefined ? STATUS.STOP : STATUS.BUSY);
+  if (qemuPid(n) === undefined) refuseState(n, what, STATUS.STOP, allowed);
+  let q: Qmp;
   try {
-    await withQmp(qmpSocketPath(n), (q) => q.execute(command));
-  } catch (e) {
-    throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: QEMU refused ${command}: ${(e as Error).message}`, e);
+    q = await Qmp.connect(qmpSocketPath(n));
+  } catch {
+    refuseState(n, what, unanswered(), allowed);
+    return;
+  }
+  try {
+    refuseState(n, what, await qmpStatusOn(q).catch(unanswered), allowed);
+    try {
+      await q.execute(command);
+    } catch (e) {
+      throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: QEMU refused ${command}: ${(e as Error).message}`, e);
+    }
+  } finally {
+    q.close();
   }
 }
 
 export async function suspend(name: string): Promise<void> {
-  await changing('suspend', name, async (n) => {
-    await refuseUnless(n, 'suspend', [STATUS.RUNNING]);
-    await qmpCommand(n, 'suspend', 'stop');
-  });
+  await changing('suspend', name, (n) => qmpCommandWhen(n, 'suspend', [STATUS.RUNNING], 'stop'));
 }
 
 export async function resume(name: string): Promise<void> {
-  await changing('resume', name, async (n) => {
-    await refuseUnless(n, 'resume', [STATUS.SUSPENDED]);
-    await qmpCommand(n, 'resume', 'cont');
-  });
+  await changing('resume', name, (n) => qmpCommandWhen(n, 'resume', [STATUS.SUSPENDED], 'cont'));
 }
 
 /** The host PID of the container's QEMU process (dre_sys_get_pid). */

@@ -14,7 +14,7 @@ import { dreError, isDreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { sleep } from '../core/proc.js';
-import { qmpSocketPath, readRecord, type SysRecord } from './layout.js';
+import { qmpSocketPath, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
 import { Qmp, QmpError, type QmpEvent } from './qmp.js';
@@ -125,7 +125,7 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
   const what = `immigrate ${n}`;
   const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
   requireRoot(what);
-  if (!readRecord(n) && !(await importShared(n, what))) {
+  if (!(await importShared(n, what))) {
     throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what}: no such system container on this host or on its NFS share`);
   }
   await changing('immigrate', n, async (n, rec) => {
@@ -258,7 +258,7 @@ async function follow(
 }
 
 /** The lease follows the guest; a share that stops answering now is retried, then reported (the guest runs on the target). */
-function handOver(n: string, target: string): void {
+async function handOver(n: string, target: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       handOverLease(n);
@@ -267,7 +267,7 @@ function handOver(n: string, target: string): void {
       if (attempt === 3) {
         throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `migrate ${n}: the guest now runs on ${target}, but its lease could not be handed over (${(e as Error).message}); do not start it here`, e);
       }
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_000);
+      await sleep(1_000);
     }
   }
 }
@@ -337,7 +337,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
     // The guest runs on the target now: this QEMU (paused in postmigrate) goes, the lease follows the guest.
     await killQemu(n, pid);
     removeRunFiles(n);
-    if (shared) handOver(n, target);
+    if (shared) await handOver(n, target);
     const final = progressOf(info, 0);
     opts.onProgress?.(final);
     return { mode: shared ? 'shared' : 'copy', elapsedMs: Date.now() - called, totalTimeMs: info['total-time'] ?? 0, downtimeMs: info.downtime ?? 0, transferredBytes: final.transferredBytes };

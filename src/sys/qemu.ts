@@ -132,7 +132,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   const runDir = containerRunDir('sys', n);
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   chmodSync(runDir, 0o700);
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) rmSync(p, { force: true });
+  for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
   const args = qemuArgs({
     name: n,
     accel,
@@ -152,7 +152,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
     await releaseLease(n);
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
   }
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n), consoleLogPath(n)]) {
+  for (const p of [...runFiles(n), consoleLogPath(n)]) {
     try {
       chmodSync(p, 0o600);
     } catch {
@@ -227,7 +227,10 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
   await killQemu(n, pid);
 }
 
+/** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
+const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];
+
 export function removeRunFiles(n: string): void {
-  for (const p of [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)]) rmSync(p, { force: true });
+  for (const p of runFiles(n)) rmSync(p, { force: true });
 }
 

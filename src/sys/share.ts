@@ -116,7 +116,7 @@ interface Incoming extends LeaseHolder {
 /** The share of container `name`, known here or found on this host's share (then known here from now on). */
 async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh: ShareRecord }> {
   const n = checkName(name, 'container name');
-  if (!readRecord(n) && !(await importShared(n, what))) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: no such system container here or on the share`);
+  if (!(await importShared(n, what))) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: no such system container here or on the share`);
   const sh = readShare(n);
   if (!sh) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${n}: it is not shared (a lease exists only on a share)`);
   return { n, sh };
@@ -214,8 +214,9 @@ const MiB = 2 ** 20;
  */
 async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<(c: NfsClient) => void> {
   const url = fileUrl(target, imageFile(n));
-  const virtual = Number((await imageJson(['info'], url))?.['virtual-size']);
-  const end = Number((await imageJson(['check'], url))?.['image-end-offset']);
+  const [info, check] = await Promise.all([imageJson(['info'], url), imageJson(['check'], url)]);
+  const virtual = Number(info?.['virtual-size']);
+  const end = Number(check?.['image-end-offset']);
   return (c) => {
     // Thrown here, after the caller's check that the share still holds the container.
     if (!Number.isFinite(virtual)) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what} ${n}: qemu-img cannot read ${url}`);

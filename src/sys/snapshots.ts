@@ -25,8 +25,8 @@ interface ImageSnapshot {
  * The internal snapshots of the container's disk whose names carry `prefix`, without it. A snapshot
  * (file system only) has no VM state; a checkpoint has one: both the prefix and the size must agree.
  */
-async function tags(n: string, prefix: string, what: string, code: DreErrName): Promise<string[]> {
-  const r = await run('qemu-img', ['info', '-U', '--output=json', diskPath(n)], { timeoutMs: 30_000 });
+async function tags(n: string, disk: string, prefix: string, what: string, code: DreErrName): Promise<string[]> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 30_000 });
   if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img info failed: ${lastLines(r.stderr)}`);
   return filterTags((JSON.parse(r.stdout) as { snapshots?: ImageSnapshot[] }).snapshots ?? [], prefix);
 }
@@ -78,9 +78,12 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
   if (rec.rootfs !== null) throw dreError(code, `${what} ${n}: it runs on rootfs ${rec.rootfs}, which D-RE does not snapshot`);
 }
 
-/** qemu-img snapshot on the stopped container's disk; it keeps the container locked while it runs, even if we are killed. */
-async function qemuImgSnapshot(n: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
-  const r = await run('qemu-img', ['snapshot', flag, name, diskPath(n)], { timeoutMs: 300_000, inheritFds: [lock.fd] });
+/**
+ * qemu-img snapshot on the stopped container's disk; it keeps the container locked while it runs, even if we are killed.
+ * `disk` is `diskPath(n)`, found once per operation (for a shared container that is an NFS mount and a lease check).
+ */
+async function qemuImgSnapshot(n: string, disk: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
+  const r = await run('qemu-img', ['snapshot', flag, name, disk], { timeoutMs: 300_000, inheritFds: [lock.fd] });
   if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`);
 }
 
@@ -89,15 +92,16 @@ export async function saveSnapshot(name: string, tag: string): Promise<void> {
     const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
     await refuseUnless(n, 'save snapshot of', [STATUS.STOP]);
-    if ((await tags(n, SNAPSHOT_PREFIX, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED')).includes(t)) {
+    const disk = diskPath(n);
+    if ((await tags(n, disk, SNAPSHOT_PREFIX, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED')).includes(t)) {
       throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `save snapshot of ${n}: a snapshot named ${t} exists`);
     }
-    await qemuImgSnapshot(n, lock, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', '-c', SNAPSHOT_PREFIX + t);
+    await qemuImgSnapshot(n, disk, lock, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', '-c', SNAPSHOT_PREFIX + t);
   });
 }
 
-async function requireTag(n: string, prefix: string, t: string, what: string, code: DreErrName): Promise<void> {
-  if (!(await tags(n, prefix, what, code)).includes(t)) {
+async function requireTag(n: string, disk: string, prefix: string, t: string, what: string, code: DreErrName): Promise<void> {
+  if (!(await tags(n, disk, prefix, what, code)).includes(t)) {
     const kind = prefix === SNAPSHOT_PREFIX ? 'snapshot' : 'checkpoint';
     throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what} ${n}: no ${kind} named ${t}`);
   }
@@ -108,16 +112,17 @@ export async function loadSnapshot(name: string, tag: string): Promise<void> {
     const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
     await refuseUnless(n, 'load snapshot of', [STATUS.STOP]);
-    await requireTag(n, SNAPSHOT_PREFIX, t, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
-    await qemuImgSnapshot(n, lock, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', '-a', SNAPSHOT_PREFIX + t);
+    const disk = diskPath(n);
+    await requireTag(n, disk, SNAPSHOT_PREFIX, t, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    await qemuImgSnapshot(n, disk, lock, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', '-a', SNAPSHOT_PREFIX + t);
   });
 }
 
 /** Deletes an internal snapshot: through QEMU while it runs (it holds the image), else with qemu-img. */
-async function deleteInternal(n: string, lock: ContainerLock, what: string, full: string): Promise<void> {
+async function deleteInternal(n: string, disk: string, lock: ContainerLock, what: string, full: string): Promise<void> {
   if (qemuPid(n) !== undefined) {
     await onRunning(n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', (q) => hmpOn(q, n, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', `delvm ${full}`));
-  } else await qemuImgSnapshot(n, lock, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
+  } else await qemuImgSnapshot(n, disk, lock, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', '-d', full);
 }
 
 /** Removes the snapshot or checkpoint `tag` (told apart by `prefix`), after checking it is there. */
@@ -126,8 +131,9 @@ async function removeTagged(name: string, tag: string, prefix: string, kind: 'sn
   await changing(what, name, async (n, rec, lock) => {
     const t = checkName(tag, `${kind} tag`);
     requireSnapshotDisk(n, rec, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await requireTag(n, prefix, t, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
-    await deleteInternal(n, lock, what, prefix + t);
+    const disk = diskPath(n);
+    await requireTag(n, disk, prefix, t, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
+    await deleteInternal(n, disk, lock, what, prefix + t);
   });
 }
 
@@ -138,7 +144,7 @@ async function listing(name: string, prefix: string, what: string): Promise<stri
   requireRoot(`${what} ${n}`);
   const rec = requireContainer(n, what);
   if (rec.rootfs !== null) return [];
-  return tags(n, prefix, what, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
+  return tags(n, diskPath(n), prefix, what, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
 }
 
 export const listSnapshots = (name: string): Promise<string[]> => listing(name, SNAPSHOT_PREFIX, 'list snapshots of');
@@ -152,13 +158,14 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     requireSnapshotDisk(n, rec, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     await refuseUnless(n, 'commit snapshot of', [STATUS.STOP]);
     if (existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} exists`);
-    await requireTag(n, SNAPSHOT_PREFIX, t, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    const disk = diskPath(n);
+    await requireTag(n, disk, SNAPSHOT_PREFIX, t, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
     removeStaging(basesDir('sys'));
     const staging = stagingPath(basesDir('sys'), b);
     try {
       mkdirSync(staging, { mode: 0o700 });
-      const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', diskPath(n), join(staging, 'disk.qcow2')], {
+      const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', disk, join(staging, 'disk.qcow2')], {
         timeoutMs: 600_000,
         inheritFds: [lock.fd],
       });
@@ -239,7 +246,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
     if (qemuPid(n) === undefined) {
-      await requireTag(n, CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+      await requireTag(n, diskPath(n), CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
       return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
     }
     await onRunning(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async (q, s) => {
