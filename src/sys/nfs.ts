@@ -22,6 +22,9 @@ export function parseNfsUrl(url: string, what: string): NfsTarget {
   return { server: m[1], exportPath: m[2].replace(/\/+$/, '') || '/' };
 }
 
+/** The export itself, as a URL (what a host's configuration and a container's share record hold). */
+export const exportUrl = (t: NfsTarget) => `nfs://${t.server}${t.exportPath}`;
+
 /** A file of the share as QEMU opens it. */
 export const fileUrl = (t: NfsTarget, file: string) => `nfs://${t.server}${t.exportPath === '/' ? '' : t.exportPath}/${file}`;
 
@@ -92,7 +95,7 @@ const answering = new Set<string>();
  * minutes): the first mount of an export in a process is tried by nfs-ls under a hard time limit.
  */
 function probe(target: NfsTarget, what: string): void {
-  const url = `nfs://${target.server}${target.exportPath}`;
+  const url = exportUrl(target);
   if (answering.has(url)) return;
   const r = spawnSync('nfs-ls', [url], { timeout: NFS_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return; // no libnfs-utils: libnfs alone decides
@@ -120,7 +123,7 @@ export class NfsClient {
     if (l.mount(ctx, target.server, target.exportPath) !== 0) {
       const reason = l.error(ctx);
       l.destroy(ctx);
-      throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: cannot mount nfs://${target.server}${target.exportPath}: ${reason}`);
+      throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: cannot mount ${exportUrl(target)}: ${reason}`);
     }
     return new NfsClient(target, ctx);
   }

@@ -18,7 +18,7 @@ import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
-import { fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
+import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
 export const nfsConfigPath = () => join(stateRoot(), 'sys', 'nfs.json');
@@ -307,7 +307,7 @@ export async function share(name: string): Promise<void> {
     if (isShared(n)) return;
     if (rec.rootfs !== null) throw dreError('DRE_ERR_INVALID_ARGUMENT', `share ${n}: it runs on rootfs ${rec.rootfs}, which D-RE does not copy to a share`);
     const target = configuredNfs(`share ${n}`);
-    const url = `nfs://${target.server}${target.exportPath}`;
+    const url = exportUrl(target);
     const what = `share ${n}`;
     const snaps = await snapshotCount(localDiskPath(n), what);
     if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
@@ -388,7 +388,7 @@ export async function importShared(name: string, what: string): Promise<boolean>
     try {
       mkdirSync(staging, { recursive: true, mode: 0o700 });
       writeJsonAtomic(join(staging, 'dre.json'), { ...rec, name: n });
-      writeJsonAtomic(join(staging, 'share.json'), { url: `nfs://${target.server}${target.exportPath}` } satisfies ShareRecord);
+      writeJsonAtomic(join(staging, 'share.json'), { url: exportUrl(target) } satisfies ShareRecord);
       renameSync(staging, containerDir('sys', n));
     } finally {
       rmSync(staging, { recursive: true, force: true });
