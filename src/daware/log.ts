@@ -7,8 +7,10 @@ import * as libc from './libc.js';
 import { sprintf } from './printf.js';
 
 const DEFAULT_FORMAT = '%msg%';
+const TAG = /%(faci|lvl|time|host|prog|pid|msg|file|line|func)%/;
 
-const state = { opened: false, ident: programName(), option: 0, facility: LOG_USER, format: DEFAULT_FORMAT };
+/** `parts`: the format split at its tags (odd indices are tag names); `needsSite`: it names the call site. */
+const state = { opened: false, ident: programName(), option: 0, facility: LOG_USER, format: DEFAULT_FORMAT, parts: [DEFAULT_FORMAT], needsSite: false };
 
 /** The program's name when none is given: the script Node runs (a C program's __progname). */
 function programName(): string {
@@ -37,6 +39,8 @@ export function daware_log_close(): void {
  */
 export function daware_log_set_format(logfmt: string | null): void {
   state.format = logfmt === null || logfmt === undefined ? DEFAULT_FORMAT : String(logfmt);
+  state.parts = state.format.split(new RegExp(TAG, 'g'));
+  state.needsSite = state.parts.some((p, i) => i % 2 === 1 && (p === 'file' || p === 'line' || p === 'func'));
 }
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
@@ -47,24 +51,43 @@ function syslogTime(d: Date): string {
   return `${MONTHS[d.getMonth()]} ${String(d.getDate()).padStart(2, ' ')} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
+/** The text of one tag of the format for this message. */
+function expand(tag: string, pri: number, facility: number, file: string, line: number, func: string, fmt: string, args: unknown[]): string {
+  switch (tag) {
+    case 'faci':
+      return FACILITY_NAMES[LOG_FAC(facility)] ?? String(LOG_FAC(facility));
+    case 'lvl':
+      return LEVEL_NAMES[LOG_PRI(pri)];
+    case 'time':
+      return syslogTime(new Date());
+    case 'host':
+      return hostname();
+    case 'prog':
+      return state.ident;
+    case 'pid':
+      return String(process.pid);
+    case 'msg':
+      return sprintf(String(fmt ?? ''), ...args);
+    case 'file':
+      return String(file);
+    case 'line':
+      return String(line);
+    default:
+      return String(func);
+  }
+}
+
 /** Logs `fmt` (C printf) with `args` at `priority` (facility | level), naming the source position given. */
 export function daware_log(priority: number, file: string, line: number, func: string, fmt: string, ...args: unknown[]): void {
   const pri = Number(priority) | 0;
   if (!state.opened) daware_log_open(state.ident, state.option, state.facility);
+  if (state.format === DEFAULT_FORMAT) {
+    libc.syslog(pri, sprintf(String(fmt ?? ''), ...args));
+    return;
+  }
   const facility = pri & LOG_FACMASK || state.facility;
-  const tags: Record<string, () => string> = {
-    faci: () => FACILITY_NAMES[LOG_FAC(facility)] ?? String(LOG_FAC(facility)),
-    lvl: () => LEVEL_NAMES[LOG_PRI(pri)],
-    time: () => syslogTime(new Date()),
-    host: () => hostname(),
-    prog: () => state.ident,
-    pid: () => String(process.pid),
-    msg: () => sprintf(String(fmt ?? ''), ...args),
-    file: () => String(file),
-    line: () => String(line),
-    func: () => String(func),
-  };
-  const text = state.format.replace(/%(faci|lvl|time|host|prog|pid|msg|file|line|func)%/g, (_m, tag: string) => tags[tag]());
+  let text = '';
+  for (let i = 0; i < state.parts.length; i++) text += i % 2 ? expand(state.parts[i], pri, facility, file, line, func, fmt, args) : state.parts[i];
   libc.syslog(pri, text);
 }
 
@@ -96,42 +119,36 @@ function callerOf(fn: (...a: never[]) => void): Site {
   }
 }
 
+/** Where no tag of the format names the call site, the stack is not captured. */
+const NO_SITE: Site = { file: '', line: 0, func: '' };
+
+/** The call site of `fn`'s caller, when the format shows it. */
+function siteOf(fn: (...a: never[]) => void): Site {
+  return state.needsSite ? callerOf(fn) : NO_SITE;
+}
+
 /** Logs at `priority` with the caller's file, line and function (spec 2.3.1). */
 export function DLOG(priority: number, fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG);
+  const s = siteOf(DLOG);
   daware_log(priority, s.file, s.line, s.func, fmt, ...args);
 }
 
-// One function per level (spec 2.3.2); each names itself so the call site is the frame above it.
-export function DLOG_EMERG(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_EMERG);
-  daware_log(LOG_EMERG, s.file, s.line, s.func, fmt, ...args);
+type LevelLog = (fmt: string, ...args: unknown[]) => void;
+
+/** The logger of one level (spec 2.3.2), named `name`; it skips its own frame, so the call site is its caller's. */
+function atLevel(name: string, level: number): LevelLog {
+  const log: LevelLog = (fmt, ...args) => {
+    const s = siteOf(log);
+    daware_log(level, s.file, s.line, s.func, fmt, ...args);
+  };
+  return Object.defineProperty(log, 'name', { value: name });
 }
-export function DLOG_ALERT(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_ALERT);
-  daware_log(LOG_ALERT, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_CRIT(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_CRIT);
-  daware_log(LOG_CRIT, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_ERR(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_ERR);
-  daware_log(LOG_ERR, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_WARNING(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_WARNING);
-  daware_log(LOG_WARNING, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_NOTICE(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_NOTICE);
-  daware_log(LOG_NOTICE, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_INFO(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_INFO);
-  daware_log(LOG_INFO, s.file, s.line, s.func, fmt, ...args);
-}
-export function DLOG_DEBUG(fmt: string, ...args: unknown[]): void {
-  const s = callerOf(DLOG_DEBUG);
-  daware_log(LOG_DEBUG, s.file, s.line, s.func, fmt, ...args);
-}
+
+export const DLOG_EMERG = atLevel('DLOG_EMERG', LOG_EMERG);
+export const DLOG_ALERT = atLevel('DLOG_ALERT', LOG_ALERT);
+export const DLOG_CRIT = atLevel('DLOG_CRIT', LOG_CRIT);
+export const DLOG_ERR = atLevel('DLOG_ERR', LOG_ERR);
+export const DLOG_WARNING = atLevel('DLOG_WARNING', LOG_WARNING);
+export const DLOG_NOTICE = atLevel('DLOG_NOTICE', LOG_NOTICE);
+export const DLOG_INFO = atLevel('DLOG_INFO', LOG_INFO);
+export const DLOG_DEBUG = atLevel('DLOG_DEBUG', LOG_DEBUG);
