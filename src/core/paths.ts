@@ -47,10 +47,10 @@ export function stagingPath(dir: string, name: string): string {
 
 /**
  * The cgroup of this D-RE root, relative to each hierarchy's root: `dre/<id>`, with an id derived from
- * DRE_ROOT so that two roots never share a group.
+ * DRE_ROOT (or the `root` given) so that two roots never share a group.
  */
-export function cgroupRoot(): string {
-  return `dre/${createHash('sha256').update(resolve(stateRoot())).digest('hex').slice(0, 10)}`;
+export function cgroupRoot(root = stateRoot()): string {
+  return `dre/${createHash('sha256').update(resolve(root)).digest('hex').slice(0, 10)}`;
 }
 
 /** A container's own cgroup (its limits apply here): `dre/<id>/<kind>/<name>`. */

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts } from '../../src/core/cgroup.js';
+import { allHierarchyMounts, removeGroupTree } from '../../src/core/cgroup.js';
 import { cgroupRoot } from '../../src/core/paths.js';
 import { isAlive } from '../../src/core/proc.js';
 import { readJson, writeJsonAtomic } from '../../src/core/store.js';
@@ -27,6 +27,12 @@ export function useTestNetwork(tmp: string): void {
 
 /** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
 export function sweepNetwork(tmp: string): void {
+  killForwarders(tmp);
+  removeBridge(tmp);
+}
+
+/** Kills every SSH forwarder serving a container below `tmp` (one scan of /proc). */
+function killForwarders(tmp: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -35,6 +41,9 @@ export function sweepNetwork(tmp: string): void {
       /* gone */
     }
   }
+}
+
+function removeBridge(tmp: string): void {
   const bridge = readJson<{ bridge?: string }>(join(tmp, 'root', 'app', 'network.json'))?.bridge;
   if (!bridge?.startsWith(TEST_BRIDGE_PREFIX)) return;
   for (const link of readdirSync('/sys/class/net')) {
@@ -47,16 +56,6 @@ function quiet(cmd: string, args: string[]): void {
     execFileSync(cmd, args, { stdio: 'ignore', timeout: 30_000 });
   } catch {
     /* best effort */
-  }
-}
-
-function removeTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* busy */
   }
 }
 
@@ -80,34 +79,47 @@ function killQemus(tmp: string): void {
 
 export function sweep(tmp: string): void {
   // Extra D-RE hosts of a test (migration: tmp/hostA, tmp/hostB, each with root/ and run/).
-  for (const host of existsSync(tmp) ? readdirSync(tmp).filter((d) => d.startsWith('host')) : []) sweepRoot(join(tmp, host));
-  sweepRoot(tmp);
+  const hosts = existsSync(tmp) ? readdirSync(tmp).filter((d) => d.startsWith('host')).map((d) => join(tmp, d)) : [];
+  const dirs = [...hosts, tmp];
+  for (const dir of dirs) stopEngines(dir);
+  // Mounts and forwarders of every host lie below tmp: one scan each covers them all.
+  unmountBelow(tmp);
+  killForwarders(tmp);
+  for (const dir of dirs) {
+    removeGroups(join(dir, 'root'));
+    removeBridge(dir);
+  }
 }
 
-function sweepRoot(tmp: string): void {
-  const root = join(tmp, 'root');
-  killQemus(tmp);
-  const lxcpath = join(root, 'app', 'containers');
+/** Kills the QEMUs and stops the LXC containers of the D-RE host whose root and run dirs are in `dir`. */
+function stopEngines(dir: string): void {
+  killQemus(dir);
+  const lxcpath = join(dir, 'root', 'app', 'containers');
   if (existsSync(lxcpath)) {
     for (const name of readdirSync(lxcpath)) quiet('lxc-stop', ['-n', name, '-P', lxcpath, '-k']);
   }
-  // Mounts below the temporary directory, deepest first.
+}
+
+/** Unmounts every mount below `tmp`, deepest first. */
+function unmountBelow(tmp: string): void {
   const mounts = readFileSync('/proc/mounts', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[1])
     .filter((m) => m && (m === tmp || m.startsWith(tmp + '/')))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) quiet('umount', ['-l', m]);
-  process.env.DRE_ROOT = root;
+}
+
+/** Removes the cgroups of D-RE root `root` in every hierarchy, and the shared top once no root uses it. */
+function removeGroups(root: string): void {
   for (const mount of allHierarchyMounts()) {
-    removeTree(join(mount, cgroupRoot()));
+    removeGroupTree(join(mount, cgroupRoot(root)));
     try {
-      rmdirSync(join(mount, 'dre')); // the shared top, once no root uses it
+      rmdirSync(join(mount, 'dre'));
     } catch {
       /* another root's groups are in it, or it is gone */
     }
   }
-  sweepNetwork(tmp);
 }
 
 if (process.argv[1]?.endsWith('sweep.js') && process.argv[2]) sweep(process.argv[2]);
