@@ -5,9 +5,11 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then echo "setup: run as root (containers need it)" >&2; exit 102; fi
 
 mapfile -t wanted < <(grep -v '^\s*#' scripts/debian-packages.txt | awk 'NF {print $1}')
+# One dpkg-query for all of them (packages dpkg has never heard of are only named on stderr).
+installed=" $(dpkg-query -W -f='${Package}=${Status}\n' "${wanted[@]}" 2>/dev/null | awk -F= '$2 == "install ok installed" {print $1}' | tr '\n' ' ' || true) "
 missing=()
 for p in "${wanted[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  [[ $installed == *" $p "* ]] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
