@@ -7,6 +7,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep } from '../../src/core/proc.js';
 import { cliPath, type CliResult } from './env.js';
 
 export interface Host {
@@ -119,7 +120,7 @@ export async function setUpTwoHosts(tmp: string): Promise<TwoHosts> {
     const r = spawnSync('ip', ['netns', 'exec', nsA, process.execPath, '--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 15_000 });
     if (r.status === 0) return { a, b, server, nfsNs: nsN, exportDir, nfsUrl };
     last = r.stderr;
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
   }
   throw new Error(`the NFS server in ${nsN} did not take writes: ${last}`);
 }
