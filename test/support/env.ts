@@ -36,21 +36,33 @@ export interface CliResult {
   stderr: string;
 }
 
+/** How a CLI runs: `wrap` is a command line to run it under (e.g. `ip netns exec NS`), `env` adds to this run's. */
+export interface CliOptions {
+  wrap?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The command and arguments that run `prog args` under `wrap`. */
+function command(prog: 'dre-app' | 'dre-sys', args: string[], wrap: string[] = []): [string, string[]] {
+  const [cmd, ...rest] = [...wrap, process.execPath, cliPath(prog), ...args];
+  return [cmd, rest];
+}
+
 /** Runs a CLI synchronously with this run's environment. */
-export function cli(prog: 'dre-app' | 'dre-sys', args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; uid?: number } = {}): CliResult {
-  const r = spawnSync(process.execPath, [cliPath(prog), ...args], {
+export function cli(prog: 'dre-app' | 'dre-sys', args: string[], opts: CliOptions & { input?: string; uid?: number; timeoutMs?: number } = {}): CliResult {
+  const r = spawnSync(...command(prog, args, opts.wrap), {
     input: opts.input ?? '',
     env: { ...process.env, ...opts.env },
     uid: opts.uid,
     encoding: 'utf8',
-    timeout: 180_000,
+    timeout: opts.timeoutMs ?? 180_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs a CLI asynchronously (for races and kills); resolves with its result. */
-export function cliAsync(prog: 'dre-app' | 'dre-sys', args: string[]): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
-  const child = spawn(process.execPath, [cliPath(prog), ...args], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function cliAsync(prog: 'dre-app' | 'dre-sys', args: string[], opts: CliOptions = {}): { child: ReturnType<typeof spawn>; done: Promise<CliResult> } {
+  const child = spawn(...command(prog, args, opts.wrap), { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (b) => (stdout += b));

@@ -8,7 +8,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
-import { cliPath, type CliResult } from './env.js';
+import { cli, cliAsync, cliPath, type CliResult } from './env.js';
 
 export interface Host {
   ns: string;
@@ -40,22 +40,12 @@ function ip(...args: string[]): void {
 
 /** Runs dre-sys as host `h` (inside its namespace, with its environment). */
 export function hostCli(h: Host, args: string[], timeoutMs = 240_000): CliResult {
-  const r = spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, cliPath('dre-sys'), ...args], {
-    env: h.env,
-    encoding: 'utf8',
-    timeout: timeoutMs,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return cli('dre-sys', args, { wrap: ['ip', 'netns', 'exec', h.ns], env: h.env, timeoutMs });
 }
 
 /** Starts dre-sys as host `h` without waiting (for kills half-way). */
 export function hostCliAsync(h: Host, args: string[]): { pid: number; done: Promise<CliResult> } {
-  const child = spawn('ip', ['netns', 'exec', h.ns, process.execPath, cliPath('dre-sys'), ...args], { env: h.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (b) => (stdout += b));
-  child.stderr.on('data', (b) => (stderr += b));
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+  const { child, done } = cliAsync('dre-sys', args, { wrap: ['ip', 'netns', 'exec', h.ns], env: h.env });
   return { pid: child.pid!, done };
 }
 
