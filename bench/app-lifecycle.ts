@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { report, timeIt } from './stats.js';
+import { pair, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'dre-app.js');
@@ -63,9 +63,7 @@ export async function bench(): Promise<void> {
               else sh('lxc-destroy', raw(rawName));
             }),
           );
-        // Alternate which goes first, so neither side always follows the other's work.
-        if (round % 2 === 0) await ours(), await viaTool();
-        else await viaTool(), await ours();
+        await pair(round, ours, viaTool);
         add(`cli ${op}`, await timeIt(() => cli(op === 'create' ? ['create', viaCli, '--no-network'] : [op, viaCli])));
       }
       add('node -e ""', await timeIt(() => sh(process.execPath, ['-e', ''])));

@@ -13,6 +13,17 @@ export async function timeIt(fn: () => Promise<unknown> | unknown): Promise<numb
   return performance.now() - t;
 }
 
+/** Runs both in turn, ours first on even rounds and raw first on odd ones, so that order effects cancel. */
+export async function pair(round: number, ours: () => unknown, raw: () => unknown): Promise<void> {
+  if (round % 2 === 0) {
+    await ours();
+    await raw();
+  } else {
+    await raw();
+    await ours();
+  }
+}
+
 /** One line: operation, our median, the raw engine's median, and the ratio. */
 export function report(op: string, ours: number[], raw: number[] | undefined, goal?: string): void {
   const o = median(ours);

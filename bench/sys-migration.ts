@@ -17,7 +17,7 @@ import { baseDiskPath, baseInitrdPath, baseKernelPath } from '../src/sys/layout.
 import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
 import { Qmp } from '../src/sys/qmp.js';
-import { median } from './stats.js';
+import { median, pair } from './stats.js';
 
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 4);
 const MEMORY_MIB = 256;
@@ -139,13 +139,7 @@ export async function bench(): Promise<void> {
           rawGuest = r.next;
           rawHost = rawTarget;
         };
-        if (i % 2 === 0) {
-          doOurs();
-          await doRaw();
-        } else {
-          await doRaw();
-          doOurs();
-        }
+        await pair(i, doOurs, doRaw);
       }
       line(dirty ? 'migrate, 96 MiB dirty' : 'migrate, idle', ours, raw);
     }

@@ -19,21 +19,10 @@ import { baseDiskPath, baseInitrdPath, baseKernelPath, qmpSocketPath } from '../
 import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
 import { Qmp } from '../src/sys/qmp.js';
-import { report, timeIt } from './stats.js';
+import { pair, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
 const MEMORY_MIB = 256;
-
-/** Runs both in turn, ours first on even rounds and raw first on odd ones, so that order effects cancel. */
-async function pair(i: number, ours: () => Promise<void>, raw: () => Promise<void>): Promise<void> {
-  if (i % 2 === 0) {
-    await ours();
-    await raw();
-  } else {
-    await raw();
-    await ours();
-  }
-}
 
 /** A raw QEMU on its own overlay of the default base, run by its command line alone. */
 class RawGuest {
