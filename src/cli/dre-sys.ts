@@ -3,10 +3,13 @@
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkAccel } from '../sys/accel.js';
-import { sysDriver as sys } from '../sys/driver.js';
-import { cgroupCommands, execCommand, one, snapshotCommands, stateCommands, stopCommand } from './commands.js';
+import { cgroupCommands, execCommand, lazy, one, snapshotCommands, stateCommands, stopCommand } from './commands.js';
 import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
 import { migrationCommands } from './sys-migration.js';
+
+const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
+/** Read-only queries load the lifecycle module only (src/sys has no smaller state module yet). */
+const state = lazy(() => import('../sys/lifecycle.js'));
 
 const commands: Command[] = [
   {
@@ -32,14 +35,16 @@ const commands: Command[] = [
   stopCommand(sys, 'stop a container: ACPI power button first, QEMU ended after the timeout (default 10 s)'),
   one('NAME', 'pause the virtual machine', 'suspend', sys.suspend),
   one('NAME', 'let a suspended virtual machine run again', 'resume', sys.resume),
-  ...stateCommands(sys, "print the host PID of the container's QEMU process"),
+  ...stateCommands(state, "print the host PID of the container's QEMU process"),
   {
     name: 'list',
     usage: '[--json]',
     summary: 'list the containers of this D-RE root with their status, base and memory',
     run: async (args) => {
       const { values } = parse(args, {}, 0);
-      const rows = await Promise.all(sys.list().map(async (name) => ({ name, status: statusName(await sys.status(name)), ...sys.info(name) })));
+      const rows = await Promise.all(
+        (await state.list()).map(async (name) => ({ name, status: statusName(await state.status(name)), ...(await state.info(name)) })),
+      );
       if (values.json) printJson(rows);
       else printTable(['NAME', 'STATUS', 'DISK', 'MEMORY'], rows.map((r) => [r.name, r.status, r.base ?? r.rootfs ?? '-', `${r.memoryMiB}M`]));
     },
@@ -67,7 +72,7 @@ const commands: Command[] = [
     create: "create a control group inside the container's group on the host",
     bind: 'move a host process (e.g. a QEMU thread) into a control group',
   }),
-  ...migrationCommands,
+  ...migrationCommands(sys),
 ];
 
 await cliMain('dre-sys', 'system containers (QEMU) of the D-RE runtime', commands);

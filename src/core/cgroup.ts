@@ -105,14 +105,17 @@ export function groupProcesses(dir: string): number[] {
 /** The processes in a group and every group below it. */
 export function treeProcesses(dir: string): number[] {
   const pids = groupProcesses(dir);
-  let children: string[] = [];
-  try {
-    children = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch {
-    /* gone */
-  }
-  for (const c of children) pids.push(...treeProcesses(join(dir, c)));
+  for (const c of childGroups(dir)) pids.push(...treeProcesses(join(dir, c)));
   return pids;
+}
+
+/** The names of the child groups of the group at `dir`; [] when it is gone. */
+export function childGroups(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch {
+    return [];
+  }
 }
 
 /** Moves a whole process (all its threads) into the group at `dir`. */
@@ -222,13 +225,7 @@ export function placeProcess(rel: string, pid: number): void {
 
 /** Removes a group and its empty children, deepest first; missing ones are fine. */
 export function removeGroupTree(dir: string): void {
-  let entries: string[] = [];
-  try {
-    entries = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch {
-    return;
-  }
-  for (const e of entries) removeGroupTree(join(dir, e));
+  for (const e of childGroups(dir)) removeGroupTree(join(dir, e));
   try {
     rmdirSync(dir);
   } catch {

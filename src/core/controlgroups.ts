@@ -3,9 +3,10 @@
  * cgroup, processes moved in and out, and the limits on them, on v1, v2 and hybrid hosts alike.
  * The drivers add only their own checks (running state, VPID translation) around these calls.
  */
-import { mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  childGroups,
   delegateControllers,
   groupProcesses,
   hierarchies,
@@ -139,7 +140,7 @@ export class ControlGroups {
   /** Names of the container's control groups. */
   list(): string[] {
     const hs = this.managed('list cgroups of');
-    return groupChildren(join(hs[0].mount, this.layout.group)).filter((n) => n !== this.leafName);
+    return childGroups(join(hs[0].mount, this.layout.group)).sort().filter((n) => n !== this.leafName);
   }
 
   create(cg: unknown): void {
@@ -233,22 +234,15 @@ export class ControlGroups {
   /** The group's files as a limit plan sees them. */
   private files(hs: MountedHierarchy[], rel: string): GroupFiles {
     const at = (c: LimitController) => this.holder(hs, c);
-    const read = (dir: string, file: string) => {
-      try {
-        return readGroupFile(dir, file);
-      } catch {
-        return undefined;
-      }
-    };
     return {
       version: (c) => at(c)?.version,
       read: (c, file) => {
         const h = at(c);
-        return h ? read(join(h.mount, rel), file) : undefined;
+        return h ? readOr(join(h.mount, rel), file) : undefined;
       },
       readParent: (c, file) => {
         const h = at(c);
-        return h ? read(join(h.mount, rel, '..'), file) : undefined;
+        return h ? readOr(join(h.mount, rel, '..'), file) : undefined;
       },
     };
   }
@@ -347,14 +341,6 @@ function withContext<T>(what: string, fn: () => T): T {
 function allowedCpus(pid: number): string {
   const m = /^Cpus_allowed_list:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? m[1].trim() : formatCpuList(onlineCpus());
-}
-
-function groupChildren(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-  } catch {
-    return [];
-  }
 }
 
 function tryRmdir(dir: string): void {

@@ -6,8 +6,8 @@
 import { appDriver } from '../app/driver.js';
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkInt, checkObject } from '../core/names.js';
-import { fillResource, handleName, holder, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { checkObject } from '../core/names.js';
+import { fillResource, handleName, holder, pidArg, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -111,7 +111,6 @@ export const dre_app_get_checkpoint_list = (h: dre_app_handle, list: Out<dre_lis
 export const dre_app_release_checkpoint_list = releaseList;
 export const dre_app_remove_checkpoint = (h: dre_app_handle, tag: string): Promise<dre_return_t> => specCall(() => appDriver.removeCheckpoint(name(h), tag));
 
-const pidArg = (p: unknown, what = 'pid') => checkInt(p, what, 1, 2 ** 31 - 1);
 export const dre_app_create_cgroup = (h: dre_app_handle, cgroup: string): Promise<dre_return_t> => specCall(() => appDriver.createCgroup(name(h), cgroup));
 export const dre_app_destroy_cgroup = (h: dre_app_handle, cgroup: string): Promise<dre_return_t> => specCall(() => appDriver.destroyCgroup(name(h), cgroup));
 export const dre_app_bind_pid = (h: dre_app_handle, cgroup: string, pid: number): Promise<dre_return_t> =>

@@ -1,5 +1,5 @@
 import { DRE_ERR, dreError, toReturnCode } from '../core/errors.js';
-import { checkName, checkObject } from '../core/names.js';
+import { checkInt, checkName, checkObject } from '../core/names.js';
 import { RESOURCE, type Resource, type ResourceType } from '../core/driver.js';
 
 /** A C out-parameter: the function sets `value` (e.g. `const list = {}; await dre_app_get_container_list(list)`). */
@@ -50,19 +50,16 @@ export const specCall = toReturnCode;
 
 /** A spec handle `{ type, name }`: checks it is there, of the right type, and names a valid container. */
 export function handleName(h: unknown, type: number): string {
-  if (h === null || h === undefined) throw dreError('DRE_ERR_NULL_POINTER', 'handle is null');
-  if (typeof h !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'handle must be an object');
-  const { type: t, name } = h as { type?: unknown; name?: unknown };
+  const { type: t, name } = checkObject(h, 'handle') as { type?: unknown; name?: unknown };
   if (t !== type) throw dreError('DRE_ERR_INVALID_ARGUMENT', `handle type ${String(t)} is not ${type}`);
   return checkName(name, 'container name');
 }
 
 /** Checks an out-parameter holder is there. */
-export function holder<T>(out: Out<T> | null | undefined, what: string): Out<T> {
-  if (out === null || out === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
-  if (typeof out !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an object`);
-  return out;
-}
+export const holder = <T>(out: Out<T> | null | undefined, what: string): Out<T> => checkObject(out, what);
+
+/** A host PID (or, with what = 'vpid', a PID inside the container) argument. */
+export const pidArg = (p: unknown, what = 'pid') => checkInt(p, what, 1, 2 ** 31 - 1);
 
 /**
  * The dre_*_release_*_list functions: a JavaScript list needs no freeing, but the argument is checked

@@ -5,10 +5,10 @@
  */
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkInt, checkObject } from '../core/names.js';
+import { checkObject } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
 import { isShared } from '../sys/share.js';
-import { fillResource, handleName, holder, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { fillResource, handleName, holder, pidArg, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -107,7 +107,6 @@ export const dre_sys_get_checkpoint_list = (h: dre_sys_handle, list: Out<dre_lis
 export const dre_sys_release_checkpoint_list = releaseList;
 export const dre_sys_remove_checkpoint = (h: dre_sys_handle, tag: string): Promise<dre_return_t> => specCall(() => sysDriver.removeCheckpoint(name(h), tag));
 
-const pidArg = (p: unknown) => checkInt(p, 'pid', 1, 2 ** 31 - 1);
 export const dre_sys_create_cgroup = (h: dre_sys_handle, cgroup: string): Promise<dre_return_t> => specCall(() => sysDriver.createCgroup(name(h), cgroup));
 export const dre_sys_destroy_cgroup = (h: dre_sys_handle, cgroup: string): Promise<dre_return_t> => specCall(() => sysDriver.destroyCgroup(name(h), cgroup));
 export const dre_sys_bind_pid = (h: dre_sys_handle, cgroup: string, pid: number): Promise<dre_return_t> =>
