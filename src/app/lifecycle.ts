@@ -11,7 +11,7 @@ import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
-import { baseRootfs, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { containerCgroup, lxcLogPath, lxcPath, monitorPidPath, type AppRecord } from './layout.js';
 import { monitorPid, refuseUnless, requireContainer, runningInit } from './state.js';
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
@@ -62,7 +62,7 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     }
     removeCgroups(n); // left by a destroy that was killed half-way
     if (base === DEFAULT_BASE) await ensureDefaultBase();
-    else if (!existsSync(baseRootfs(base))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
+    else if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
     const { address } = await claimNetwork(n, network, port);
     const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString() };
     // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
@@ -81,7 +81,7 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
       rmSync(staging, { recursive: true, force: true });
     }
     // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
-    if (!existsSync(baseRootfs(base))) {
+    if (!baseExists(base)) {
       rmSync(containerDir('app', n), { recursive: true, force: true });
       await releaseNetwork(n);
       throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${base} was removed meanwhile`);
