@@ -21,6 +21,11 @@ export function lxcPath(): string {
   return containersDir('app');
 }
 
+/** How LXC's tools are told which container: its name in this root's lxcpath. */
+export const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
+/** The process title LXC's monitor of a container runs under (seen in /proc/PID/cmdline). */
+export const monitorTitle = (name: string) => `[lxc monitor] ${lxcPath()} ${name}`;
+
 export const recordPath = (name: string) => join(containerDir('app', name), 'dre.json');
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
 /** The writable top layer of the container's overlay root file system. */

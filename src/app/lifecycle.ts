@@ -12,7 +12,7 @@ import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import { containerCgroup, lxcLogPath, lxcPath, monitorPidPath, type AppRecord } from './layout.js';
+import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
 import { monitorPid, refuseUnless, requireContainer, runningInit } from './state.js';
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
@@ -35,8 +35,6 @@ export interface AppConfig {
 /** Default grace for a graceful stop before LXC kills the container. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
