@@ -9,7 +9,7 @@ import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
-import { pidNamespace, processesOf, vpidIn, type PidNamespace } from './pidns.js';
+import { hostPidOf, pidNamespace, vpidIn, type PidNamespace } from './pidns.js';
 import { removeEntries, requireRegistry, resolveRegistry, writeEntry } from './registrydir.js';
 
 /** A process under D-Aware control: its PID on the host and in the container. */
@@ -46,7 +46,7 @@ export const registerPid = (name: string, pid: number): Promise<void> =>
 /** dre_app_register_vpid: the same for a process named by its PID inside the container. */
 export const registerVpid = (name: string, vpid: number): Promise<void> =>
   changingRegistry('register vpid in', name, (n, c) => {
-    const pid = processesOf(c).get(vpid);
+    const pid = hostPidOf(c, vpid);
     if (pid === undefined) throw notInContainer('register vpid in', n, `with PID ${vpid} in this container`);
     register('register vpid in', n, vpid, pid);
   });
