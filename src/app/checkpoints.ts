@@ -12,7 +12,7 @@ import { containerRunDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
-import { checkpointDir, checkpointsDir, lxcArgs, lxcLogPath, monitorPidPath, monitorTitle } from './layout.js';
+import { checkpointDir, checkpointsDir, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
 
@@ -71,11 +71,10 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
 
 /** The LXC monitor of a container started outside lxc-start (a restore), found by its command line. */
 function findMonitor(name: string): number | undefined {
-  const want = monitorTitle(name);
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').startsWith(want)) return Number(e);
+      if (isMonitorOf(readFileSync(`/proc/${e}/cmdline`, 'utf8'), name)) return Number(e);
     } catch {
       /* gone */
     }

@@ -23,8 +23,10 @@ export function lxcPath(): string {
 
 /** How LXC's tools are told which container: its name in this root's lxcpath. */
 export const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
-/** The process title LXC's monitor of a container runs under (seen in /proc/PID/cmdline). */
+/** The process title LXC's monitor of a container runs under: /proc/PID/cmdline is this and one NUL. */
 export const monitorTitle = (name: string) => `[lxc monitor] ${lxcPath()} ${name}`;
+/** Whether a /proc/PID/cmdline is the monitor of exactly this container (`web` must not match `web2`'s). */
+export const isMonitorOf = (cmdline: string, name: string) => cmdline.split('\0')[0] === monitorTitle(name);
 
 export const recordPath = (name: string) => join(containerDir('app', name), 'dre.json');
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');

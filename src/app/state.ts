@@ -11,7 +11,7 @@ import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
 import { containerStatus, listContainers, refuseState } from '../core/operation.js';
-import { containerCgroup, monitorPidPath, monitorTitle, readRecord, recordPath, type AppRecord } from './layout.js';
+import { containerCgroup, isMonitorOf, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export function exists(name: string): boolean {
   return existsSync(recordPath(name));
@@ -29,7 +29,7 @@ export function monitorPid(name: string): number | undefined {
   try {
     pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.startsWith(monitorTitle(name))) return undefined;
+    if (!isMonitorOf(cmdline, name)) return undefined;
   } catch {
     return undefined;
   }
