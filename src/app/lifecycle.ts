@@ -13,7 +13,7 @@ import { lastLines, run, runInteractive } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
-import { monitorPid, refuseUnless, requireContainer, runningInit } from './state.js';
+import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
@@ -116,8 +116,7 @@ function lxcReason(log: string): string {
 }
 
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
-async function waitForOldMonitor(name: string): Promise<void> {
-  const m = monitorPid(name);
+async function waitForOldMonitor(name: string, m: number | undefined): Promise<void> {
   if (m !== undefined) {
     const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
     if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
@@ -130,11 +129,11 @@ async function waitForOldMonitor(name: string): Promise<void> {
 
 export async function start(name: string): Promise<void> {
   await changing('start', name, async (n, rec, lock) => {
-    refuseUnless(n, 'start', [STATUS.STOP]);
+    const { monitor } = refuseUnless(n, 'start', [STATUS.STOP]);
     for (const dir of lowerDirs(rec)) {
       if (!existsSync(dir)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `start ${n}: its Base Image ${rec.base} is missing (${dir})`);
     }
-    await waitForOldMonitor(n);
+    await waitForOldMonitor(n, monitor);
     const runDir = containerRunDir('app', n);
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     rmSync(monitorPidPath(n), { force: true });
@@ -169,10 +168,9 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
   await changing('stop', name, async (n, _rec, lock) => {
-    refuseUnless(n, 'stop', [STATUS.RUNNING]);
-    const monitor = monitorPid(n);
+    const { monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING]);
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
-    await terminateRegistered(n, runningInit(n), timeoutMs);
+    await terminateRegistered(n, init, timeoutMs);
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
     const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });

@@ -8,7 +8,7 @@ import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { changing } from './lifecycle.js';
-import { refuseUnless, requireContainer, runningInit } from './state.js';
+import { refuseUnless, requireContainer } from './state.js';
 import { hostPidOf, pidNamespace, vpidIn, type PidNamespace } from './pidns.js';
 import { removeEntries, requireRegistry, resolveRegistry, writeEntry } from './registrydir.js';
 
@@ -21,9 +21,9 @@ export interface RegisteredPid {
 /** A registry change: the container's lock, running (or suspended), a registry, its PID namespace. */
 function changingRegistry(what: string, name: string, fn: (n: string, c: PidNamespace) => void): Promise<void> {
   return changing(what, name, async (n) => {
-    refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
+    const { init } = refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
     requireRegistry(n, what);
-    fn(n, pidNamespace(n, runningInit(n), what));
+    fn(n, pidNamespace(n, init, what));
   });
 }
 
@@ -70,9 +70,9 @@ export async function registeredPids(name: string): Promise<RegisteredPid[]> {
   const n = checkName(name, 'container name');
   requireRoot(`${what} ${n}`);
   requireContainer(n, what);
-  refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
+  const { init } = refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
   requireRegistry(n, what);
   const byVpid = new Map<number, RegisteredPid>();
-  for (const r of resolveRegistry(n, pidNamespace(n, runningInit(n), what))) byVpid.set(r.vpid, { pid: r.pid, vpid: r.vpid });
+  for (const r of resolveRegistry(n, pidNamespace(n, init, what))) byVpid.set(r.vpid, { pid: r.pid, vpid: r.vpid });
   return [...byVpid.values()];
 }
