@@ -101,7 +101,7 @@ async function layBusyboxRootfs(root: string): Promise<void> {
  * Built in a staging directory and renamed into place, so a killed build never looks complete.
  */
 export async function ensureDefaultBase(): Promise<void> {
-  if (existsSync(baseRootfs(DEFAULT_BASE))) return;
+  if (baseExists(DEFAULT_BASE)) return;
   if (!existsSync(BUSYBOX)) {
     throw dreError('DRE_ERR_BASE_NONEXISTENCE', `default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
   }

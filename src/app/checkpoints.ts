@@ -12,7 +12,7 @@ import { containerRunDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
-import { checkpointDir, checkpointsDir, lxcLogPath, lxcPath, monitorPidPath } from './layout.js';
+import { checkpointDir, checkpointsDir, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
 
@@ -34,8 +34,6 @@ async function requireCriu(code: DreErrName, what: string): Promise<void> {
   const v = await criuWorks();
   if (!v.ok) throw dreError(code, `${what}: CRIU cannot work on this host: ${v.why}; ${CRIU_ADVICE}`);
 }
-
-const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
 
 /** CRIU's own account of a failure: the last lines of its log in the image directory, else the tool's stderr. */
 function criuWords(dir: string, stderr: string): string {
@@ -73,11 +71,10 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
 
 /** The LXC monitor of a container started outside lxc-start (a restore), found by its command line. */
 function findMonitor(name: string): number | undefined {
-  const want = `[lxc monitor] ${lxcPath()} ${name}`;
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').startsWith(want)) return Number(e);
+      if (isMonitorOf(readFileSync(`/proc/${e}/cmdline`, 'utf8'), name)) return Number(e);
     } catch {
       /* gone */
     }

@@ -7,12 +7,12 @@
  * never touching the container's own /lib. Bind sources are the host paths at the time the config is
  * written; every runtime bind is optional, so a container still starts when one has gone.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runRoot } from '../core/paths.js';
-import { writeFileAtomic } from '../core/store.js';
+import { writeIfChanged } from '../core/store.js';
 import { registryDir, resetRegistry } from './registrydir.js';
 
 /** Where the runtime appears inside the container. */
@@ -104,15 +104,6 @@ export function dawareMountEntries(name: string): string[] {
     `lxc.mount.entry = ${field(h.koffi)} opt/dre/node_modules/koffi ${ro}`,
     ...(existsSync(h.koffiNative) ? [`lxc.mount.entry = ${field(h.koffiNative)} opt/dre/${koffiNativeAt()} ${ro}`] : []),
   ];
-}
-
-function writeIfChanged(path: string, text: string, mode: number): void {
-  try {
-    if (readFileSync(path, 'utf8') === text) return;
-  } catch {
-    /* missing: write it */
-  }
-  writeFileAtomic(path, text, mode);
 }
 
 let laidOutBy: string | undefined;

@@ -5,7 +5,7 @@
 import { createRequire } from 'node:module';
 import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { readJson, writeJsonAtomic } from '../core/store.js';
+import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
 import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
 import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
 
@@ -41,15 +41,11 @@ export function readSnapshot(name: string, tag: string): SnapshotRecord | undefi
 
 /** Tags of the container's finished snapshots (a half-written record is a `.tmp-*` file, never listed). */
 export function snapshotTags(name: string): string[] {
-  try {
-    return readdirSync(snapshotsDir(name))
-      .filter((f) => f.endsWith('.json') && !f.startsWith('.'))
-      .map((f) => f.slice(0, -'.json'.length))
-      .sort();
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw e;
-  }
+  // Sorted again by tag: 'a-b.json' sorts before 'a.json', but tag 'a' before 'a-b'.
+  return listEntries(snapshotsDir(name))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => f.slice(0, -'.json'.length))
+    .sort();
 }
 
 /** True when the upper layer holds no change since the last save. */

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { containerDir, containerGroup, containerRunDir, containersDir } from '../core/paths.js';
-import { readJson, writeJsonAtomic } from '../core/store.js';
+import { readJson } from '../core/store.js';
 
 /** What D-RE keeps of an application container (dre.json beside LXC's config). */
 export interface AppRecord {
@@ -16,18 +16,17 @@ export interface AppRecord {
   layers?: string[];
 }
 
-/** What D-RE knows of the current run of a container (in the run dir, gone after a reboot). */
-export interface AppRunState {
-  monitorPid: number;
-  initPid: number;
-  /** Start time of init (/proc/PID/stat field 22), so a reused PID is never taken for the container. */
-  initStart: number;
-}
-
 /** LXC's lxcpath for this D-RE root: one LXC directory per root keeps roots apart. */
 export function lxcPath(): string {
   return containersDir('app');
 }
+
+/** How LXC's tools are told which container: its name in this root's lxcpath. */
+export const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
+/** The process title LXC's monitor of a container runs under: /proc/PID/cmdline is this and one NUL. */
+export const monitorTitle = (name: string) => `[lxc monitor] ${lxcPath()} ${name}`;
+/** Whether a /proc/PID/cmdline is the monitor of exactly this container (`web` must not match `web2`'s). */
+export const isMonitorOf = (cmdline: string, name: string) => cmdline.split('\0')[0] === monitorTitle(name);
 
 export const recordPath = (name: string) => join(containerDir('app', name), 'dre.json');
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
@@ -42,21 +41,12 @@ export const snapshotPath = (name: string, tag: string) => join(snapshotsDir(nam
 /** One directory of CRIU images per checkpoint. */
 export const checkpointsDir = (name: string) => join(containerDir('app', name), 'checkpoints');
 export const checkpointDir = (name: string, tag: string) => join(checkpointsDir(name), tag);
-export const runStatePath = (name: string) => join(containerRunDir('app', name), 'run.json');
 export const lxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log');
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
 export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
 
 export function readRecord(name: string): AppRecord | undefined {
   return readJson<AppRecord>(recordPath(name));
-}
-
-export function readRunState(name: string): AppRunState | undefined {
-  return readJson<AppRunState>(runStatePath(name));
-}
-
-export function writeRunState(name: string, st: AppRunState): void {
-  writeJsonAtomic(runStatePath(name), st);
 }
 
 /** The container's own cgroup (limits apply here); its processes live in the `ns` leaf inside it. */

@@ -11,9 +11,9 @@ import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
-import { baseRootfs, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import { containerCgroup, lxcLogPath, lxcPath, monitorPidPath, type AppRecord } from './layout.js';
-import { monitorPid, refuseUnless, requireContainer, runningInit } from './state.js';
+import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
+import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
@@ -35,8 +35,6 @@ export interface AppConfig {
 /** Default grace for a graceful stop before LXC kills the container. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-const lxcArgs = (name: string) => ['-n', name, '-P', lxcPath()];
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
@@ -62,7 +60,7 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     }
     removeCgroups(n); // left by a destroy that was killed half-way
     if (base === DEFAULT_BASE) await ensureDefaultBase();
-    else if (!existsSync(baseRootfs(base))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
+    else if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
     const { address } = await claimNetwork(n, network, port);
     const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString() };
     // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
@@ -81,7 +79,7 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
       rmSync(staging, { recursive: true, force: true });
     }
     // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
-    if (!existsSync(baseRootfs(base))) {
+    if (!baseExists(base)) {
       rmSync(containerDir('app', n), { recursive: true, force: true });
       await releaseNetwork(n);
       throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${base} was removed meanwhile`);
@@ -118,8 +116,7 @@ function lxcReason(log: string): string {
 }
 
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
-async function waitForOldMonitor(name: string): Promise<void> {
-  const m = monitorPid(name);
+async function waitForOldMonitor(name: string, m: number | undefined): Promise<void> {
   if (m !== undefined) {
     const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
     if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
@@ -132,11 +129,11 @@ async function waitForOldMonitor(name: string): Promise<void> {
 
 export async function start(name: string): Promise<void> {
   await changing('start', name, async (n, rec, lock) => {
-    refuseUnless(n, 'start', [STATUS.STOP]);
+    const { monitor } = refuseUnless(n, 'start', [STATUS.STOP]);
     for (const dir of lowerDirs(rec)) {
       if (!existsSync(dir)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `start ${n}: its Base Image ${rec.base} is missing (${dir})`);
     }
-    await waitForOldMonitor(n);
+    await waitForOldMonitor(n, monitor);
     const runDir = containerRunDir('app', n);
     mkdirSync(runDir, { recursive: true, mode: 0o700 });
     rmSync(monitorPidPath(n), { force: true });
@@ -171,10 +168,9 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
   await changing('stop', name, async (n, _rec, lock) => {
-    refuseUnless(n, 'stop', [STATUS.RUNNING]);
-    const monitor = monitorPid(n);
+    const { monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING]);
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
-    await terminateRegistered(n, runningInit(n), timeoutMs);
+    await terminateRegistered(n, init, timeoutMs);
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
     const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });

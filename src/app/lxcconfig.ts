@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { lxcPath, lxcConfigPath, containerCgroup, upperDir, type AppRecord, consoleLogPath, layerDir } from './layout.js';
 import { baseLowers } from './base.js';
-import { writeFileAtomic } from '../core/store.js';
+import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
 import { lxcNetLines } from './network.js';
@@ -46,11 +45,5 @@ export function writeLxcConfig(rec: AppRecord): void {
 
 /** Re-renders LXC's config from the record when they differ (the record is the truth; a killed operation may have left them apart). */
 export function syncLxcConfig(rec: AppRecord): void {
-  let config = '';
-  try {
-    config = readFileSync(lxcConfigPath(rec.name), 'utf8');
-  } catch {
-    /* missing: written below */
-  }
-  if (config !== renderLxcConfig(rec)) writeLxcConfig(rec);
+  writeIfChanged(lxcConfigPath(rec.name), renderLxcConfig(rec), 0o644);
 }

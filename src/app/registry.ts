@@ -8,8 +8,8 @@ import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { changing } from './lifecycle.js';
-import { refuseUnless, requireContainer, runningInit } from './state.js';
-import { pidNamespace, processesOf, vpidIn, type PidNamespace } from './pidns.js';
+import { refuseUnless, requireContainer } from './state.js';
+import { hostPidOf, pidNamespace, vpidIn, type PidNamespace } from './pidns.js';
 import { removeEntries, requireRegistry, resolveRegistry, writeEntry } from './registrydir.js';
 
 /** A process under D-Aware control: its PID on the host and in the container. */
@@ -21,9 +21,9 @@ export interface RegisteredPid {
 /** A registry change: the container's lock, running (or suspended), a registry, its PID namespace. */
 function changingRegistry(what: string, name: string, fn: (n: string, c: PidNamespace) => void): Promise<void> {
   return changing(what, name, async (n) => {
-    refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
+    const { init } = refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
     requireRegistry(n, what);
-    fn(n, pidNamespace(n, runningInit(n), what));
+    fn(n, pidNamespace(n, init, what));
   });
 }
 
@@ -46,7 +46,7 @@ export const registerPid = (name: string, pid: number): Promise<void> =>
 /** dre_app_register_vpid: the same for a process named by its PID inside the container. */
 export const registerVpid = (name: string, vpid: number): Promise<void> =>
   changingRegistry('register vpid in', name, (n, c) => {
-    const pid = processesOf(c).get(vpid);
+    const pid = hostPidOf(c, vpid);
     if (pid === undefined) throw notInContainer('register vpid in', n, `with PID ${vpid} in this container`);
     register('register vpid in', n, vpid, pid);
   });
@@ -70,9 +70,9 @@ export async function registeredPids(name: string): Promise<RegisteredPid[]> {
   const n = checkName(name, 'container name');
   requireRoot(`${what} ${n}`);
   requireContainer(n, what);
-  refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
+  const { init } = refuseUnless(n, what, [STATUS.RUNNING, STATUS.SUSPENDED]);
   requireRegistry(n, what);
   const byVpid = new Map<number, RegisteredPid>();
-  for (const r of resolveRegistry(n, pidNamespace(n, runningInit(n), what))) byVpid.set(r.vpid, { pid: r.pid, vpid: r.vpid });
+  for (const r of resolveRegistry(n, pidNamespace(n, init, what))) byVpid.set(r.vpid, { pid: r.pid, vpid: r.vpid });
   return [...byVpid.values()];
 }

@@ -11,7 +11,7 @@ import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
 import { containerStatus, listContainers, refuseState } from '../core/operation.js';
-import { containerCgroup, lxcPath, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
+import { containerCgroup, isMonitorOf, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export function exists(name: string): boolean {
   return existsSync(recordPath(name));
@@ -29,7 +29,7 @@ export function monitorPid(name: string): number | undefined {
   try {
     pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.startsWith(`[lxc monitor] ${lxcPath()} ${name}`)) return undefined;
+    if (!isMonitorOf(cmdline, name)) return undefined;
   } catch {
     return undefined;
   }
@@ -53,15 +53,31 @@ export function runningInit(name: string): number | undefined {
   return m === undefined ? undefined : initPidOf(m);
 }
 
-/** What the kernel shows of the container now, ignoring locks. */
-export function observed(name: string): Status {
-  if (runningInit(name) === undefined) return STATUS.STOP;
-  const f = freezerState(containerCgroup(name));
-  return f === 'FROZEN' || f === 'FREEZING' ? STATUS.SUSPENDED : STATUS.RUNNING;
+/** What a state check found: the status, and the monitor and init it read (undefined when absent). */
+export interface Observation {
+  status: Status;
+  monitor: number | undefined;
+  init: number | undefined;
 }
 
-export function refuseUnless(name: string, what: string, allowed: Status[]): Status {
-  return refuseState(name, what, observed(name), allowed);
+function observe(name: string): Observation {
+  const monitor = monitorPid(name);
+  const init = monitor === undefined ? undefined : initPidOf(monitor);
+  if (init === undefined) return { status: STATUS.STOP, monitor, init };
+  const f = freezerState(containerCgroup(name));
+  return { status: f === 'FROZEN' || f === 'FREEZING' ? STATUS.SUSPENDED : STATUS.RUNNING, monitor, init };
+}
+
+/** What the kernel shows of the container now, ignoring locks. */
+export function observed(name: string): Status {
+  return observe(name).status;
+}
+
+/** Refuses the operation unless the container is in one of the `allowed` states; returns what it found, so callers need not read it again. */
+export function refuseUnless(name: string, what: string, allowed: Status[]): Observation {
+  const o = observe(name);
+  refuseState(name, what, o.status, allowed);
+  return o;
 }
 
 export function list(): string[] {

@@ -16,6 +16,16 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   renameSync(tmp, path);
 }
 
+/** Writes `text` atomically unless the file already holds exactly that (no needless rename, mtime kept). */
+export function writeIfChanged(path: string, text: string, mode = 0o600): void {
+  try {
+    if (readFileSync(path, 'utf8') === text) return;
+  } catch {
+    /* missing or unreadable: write it */
+  }
+  writeFileAtomic(path, text, mode);
+}
+
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
