@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dreError } from './errors.js';
 import { locksDir, type Kind } from './paths.js';
 
@@ -107,6 +107,24 @@ export async function withLock<T>(kind: Kind, name: string, what: string, fn: (l
     return await fn(lock);
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Runs `fn` holding an exclusive flock on `path`, a lock shared by every D-RE root of this host (the
+ * subordinate id reservations). Holders keep it for milliseconds, so a waiter retries for up to 10 s.
+ */
+export function withHostLock<T>(path: string, what: string, fn: () => T): T {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    for (let waited = 0; flock()(fd, LOCK_EX | LOCK_NB) !== 0; waited += 5) {
+      if (waited >= 10_000) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what}: another process holds ${path} for over 10 s`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+    return fn();
+  } finally {
+    closeSync(fd); // closing the only descriptor drops the lock
   }
 }
 
