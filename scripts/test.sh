@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d /tmp/dre-test.XXXXXX)
+chmod 711 "$tmp" # unprivileged containers' LXC passes through it as their mapped root
 cleanup() { node dist/test/support/sweep.js "$tmp" || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 export DRE_ROOT="$tmp/root" DRE_RUNDIR="$tmp/run" DRE_TEST_TMP="$tmp"

@@ -5,9 +5,16 @@ import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging } from '../core/store.js';
 import { installDropbear } from './ssh.js';
+import { confineDir, rootIdRange, shiftOwners, treeOwner, type IdRange } from './userns.js';
 
 /** The name of the Base Image used when a container's `base` is null. */
 export const DEFAULT_BASE = 'default';
+/** The same busybox system owned by host root, for `--privileged` containers (whose ids are not mapped). */
+export const PRIVILEGED_DEFAULT_BASE = 'default-privileged';
+/** Names D-RE builds itself; commit refuses them. */
+export const BUILT_IN_BASES = [DEFAULT_BASE, PRIVILEGED_DEFAULT_BASE];
+
+export const defaultBaseFor = (privileged: boolean) => (privileged ? PRIVILEGED_DEFAULT_BASE : DEFAULT_BASE);
 
 /** Where Debian's busybox-static puts its static binary. */
 export const BUSYBOX = '/bin/busybox';
@@ -96,22 +103,46 @@ async function layBusyboxRootfs(root: string): Promise<void> {
   await installDropbear(root);
 }
 
+/** The range a Base Image's files belong to: null when owned by host root (privileged containers only). */
+export function baseIdRange(base: string): IdRange | null {
+  return treeOwner(baseRootfs(base)) === 0 ? null : rootIdRange();
+}
+
 /**
- * Makes sure the default Base Image exists, building it from busybox-static when missing.
+ * Refuses a base whose files belong to the other kind of container: a privileged container would see
+ * the mapped owners as plain numbers, an unprivileged one host-root files as nobody's.
+ */
+export function requireMatchingBase(base: string, range: IdRange | null, what: string): void {
+  const owner = treeOwner(baseRootfs(base));
+  if (owner === (range?.uid ?? 0)) return;
+  throw dreError(
+    'DRE_ERR_INVALID_ARGUMENT',
+    range
+      ? `${what}: Base Image ${base} belongs to privileged containers (its files are owned by host root); create with --privileged, or commit it from an unprivileged container`
+      : `${what}: Base Image ${base} belongs to unprivileged containers (owned by host uid ${owner}); create without --privileged`,
+  );
+}
+
+/**
+ * Makes sure a built-in Base Image exists (other names: nothing to do), building it from busybox-static
+ * when missing: `default` owned by the root's id range, `default-privileged` by host root.
  * Built in a staging directory and renamed into place, so a killed build never looks complete.
  */
-export async function ensureDefaultBase(): Promise<void> {
-  if (baseExists(DEFAULT_BASE)) return;
+export async function ensureBuiltInBase(base: string): Promise<void> {
+  if (!BUILT_IN_BASES.includes(base) || baseExists(base)) return;
+  const range = base === DEFAULT_BASE ? rootIdRange() : null;
   if (!existsSync(BUSYBOX)) {
     throw dreError('DRE_ERR_BASE_NONEXISTENCE', `default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
   }
-  mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
+  mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
   removeStaging(basesDir('app'));
-  const staging = stagingPath(basesDir('app'), DEFAULT_BASE);
+  const staging = stagingPath(basesDir('app'), base);
   try {
     await layBusyboxRootfs(join(staging, 'rootfs'));
+    if (range) shiftOwners(join(staging, 'rootfs'), range);
+    confineDir(staging, range);
     try {
-      renameSync(staging, baseDir('app', DEFAULT_BASE));
+      renameSync(staging, baseDir('app', base));
     } catch (e) {
       // Another process finished the same build first: theirs is as good as ours.
       if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;

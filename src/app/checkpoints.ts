@@ -8,13 +8,15 @@ import { join } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, type DreErrName } from '../core/errors.js';
 import { checkName } from '../core/names.js';
-import { containerRunDir, stagingPath } from '../core/paths.js';
+import { stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
 import { checkpointDir, checkpointsDir, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
+import { containerIdRange } from './lxcconfig.js';
+import { prepareContainerAccess } from './userns.js';
 
 /** What to install where the host's CRIU fails: Debian 12's 3.17 does not know 6.x kernels' vDSO. */
 export const CRIU_ADVICE = "install a CRIU that supports this kernel (Debian 13's criu 4.x)";
@@ -84,12 +86,12 @@ function findMonitor(name: string): number | undefined {
 
 export async function restart(name: string, tag: string): Promise<void> {
   const t = checkName(tag, 'checkpoint tag');
-  await changing(`restart from ${t}`, name, async (n) => {
+  await changing(`restart from ${t}`, name, async (n, rec) => {
     const what = `restart ${n} from checkpoint ${t}`;
     refuseUnless(n, `restart from ${t}`, [STATUS.STOP]);
     if (!existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: no checkpoint of that name`);
     await requireCriu('DRE_ERR_LOAD_SNAPSHOT_FAILED', what);
-    mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
+    prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
     // No lock handed down here: the restored container's monitor would keep it for as long as it runs.
     const r = await run('lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000 });

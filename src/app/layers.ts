@@ -85,7 +85,7 @@ export function writeStack(rec: AppRecord): void {
  */
 export function tidy(rec: AppRecord): void {
   syncLxcConfig(rec);
-  mkdirSync(layersDir(rec.name), { recursive: true, mode: 0o700 });
+  mkdirSync(layersDir(rec.name), { recursive: true, mode: 0o711 }); // LXC passes it as the container's root
   mkdirSync(snapshotsDir(rec.name), { recursive: true, mode: 0o700 });
   const live = new Set(rec.layers ?? []);
   for (const tag of snapshotTags(rec.name)) for (const id of readSnapshot(rec.name, tag)?.layers ?? []) live.add(id);

@@ -12,6 +12,11 @@ export interface AppRecord {
   /** Static IPv4 address on this root's bridge (network.ts); null or absent: loopback only. */
   address?: string | null;
   created: string;
+  /**
+   * true: no user namespace (container root is host root; `--privileged`). false: unprivileged, the
+   * root's id range (userns.ts). Absent in records made before D-RE had user namespaces: privileged.
+   */
+  privileged?: boolean;
   /** The container's own read-only layers (ids under layers/), topmost first, between its upper and its base; absent: none. */
   layers?: string[];
 }
@@ -32,6 +37,8 @@ export const recordPath = (name: string) => join(containerDir('app', name), 'dre
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
 /** The writable top layer of the container's overlay root file system. */
 export const upperDir = (name: string) => join(containerDir('app', name), 'upper');
+/** overlayfs's work directory, where LXC expects it (beside upper); the mapped root must own it. */
+export const workDir = (name: string) => join(containerDir('app', name), 'work');
 /** Read-only layers frozen from the upper layer by saved snapshots, one directory per id. */
 export const layersDir = (name: string) => join(containerDir('app', name), 'layers');
 export const layerDir = (name: string, id: string) => join(layersDir(name), id);
@@ -48,6 +55,9 @@ export const monitorPidPath = (name: string) => join(containerRunDir('app', name
 export function readRecord(name: string): AppRecord | undefined {
   return readJson<AppRecord>(recordPath(name));
 }
+
+/** Whether the container runs without a user namespace (records older than user namespaces did). */
+export const isPrivileged = (rec: AppRecord) => rec.privileged !== false;
 
 /** The container's own cgroup (limits apply here); its processes live in the `ns` leaf inside it. */
 export function containerCgroup(name: string): string {

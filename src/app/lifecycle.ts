@@ -11,10 +11,11 @@ import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
-import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
+import { confineDir, makeOwnedDir, prepareContainerAccess, rootIdRange, shiftOwners } from './userns.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
-import { lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
+import { containerIdRange, lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered } from './registrydir.js';
 import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
@@ -30,6 +31,8 @@ export interface AppConfig {
   network?: boolean;
   /** OpenSSH public key(s) allowed to log in as root; default: the host user's ~/.ssh/id_*.pub. */
   sshKey?: string;
+  /** true: no user namespace, the container's root is the host's root (see README). Default: unprivileged. */
+  privileged?: boolean;
 }
 
 /** Default grace for a graceful stop before LXC kills the container. */
@@ -41,36 +44,46 @@ export function changing<T>(what: string, name: unknown, fn: (name: string, rec:
   return changingContainer('app', what, name, requireContainer, fn);
 }
 
-function checkConfig(config: AppConfig): { base: string; port: number | null; network: boolean; sshKey: string | undefined } {
-  const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
+function checkConfig(config: AppConfig): { base: string; port: number | null; network: boolean; sshKey: string | undefined; privileged: boolean } {
+  if (config.privileged !== undefined && typeof config.privileged !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'privileged must be true or false');
+  const privileged = config.privileged === true;
+  const base = config.base === null || config.base === undefined ? defaultBaseFor(privileged) : checkName(config.base, 'base');
   const port = config.port === null || config.port === undefined || config.port === 0 ? null : checkInt(config.port, 'port', 1, 65535);
   const sshKey = config.sshKey === undefined ? undefined : checkPublicKey(config.sshKey, 'ssh key');
-  return { base, port, network: config.network !== false, sshKey };
+  return { base, port, network: config.network !== false, sshKey, privileged };
 }
 
 export async function create(name: string, config: AppConfig = {}): Promise<void> {
   const n = checkName(name, 'container name');
-  const { base, port, network, sshKey } = checkConfig(config ?? {});
+  const { base, port, network, sshKey, privileged } = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('app', n, 'create', async () => {
-    mkdirSync(containersDir('app'), { recursive: true, mode: 0o700 });
+    mkdirSync(containersDir('app'), { recursive: true, mode: 0o711 });
     removeStaging(containersDir('app'));
     if (existsSync(containerDir('app', n))) {
       throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: an application container of that name exists`);
     }
     removeCgroups(n); // left by a destroy that was killed half-way
-    if (base === DEFAULT_BASE) await ensureDefaultBase();
-    else if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
+    const range = privileged ? null : rootIdRange();
+    await ensureBuiltInBase(base);
+    if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
+    requireMatchingBase(base, range, `create ${n}`);
     const { address } = await claimNetwork(n, network, port);
-    const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString() };
+    const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString(), privileged };
     // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
     const staging = stagingPath(containersDir('app'), n);
     try {
-      mkdirSync(join(staging, 'upper'), { recursive: true, mode: 0o755 });
+      mkdirSync(staging, { mode: 0o700 });
+      makeOwnedDir(join(staging, 'upper'), range);
       writeAuthorizedKeys(join(staging, 'upper'), sshKey);
+      if (range) {
+        shiftOwners(join(staging, 'upper'), range);
+        makeOwnedDir(join(staging, 'work'), range, 0o700);
+      }
       mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
       writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
       writeJsonAtomic(join(staging, 'dre.json'), rec);
+      confineDir(staging, range);
       renameSync(staging, containerDir('app', n));
     } catch (e) {
       await releaseNetwork(n);
@@ -134,8 +147,7 @@ export async function start(name: string): Promise<void> {
       if (!existsSync(dir)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `start ${n}: its Base Image ${rec.base} is missing (${dir})`);
     }
     await waitForOldMonitor(n, monitor);
-    const runDir = containerRunDir('app', n);
-    mkdirSync(runDir, { recursive: true, mode: 0o700 });
+    prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
     rmSync(lxcLogPath(n), { force: true });
     prepareDaware(n);

@@ -1,4 +1,6 @@
-import { lxcPath, lxcConfigPath, containerCgroup, upperDir, type AppRecord, consoleLogPath, layerDir } from './layout.js';
+import { lxcPath, lxcConfigPath, containerCgroup, containerProcsCgroup, upperDir, type AppRecord, consoleLogPath, layerDir, isPrivileged } from './layout.js';
+import { hierarchies } from '../core/cgroup.js';
+import { rootIdRange, type IdRange } from './userns.js';
 import { baseLowers } from './base.js';
 import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
@@ -13,23 +15,62 @@ export function lowerDirs(rec: AppRecord): string[] {
   return [...(rec.layers ?? []).map((id) => layerDir(rec.name, id)), ...baseLowers(rec.base)];
 }
 
-/** LXC's config for a container: overlay root, busybox-friendly halt signal, cgroups under this root's parent. */
+/** LXC's defaults (Debian's lxc package): capabilities dropped (sys_rawio too), the devices allow-list, common.seccomp. */
+export const LXC_COMMON_CONF = '/usr/share/lxc/config/common.conf';
+
+/** The id range a container maps its root to; null for a privileged container. */
+export function containerIdRange(rec: AppRecord): IdRange | null {
+  return isPrivileged(rec) ? null : rootIdRange();
+}
+
+/**
+ * cgroup v1 lets a process join any group whose cgroup.procs it may write, and LXC gives the container's
+ * root the `ns` leaf it delegates; so a process bound to one of the container's Control Groups could
+ * walk back to `ns` and out of its limits. This start-host hook (run after LXC's chown, before init)
+ * takes the leaf back in every v1 hierarchy with controllers; name=systemd and cgroup v2 stay delegated
+ * (v2 checks the common ancestor, which the container cannot write).
+ */
+function cgroupConfineHook(name: string): string[] {
+  const leaves = hierarchies()
+    .filter((h) => h.version === 1 && h.controllers.some((c) => !c.startsWith('name=') && c !== 'xattr' && c !== 'none'))
+    .map((h) => join(h.mount, containerProcsCgroup(name)));
+  if (leaves.length === 0) return [];
+  if (leaves.some((l) => /['\s]/.test(l))) throw new Error(`a cgroup path has a quote or space: ${leaves.join(' ')}`);
+  return [`lxc.hook.start-host = /bin/sh -c 'chown -R 0:0 ${leaves.join(' ')} && chmod -R go-w ${leaves.join(' ')}'`];
+}
+
+/** The user namespace lines: the root's id range, and the cgroup leaves taken back. */
+function usernsLines(rec: AppRecord, range: IdRange | null): string[] {
+  if (!range) return ['# Privileged: no user namespace; the container\'s root is the host\'s root.'];
+  return [
+    // overlayfs mounted in a user namespace cannot write trusted.* xattrs (opaque directories): user.* instead.
+    'lxc.rootfs.options = userxattr',
+    `lxc.idmap = u 0 ${range.uid} ${range.count}`,
+    `lxc.idmap = g 0 ${range.gid} ${range.count}`,
+    ...cgroupConfineHook(rec.name),
+  ];
+}
+
+/** LXC's config for a container: LXC's defaults, overlay root, user namespace, busybox-friendly halt signal, cgroups under this root's. */
 export function renderLxcConfig(rec: AppRecord): string {
   const rootfs = `overlay:${[...lowerDirs(rec), upperDir(rec.name)].join(':')}`;
   return [
     '# Written by D-RE; edits are overwritten.',
+    `lxc.include = ${LXC_COMMON_CONF}`,
     `lxc.uts.name = ${rec.name}`,
     `lxc.rootfs.path = ${rootfs}`,
     `lxc.rootfs.mount = ${join(lxcPath(), rec.name, 'rootfs')}`,
+    ...usernsLines(rec, containerIdRange(rec)),
     'lxc.init.cmd = /sbin/init',
     // busybox init halts on SIGUSR1 (it ignores SIGPWR, LXC's default).
     'lxc.signal.halt = SIGUSR1',
     'lxc.mount.auto = proc:mixed sys:ro cgroup:mixed',
     'lxc.autodev = 1',
+    // Consoles straight in /dev (common.conf's /dev/lxc cannot be used from a user namespace).
+    'lxc.tty.dir =',
     'lxc.tty.max = 1',
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
-    'lxc.cap.drop = sys_module mac_admin mac_override sys_time',
     ...lxcNetLines(rec.address),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,

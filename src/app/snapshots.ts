@@ -15,7 +15,8 @@ import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js'
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
-import { baseExists, DEFAULT_BASE, readBaseRecord, type BaseRecord } from './base.js';
+import { baseExists, BUILT_IN_BASES, readBaseRecord, type BaseRecord } from './base.js';
+import { confineDir } from './userns.js';
 import { layerDir, layersDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
 import {
   emptyDirLike,
@@ -31,7 +32,7 @@ import {
 } from './layers.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer } from './state.js';
-import { lowerDirs } from './lxcconfig.js';
+import { containerIdRange, lowerDirs } from './lxcconfig.js';
 
 export { checkpoint, restart, listCheckpoints, removeCheckpoint } from './checkpoints.js';
 
@@ -152,9 +153,9 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     const what = `${commit} as base ${b}`;
     const snap = requireSnapshot(n, t, what);
     return withBaseLock(b, `commit to base`, async (baseLock) => {
-      if (b === DEFAULT_BASE || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
+      if (BUILT_IN_BASES.includes(b) || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
       if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
-      mkdirSync(basesDir('app'), { recursive: true, mode: 0o700 });
+      mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
       removeStaging(basesDir('app'));
       // Made aside and renamed into place: a killed commit leaves only a staging entry, never a base.
       const staging = stagingPath(basesDir('app'), b);
@@ -171,6 +172,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
         }
         const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
         writeJsonAtomic(join(staging, 'base.json'), record);
+        confineDir(staging, containerIdRange(rec));
         killPoint('commit:recorded');
         try {
           renameSync(staging, baseDir('app', b));

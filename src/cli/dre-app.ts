@@ -21,16 +21,25 @@ const state = lazy(() => import('../app/state.js'));
 const commands: Command[] = [
   {
     name: 'create',
-    usage: 'NAME [--base BASE] [--port PORT] [--ssh-key PUBKEY_FILE] [--no-network]',
-    summary: 'create an application container (default base: busybox); --port forwards host PORT to its SSH server',
+    usage: 'NAME [--base BASE] [--port PORT] [--ssh-key PUBKEY_FILE] [--no-network] [--privileged]',
+    summary:
+      'create an application container (default base: busybox); --port forwards host PORT to its SSH server; ' +
+      "--privileged: no user namespace, the container's root is the host's root (unprivileged by default)",
     run: async (args) => {
-      const opts = { base: { type: 'string' }, port: { type: 'string' }, 'ssh-key': { type: 'string' }, 'no-network': { type: 'boolean' } } as const;
+      const opts = {
+        base: { type: 'string' },
+        port: { type: 'string' },
+        'ssh-key': { type: 'string' },
+        'no-network': { type: 'boolean' },
+        privileged: { type: 'boolean' },
+      } as const;
       const { values, positionals } = parse(args, opts, 1);
       await app.create(positionals[0], {
         base: values.base ?? null,
         port: intArg(values.port, '--port') ?? null,
         network: !values['no-network'],
         sshKey: values['ssh-key'] === undefined ? undefined : readKeyFile(values['ssh-key']),
+        privileged: values.privileged === true,
       });
     },
   },

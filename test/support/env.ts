@@ -3,7 +3,7 @@
  * makes one per run; a test file run alone gets its own), and helpers to run the CLIs.
  */
 import { spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../../src/core/proc.js';
@@ -11,6 +11,7 @@ import { sweep, useTestNetwork } from './sweep.js';
 
 if (!process.env.DRE_TEST_TMP) {
   const tmp = mkdtempSync('/tmp/dre-test-');
+  chmodSync(tmp, 0o711); // unprivileged containers' LXC passes through it as their mapped root
   process.env.DRE_TEST_TMP = tmp;
   process.env.DRE_ROOT = join(tmp, 'root');
   process.env.DRE_RUNDIR = join(tmp, 'run');

@@ -10,6 +10,7 @@ import { allHierarchyMounts, removeGroupTree } from '../../src/core/cgroup.js';
 import { cgroupRoot } from '../../src/core/paths.js';
 import { isAlive } from '../../src/core/proc.js';
 import { readJson, writeJsonAtomic } from '../../src/core/store.js';
+import { releaseReservation } from '../../src/app/userns.js';
 
 /** Every bridge a test run makes starts with this, so the sweep never touches a user's bridge. */
 export const TEST_BRIDGE_PREFIX = 'drt';
@@ -88,6 +89,7 @@ export function sweep(tmp: string): void {
   for (const dir of dirs) {
     removeGroups(join(dir, 'root'));
     removeBridge(dir);
+    releaseReservation(join(dir, 'root'));
   }
 }
 
