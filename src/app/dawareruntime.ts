@@ -4,10 +4,14 @@
  * and this package. The host's node is dynamically linked and the base (busybox by default) may have
  * no C library, or another one: so the host's library directory is bound at /opt/dre/lib and
  * /opt/dre/bin/node runs node through the host's dynamic loader from there (`ld.so --library-path`),
- * never touching the container's own /lib. Bind sources are the host paths at the time the config is
- * written; every runtime bind is optional, so a container still starts when one has gone.
+ * never touching the container's own /lib. The runtime is one tree of read-only, nosuid, nodev bind
+ * mounts made on the host (once per run dir), which LXC binds recursively: mounts the container inherits
+ * from the host have their flags locked by the kernel in a user namespace, so its root cannot remount
+ * them read-write (binds LXC made inside the namespace could be). The bind is optional, so a container
+ * still starts when the runtime is missing.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, realpathSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,54 +85,79 @@ const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0)
 /** Where koffi's native package goes, relative to /opt/dre. */
 const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koffiNative)}`;
 
-/** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime binds. */
+/** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime tree. */
 export function dawareMountEntries(name: string): string[] {
-  const registry = [
+  return [
     '# D-Aware: the registry at /run/daware, the host Node runtime and this package at /opt/dre.',
     'lxc.mount.entry = tmpfs run tmpfs rw,nosuid,nodev,mode=0755,create=dir 0 0',
     `lxc.mount.entry = ${field(registryDir(name))} run/daware none bind,nosuid,nodev,noexec,create=dir,optional 0 0`,
+    `lxc.mount.entry = ${field(runtimeDir())} opt/dre none rbind,ro,nosuid,nodev,create=dir,optional 0 0`,
   ];
-  let h: HostRuntime;
-  try {
-    h = hostRuntime();
-  } catch (e) {
-    return [...registry, `# No Node runtime for D-Aware programs: ${(e as Error).message.replace(/\n/g, ' ')}`];
+}
+
+/** The host's mounts at or below `dir` (mount point → its per-mount options), from /proc/self/mountinfo. */
+function mountsBelow(dir: string): Map<string, string> {
+  const found = new Map<string, string>();
+  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 6) continue;
+    const at = unescape(f[4]);
+    if (at === dir || at.startsWith(`${dir}/`)) found.set(at, f[5]);
   }
-  const ro = 'none bind,ro,nosuid,nodev,optional 0 0';
-  return [
-    ...registry,
-    `lxc.mount.entry = ${field(runtimeDir())} opt/dre none bind,ro,nosuid,nodev,create=dir,optional 0 0`,
-    `lxc.mount.entry = ${field(h.libDir)} opt/dre/lib ${ro}`,
-    `lxc.mount.entry = ${field(h.node)} opt/dre/bin/node.bin ${ro}`,
-    `lxc.mount.entry = ${field(h.pkg)} opt/dre/node_modules/dre ${ro}`,
-    `lxc.mount.entry = ${field(h.koffi)} opt/dre/node_modules/koffi ${ro}`,
-    ...(existsSync(h.koffiNative) ? [`lxc.mount.entry = ${field(h.koffiNative)} opt/dre/${koffiNativeAt()} ${ro}`] : []),
-  ];
+  return found;
+}
+
+/** A read-only, nosuid, nodev bind of `source` at `target` on the host (util-linux remounts the bind with the flags). */
+function bindReadOnly(source: string, target: string): void {
+  execFileSync('mount', ['--bind', '-o', 'ro,nosuid,nodev', source, target], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }
 
 let laidOutBy: string | undefined;
 
-/** Lays out the runtime directory (idempotent; shared by the containers of this D-RE; once per process while it stays). */
+/**
+ * Lays out the runtime tree and its host mounts (idempotent; shared by the containers of this D-RE; a
+ * mount missing or left read-write by a killed lay-out is made again).
+ */
 function ensureRuntimeDir(): void {
   const h = hostRuntime();
   const dir = runtimeDir();
-  if (laidOutBy === dir && existsSync(join(dir, 'daware.js'))) return;
-  for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
-    mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  const binds: [string, string][] = [
+    [dir, dir],
+    [h.libDir, join(dir, 'lib')],
+    [h.node, join(dir, 'bin', 'node.bin')],
+    [h.pkg, join(dir, 'node_modules', 'dre')],
+    [h.koffi, join(dir, 'node_modules', 'koffi')],
+    ...(existsSync(h.koffiNative) ? [[h.koffiNative, join(dir, koffiNativeAt())] as [string, string]] : []),
+  ];
+  const mounted = () => {
+    const m = mountsBelow(dir);
+    return binds.every(([, target]) => /(^|,)ro(,|$)/.test(m.get(target) ?? ''));
+  };
+  if (laidOutBy === dir && mounted()) return;
+  if (!mounted()) {
+    // Unmount what a killed lay-out left, deepest first, then lay it out again.
+    for (const at of [...mountsBelow(dir).keys()].sort((a, b) => b.length - a.length)) {
+      execFileSync('umount', ['-l', at], { stdio: 'ignore', timeout: 10_000 });
+    }
+    for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
+      mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+    }
+    closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
+    writeIfChanged(
+      join(dir, 'bin', 'node'),
+      [
+        '#!/bin/sh',
+        "# Written by D-RE: the host's node, on the host's C library, whatever the container's own /lib holds.",
+        `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/node.bin "$@"`,
+        '',
+      ].join('\n'),
+      0o755,
+    );
+    writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
+    writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
+    for (const [source, target] of binds) bindReadOnly(source, target);
   }
-  closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
-  writeIfChanged(
-    join(dir, 'bin', 'node'),
-    [
-      '#!/bin/sh',
-      "# Written by D-RE: the host's node, on the host's C library, whatever the container's own /lib holds.",
-      `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/node.bin "$@"`,
-      '',
-    ].join('\n'),
-    0o755,
-  );
-  writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
-  writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
   laidOutBy = dir;
 }
 
