@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runRoot } from '../core/paths.js';
 import { writeIfChanged } from '../core/store.js';
-import { registryDir, resetRegistry } from './registrydir.js';
+import { mountRegistry, registryDir } from './registrydir.js';
 
 /** Where the runtime appears inside the container. */
 export const DAWARE_OPT = '/opt/dre';
@@ -81,7 +81,7 @@ const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0)
 /** Where koffi's native package goes, relative to /opt/dre. */
 const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koffiNative)}`;
 
-/** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime binds. */
+/** The LXC config lines: /run tmpfs, the bind of the registry tmpfs, and the read-only runtime binds. */
 export function dawareMountEntries(name: string): string[] {
   const registry = [
     '# D-Aware: the registry at /run/daware, the host Node runtime and this package at /opt/dre.',
@@ -132,9 +132,9 @@ function ensureRuntimeDir(): void {
   laidOutBy = dir;
 }
 
-/** Before each start: an empty registry for the new run, and the runtime directory in place. */
+/** Before each start: an empty registry (its own tmpfs) for the new run, and the runtime directory in place. */
 export function prepareDaware(name: string): void {
-  resetRegistry(name);
+  mountRegistry(name);
   try {
     ensureRuntimeDir();
   } catch {
