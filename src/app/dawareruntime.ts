@@ -17,7 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runRoot } from '../core/paths.js';
 import { writeIfChanged } from '../core/store.js';
-import { registryDir, resetRegistry } from './registrydir.js';
+import { mountRegistry, registryDir } from './registrydir.js';
 
 /** Where the runtime appears inside the container. */
 export const DAWARE_OPT = '/opt/dre';
@@ -85,7 +85,7 @@ const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0)
 /** Where koffi's native package goes, relative to /opt/dre. */
 const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koffiNative)}`;
 
-/** The LXC config lines: /run tmpfs, the registry bind, and the read-only runtime tree. */
+/** The LXC config lines: /run tmpfs, the bind of the registry tmpfs, and the read-only runtime tree. */
 export function dawareMountEntries(name: string): string[] {
   return [
     '# D-Aware: the registry at /run/daware, the host Node runtime and this package at /opt/dre.',
@@ -161,9 +161,9 @@ function ensureRuntimeDir(): void {
   laidOutBy = dir;
 }
 
-/** Before each start: an empty registry for the new run, and the runtime directory in place. */
+/** Before each start: an empty registry (its own tmpfs) for the new run, and the runtime directory in place. */
 export function prepareDaware(name: string): void {
-  resetRegistry(name);
+  mountRegistry(name);
   try {
     ensureRuntimeDir();
   } catch {

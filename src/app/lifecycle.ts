@@ -17,7 +17,7 @@ import { confineDir, makeOwnedDir, prepareContainerAccess, rootIdRange, shiftOwn
 import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { containerIdRange, lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
-import { terminateRegistered } from './registrydir.js';
+import { terminateRegistered, unmountRegistry } from './registrydir.js';
 import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
 import { closePort } from './portforward.js';
 import { checkPublicKey, writeAuthorizedKeys } from './ssh.js';
@@ -116,6 +116,7 @@ export async function destroy(name: string): Promise<void> {
     refuseUnless(n, 'destroy', [STATUS.STOP]);
     removeContainerFiles('app', n);
     await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
+    unmountRegistry(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(rec.name);
     lock.removeFile();
@@ -190,6 +191,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     if (runningInit(n) !== undefined) {
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
     }
+    unmountRegistry(n);
     await closePort(n);
   });
 }

@@ -32,7 +32,7 @@ const notInContainer = (what: string, name: string, id: string) => dreError('DRE
 /** Records a process of the container; its init is refused: stopping init is LXC's halt, not a callback. */
 function register(what: string, name: string, vpid: number, pid: number): void {
   if (vpid === 1) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${name}: PID ${pid} is the container's init, which LXC itself stops`);
-  writeEntry(name, vpid, pid);
+  writeEntry(what, name, vpid, pid);
 }
 
 /** dre_app_register_pid: puts host process `pid`, which must belong to the container, under D-Aware control. */

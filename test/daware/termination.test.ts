@@ -163,14 +163,14 @@ describe('termination callbacks and the D-Aware registry', () => {
 
   it('ignores forged registry entries written inside a container', () => {
     const hostPidB = hostPidOf(initB, appB.pid);
-    // Entries naming the host's sleeper and B's program (with their true start times), a link, a FIFO and a huge file.
+    // Entries naming the host's sleeper and B's program (with their true start times), a link, a FIFO and a huge file (within the registry's cap).
     const forge = [
       `echo ${startTime(hostSleeper.pid!)} > /run/daware/${hostSleeper.pid}.9`,
       `echo ${startTime(hostPidB)} > /run/daware/${hostPidB}.9`,
       `echo ${startTime(hostPidB)} > /run/daware/${appB.pid}.9`,
       'ln -s /etc/shadow /run/daware/1.15',
       'mkfifo /run/daware/2.15',
-      'dd if=/dev/zero of=/run/daware/3.15 bs=1024 count=1024 2>/dev/null',
+      'dd if=/dev/zero of=/run/daware/3.15 bs=1024 count=256 2>/dev/null',
       'echo junk > /run/daware/not-an-entry',
     ].join('; ');
     assert.equal(inside(a, forge).code, 0);

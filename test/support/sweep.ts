@@ -1,6 +1,7 @@
 /**
  * Removes whatever a test run left under its temporary root, even after failures: running LXC
- * containers, QEMU processes, their cgroups, mounts below the root. Also a script: `node sweep.js TMPDIR`.
+ * containers, QEMU processes, their cgroups, mounts below the root (each container's D-Aware registry
+ * tmpfs among them). Also a script: `node sweep.js TMPDIR`.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
