@@ -4,7 +4,7 @@
  * Containers have networking off: bench/app-network.ts measures what a veth and a port forwarder add.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pair, report, timeIt } from './stats.js';
@@ -18,6 +18,7 @@ const OPS: Op[] = ['create', 'start', 'status', 'suspend', 'resume', 'stop', 'de
 
 export async function bench(): Promise<void> {
   const tmp = mkdtempSync('/tmp/dre-bench-');
+  chmodSync(tmp, 0o711); // passable for the containers' mapped root
   process.env.DRE_ROOT = join(tmp, 'root');
   process.env.DRE_RUNDIR = join(tmp, 'run');
   const { app } = await import('../src/index.js');
@@ -26,15 +27,19 @@ export async function bench(): Promise<void> {
   const times: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
 
-  // The raw container gets our exact LXC config (same base, same overlay layout) under another lxcpath.
+  // The raw container gets our exact LXC config (same base, same overlay layout, same id map) under another lxcpath.
+  const { rootIdRange, makeOwnedDir } = await import('../src/app/userns.js');
   const makeRaw = (name: string, template: string) => {
     const dir = join(rawPath, name);
-    mkdirSync(join(dir, 'upper'), { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    makeOwnedDir(join(dir, 'upper'), rootIdRange());
+    makeOwnedDir(join(dir, 'work'), rootIdRange(), 0o700);
     mkdirSync(join(dir, 'rootfs'));
     const config = readFileSync(template, 'utf8').replaceAll(join(lxcPath(), 'tmpl'), dir).replaceAll('/app/tmpl', `/raw/${name}`).replace(/lxc\.uts\.name = .*/, `lxc.uts.name = ${name}`);
     writeFileSync(join(dir, 'config'), config);
     // Its run dir with an (empty) D-Aware registry, so LXC makes the same mounts for both.
-    mkdirSync(join(process.env.DRE_RUNDIR!, 'raw', name, 'daware'), { recursive: true });
+    mkdirSync(join(process.env.DRE_RUNDIR!, 'raw', name, 'daware'), { recursive: true, mode: 0o711 });
+    chmodSync(rawPath, 0o711);
   };
 
   try {

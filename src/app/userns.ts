@@ -106,11 +106,19 @@ function validRange(r: IdRange | undefined): r is IdRange {
   return !!r && [r.uid, r.gid, r.count].every((v) => Number.isInteger(v)) && r.uid >= ID_COUNT && r.gid >= ID_COUNT && r.count === ID_COUNT;
 }
 
+let verified: { root: string; range: IdRange } | undefined;
+
 /**
- * This root's id range, reserved on first use. Every call checks the reservation is still in both
- * files (a few hundred bytes each) and puts it back if someone removed it.
+ * This root's id range, reserved on first use. The first call of a process checks the reservation is
+ * still in both files and puts it back if someone removed it; later calls of the process reuse it.
  */
 export function rootIdRange(): IdRange {
+  if (verified?.root === stateRoot()) return verified.range;
+  verified = { root: stateRoot(), range: reserveRootIdRange() };
+  return verified.range;
+}
+
+function reserveRootIdRange(): IdRange {
   const name = reservationName();
   const present = (r: IdRange) =>
     readSubids(SUBUID).some((e) => e.name === name && e.start === r.uid && e.count === r.count) &&
