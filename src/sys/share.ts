@@ -16,8 +16,8 @@ import { requireRoot } from '../core/privilege.js';
 import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { qemuUser, type QemuUser } from './confine.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { qemuUser, requireOwnBacking, type QemuUser } from './confine.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
@@ -335,6 +335,7 @@ export async function share(name: string): Promise<void> {
     const url = exportUrl(target);
     const what = `share ${n}`;
     const user = qemuUser(what);
+    await requireOwnBacking(localDiskPath(n), baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
     const snaps = await snapshotCount(localDiskPath(n), what);
     if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
     withNfs(target, what, (c) => {

@@ -118,6 +118,19 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
     assert.equal(cli('dre-sys', ['status', idle]).stdout.trim(), 'STOP');
   });
 
+  it("refuses to commit a disk whose header a QEMU pointed at a host file: root's qemu-img never reads it into a base", async () => {
+    await sys.saveSnapshot(idle, 's1');
+    // What a QEMU taken over by its guest could write into its own disk's header.
+    execFileSync('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-F', 'raw', '-b', secret, localDiskPath(idle)]);
+    const base = uniqueName('stolen');
+    await assert.rejects(sys.commitSnapshot(idle, 's1', base), (e: Error & { code?: number }) => {
+      assert.equal(e.code, -136);
+      assert.match(e.message, new RegExp(`backing file ${secret}`));
+      return true;
+    });
+    assert.ok(!(await sys.listBases()).includes(base));
+  });
+
   it('QEMU cannot spawn a process: a migration to `exec:` makes it fork, and the sandbox kills it', async () => {
     assert.equal(await sys.status(name), STATUS.RUNNING);
     await withQmp(qmpSocketPath(name), (q) => q.execute('migrate', { uri: 'exec:cat > /dev/null' }).catch(() => undefined)).catch(() => undefined);
