@@ -18,6 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# QEMU runs as this unprivileged system user (src/sys/confine.ts); in group kvm where that exists, for /dev/kvm.
+if ! getent passwd dre-qemu >/dev/null; then
+  echo "setup: adding system user dre-qemu"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin --user-group dre-qemu
+fi
+if getent group kvm >/dev/null && ! id -nG dre-qemu | tr ' ' '\n' | grep -qx kvm; then usermod -a -G kvm dre-qemu; fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

@@ -1,4 +1,5 @@
 import type { Accel } from './accel.js';
+import { SANDBOX } from './confine.js';
 import { AGENT_PORT_NAME } from './guest.js';
 
 /** Everything a QEMU command line for one container needs. */
@@ -8,8 +9,11 @@ export interface MachineSpec {
   memoryMiB: number;
   kernel: string;
   initrd: string;
+  /** The disk's path or nfs:// URL; ignored when `diskFds` is set. */
   disk: string;
   diskFormat: 'qcow2' | 'raw';
+  /** The disk is a file D-RE opened (a --rootfs image): QEMU gets it as inherited fds 3 (read-write) and 4 (read-only). */
+  diskFds?: boolean;
   qmpSocket: string;
   agentSocket: string;
   consoleSocket: string;
@@ -24,10 +28,14 @@ export interface MachineSpec {
 /** The kernel command line: the console on the 8250 serial port; the initramfs mounts /dev/vda itself. */
 export const KERNEL_CMDLINE = 'console=ttyS0 panic=-1 quiet loglevel=3';
 
+/** The fd set QEMU opens `/dev/fdset/1` from: both access modes, since QEMU picks the fd whose mode matches each open. */
+const DISK_FDSET = ['-add-fd', 'fd=3,set=1,opaque=rootfs-rw', '-add-fd', 'fd=4,set=1,opaque=rootfs-ro'];
+
 /**
  * QEMU's arguments: q35 (the fastest PC machine to boot under TCG here; microvm needs a host-specific
  * tsc_early_khz), virtio-blk root disk (QEMU cannot checkpoint NVMe), serial console and guest agent on unix sockets, QMP on a socket,
- * started paused (-S) so D-RE can put the process into its cgroup before the guest runs.
+ * started paused (-S) so D-RE can put the process into its cgroup before the guest runs; under the
+ * seccomp sandbox, and not daemonized (the sandbox forbids fork: D-RE starts it detached).
  */
 export function qemuArgs(m: MachineSpec): string[] {
   return [
@@ -38,10 +46,12 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-m', String(m.memoryMiB),
     '-smp', '1',
     '-nodefaults', '-no-user-config', '-display', 'none',
+    '-sandbox', SANDBOX,
     '-kernel', m.kernel,
     '-initrd', m.initrd,
     '-append', KERNEL_CMDLINE,
-    '-drive', `file=${m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
+    ...(m.diskFds ? DISK_FDSET : []),
+    '-drive', `file=${m.diskFds ? '/dev/fdset/1' : m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
     '-device', 'virtio-blk-pci,drive=d0',
     '-chardev', `socket,id=con0,path=${m.consoleSocket},server=on,wait=off,logfile=${m.consoleLog}`,
     '-serial', 'chardev:con0',
@@ -51,7 +61,6 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-qmp', `unix:${m.qmpSocket},server=on,wait=off`,
     '-nic', 'none',
     '-pidfile', m.pidFile,
-    '-daemonize',
     ...(m.incoming ? ['-incoming', 'defer'] : ['-S']),
     ...(m.loadvm ? ['-loadvm', m.loadvm] : []),
   ];

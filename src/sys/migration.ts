@@ -6,14 +6,16 @@
  * the source.
  */
 import { lookup } from 'node:dns/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP, createServer } from 'node:net';
 import { join } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
+import { containerRunDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { sleep } from '../core/proc.js';
+import { qemuUser, removeTlsCredentials, stageTlsCredentials } from './confine.js';
 import { qmpSocketPath, type SysRecord } from './layout.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
@@ -93,15 +95,31 @@ function checkTlsDir(dir: string | null | undefined, files: string[], what: stri
   return dir;
 }
 
-async function useTls(q: Qmp, dir: string | undefined, endpoint: 'server' | 'client', hostName?: string): Promise<void> {
+async function useTls(q: Qmp, n: string, dir: string | undefined, endpoint: 'server' | 'client', hostName?: string): Promise<void> {
   if (dir === undefined) {
     await q.execute('migrate-set-parameters', { 'tls-creds': '' });
     return;
   }
   // A QEMU that came by immigration holds the server-side credentials under the same id.
   await q.execute('object-del', { id: TLS_ID }).catch(() => undefined);
-  await q.execute('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_ID, dir, endpoint, 'verify-peer': true });
+  // QEMU (unprivileged) reads a copy made for it; it loads the files when the object is made, so the copy goes at once.
+  const runDir = containerRunDir('sys', n);
+  const staged = stageTlsCredentials(qemuUser(`migrate ${n}`), dir, runDir);
+  try {
+    await q.execute('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_ID, dir: staged, endpoint, 'verify-peer': true });
+  } finally {
+    removeTlsCredentials(runDir);
+  }
   await q.execute('migrate-set-parameters', { 'tls-creds': TLS_ID, ...(hostName ? { 'tls-hostname': hostName } : {}) });
+}
+
+/** The lowest port an unprivileged process may listen on (QEMU has no CAP_NET_BIND_SERVICE). */
+function unprivilegedPortStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim());
+  } catch {
+    return 1024;
+  }
 }
 
 /** Fails with DRE_ERR_NO_SOCKET_AVAILABLE when the port cannot be listened on here. */
@@ -125,6 +143,9 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
   const what = `immigrate ${n}`;
   const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
   requireRoot(what);
+  if (p < unprivilegedPortStart()) {
+    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: QEMU runs unprivileged and cannot listen on port ${p}; use a port from ${unprivilegedPortStart()} up`);
+  }
   if (!(await importShared(n, what))) {
     throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what}: no such system container on this host or on its NFS share`);
   }
@@ -138,7 +159,7 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
 async function launchIncoming(n: string, rec: SysRecord, port: number, tls: string | undefined): Promise<void> {
   await launch(n, rec, 'immigrate', undefined, async (q) => {
     try {
-      await useTls(q, tls, 'server');
+      await useTls(q, n, tls, 'server');
       await q.execute('migrate-incoming', { uri: `tcp:0.0.0.0:${port}` });
       if (isShared(n)) announceIncoming(n, port, await nfsImageLength(q));
     } catch (e) {
@@ -303,7 +324,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU does not answer on its monitor: ${(e as Error).message}`, e);
     }
     try {
-      await useTls(q, tls, 'client', tls ? target : undefined);
+      await useTls(q, n, tls, 'client', tls ? target : undefined);
       if (opts.maxBandwidth !== undefined) await q.execute('migrate-set-parameters', { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
       await q.execute('migrate-set-capabilities', {
         capabilities: [

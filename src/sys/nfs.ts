@@ -54,10 +54,15 @@ interface Lib {
   rename(ctx: Ptr, from: string, to: string): number;
   stat64(ctx: Ptr, path: string, st: Buffer): number;
   truncate(ctx: Ptr, path: string, length: bigint): number;
+  chown(ctx: Ptr, path: string, uid: number, gid: number): number;
+  chmod(ctx: Ptr, path: string, mode: number): number;
 }
 
-/** struct nfs_stat_64: seventeen uint64_t fields; nfs_size is the eighth. */
+/** struct nfs_stat_64: seventeen uint64_t fields: dev, ino, mode, nlink, uid, gid, rdev, size, ... */
 const NFS_STAT_64_BYTES = 17 * 8;
+const NFS_STAT_64_MODE_OFFSET = 2 * 8;
+const NFS_STAT_64_UID_OFFSET = 4 * 8;
+const NFS_STAT_64_GID_OFFSET = 5 * 8;
 const NFS_STAT_64_SIZE_OFFSET = 7 * 8;
 
 let lib: Lib | undefined;
@@ -84,6 +89,8 @@ function libnfs(): Lib {
     rename: so.func('int nfs_rename(nfs_context *ctx, const char *from, const char *to)'),
     stat64: so.func('int nfs_stat64(nfs_context *ctx, const char *path, _Out_ uint8_t *st)'),
     truncate: so.func('int nfs_truncate(nfs_context *ctx, const char *path, uint64_t length)'),
+    chown: so.func('int nfs_chown(nfs_context *ctx, const char *path, int uid, int gid)'),
+    chmod: so.func('int nfs_chmod(nfs_context *ctx, const char *path, int mode)'),
   } as unknown as Lib;
   return lib;
 }
@@ -185,11 +192,27 @@ export class NfsClient {
 
   /** The file's length in bytes as the server has it now, or undefined when it does not exist. */
   size(file: string): number | undefined {
+    return this.stat(file)?.size;
+  }
+
+  /** Length, permission bits and owner of a file ('' is the export's root), or undefined when it does not exist. */
+  stat(file: string): { size: number; mode: number; uid: number; gid: number } | undefined {
     const st = Buffer.alloc(NFS_STAT_64_BYTES);
     const rc = libnfs().stat64(this.ctx, `/${file}`, st);
     if (rc === -ENOENT) return undefined;
-    if (rc !== 0) this.fail(`stat ${file} on the share`, rc);
-    return Number(st.readBigUInt64LE(NFS_STAT_64_SIZE_OFFSET));
+    if (rc !== 0) this.fail(`stat ${file || 'the export'} on the share`, rc);
+    const field = (offset: number) => Number(st.readBigUInt64LE(offset));
+    return { size: field(NFS_STAT_64_SIZE_OFFSET), mode: field(NFS_STAT_64_MODE_OFFSET) & 0o7777, uid: field(NFS_STAT_64_UID_OFFSET), gid: field(NFS_STAT_64_GID_OFFSET) };
+  }
+
+  chown(file: string, uid: number, gid: number): void {
+    const rc = libnfs().chown(this.ctx, `/${file}`, uid, gid);
+    if (rc !== 0) this.fail(`give ${file || 'the export'} to ${uid}:${gid} on the share`, rc);
+  }
+
+  chmod(file: string, mode: number): void {
+    const rc = libnfs().chmod(this.ctx, `/${file}`, mode);
+    if (rc !== 0) this.fail(`set the mode of ${file || 'the export'} on the share`, rc);
   }
 
   /** Sets the file's length (a longer file reads as zeros past its old end, without taking space). */

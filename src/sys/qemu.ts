@@ -1,14 +1,18 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
-import { lastLines, run, type RunResult } from '../core/run.js';
+import { lastLines } from '../core/run.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
+import { confinedCommand, grantFiles, qemuUser, type QemuUser } from './confine.js';
 import { enterCgroups } from './hostgroup.js';
 import {
   agentSocketPath,
+  baseDiskPath,
   baseInitrdPath,
   baseKernelPath,
   consoleLogPath,
@@ -40,14 +44,40 @@ export function qemuPid(name: string): number | undefined {
   return isAlive(pid) ? pid : undefined;
 }
 
-/** The disk and kernel a container boots. */
-function bootFiles(n: string, rec: SysRecord, what: string): { disk: string; diskFormat: 'qcow2' | 'raw'; kernel: string; initrd: string } {
+/** The disk and kernel a container boots, and which of D-RE's files QEMU writes and reads for it. */
+interface BootFiles {
+  disk: string;
+  diskFormat: 'qcow2' | 'raw';
+  kernel: string;
+  initrd: string;
+  /** A --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
+  rootfs?: string;
+  writable: string[];
+  readable: string[];
+}
+
+function bootFiles(n: string, rec: SysRecord, what: string): BootFiles {
   const kernelBase = rec.base ?? DEFAULT_BASE;
   if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} is missing`);
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
-  if (rec.rootfs === null) return { disk: diskPath(n), diskFormat: 'qcow2', ...boot };
+  if (rec.rootfs === null) {
+    // The overlay's backing file is its base's disk, read by QEMU.
+    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [boot.kernel, boot.initrd, baseDiskPath(kernelBase)] };
+  }
   if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
-  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot };
+  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, rootfs: rec.rootfs, writable: [], readable: [boot.kernel, boot.initrd] };
+}
+
+/** Opens a --rootfs image for QEMU, read-write and read-only (root opens it; QEMU never needs the path). */
+function openRootfs(path: string, what: string): number[] {
+  const fds: number[] = [];
+  try {
+    for (const flags of [constants.O_RDWR, constants.O_RDONLY]) fds.push(openSync(path, flags));
+    return fds;
+  } catch (e) {
+    for (const fd of fds) closeSync(fd);
+    throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: its rootfs ${path} cannot be opened read-write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+  }
 }
 
 /** True when the file starts with qcow2's magic "QFI\xfb". */
@@ -113,51 +143,56 @@ export async function endLeftover(n: string): Promise<void> {
   if (stale !== undefined) await killQemu(n, stale);
 }
 
+/** The console log's last lines; opened without following a symlink (QEMU owns the run dir). */
 function consoleTail(name: string): string {
   try {
-    return lastLines(readFileSync(consoleLogPath(name), 'utf8'), 5);
+    const fd = openSync(consoleLogPath(name), constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      return lastLines(readFileSync(fd, 'utf8'), 5);
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return '';
   }
 }
 
 /**
- * Launches QEMU paused, puts it into the container's cgroup, lets the guest run and waits until its
- * agent answers (the guest booted, its power-button reader is listening). `loadvm` resumes a checkpoint.
+ * Launches QEMU paused, as the unprivileged QEMU user, puts it into the container's cgroup, lets the
+ * guest run and waits until its agent answers (the guest booted, its power-button reader is
+ * listening). `loadvm` resumes a checkpoint.
  */
 export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string, incoming?: (q: Qmp) => Promise<void>): Promise<void> {
   const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
+  const user = qemuUser(`${what} ${n}`);
   await endLeftover(n);
-  const files = (await sharedBootFiles(n, rec, what, incoming !== undefined)) ?? bootFiles(n, rec, what);
+  const files: BootFiles = (await sharedBootFiles(n, rec, what, incoming !== undefined, user)) ?? bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
-  mkdirSync(runDir, { recursive: true, mode: 0o700 });
-  chmodSync(runDir, 0o700);
-  for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
-  const args = qemuArgs({
-    name: n,
-    accel,
-    memoryMiB: rec.memoryMiB,
-    ...files,
-    qmpSocket: qmpSocketPath(n),
-    agentSocket: agentSocketPath(n),
-    consoleSocket: consoleSocketPath(n),
-    consoleLog: consoleLogPath(n),
-    pidFile: pidFilePath(n),
-    loadvm,
-    incoming: incoming !== undefined,
-  });
-  const r = await runQemu(args, `${what} ${n}`);
-  const pid = qemuPid(n);
-  if (r.code !== 0 || pid === undefined) {
+  for (const p of [...runFiles(n), consoleLogPath(n), qemuLogPath(n)]) rmSync(p, { force: true });
+  const fds = files.rootfs !== undefined ? openRootfs(files.rootfs, `${what} ${n}`) : [];
+  let pid: number;
+  try {
+    grantFiles(user, { runDir, writable: files.writable, readable: files.readable }, `${what} ${n}`);
+    const args = qemuArgs({
+      name: n,
+      accel,
+      memoryMiB: rec.memoryMiB,
+      ...files,
+      diskFds: fds.length > 0,
+      qmpSocket: qmpSocketPath(n),
+      agentSocket: agentSocketPath(n),
+      consoleSocket: consoleSocketPath(n),
+      consoleLog: consoleLogPath(n),
+      pidFile: pidFilePath(n),
+      loadvm,
+      incoming: incoming !== undefined,
+    });
+    pid = await runQemu(n, user, args, fds, `${what} ${n}`);
+  } catch (e) {
     await releaseLease(n);
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: QEMU did not start: ${lastLines(r.stderr) || `exit ${r.code}`}`);
-  }
-  for (const p of [...runFiles(n), consoleLogPath(n)]) {
-    try {
-      chmodSync(p, 0o600);
-    } catch {
-      /* made by QEMU later */
-    }
+    throw e;
+  } finally {
+    for (const fd of fds) closeSync(fd);
   }
   let qmp: Qmp | undefined;
   try {
@@ -180,19 +215,79 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   }
 }
 
+/** How long QEMU may take from exec to answering on QMP (devices made, a checkpoint loaded). */
+const QEMU_UP_TIMEOUT_MS = 120_000;
+
 /**
- * Runs QEMU (it daemonizes). A QEMU killed just before is a zombie as soon as its main thread exits,
- * while its other threads may still hold the disk's image lock for a moment: that refusal is retried
- * for a bounded time.
+ * Runs QEMU until it answers on QMP; resolves to its pid. A QEMU killed just before is a zombie as
+ * soon as its main thread exits, while its other threads may still hold the disk's image lock for a
+ * moment: that refusal is retried for a bounded time.
  */
-async function runQemu(args: string[], what: string): Promise<RunResult> {
+async function runQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number> {
   const end = Date.now() + 5_000;
   for (;;) {
-    const r = await run('qemu-system-x86_64', args, { timeoutMs: 60_000 }).catch((e: Error) => {
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run: ${e.message}`);
-    });
-    if (r.code === 0 || !r.stderr.includes('Failed to get "write" lock') || Date.now() > end) return r;
+    const r = await startQemu(n, user, args, fds, what);
+    if (typeof r === 'number') return r;
+    if (!r.includes('Failed to get "write" lock') || Date.now() > end) {
+      const hint = /Permission denied/.test(r) ? ` (QEMU runs as ${user.name}: it must be able to open that file; a --rootfs image's backing files too)` : '';
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU did not start: ${lastLines(r) || 'it exited without a word'}${hint}`);
+    }
     await sleep(50);
+  }
+}
+
+/**
+ * One start: QEMU detached (its own session, so it outlives this process), its stdout and stderr in
+ * a root-owned log that root reads back through the open fd (QEMU owns the run dir and could put a
+ * symlink at the path), `fds` as fds 3, 4. Resolves to the pid once QMP answers, or to QEMU's output
+ * when it exits first.
+ */
+async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number | string> {
+  rmSync(qemuLogPath(n), { force: true });
+  const log = openSync(qemuLogPath(n), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    const [cmd, argv] = confinedCommand(user, args);
+    const child = spawn(cmd, argv, { detached: true, cwd: '/', stdio: ['ignore', log, log, ...fds] });
+    let exited = false;
+    let spawnError: Error | undefined;
+    child.on('exit', () => (exited = true));
+    child.on('error', (e) => {
+      spawnError = e;
+      exited = true;
+    });
+    child.unref();
+    const end = Date.now() + QEMU_UP_TIMEOUT_MS;
+    while (!exited && Date.now() < end) {
+      if (existsSync(qmpSocketPath(n)) && (await answersQmp(n))) {
+        const pid = qemuPid(n);
+        if (pid !== undefined) return pid;
+      }
+      await sleep(20);
+    }
+    if (spawnError) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run (setpriv, util-linux): ${spawnError.message}`);
+    if (!exited) {
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+      return `no answer on QMP after ${QEMU_UP_TIMEOUT_MS / 1000} s`;
+    }
+    const { size } = fstatSync(log);
+    const out = Buffer.alloc(Math.min(size, 65536));
+    readSync(log, out, 0, out.length, Math.max(0, size - out.length));
+    return out.toString('utf8');
+  } finally {
+    closeSync(log);
+  }
+}
+
+async function answersQmp(n: string): Promise<boolean> {
+  try {
+    await withQmp(qmpSocketPath(n), (q) => q.execute('query-status', undefined, 2_000), 2_000);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -226,6 +321,9 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
   }
   await killQemu(n, pid);
 }
+
+/** QEMU's own stdout and stderr (made by root, written by QEMU through the inherited fd). */
+const qemuLogPath = (n: string) => join(containerRunDir('sys', n), 'qemu.log');
 
 /** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
 const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];

@@ -16,7 +16,8 @@ import { requireRoot } from '../core/privilege.js';
 import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { qemuUser, requireOwnBacking, type QemuUser } from './confine.js';
 import { changing, refuseUnless } from './lifecycle.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
@@ -252,10 +253,31 @@ export function handOverLease(n: string): LeaseHolder | undefined {
 }
 
 /**
+ * QEMU's NFS driver speaks AUTH_SYS with the uid and gid its nfs:// URL names (else its process's).
+ * The image belongs to that identity (0600), which every host's QEMU uses for it whatever its local
+ * dre-qemu uid is (both ends of a migration write the same file); records and leases stay root's.
+ * The export's root gets search (not listing) for others so that identity may reach the image.
+ * An image made before QEMU was confined (root's) is given to this host's QEMU user.
+ */
+function imageIdentity(c: NfsClient, n: string, user: QemuUser, what: string): { uid: number; gid: number } {
+  const root = c.stat('');
+  if (root && (root.mode & 0o001) === 0) c.chmod('', root.mode | 0o001);
+  const st = c.stat(imageFile(n));
+  if (!st) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: the share has no image ${imageFile(n)}`);
+  if (st.uid !== 0 && st.gid !== 0) return st;
+  c.chown(imageFile(n), user.uid, user.gid);
+  if (st.mode !== 0o600) c.chmod(imageFile(n), 0o600);
+  return user;
+}
+
+/** The image as this host's QEMU opens it: with the image owner's NFS identity, never root's. */
+const qemuImageUrl = (target: NfsTarget, n: string, id: { uid: number; gid: number }) => `${fileUrl(target, imageFile(n))}?uid=${id.uid}&gid=${id.gid}`;
+
+/**
  * Hook of launch: a shared container boots from its image on the share, under this host's lease; an
  * immigration only announces itself (the source holds the lease until the guest has moved).
  */
-export async function sharedBootFiles(n: string, rec: SysRecord, what: string, incoming: boolean) {
+export async function sharedBootFiles(n: string, rec: SysRecord, what: string, incoming: boolean, user: QemuUser) {
   const sh = readShare(n);
   if (!sh) return undefined;
   const kernelBase = rec.base ?? DEFAULT_BASE;
@@ -263,12 +285,15 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
   const target = parseNfsUrl(sh.url, `${what} ${n}`);
   const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
-  withNfs(target, `${what} ${n}`, (c) => {
+  const id = withNfs(target, `${what} ${n}`, (c) => {
     if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
     if (makeRoom) makeRoom(c);
     else acquireLease(c, n, what);
+    return imageIdentity(c, n, user, what);
   });
-  return { disk: fileUrl(target, imageFile(n)), diskFormat: 'qcow2' as const, kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
+  const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
+  // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
+  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [boot.kernel, boot.initrd] };
 }
 
 /**
@@ -309,6 +334,8 @@ export async function share(name: string): Promise<void> {
     const target = configuredNfs(`share ${n}`);
     const url = exportUrl(target);
     const what = `share ${n}`;
+    const user = qemuUser(what);
+    await requireOwnBacking(localDiskPath(n), baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
     const snaps = await snapshotCount(localDiskPath(n), what);
     if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
     withNfs(target, what, (c) => {
@@ -319,7 +346,10 @@ export async function share(name: string): Promise<void> {
     const part = `.${imageFile(n)}.part`;
     try {
       await qemuImg(what, ['convert', '-q', '-O', 'qcow2', localDiskPath(n), fileUrl(target, part)]);
-      withNfs(target, what, (c) => c.rename(part, imageFile(n)));
+      withNfs(target, what, (c) => {
+        c.rename(part, imageFile(n));
+        imageIdentity(c, n, user, 'share');
+      });
     } catch (e) {
       withNfs(target, `undo ${what}`, (c) => {
         c.remove(part);

@@ -9,9 +9,10 @@ import { requireRoot } from '../core/privilege.js';
 import { lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
-import { baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { refuseState } from '../core/operation.js';
 import { changing, list, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
+import { requireOwnBacking } from './confine.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
 
@@ -160,6 +161,8 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     if (existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} exists`);
     const disk = diskPath(n);
     await requireTag(n, disk, SNAPSHOT_PREFIX, t, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    const backing = disk.startsWith('nfs://') ? undefined : baseDiskPath(rec.base!); // a shared image is flattened
+    await requireOwnBacking(disk, backing, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
     removeStaging(basesDir('sys'));
     const staging = stagingPath(basesDir('sys'), b);

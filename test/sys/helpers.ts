@@ -1,11 +1,15 @@
 /** Shared by the sys tests: software emulation on, a shell command in a guest, and clean-up of guests. */
+import '../support/env.js';
 import { execFileSync } from 'node:child_process';
+import { chmodSync } from 'node:fs';
 import { STATUS } from '../../src/core/driver.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { qemuPid } from '../../src/sys/qemu.js';
 
 // These hosts have no usable KVM (see ENGINE-FACTS.md): every sys test runs under TCG unless it says otherwise.
 process.env.DRE_SYS_ACCEL = 'tcg';
+// QEMU runs as dre-qemu, which must pass this run's private directory (mkdtemp makes it 0700) to reach DRE_ROOT and DRE_RUNDIR.
+if (process.env.DRE_TEST_TMP) chmodSync(process.env.DRE_TEST_TMP, 0o711);
 
 /** Fails (never skips) when QEMU is missing: the sys tests need the real engine. */
 export function requireQemu(): void {

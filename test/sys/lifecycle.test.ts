@@ -1,8 +1,8 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { allHierarchyMounts, groupDir } from '../../src/core/cgroup.js';
 import { RESOURCE, STATUS } from '../../src/core/driver.js';
@@ -45,9 +45,14 @@ describe('system container lifecycle on QEMU', () => {
     assert.equal(await sh(name, 'cat /proc/1/comm'), 'init');
   });
 
-  it('keeps its QMP socket and run dir root-only', () => {
-    assert.equal(statSync(containerRunDir('sys', name)).mode & 0o777, 0o700);
-    assert.equal(statSync(qmpSocketPath(name)).mode & 0o777, 0o600);
+  it("keeps its QMP socket in a run dir that is QEMU's user's own (0700), inside one only that user's group may pass", () => {
+    const qemuUid = Number(execFileSync('id', ['-u', 'dre-qemu'], { encoding: 'utf8' }).trim());
+    const run = statSync(containerRunDir('sys', name));
+    assert.equal(run.mode & 0o777, 0o700);
+    assert.equal(run.uid, qemuUid);
+    const parent = statSync(dirname(containerRunDir('sys', name)));
+    assert.deepEqual([parent.mode & 0o777, parent.uid], [0o710, 0]);
+    assert.equal(statSync(qmpSocketPath(name)).uid, qemuUid);
   });
 
   it('puts the QEMU process and all its threads into the container group in every hierarchy', () => {

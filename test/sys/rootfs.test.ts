@@ -1,5 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
+import { chmodSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { run } from '../../src/core/run.js';
@@ -25,6 +26,25 @@ describe('a system container on a rootfs image instead of a Base Image', () => {
   });
   after(async () => {
     await removeGuest(name);
+  });
+
+  it("hands the user's image to the unprivileged QEMU as open files: its owner and mode stay as they were (root's, 0600)", async () => {
+    chmodSync(image, 0o600);
+    const before = statSync(image);
+    await sys.start(name);
+    const pid = await sys.pid(name);
+    assert.notEqual(statSync(`/proc/${pid}`).uid, 0, 'QEMU runs unprivileged');
+    const open = readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`) === image;
+      } catch {
+        return false;
+      }
+    });
+    assert.ok(open.length >= 1, 'QEMU holds the image open');
+    await sys.stop(name);
+    const after = statSync(image);
+    assert.deepEqual([after.uid, after.gid, after.mode], [before.uid, before.gid, before.mode]);
   });
 
   it('boots from the image and writes into it, as seen on the image itself after stop', async () => {

@@ -1,0 +1,198 @@
+/**
+ * QEMU's confinement: the unprivileged user it runs as, the few files and directories given to that
+ * user, and the command line that starts it without capabilities under QEMU's seccomp sandbox.
+ * As libvirt does, D-RE (root) prepares the files and then runs QEMU as the user; QEMU's own
+ * `-runas` is not used (it would still start as root and drop privileges only after set-up).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { dreError, type DreErrName } from '../core/errors.js';
+import { runRoot, stateRoot } from '../core/paths.js';
+import { lastLines, run } from '../core/run.js';
+
+/** The system user every QEMU of D-RE runs as (made by scripts/setup.sh). */
+export const QEMU_USER = 'dre-qemu';
+
+/**
+ * QEMU's seccomp filter: no obsolete syscalls, no set*id/setgroups (elevateprivileges), no
+ * fork/exec (spawn), no scheduler or priority changes (resourcecontrol). Forbidding fork is why
+ * QEMU is not `-daemonize`d: D-RE starts it detached itself.
+ */
+export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
+export interface QemuUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+let known: QemuUser | undefined;
+
+/** The QEMU user from the system's user database; missing → DRE_ERR_PERMISSION_DENIED naming the set-up. */
+export function qemuUser(what: string): QemuUser {
+  if (known) return known;
+  const r = spawnSync('getent', ['passwd', QEMU_USER], { encoding: 'utf8', timeout: 5_000 });
+  const fields = r.status === 0 ? r.stdout.trim().split(':') : [];
+  const uid = Number(fields[2]);
+  const gid = Number(fields[3]);
+  if (fields.length < 4 || !Number.isInteger(uid) || !Number.isInteger(gid)) {
+    throw dreError(
+      'DRE_ERR_PERMISSION_DENIED',
+      `${what}: QEMU's unprivileged user ${QEMU_USER} does not exist; run the set-up (bash scripts/setup.sh) or ` +
+        `useradd --system --no-create-home --shell /usr/sbin/nologin ${QEMU_USER}; D-RE does not run QEMU as root`,
+    );
+  }
+  if (uid === 0 || gid === 0) throw dreError('DRE_ERR_PERMISSION_DENIED', `${what}: user ${QEMU_USER} has uid ${uid} gid ${gid}; QEMU must not run with id 0`);
+  known = { name: QEMU_USER, uid, gid };
+  return known;
+}
+
+/**
+ * The command that runs QEMU as the user: setpriv sets uid, gid and the user's groups (kvm for
+ * /dev/kvm), empties the inheritable and bounding capability sets (the uid change clears the
+ * permitted and effective ones; no ambient ones) and sets no_new_privs before exec.
+ */
+export function confinedCommand(user: QemuUser, qemuArgs: string[]): [string, string[]] {
+  return [
+    'setpriv',
+    ['--reuid', user.name, '--regid', user.name, '--init-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'qemu-system-x86_64', ...qemuArgs],
+  ];
+}
+
+/** True when the user may pass (search) directory `dir` by its mode bits. */
+function searchable(dir: string, user: QemuUser): boolean {
+  const st = statSync(dir);
+  if (st.uid === user.uid) return (st.mode & 0o100) !== 0;
+  if (st.gid === user.gid) return (st.mode & 0o010) !== 0;
+  return (st.mode & 0o001) !== 0;
+}
+
+/**
+ * The directories above D-RE's roots are not D-RE's to change: each must let the user pass, or the
+ * start fails saying which one (QEMU would only say "Permission denied" on its first file).
+ */
+function requireAncestorsSearchable(root: string, user: QemuUser, what: string): void {
+  for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
+    if (!searchable(dir, user)) {
+      const mode = (statSync(dir).mode & 0o7777).toString(8).padStart(4, '0');
+      throw dreError(
+        'DRE_ERR_PERMISSION_DENIED',
+        `${what}: QEMU runs as ${user.name}, which cannot pass ${dir} (mode ${mode}) on the way to ${root}: chmod o+x ${dir}, or use a DRE_ROOT/DRE_RUNDIR below directories others may pass`,
+      );
+    }
+    if (dir === '/') return;
+  }
+}
+
+/** A directory only QEMU's group may pass, and nobody but root may list: root:dre-qemu 0710. */
+function groupSearchOnly(dir: string, user: QemuUser): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chownSync(dir, 0, user.gid);
+  chmodSync(dir, 0o710);
+}
+
+/** D-RE's two roots are shared with application containers: others get search added (no listing), no bit is taken away. */
+function addSearchForOthers(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const mode = statSync(dir).mode & 0o7777;
+  if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+}
+
+/** What one QEMU is given before it runs. */
+export interface Grant {
+  /** The container's run dir: QEMU makes its QMP, agent and console sockets, pid file and console log there. */
+  runDir: string;
+  /** Local disk images QEMU writes (the container's overlay). */
+  writable: string[];
+  /** Files QEMU only reads: the base's kernel, initramfs and backing image. */
+  readable: string[];
+}
+
+/**
+ * Prepares the files of one QEMU for the user, and nothing more: every directory on the way may be
+ * passed but not listed, the rest of D-RE's state stays root-only (records, shares, locks, other
+ * bases' metadata).
+ */
+export function grantFiles(user: QemuUser, g: Grant, what: string): void {
+  const roots = [stateRoot(), runRoot()];
+  for (const root of roots) {
+    requireAncestorsSearchable(root, user, what);
+    addSearchForOthers(root);
+  }
+  // Every directory between a root and a granted file (sys/, containers/, the container's, bases/, the base's).
+  const dirs = new Set<string>();
+  for (const f of [...g.writable, ...g.readable, g.runDir]) {
+    const root = roots.find((r) => resolve(f).startsWith(resolve(r) + '/'));
+    if (!root) continue; // outside D-RE's roots (a --rootfs image is passed to QEMU as an open file instead)
+    for (let d = dirname(resolve(f)); d !== resolve(root); d = dirname(d)) dirs.add(d);
+  }
+  for (const d of dirs) groupSearchOnly(d, user);
+  // The run dir is QEMU's own: it binds its sockets and writes its pid file and console log there.
+  mkdirSync(g.runDir, { recursive: true, mode: 0o700 });
+  chownSync(g.runDir, user.uid, user.gid);
+  chmodSync(g.runDir, 0o700);
+  // The container's disk: QEMU writes the guest's blocks, snapshots and checkpoints into it.
+  for (const f of g.writable) {
+    chownSync(f, user.uid, user.gid);
+    chmodSync(f, 0o600);
+  }
+  // A base is shared by containers: QEMU may read it, never change it.
+  for (const f of g.readable) {
+    chownSync(f, 0, user.gid);
+    chmodSync(f, 0o640);
+  }
+}
+
+/** QEMU's x509 file names; QEMU reads those of its endpoint (and a CRL and DH parameters when present). */
+const TLS_FILES = ['ca-cert.pem', 'ca-crl.pem', 'server-cert.pem', 'server-key.pem', 'client-cert.pem', 'client-key.pem', 'dh-params.pem'];
+
+/**
+ * The user's TLS credentials copied (by root) for QEMU: root:dre-qemu 0440 in a root:dre-qemu 0710
+ * directory beside the run dir (not inside it: QEMU owns the run dir and could swap in a symlink that
+ * root would then write through). The user's own files keep their modes. Returns the directory; the
+ * caller removes it (removeTlsCredentials) once QEMU has loaded the credentials.
+ */
+export function stageTlsCredentials(user: QemuUser, fromDir: string, runDir: string): string {
+  const dir = tlsStagingDir(runDir);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { mode: 0o700 });
+  for (const f of TLS_FILES) {
+    if (!existsSync(join(fromDir, f))) continue;
+    const to = join(dir, f);
+    copyFileSync(join(fromDir, f), to, constants.COPYFILE_EXCL);
+    chownSync(to, 0, user.gid);
+    chmodSync(to, 0o440);
+  }
+  chownSync(dir, 0, user.gid);
+  chmodSync(dir, 0o710);
+  return dir;
+}
+
+const tlsStagingDir = (runDir: string) => `${runDir}.tls`;
+
+export function removeTlsCredentials(runDir: string): void {
+  rmSync(tlsStagingDir(runDir), { recursive: true, force: true });
+}
+
+/**
+ * QEMU writes its disk's qcow2 header, so a QEMU taken over by its guest could point the backing file
+ * (or an external data file) at any host file, which root's `qemu-img convert` would then read into
+ * a new image. Before root reads a container's disk through its chain, the header must name the
+ * backing D-RE gave it (`expectedBacking`) or none, and no data file.
+ */
+export async function requireOwnBacking(disk: string, expectedBacking: string | undefined, what: string, code: DreErrName): Promise<void> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
+  const info = JSON.parse(r.stdout) as { 'backing-filename'?: string; 'full-backing-filename'?: string; 'format-specific'?: { data?: { 'data-file'?: string } } };
+  const backing = info['full-backing-filename'] ?? info['backing-filename'];
+  const dataFile = info['format-specific']?.data?.['data-file'];
+  const want = expectedBacking === undefined ? undefined : resolve(expectedBacking);
+  // No backing file is fine too: a disk back from a share is standalone.
+  if ((backing !== undefined && resolve(backing) !== want) || dataFile !== undefined) {
+    throw dreError(
+      code,
+      `${what}: the disk's header names ${dataFile !== undefined ? `data file ${dataFile}` : `backing file ${backing ?? 'none'}`}, not ${want ?? 'no backing file'} as D-RE made it (written by its QEMU?); refused`,
+    );
+  }
+}
