@@ -1,4 +1,5 @@
 import '../support/env.js';
+import { rootIdRange, shiftOwners } from '../../src/app/userns.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -150,6 +151,7 @@ describe('bad input to the application container functions', () => {
     const init = join(upperDir(name), 'sbin', 'init');
     mkdirSync(join(upperDir(name), 'sbin'), { recursive: true });
     writeFileSync(init, 'not a program\n', { mode: 0o644 });
+    shiftOwners(join(upperDir(name), 'sbin'), rootIdRange()); // as the container's own root would have made them
     try {
       await assert.rejects(app.start(name), (e: DreError) => e.errName === 'DRE_ERR_CONTAINER_STOPPED' && /LXC could not start it/.test(e.message));
       assert.equal(await spec.dre_app_status(handle(name)), spec.DRE_APP_CONTAINER_STATUS_STOP);
