@@ -5,7 +5,7 @@
  * container with the same config. Goal: unprivileged <= 1.05x privileged.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pair, report, timeIt } from './stats.js';
@@ -23,7 +23,7 @@ export async function bench(): Promise<void> {
   process.env.DRE_RUNDIR = join(tmp, 'run');
   const { app } = await import('../src/index.js');
   const { lxcPath } = await import('../src/app/layout.js');
-  const { rootIdRange, makeOwnedDir } = await import('../src/app/userns.js');
+  const { makeRawContainer } = await import('./rawlxc.js');
   const rawPath = join(tmp, 'raw');
   const times: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
@@ -43,17 +43,7 @@ export async function bench(): Promise<void> {
     await app.create('tmplu', { network: false, base: 'seedu-base' });
     const template = join(tmp, 'template.config');
     copyFileSync(join(lxcPath(), 'tmplu', 'config'), template);
-    const makeRaw = (name: string) => {
-      const dir = join(rawPath, name);
-      mkdirSync(dir, { recursive: true, mode: 0o711 });
-      chmodSync(rawPath, 0o711);
-      makeOwnedDir(join(dir, 'upper'), rootIdRange());
-      makeOwnedDir(join(dir, 'work'), rootIdRange(), 0o700);
-      mkdirSync(join(dir, 'rootfs'));
-      const config = readFileSync(template, 'utf8').replaceAll(join(lxcPath(), 'tmplu'), dir).replaceAll('/app/tmplu', `/raw/${name}`).replace(/lxc\.uts\.name = .*/, `lxc.uts.name = ${name}`);
-      writeFileSync(join(dir, 'config'), config);
-      mkdirSync(join(process.env.DRE_RUNDIR!, 'raw', name, 'daware'), { recursive: true, mode: 0o711 });
-    };
+    const makeRaw = (name: string) => makeRawContainer(rawPath, name, 'tmplu', template);
 
     for (let round = 0; round < ROUNDS; round++) {
       const u = `u${round}`;

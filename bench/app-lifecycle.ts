@@ -4,7 +4,7 @@
  * Containers have networking off: bench/app-network.ts measures what a veth and a port forwarder add.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pair, report, timeIt } from './stats.js';
@@ -28,19 +28,8 @@ export async function bench(): Promise<void> {
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
 
   // The raw container gets our exact LXC config (same base, same overlay layout, same id map) under another lxcpath.
-  const { rootIdRange, makeOwnedDir } = await import('../src/app/userns.js');
-  const makeRaw = (name: string, template: string) => {
-    const dir = join(rawPath, name);
-    mkdirSync(dir, { recursive: true, mode: 0o711 });
-    makeOwnedDir(join(dir, 'upper'), rootIdRange());
-    makeOwnedDir(join(dir, 'work'), rootIdRange(), 0o700);
-    mkdirSync(join(dir, 'rootfs'));
-    const config = readFileSync(template, 'utf8').replaceAll(join(lxcPath(), 'tmpl'), dir).replaceAll('/app/tmpl', `/raw/${name}`).replace(/lxc\.uts\.name = .*/, `lxc.uts.name = ${name}`);
-    writeFileSync(join(dir, 'config'), config);
-    // Its run dir with an (empty) D-Aware registry, so LXC makes the same mounts for both.
-    mkdirSync(join(process.env.DRE_RUNDIR!, 'raw', name, 'daware'), { recursive: true, mode: 0o711 });
-    chmodSync(rawPath, 0o711);
-  };
+  const { makeRawContainer } = await import('./rawlxc.js');
+  const makeRaw = (name: string, template: string) => makeRawContainer(rawPath, name, 'tmpl', template);
 
   try {
     await app.create('tmpl', { network: false }); // builds the default base once, and a config to copy for raw containers
