@@ -87,12 +87,21 @@ async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promi
 }
 
 /**
- * The leases that count: a lease whose container never came into being (a killed create) or is gone
- * (a killed destroy) is dropped, unless its create still runs (the container's lock is held).
+ * Whether a lease still counts: its container exists, or its create or destroy still runs (holds the
+ * container's lock). Existence is asked again after the lock: a create renames its container into
+ * place before it lets go of the lock, so one that finishes between the first two questions is seen
+ * by the third (asked only before the lock, a create that finished in between lost its lease: two
+ * containers got one address under load).
+ * The lock is probed only for leases without a container, so finished containers are never probed.
  */
+function leaseIsLive(name: string): boolean {
+  return existsSync(containerDir('app', name)) || isLocked('app', name) || existsSync(containerDir('app', name));
+}
+
+/** The leases that count: a lease whose container never came into being (a killed create) or is gone (a killed destroy) is dropped. */
 function liveLeases(): Record<string, Lease> {
   const all = readJson<Record<string, Lease>>(leasesPath()) ?? {};
-  return Object.fromEntries(Object.entries(all).filter(([name]) => existsSync(containerDir('app', name)) || isLocked('app', name)));
+  return Object.fromEntries(Object.entries(all).filter(([name]) => leaseIsLive(name)));
 }
 
 /**
