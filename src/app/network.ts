@@ -7,10 +7,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { ContainerLock, isLocked } from '../core/lock.js';
-import { cgroupRoot, containerDir, stateRoot } from '../core/paths.js';
+import { cgroupRoot, containerDir, containersDir, stateRoot } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
 import { lastLines, run } from '../core/run.js';
-import { readJson, writeJsonAtomic } from '../core/store.js';
+import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
+import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
+import { recordPath, type AppRecord } from './layout.js';
 import { closePort, openPort } from './portforward.js';
 
 /** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
@@ -98,10 +100,29 @@ function leaseIsLive(name: string): boolean {
   return existsSync(containerDir('app', name)) || isLocked('app', name) || existsSync(containerDir('app', name));
 }
 
+/**
+ * The leases on file, checked; a damaged leases.json is rebuilt from the containers' own records (a
+ * create running at that moment has no record yet: its address may be handed out again, so the
+ * rebuild is announced).
+ */
+function readLeases(): Record<string, Lease> {
+  try {
+    return readRecordFile<Record<string, Lease>>(leasesPath(), leasesCheck) ?? {};
+  } catch (e) {
+    if (!(e instanceof DamagedRecord)) throw e;
+    warnDamaged(e, "rebuilt from the containers' records");
+    const rebuilt: Record<string, Lease> = {};
+    for (const name of listEntries(containersDir('app'))) {
+      const rec = readRecordOrSkip<AppRecord>(recordPath(name), appRecordCheck, () => {});
+      if (rec) rebuilt[name] = { address: rec.address ?? null, port: rec.port };
+    }
+    return rebuilt;
+  }
+}
+
 /** The leases that count: a lease whose container never came into being (a killed create) or is gone (a killed destroy) is dropped. */
 function liveLeases(): Record<string, Lease> {
-  const all = readJson<Record<string, Lease>>(leasesPath()) ?? {};
-  return Object.fromEntries(Object.entries(all).filter(([name]) => leaseIsLive(name)));
+  return Object.fromEntries(Object.entries(readLeases()).filter(([name]) => leaseIsLive(name)));
 }
 
 /**
