@@ -68,16 +68,21 @@ export function networkConfig(): NetworkConfig & { gateway: string; broadcast: s
   return { bridge: cfg.bridge, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(base + 1), broadcast: intToIp(base + size - 1), prefix };
 }
 
+/** How long a create or destroy waits for the network lock: 50 parallel creates on 2 cores queue for seconds. */
+const NETWORK_LOCK_WAIT_MS = 60_000;
+
 /** Runs `fn` holding this root's network lock (waits, bounded: allocations are short). */
 async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const end = Date.now() + 10_000;
+  const end = Date.now() + NETWORK_LOCK_WAIT_MS;
   for (;;) {
     let lock: ContainerLock;
     try {
       lock = ContainerLock.acquire('app', '.network', what);
     } catch (e) {
-      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY' || Date.now() > end) throw e;
-      await sleep(20);
+      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY') throw e;
+      if (Date.now() > end) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} the network lock of this root was held by others for over ${NETWORK_LOCK_WAIT_MS / 1000} s; try again`);
+      // Jittered: waiters that woke together do not keep colliding.
+      await sleep(5 + Math.random() * 20);
       continue;
     }
     try {
