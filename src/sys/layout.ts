@@ -38,7 +38,7 @@ export const pidFilePath = (name: string) => join(containerRunDir('sys', name), 
 
 /** The container's record, checked (records.ts); a torn or hand-broken one → DRE_ERR_CONTAINER_UNKNOWN_STATUS naming the file. */
 export function readRecord(name: string): SysRecord | undefined {
-  const fix = `restore the file, or remove the container with dre-sys destroy ${name}`;
+  const fix = `restore the file, or remove ${containerDir('sys', name)} by hand once its QEMU is gone`;
   return readRecordOr<SysRecord>(recordPath(name), sysRecordCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `system container ${name}`, fix);
 }
 
