@@ -7,7 +7,7 @@ import { appDriver } from '../app/driver.js';
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkObject, shown } from '../core/names.js';
-import { fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -62,10 +62,8 @@ export async function dre_app_open(n: string): Promise<dre_app_handle | null> {
   });
   return r === 0 ? { type: DRE_APP_CONTAINER_TYPE_LXC, name: n } : null;
 }
-export const dre_app_close = (h: dre_app_handle | null): Promise<dre_return_t> =>
-  specCall(async () => {
-    checkObject(h, 'handle');
-  });
+/** Retires the handle: a later call with it (or a second close) → DRE_ERR_INVALID_ARGUMENT. */
+export const dre_app_close = (h: dre_app_handle | null): Promise<dre_return_t> => closeHandle(h, DRE_APP_CONTAINER_TYPE_LXC);
 
 export const dre_app_start = (h: dre_app_handle): Promise<dre_return_t> => specCall(() => appDriver.start(name(h)));
 export const dre_app_stop = (h: dre_app_handle): Promise<dre_return_t> => specCall(() => appDriver.stop(name(h)));

@@ -49,11 +49,23 @@ export const {
 /** Runs the idiomatic call behind a spec function: resolves to 0 (or the call's status), or the dre_err_t. */
 export const specCall = toReturnCode;
 
-/** A spec handle `{ type, name }`: checks it is there, of the right type, and names a valid container. */
+/** Handles given to dre_*_close: using one again is DRE_ERR_INVALID_ARGUMENT, as a freed handle is in C. */
+const closedHandles = new WeakSet<object>();
+
+/** A spec handle `{ type, name }`: checks it is there, open, of the right type, and names a valid container. */
 export function handleName(h: unknown, type: number): string {
   const { type: t, name } = checkObject(h, 'handle') as { type?: unknown; name?: unknown };
+  if (closedHandles.has(h as object)) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'the handle was closed; open the container again');
   if (t !== type) throw dreError('DRE_ERR_INVALID_ARGUMENT', `handle type ${shown(t)} is not ${type}`);
   return checkName(name, 'container name');
+}
+
+/** dre_*_close: checks the handle (null → NULL_POINTER, closed twice → INVALID_ARGUMENT), then retires it. */
+export async function closeHandle(h: unknown, type: number): Promise<number> {
+  return specCall(async () => {
+    handleName(h, type);
+    closedHandles.add(h as object);
+  });
 }
 
 /** Checks an out-parameter holder is there. */
@@ -93,8 +105,12 @@ export function toResource(r: unknown): Resource {
   const v = checkObject(r as ResourceValue, 'resource');
   const u = v.udata ?? {};
   switch (v.type) {
-    case RESOURCE.CPU:
-      return { type: RESOURCE.CPU, percent: u.cpu?.parcent };
+    case RESOURCE.CPU: {
+      // The spec's struct has `int parcent`: a fraction is refused here (the idiomatic layer takes one).
+      const parcent = u.cpu?.parcent;
+      if (typeof parcent === 'number' && !Number.isInteger(parcent)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `parcent ${parcent} is not a whole number (the spec's int parcent)`);
+      return { type: RESOURCE.CPU, percent: parcent };
+    }
     case RESOURCE.CPU_CORE:
       return { type: RESOURCE.CPU_CORE, cores: u.cpu?.cores };
     case RESOURCE.MEMORY:
@@ -109,7 +125,7 @@ export function toResource(r: unknown): Resource {
 /** The type a get_resource struct asks for (only its `type` is read). */
 export const resourceTypeOf = (r: unknown): ResourceType => checkResourceType((checkObject(r, 'resource') as { type?: unknown }).type);
 
-/** Writes a measured Resource back into the spec's struct ; a struct that refuses the write → INVALID_ARGUMENT. */
+/** Writes a measured Resource back into the spec's struct (CPU % rounded: `int parcent`); a struct that refuses the write → INVALID_ARGUMENT. */
 export function fillResource(target: ResourceValue, r: Resource): void {
   const refused = () => dreError('DRE_ERR_INVALID_ARGUMENT', 'resource: the struct cannot take the value (frozen, sealed or not an object)');
   let udata: unknown = Reflect.get(target, 'udata');
@@ -120,7 +136,7 @@ export function fillResource(target: ResourceValue, r: Resource): void {
   if (typeof udata !== 'object' || udata === null) throw refused();
   const [key, field, value] =
     r.type === RESOURCE.CPU
-      ? ['cpu', 'parcent', r.percent]
+      ? ['cpu', 'parcent', r.percent === undefined ? undefined : Math.round(r.percent)]
       : r.type === RESOURCE.CPU_CORE
         ? ['cpu', 'cores', r.cores]
         : r.type === RESOURCE.MEMORY

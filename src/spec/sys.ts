@@ -8,7 +8,7 @@ import { dreError } from '../core/errors.js';
 import { checkObject, shown } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
 import { isShared } from '../sys/share.js';
-import { fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -58,10 +58,8 @@ export async function dre_sys_open(n: string): Promise<dre_sys_handle | null> {
   });
   return r === 0 ? { type: DRE_SYS_CONTAINER_TYPE_KVM, name: n } : null;
 }
-export const dre_sys_close = (h: dre_sys_handle | null): Promise<dre_return_t> =>
-  specCall(async () => {
-    checkObject(h, 'handle');
-  });
+/** Retires the handle: a later call with it (or a second close) → DRE_ERR_INVALID_ARGUMENT. */
+export const dre_sys_close = (h: dre_sys_handle | null): Promise<dre_return_t> => closeHandle(h, DRE_SYS_CONTAINER_TYPE_KVM);
 
 export const dre_sys_start = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.start(name(h)));
 export const dre_sys_stop = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.stop(name(h)));
