@@ -4,6 +4,9 @@ import { describe, it } from 'node:test';
 import * as appSpec from '../../src/spec/app.js';
 import * as sysSpec from '../../src/spec/sys.js';
 import { app, sys } from '../../src/index.js';
+import { RESOURCE } from '../../src/core/driver.js';
+import { isDreError } from '../../src/core/errors.js';
+import { fillResource, type ResourceValue } from '../../src/spec/common.js';
 
 /** mulberry32: a small seeded generator, so a failure is the same on every run. */
 function random(seed: number): () => number {
@@ -146,3 +149,27 @@ for (const [kind, spec, type] of [
     });
   });
 }
+
+describe('get_resource writing into a hostile struct', () => {
+  it('fills a plain struct (CPU % rounded) and refuses frozen, sealed or primitive parts with INVALID_ARGUMENT', () => {
+    const plain = { type: RESOURCE.CPU, udata: {} } as ResourceValue;
+    fillResource(plain, { type: RESOURCE.CPU, percent: 66.9 });
+    assert.equal(plain.udata.cpu?.parcent, 67);
+    const nullProto = Object.assign(Object.create(null), { type: RESOURCE.MEMORY });
+    fillResource(nullProto, { type: RESOURCE.MEMORY, bytes: 5 });
+    assert.equal(nullProto.udata.mem.usage_in_bytes, 5);
+    const hostile = [
+      Object.freeze({ type: RESOURCE.CPU }),
+      Object.seal({ type: RESOURCE.CPU }),
+      { type: RESOURCE.CPU, udata: 5 },
+      { type: RESOURCE.CPU, udata: Object.freeze({}) },
+      new Proxy({ type: RESOURCE.CPU }, { set: () => false }),
+    ];
+    for (const target of hostile) {
+      assert.throws(
+        () => fillResource(target as ResourceValue, { type: RESOURCE.CPU, percent: 1 }),
+        (e: unknown) => isDreError(e) && e.errName === 'DRE_ERR_INVALID_ARGUMENT',
+      );
+    }
+  });
+});
