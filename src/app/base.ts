@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
-import { readJson, removeStaging } from '../core/store.js';
+import { removeStaging } from '../core/store.js';
+import { baseRecordCheck, readRecordOr } from '../core/records.js';
 import { installDropbear } from './ssh.js';
 import { confineDir, rootIdRange, shiftOwners, treeOwner, type IdRange } from './userns.js';
 
@@ -37,8 +38,10 @@ export interface BaseRecord {
 
 export const baseRecordPath = (base: string) => join(baseDir('app', base), 'base.json');
 
+/** A committed base's record, checked (records.ts); a torn or hand-broken one → DRE_ERR_BASE_NONEXISTENCE naming the file. */
 export function readBaseRecord(base: string): BaseRecord | undefined {
-  return readJson<BaseRecord>(baseRecordPath(base));
+  const fix = `restore the file, or remove the base with dre-app rm-base ${base} once nothing stands on it`;
+  return readRecordOr<BaseRecord>(baseRecordPath(base), baseRecordCheck, 'DRE_ERR_BASE_NONEXISTENCE', `Base Image ${base}`, fix);
 }
 
 /** A Base Image exists once its directory holds `rootfs` (it is renamed into place complete). */

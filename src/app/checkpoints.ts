@@ -5,14 +5,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setFrozen } from '../core/cgroup.js';
 import { STATUS } from '../core/driver.js';
 import { dreError, type DreErrName } from '../core/errors.js';
+import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
+import { isAlive, waitFor } from '../core/proc.js';
 import { stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
-import { checkpointDir, checkpointsDir, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
+import { checkpointDir, checkpointsDir, containerCgroup, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { containerIdRange } from './lxcconfig.js';
@@ -84,13 +87,24 @@ function findMonitor(name: string): number | undefined {
   return undefined;
 }
 
+/** Ends a running container at once, for a restore to replace it. */
+async function endRun(n: string, what: string, monitor: number | undefined, lock: ContainerLock): Promise<void> {
+  const r = await run('lxc-stop', [...lxcArgs(n), '-k'], { timeoutMs: 30_000, inheritFds: [lock.fd] });
+  if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
+  if (runningInit(n) !== undefined) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: the running container could not be ended: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
+}
+
 export async function restart(name: string, tag: string): Promise<void> {
   const t = checkName(tag, 'checkpoint tag');
-  await changing(`restart from ${t}`, name, async (n, rec) => {
+  await changing(`restart from ${t}`, name, async (n, rec, lock) => {
     const what = `restart ${n} from checkpoint ${t}`;
-    refuseUnless(n, `restart from ${t}`, [STATUS.STOP]);
+    // As for system containers: running (the spec's case), suspended or stopped; it ends running at the checkpoint.
+    const { status, monitor: before } = refuseUnless(n, `restart from ${t}`, [STATUS.RUNNING, STATUS.SUSPENDED, STATUS.STOP]);
     if (!existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: no checkpoint of that name`);
     await requireCriu('DRE_ERR_LOAD_SNAPSHOT_FAILED', what);
+    // CRIU restores into a stopped container: the running one is ended only now, once nothing else can refuse.
+    if (status === STATUS.SUSPENDED) setFrozen(containerCgroup(n), false); // frozen tasks do not die
+    if (status !== STATUS.STOP) await endRun(n, what, before, lock);
     prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
     // No lock handed down here: the restored container's monitor would keep it for as long as it runs.

@@ -5,7 +5,8 @@
 import { createRequire } from 'node:module';
 import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
+import { readRecordOrSkip, snapshotRecordCheck, warnDamaged, type DamagedRecord } from '../core/records.js';
+import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
 import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
 
@@ -35,8 +36,17 @@ export function exchange(a: string, b: string): void {
   if (renameat2Fn(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) !== 0) throw new Error(`renameat2(${a}, ${b}, RENAME_EXCHANGE) failed`);
 }
 
+/** A damaged snapshot record is skipped with a warning: the snapshot is lost, the container and its other snapshots are not. */
+const skipDamaged = (e: DamagedRecord) => warnDamaged(e, 'the snapshot is skipped (remove it with rm-snapshot, or save a snapshot of the same tag to replace it)');
+
+/** The snapshot's record, checked; undefined when there is none or it is damaged (skipped, with a warning). */
 export function readSnapshot(name: string, tag: string): SnapshotRecord | undefined {
-  return readJson<SnapshotRecord>(snapshotPath(name, tag));
+  return readRecordOrSkip<SnapshotRecord>(snapshotPath(name, tag), snapshotRecordCheck, skipDamaged);
+}
+
+/** Tags of the snapshots that can be loaded: those whose record reads (a damaged one is skipped with a warning). */
+export function usableSnapshotTags(name: string): string[] {
+  return snapshotTags(name).filter((t) => readSnapshot(name, t) !== undefined);
 }
 
 /** Tags of the container's finished snapshots (a half-written record is a `.tmp-*` file, never listed). */
@@ -88,8 +98,14 @@ export function tidy(rec: AppRecord): void {
   mkdirSync(layersDir(rec.name), { recursive: true, mode: 0o711 }); // LXC passes it as the container's root
   mkdirSync(snapshotsDir(rec.name), { recursive: true, mode: 0o700 });
   const live = new Set(rec.layers ?? []);
-  for (const tag of snapshotTags(rec.name)) for (const id of readSnapshot(rec.name, tag)?.layers ?? []) live.add(id);
-  for (const e of readdirSync(layersDir(rec.name))) if (!live.has(e)) rmSync(layerDir(rec.name, e), { recursive: true, force: true });
+  let damaged = false;
+  for (const tag of snapshotTags(rec.name)) {
+    const snap = readSnapshot(rec.name, tag);
+    if (snap) for (const id of snap.layers) live.add(id);
+    else damaged = true;
+  }
+  // A damaged record may name any layer: keep them all until it is removed or replaced.
+  if (!damaged) for (const e of readdirSync(layersDir(rec.name))) if (!live.has(e)) rmSync(layerDir(rec.name, e), { recursive: true, force: true });
   for (const f of readdirSync(snapshotsDir(rec.name))) if (!f.endsWith('.json')) rmSync(join(snapshotsDir(rec.name), f), { force: true });
 }
 

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
+import { dreError } from '../core/errors.js';
 import { containerDir, containerGroup, containerRunDir, containersDir } from '../core/paths.js';
-import { readJson } from '../core/store.js';
+import { appRecordCheck, readRecordOr } from '../core/records.js';
 
 /** What D-RE keeps of an application container (dre.json beside LXC's config). */
 export interface AppRecord {
@@ -52,8 +53,17 @@ export const lxcLogPath = (name: string) => join(containerRunDir('app', name), '
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
 export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
 
+/**
+ * The container's record, checked (records.ts): undefined when there is none; a torn or hand-broken
+ * one → DRE_ERR_CONTAINER_UNKNOWN_STATUS naming the file and the way out.
+ */
 export function readRecord(name: string): AppRecord | undefined {
-  return readJson<AppRecord>(recordPath(name));
+  const fix = `restore the file, or remove the container with dre-app destroy ${name}`;
+  const rec = readRecordOr<AppRecord>(recordPath(name), appRecordCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `application container ${name}`, fix);
+  if (rec && rec.name !== name) {
+    throw dreError('DRE_ERR_CONTAINER_UNKNOWN_STATUS', `application container ${name}: its record ${recordPath(name)} names container ${JSON.stringify(rec.name)}; ${fix}`);
+  }
+  return rec;
 }
 
 /** Whether the container runs without a user namespace (records older than user namespaces did). */

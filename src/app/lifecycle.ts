@@ -14,7 +14,7 @@ import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.j
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
 import { confineDir, makeOwnedDir, prepareContainerAccess, rootIdRange, shiftOwners } from './userns.js';
-import { refuseUnless, requireContainer, runningInit } from './state.js';
+import { refuseUnless, requireContainer, requireContainerDir, runningInit } from './state.js';
 import { containerIdRange, lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
 import { terminateRegistered, unmountRegistry } from './registrydir.js';
@@ -112,7 +112,8 @@ function removeCgroups(name: string): void {
 }
 
 export async function destroy(name: string): Promise<void> {
-  await changing('destroy', name, async (n, rec, lock) => {
+  // A container whose record is damaged can still be stopped and destroyed (neither needs the record).
+  await changingContainer('app', 'destroy', name, requireContainerDir, async (n, rec, lock) => {
     refuseUnless(n, 'destroy', [STATUS.STOP]);
     removeContainerFiles('app', n);
     await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
@@ -180,7 +181,7 @@ export async function start(name: string): Promise<void> {
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
-  await changing('stop', name, async (n, _rec, lock) => {
+  await changingContainer('app', 'stop', name, requireContainerDir, async (n, _rec, lock) => {
     const { monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING]);
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
     await terminateRegistered(n, init, timeoutMs);

@@ -7,10 +7,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { ContainerLock, isLocked } from '../core/lock.js';
-import { cgroupRoot, containerDir, stateRoot } from '../core/paths.js';
+import { cgroupRoot, containerDir, containersDir, stateRoot } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
 import { lastLines, run } from '../core/run.js';
-import { readJson, writeJsonAtomic } from '../core/store.js';
+import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
+import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
+import { recordPath, type AppRecord } from './layout.js';
 import { closePort, openPort } from './portforward.js';
 
 /** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
@@ -66,16 +68,21 @@ export function networkConfig(): NetworkConfig & { gateway: string; broadcast: s
   return { bridge: cfg.bridge, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(base + 1), broadcast: intToIp(base + size - 1), prefix };
 }
 
+/** How long a create or destroy waits for the network lock: 50 parallel creates on 2 cores queue for seconds. */
+const NETWORK_LOCK_WAIT_MS = 60_000;
+
 /** Runs `fn` holding this root's network lock (waits, bounded: allocations are short). */
 async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const end = Date.now() + 10_000;
+  const end = Date.now() + NETWORK_LOCK_WAIT_MS;
   for (;;) {
     let lock: ContainerLock;
     try {
       lock = ContainerLock.acquire('app', '.network', what);
     } catch (e) {
-      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY' || Date.now() > end) throw e;
-      await sleep(20);
+      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY') throw e;
+      if (Date.now() > end) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} the network lock of this root was held by others for over ${NETWORK_LOCK_WAIT_MS / 1000} s; try again`);
+      // Jittered: waiters that woke together do not keep colliding.
+      await sleep(5 + Math.random() * 20);
       continue;
     }
     try {
@@ -87,12 +94,40 @@ async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promi
 }
 
 /**
- * The leases that count: a lease whose container never came into being (a killed create) or is gone
- * (a killed destroy) is dropped, unless its create still runs (the container's lock is held).
+ * Whether a lease still counts: its container exists, or its create or destroy still runs (holds the
+ * container's lock). Existence is asked again after the lock: a create renames its container into
+ * place before it lets go of the lock, so one that finishes between the first two questions is seen
+ * by the third (asked only before the lock, a create that finished in between lost its lease: two
+ * containers got one address under load).
+ * The lock is probed only for leases without a container, so finished containers are never probed.
  */
+function leaseIsLive(name: string): boolean {
+  return existsSync(containerDir('app', name)) || isLocked('app', name) || existsSync(containerDir('app', name));
+}
+
+/**
+ * The leases on file, checked; a damaged leases.json is rebuilt from the containers' own records (a
+ * create running at that moment has no record yet: its address may be handed out again, so the
+ * rebuild is announced).
+ */
+function readLeases(): Record<string, Lease> {
+  try {
+    return readRecordFile<Record<string, Lease>>(leasesPath(), leasesCheck) ?? {};
+  } catch (e) {
+    if (!(e instanceof DamagedRecord)) throw e;
+    warnDamaged(e, "rebuilt from the containers' records");
+    const rebuilt: Record<string, Lease> = {};
+    for (const name of listEntries(containersDir('app'))) {
+      const rec = readRecordOrSkip<AppRecord>(recordPath(name), appRecordCheck, () => {});
+      if (rec) rebuilt[name] = { address: rec.address ?? null, port: rec.port };
+    }
+    return rebuilt;
+  }
+}
+
+/** The leases that count: a lease whose container never came into being (a killed create) or is gone (a killed destroy) is dropped. */
 function liveLeases(): Record<string, Lease> {
-  const all = readJson<Record<string, Lease>>(leasesPath()) ?? {};
-  return Object.fromEntries(Object.entries(all).filter(([name]) => existsSync(containerDir('app', name)) || isLocked('app', name)));
+  return Object.fromEntries(Object.entries(readLeases()).filter(([name]) => leaseIsLive(name)));
 }
 
 /**

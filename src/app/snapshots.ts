@@ -23,10 +23,10 @@ import {
   exchange,
   nextLayerId,
   readSnapshot,
-  snapshotTags,
   stackProblem,
   tidy,
   upperIsEmpty,
+  usableSnapshotTags,
   writeStack,
   type SnapshotRecord,
 } from './layers.js';
@@ -121,7 +121,7 @@ export async function loadSnapshot(name: string, tag: string): Promise<void> {
 
 export async function removeSnapshot(name: string, tag: string): Promise<void> {
   await whileStopped('remove snapshot', name, tag, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED', (n, rec, t, what) => {
-    requireSnapshot(n, t, what);
+    if (!existsSync(snapshotPath(n, t))) requireSnapshot(n, t, what); // a damaged record is there to be removed
     rmSync(snapshotPath(n, t));
     tidy(rec);
   });
@@ -131,7 +131,7 @@ export async function listSnapshots(name: string): Promise<string[]> {
   const n = checkName(name, 'container name');
   requireRoot(`list snapshots of ${n}`);
   requireContainer(n, 'list snapshots of');
-  return snapshotTags(n);
+  return usableSnapshotTags(n);
 }
 
 /** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
@@ -196,9 +196,25 @@ export async function listBases(): Promise<string[]> {
 
 /** Refuses while anything stands on the Base Image: containers made from it, bases committed on top of it. */
 function refuseIfUsed(base: string, what: string): void {
-  const containers = listEntries(containersDir('app')).filter((c) => readRecord(c)?.base === base);
-  const bases = listEntries(basesDir('app')).filter((x) => readBaseRecord(x)?.parent === base);
-  const users = [...containers.map((c) => `container ${c}`), ...bases.map((x) => `base ${x}`)];
+  // A damaged record may stand on the base: counted as a user, named as damaged.
+  const standsOn = <R>(read: () => R | undefined, on: (r: R) => boolean): 'yes' | 'no' | 'damaged' => {
+    try {
+      const r = read();
+      return r !== undefined && on(r) ? 'yes' : 'no';
+    } catch (e) {
+      if (isDreError(e)) return 'damaged';
+      throw e;
+    }
+  };
+  const users: string[] = [];
+  for (const c of listEntries(containersDir('app'))) {
+    const u = standsOn(() => readRecord(c), (r) => r.base === base);
+    if (u !== 'no') users.push(`container ${c}${u === 'damaged' ? ' (its record is damaged)' : ''}`);
+  }
+  for (const x of listEntries(basesDir('app')).filter((x) => x !== base)) {
+    const u = standsOn(() => readBaseRecord(x), (r) => r.parent === base);
+    if (u !== 'no') users.push(`base ${x}${u === 'damaged' ? ' (its record is damaged)' : ''}`);
+  }
   if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `${what}: still used by ${users.join(', ')}`);
 }
 

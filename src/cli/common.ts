@@ -43,6 +43,24 @@ export function printTable(header: string[], rows: (string | number)[][]): void 
   for (const r of cells) process.stdout.write(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ') + '\n');
 }
 
+/**
+ * The rows of a `list`: a container whose row cannot be made (a damaged record) is listed with status
+ * UNKNOWN and its error, and named on stderr, so one broken container never hides the others.
+ */
+export async function listRows<R extends object>(prog: string, names: string[], row: (name: string) => Promise<R>): Promise<(({ name: string } & R) | { name: string; status: 'UNKNOWN'; error: string })[]> {
+  return Promise.all(
+    names.map(async (name) => {
+      try {
+        return { name, ...(await row(name)) };
+      } catch (e) {
+        if (!isDreError(e)) throw e;
+        process.stderr.write(`${prog}: ${name}: ${e.errName}: ${e.message}\n`);
+        return { name, status: 'UNKNOWN' as const, error: `${e.errName}: ${e.message}` };
+      }
+    }),
+  );
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { cgroupCommands, execCommand, lazy, one, pidOf, snapshotCommands, stateCommands, stopCommand } from './commands.js';
-import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
+import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 
 function readKeyFile(path: string): string {
   try {
@@ -55,11 +55,9 @@ const commands: Command[] = [
     summary: 'list the containers of this D-RE root with their status, base, address and SSH port',
     run: async (args) => {
       const { values } = parse(args, {}, 0);
-      const rows = await Promise.all(
-        (await state.list()).map(async (name) => ({ name, status: statusName(await state.status(name)), ...(await state.info(name)) })),
-      );
+      const rows = await listRows('dre-app', await state.list(), async (name) => ({ status: statusName(await state.status(name)), ...(await state.info(name)) }));
       if (values.json) printJson(rows);
-      else printTable(['NAME', 'STATUS', 'BASE', 'ADDRESS', 'PORT'], rows.map((r) => [r.name, r.status, r.base, r.address ?? '-', r.port ?? '-']));
+      else printTable(['NAME', 'STATUS', 'BASE', 'ADDRESS', 'PORT'], rows.map((r) => ('base' in r ? [r.name, r.status, r.base, r.address ?? '-', r.port ?? '-'] : [r.name, r.status, '-', '-', '-'])));
     },
   },
   execCommand(app, 'run a command in a running container; stdin, stdout, stderr and exit status pass through'),

@@ -4,7 +4,7 @@ import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkAccel } from '../sys/accel.js';
 import { cgroupCommands, execCommand, lazy, one, snapshotCommands, stateCommands, stopCommand } from './commands.js';
-import { cliMain, intArg, parse, printJson, printTable, type Command } from './common.js';
+import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 import { migrationCommands } from './sys-migration.js';
 
 const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
@@ -42,11 +42,9 @@ const commands: Command[] = [
     summary: 'list the containers of this D-RE root with their status, base and memory',
     run: async (args) => {
       const { values } = parse(args, {}, 0);
-      const rows = await Promise.all(
-        (await state.list()).map(async (name) => ({ name, status: statusName(await state.status(name)), ...(await state.info(name)) })),
-      );
+      const rows = await listRows('dre-sys', await state.list(), async (name) => ({ status: statusName(await state.status(name)), ...(await state.info(name)) }));
       if (values.json) printJson(rows);
-      else printTable(['NAME', 'STATUS', 'DISK', 'MEMORY'], rows.map((r) => [r.name, r.status, r.base ?? r.rootfs ?? '-', `${r.memoryMiB}M`]));
+      else printTable(['NAME', 'STATUS', 'DISK', 'MEMORY'], rows.map((r) => ('memoryMiB' in r ? [r.name, r.status, r.base ?? r.rootfs ?? '-', `${r.memoryMiB}M`] : [r.name, r.status, '-', '-'])));
     },
   },
   execCommand(sys, 'run a command in the guest (through its agent); stdout, stderr and exit status pass through'),

@@ -35,7 +35,7 @@ import {
   type GroupFiles,
   type LimitController,
 } from './limits.js';
-import { checkInt, checkName, checkObject } from './names.js';
+import { checkInt, checkName, checkObject, shown } from './names.js';
 import { isAlive, sleep } from './proc.js';
 
 /** Where a container's groups are, relative to each hierarchy root. */
@@ -144,7 +144,7 @@ export class ControlGroups {
   }
 
   create(cg: unknown): void {
-    const what = `create cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `create cgroup ${shown(cg)} in ${this.layout.owner}`;
     const name = this.cgName(cg);
     const hs = this.managed(what);
     if (this.exists(hs, name)) throw dreError('DRE_ERR_CGROUP_EXISTENCE', `${what}: it exists already`);
@@ -170,7 +170,7 @@ export class ControlGroups {
   }
 
   destroy(cg: unknown): void {
-    const what = `destroy cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `destroy cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
     for (const h of hs) {
       const dir = join(h.mount, this.rel(name));
@@ -201,7 +201,7 @@ export class ControlGroups {
 
   /** Moves a process of the container (host PID) into the control group, in every hierarchy. */
   bind(cg: unknown, pid: number): void {
-    const what = `bind process ${String(pid)} to cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `bind process ${shown(pid)} to cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
     const before = this.groupsOf(what, pid, hs);
     this.moveEverywhere(what, hs, pid, this.rel(name), before);
@@ -209,7 +209,7 @@ export class ControlGroups {
 
   /** Moves a process of the control group back into the container's processes leaf. */
   unbind(cg: unknown, pid: number): void {
-    const what = `unbind process ${String(pid)} from cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `unbind process ${shown(pid)} from cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
     const before = this.groupsOf(what, pid, hs);
     if (!isWithin(before.get(hs[0].mount), this.rel(name))) throw dreError('DRE_ERR_PID_NONEXISTENCE', `${what}: process ${pid} is not in that control group`);
@@ -270,7 +270,7 @@ export class ControlGroups {
   }
 
   set(cg: unknown, r: Resource): void {
-    const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
     const rel = this.rel(name);
     const writes = withContext(what, () => setPlan(checkObject(r, 'resource'), this.files(hs, rel), onlineCpus()));
@@ -279,7 +279,7 @@ export class ControlGroups {
 
   unset(cg: unknown, r: Resource | ResourceType): void {
     const type = typeof r === 'object' && r !== null ? r.type : r;
-    const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on cgroup ${String(cg)} in ${this.layout.owner}`;
+    const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
     const rel = this.rel(name);
     const writes = withContext(what, () => unsetPlan(type as ResourceType, this.files(hs, rel)));
@@ -291,7 +291,7 @@ export class ControlGroups {
    * CPU % over `windowMs`, the cores it may run on, memory and memory+swap in bytes.
    */
   async get(pid: number, type: ResourceType, windowMs = CPU_WINDOW_MS): Promise<Resource> {
-    const what = `get ${RESOURCE_LABEL[type] ?? 'resource'} of process ${String(pid)} in ${this.layout.owner}`;
+    const what = `get ${RESOURCE_LABEL[type] ?? 'resource'} of process ${shown(pid)} in ${this.layout.owner}`;
     const t = withContext(what, () => checkResourceType(type));
     const hs = this.managed(what);
     const groups = this.groupsOf(what, pid, hs);

@@ -4,6 +4,7 @@
  * scheduler/sched-bwc.rst and cgroup-v2.rst). Pure: the group's current files come in through `read`.
  */
 import { RESOURCE, type Resource, type ResourceType } from './driver.js';
+import { shown } from './names.js';
 import { dreError } from './errors.js';
 
 export type LimitController = 'cpu' | 'cpuset' | 'memory';
@@ -37,7 +38,7 @@ const invalid = (msg: string) => dreError('DRE_ERR_INVALID_ARGUMENT', msg);
 export function checkResourceType(t: unknown): ResourceType {
   if (t === null || t === undefined) throw dreError('DRE_ERR_NULL_POINTER', 'resource type is null');
   if (t !== RESOURCE.CPU && t !== RESOURCE.CPU_CORE && t !== RESOURCE.MEMORY && t !== RESOURCE.MEMSW) {
-    throw invalid(`resource type ${String(t)} is not one of 1 (CPU), 2 (CPU_CORE), 3 (MEMORY), 4 (MEMSW)`);
+    throw invalid(`resource type ${shown(t)} is not one of 1 (CPU), 2 (CPU_CORE), 3 (MEMORY), 4 (MEMSW)`);
   }
   return t;
 }
@@ -45,14 +46,14 @@ export function checkResourceType(t: unknown): ResourceType {
 /** A CPU share in percent of one CPU: positive and finite (above 100 on several cores). */
 export function checkPercent(p: unknown): number {
   if (p === null || p === undefined) throw dreError('DRE_ERR_NULL_POINTER', 'CPU percent is null');
-  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) throw invalid(`CPU percent ${String(p)} must be a number above 0`);
+  if (typeof p !== 'number' || !Number.isFinite(p) || p <= 0) throw invalid(`CPU percent ${shown(p)} must be a number above 0`);
   return p;
 }
 
 /** A byte count: a positive safe integer. */
 export function checkBytes(b: unknown, what: string): number {
   if (b === null || b === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} bytes is null`);
-  if (typeof b !== 'number' || !Number.isSafeInteger(b) || b <= 0) throw invalid(`${what} ${String(b)} must be a whole number of bytes above 0`);
+  if (typeof b !== 'number' || !Number.isSafeInteger(b) || b <= 0) throw invalid(`${what} ${shown(b)} must be a whole number of bytes above 0`);
   return b;
 }
 
@@ -90,9 +91,9 @@ export function checkCores(cores: unknown, online: readonly number[]): string {
   if (cores === null || cores === undefined) throw dreError('DRE_ERR_NULL_POINTER', 'cores is null');
   if (typeof cores !== 'string') throw invalid('cores must be a string such as "0", "0-1" or "0,2"');
   const cpus = parseCpuList(cores);
-  if (!cpus || cpus.length === 0) throw invalid(`cores ${JSON.stringify(cores)} is not a CPU list such as "0", "0-1" or "0,2"`);
+  if (!cpus || cpus.length === 0) throw invalid(`cores ${shown(cores)} is not a CPU list such as "0", "0-1" or "0,2"`);
   const missing = cpus.filter((c) => !online.includes(c));
-  if (missing.length > 0) throw invalid(`cores ${JSON.stringify(cores)}: this host has no online CPU ${formatCpuList(missing)} (online: ${formatCpuList(online)})`);
+  if (missing.length > 0) throw invalid(`cores ${shown(cores)}: this host has no online CPU ${formatCpuList(missing)} (online: ${formatCpuList(online)})`);
   return formatCpuList(cpus);
 }
 

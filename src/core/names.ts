@@ -23,11 +23,28 @@ export function checkName(value: unknown, what: string): string {
   return value;
 }
 
+/**
+ * A caller's value as a message shows it, whatever it is: String() and templates throw on a
+ * null-prototype object or a Symbol, JSON.stringify on a BigInt.
+ */
+export function shown(value: unknown): string {
+  try {
+    if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}...` : value);
+    if (typeof value === 'symbol') return value.toString();
+    if (typeof value === 'bigint') return `${value.toString()}n`;
+    if (typeof value === 'function') return 'a function';
+    if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object';
+    return String(value);
+  } catch {
+    return 'an unreadable value'; // a revoked Proxy
+  }
+}
+
 /** Checks an integer argument such as a PID or a port: null → NULL_POINTER, else INVALID_ARGUMENT. */
 export function checkInt(value: unknown, what: string, min: number, max: number): number {
   if (value === null || value === undefined) throw dreError('DRE_ERR_NULL_POINTER', `${what} is null`);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${String(value)} is not an integer in ${min}..${max}`);
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${shown(value)} is not an integer in ${min}..${max}`);
   }
   return value;
 }

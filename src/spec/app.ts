@@ -6,8 +6,8 @@
 import { appDriver } from '../app/driver.js';
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkObject } from '../core/names.js';
-import { fillResource, handleName, holder, pidArg, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { checkObject, shown } from '../core/names.js';
+import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -49,7 +49,7 @@ const name = (h: unknown) => handleName(h, DRE_APP_CONTAINER_TYPE_LXC);
 export const dre_app_create_container = (n: string, data: dre_app_data | null): Promise<dre_return_t> =>
   specCall(async () => {
     const d = checkObject(data, 'data');
-    if (d.type !== DRE_APP_CONTAINER_TYPE_LXC) throw dreError('DRE_ERR_INVALID_ARGUMENT', `data.type ${String(d.type)} is not DRE_APP_CONTAINER_TYPE_LXC`);
+    if (d.type !== DRE_APP_CONTAINER_TYPE_LXC) throw dreError('DRE_ERR_INVALID_ARGUMENT', `data.type ${shown(d.type)} is not DRE_APP_CONTAINER_TYPE_LXC`);
     const lxc = checkObject(checkObject(d.udata, 'data.udata').lxc, 'data.udata.lxc');
     await appDriver.create(n, { base: lxc.base, port: lxc.port });
   });
@@ -62,10 +62,8 @@ export async function dre_app_open(n: string): Promise<dre_app_handle | null> {
   });
   return r === 0 ? { type: DRE_APP_CONTAINER_TYPE_LXC, name: n } : null;
 }
-export const dre_app_close = (h: dre_app_handle | null): Promise<dre_return_t> =>
-  specCall(async () => {
-    checkObject(h, 'handle');
-  });
+/** Retires the handle: a later call with it (or a second close) → DRE_ERR_INVALID_ARGUMENT. */
+export const dre_app_close = (h: dre_app_handle | null): Promise<dre_return_t> => closeHandle(h, DRE_APP_CONTAINER_TYPE_LXC);
 
 export const dre_app_start = (h: dre_app_handle): Promise<dre_return_t> => specCall(() => appDriver.start(name(h)));
 export const dre_app_stop = (h: dre_app_handle): Promise<dre_return_t> => specCall(() => appDriver.stop(name(h)));
@@ -75,11 +73,11 @@ export const dre_app_status = (h: dre_app_handle): Promise<dre_return_t> => spec
 export const dre_app_get_pid = (h: dre_app_handle, pid: Out<number>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(pid, 'pid').value = await appDriver.pid(n);
+    put(holder(pid, 'pid'), 'pid', await appDriver.pid(n));
   });
 export const dre_app_get_container_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    holder(list, 'list').value = appDriver.list();
+    put(holder(list, 'list'), 'list', appDriver.list());
   });
 export const dre_app_release_container_list = releaseList;
 
@@ -89,14 +87,14 @@ export const dre_app_remove_snapshot = (h: dre_app_handle, tag: string): Promise
 export const dre_app_get_snapshot_list = (h: dre_app_handle, list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(list, 'list').value = await appDriver.listSnapshots(n);
+    put(holder(list, 'list'), 'list', await appDriver.listSnapshots(n));
   });
 export const dre_app_release_snapshot_list = releaseList;
 export const dre_app_commit_snapshot = (h: dre_app_handle, tag: string, base: string): Promise<dre_return_t> =>
   specCall(() => appDriver.commitSnapshot(name(h), tag, base));
 export const dre_app_get_base_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    holder(list, 'list').value = await appDriver.listBases();
+    put(holder(list, 'list'), 'list', await appDriver.listBases());
   });
 export const dre_app_release_base_list = releaseList;
 export const dre_app_remove_base = (base: string): Promise<dre_return_t> => specCall(() => appDriver.removeBase(base));
@@ -106,7 +104,7 @@ export const dre_app_restart = (h: dre_app_handle, tag: string): Promise<dre_ret
 export const dre_app_get_checkpoint_list = (h: dre_app_handle, list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(list, 'list').value = await appDriver.listCheckpoints(n);
+    put(holder(list, 'list'), 'list', await appDriver.listCheckpoints(n));
   });
 export const dre_app_release_checkpoint_list = releaseList;
 export const dre_app_remove_checkpoint = (h: dre_app_handle, tag: string): Promise<dre_return_t> => specCall(() => appDriver.removeCheckpoint(name(h), tag));
@@ -135,7 +133,7 @@ export const dre_app_get_resource = (h: dre_app_handle, pid: number, r: dre_app_
   specCall(async () => {
     const n = name(h);
     const target = checkObject(r, 'resource');
-    fillResource(target, await appDriver.getResource(n, pidArg(pid), toResource(target).type));
+    fillResource(target, await appDriver.getResource(n, pidArg(pid), resourceTypeOf(target)));
   });
 
 export const dre_app_register_pid = (h: dre_app_handle, pid: number): Promise<dre_return_t> => specCall(() => appDriver.registerPid(name(h), pidArg(pid)));
@@ -147,6 +145,6 @@ export const dre_app_unregister_vpid = (h: dre_app_handle, vpid: number): Promis
 export const dre_app_get_registered_pid_list = (h: dre_app_handle, list: Out<dre_app_pid_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(list, 'list').value = await appDriver.registeredPids(n);
+    put(holder(list, 'list'), 'list', await appDriver.registeredPids(n));
   });
 export const dre_app_release_registered_pid_list = releaseList;

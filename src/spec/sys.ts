@@ -5,10 +5,10 @@
  */
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkObject } from '../core/names.js';
+import { checkObject, shown } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
 import { isShared } from '../sys/share.js';
-import { fillResource, handleName, holder, pidArg, releaseList, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
 
@@ -45,7 +45,7 @@ const name = (h: unknown) => handleName(h, DRE_SYS_CONTAINER_TYPE_KVM);
 export const dre_sys_create_container = (n: string, data: dre_sys_data | null): Promise<dre_return_t> =>
   specCall(async () => {
     const d = checkObject(data, 'data');
-    if (d.type !== DRE_SYS_CONTAINER_TYPE_KVM) throw dreError('DRE_ERR_INVALID_ARGUMENT', `data.type ${String(d.type)} is not DRE_SYS_CONTAINER_TYPE_KVM`);
+    if (d.type !== DRE_SYS_CONTAINER_TYPE_KVM) throw dreError('DRE_ERR_INVALID_ARGUMENT', `data.type ${shown(d.type)} is not DRE_SYS_CONTAINER_TYPE_KVM`);
     const kvm = checkObject(checkObject(d.udata, 'data.udata').kvm, 'data.udata.kvm');
     await sysDriver.create(n, { memorySize: kvm.memory_size, base: kvm.base, rootfs: kvm.rootfs });
   });
@@ -58,10 +58,8 @@ export async function dre_sys_open(n: string): Promise<dre_sys_handle | null> {
   });
   return r === 0 ? { type: DRE_SYS_CONTAINER_TYPE_KVM, name: n } : null;
 }
-export const dre_sys_close = (h: dre_sys_handle | null): Promise<dre_return_t> =>
-  specCall(async () => {
-    checkObject(h, 'handle');
-  });
+/** Retires the handle: a later call with it (or a second close) → DRE_ERR_INVALID_ARGUMENT. */
+export const dre_sys_close = (h: dre_sys_handle | null): Promise<dre_return_t> => closeHandle(h, DRE_SYS_CONTAINER_TYPE_KVM);
 
 export const dre_sys_start = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.start(name(h)));
 export const dre_sys_stop = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.stop(name(h)));
@@ -71,11 +69,11 @@ export const dre_sys_status = (h: dre_sys_handle): Promise<dre_return_t> => spec
 export const dre_sys_get_pid = (h: dre_sys_handle, pid: Out<number>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(pid, 'pid').value = await sysDriver.pid(n);
+    put(holder(pid, 'pid'), 'pid', await sysDriver.pid(n));
   });
 export const dre_sys_get_container_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    holder(list, 'list').value = sysDriver.list();
+    put(holder(list, 'list'), 'list', sysDriver.list());
   });
 export const dre_sys_release_container_list = releaseList;
 
@@ -85,14 +83,14 @@ export const dre_sys_remove_snapshot = (h: dre_sys_handle, tag: string): Promise
 export const dre_sys_get_snapshot_list = (h: dre_sys_handle, list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(list, 'list').value = await sysDriver.listSnapshots(n);
+    put(holder(list, 'list'), 'list', await sysDriver.listSnapshots(n));
   });
 export const dre_sys_release_snapshot_list = releaseList;
 export const dre_sys_commit_snapshot = (h: dre_sys_handle, tag: string, base: string): Promise<dre_return_t> =>
   specCall(() => sysDriver.commitSnapshot(name(h), tag, base));
 export const dre_sys_get_base_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    holder(list, 'list').value = await sysDriver.listBases();
+    put(holder(list, 'list'), 'list', await sysDriver.listBases());
   });
 export const dre_sys_release_base_list = releaseList;
 export const dre_sys_remove_base = (base: string): Promise<dre_return_t> => specCall(() => sysDriver.removeBase(base));
@@ -102,7 +100,7 @@ export const dre_sys_restart = (h: dre_sys_handle, tag: string): Promise<dre_ret
 export const dre_sys_get_checkpoint_list = (h: dre_sys_handle, list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
     const n = name(h);
-    holder(list, 'list').value = await sysDriver.listCheckpoints(n);
+    put(holder(list, 'list'), 'list', await sysDriver.listCheckpoints(n));
   });
 export const dre_sys_release_checkpoint_list = releaseList;
 export const dre_sys_remove_checkpoint = (h: dre_sys_handle, tag: string): Promise<dre_return_t> => specCall(() => sysDriver.removeCheckpoint(name(h), tag));
@@ -127,7 +125,7 @@ export const dre_sys_get_resource = (h: dre_sys_handle, pid: number, r: dre_sys_
   specCall(async () => {
     const n = name(h);
     const target = checkObject(r, 'resource');
-    fillResource(target, await sysDriver.getResource(n, pidArg(pid), toResource(target).type));
+    fillResource(target, await sysDriver.getResource(n, pidArg(pid), resourceTypeOf(target)));
   });
 
 export const dre_sys_share = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.share(name(h)));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { baseDir, containerDir, containerGroup, containerRunDir } from '../core/paths.js';
-import { readJson } from '../core/store.js';
+import { readRecordOr, sysRecordCheck } from '../core/records.js';
 import { sharedDiskUrl } from './share.js';
 
 /** What D-RE keeps of a system container (dre.json beside its disk). */
@@ -36,8 +36,10 @@ export const consoleSocketPath = (name: string) => join(containerRunDir('sys', n
 export const consoleLogPath = (name: string) => join(containerRunDir('sys', name), 'console.log');
 export const pidFilePath = (name: string) => join(containerRunDir('sys', name), 'qemu.pid');
 
+/** The container's record, checked (records.ts); a torn or hand-broken one → DRE_ERR_CONTAINER_UNKNOWN_STATUS naming the file. */
 export function readRecord(name: string): SysRecord | undefined {
-  return readJson<SysRecord>(recordPath(name));
+  const fix = `restore the file, or remove ${containerDir('sys', name)} by hand once its QEMU is gone`;
+  return readRecordOr<SysRecord>(recordPath(name), sysRecordCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `system container ${name}`, fix);
 }
 
 /** The host cgroup around the container's QEMU process and all its threads. */

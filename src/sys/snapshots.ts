@@ -131,6 +131,7 @@ async function removeTagged(name: string, tag: string, prefix: string, kind: 'sn
   const what = `remove ${kind} of`;
   await changing(what, name, async (n, rec, lock) => {
     const t = checkName(tag, `${kind} tag`);
+    if (kind === 'snapshot') await refuseUnless(n, what, [STATUS.STOP]); // the spec: snapshots only while stopped
     requireSnapshotDisk(n, rec, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
     const disk = diskPath(n);
     await requireTag(n, disk, prefix, t, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
