@@ -82,8 +82,10 @@ describe('a dre-app killed in the middle of an operation', () => {
       assert.equal(cli('dre-app', ['destroy', name]).code, 0);
     }
     // Staging entries of killed creates are removed by the next create.
-    cli('dre-app', ['create', uniqueName('sweeper')]);
+    const sweeper = uniqueName('sweeper');
+    cli('dre-app', ['create', sweeper]);
     const leftovers = readdirSync(containersDir('app')).filter((e) => e.startsWith('.staging-'));
+    assert.equal(cli('dre-app', ['destroy', sweeper]).code, 0);
     assert.deepEqual(leftovers, []);
   });
 

@@ -1,6 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { recordPath, snapshotPath } from '../../src/app/layout.js';
@@ -72,9 +72,13 @@ describe('a damaged record of one container', () => {
     const list = cli('dre-sys', ['list', '--json']);
     assert.equal(list.code, 0, list.stderr);
     assert.equal((JSON.parse(list.stdout) as { name: string; status: string }[]).find((r) => r.name === name)?.status, 'UNKNOWN');
-    const r = cli('dre-sys', ['status', name]);
-    assert.equal(r.code, UNKNOWN, r.stderr);
-    assert.match(r.stderr, /dre\.json is damaged \(not valid JSON\)/);
+    try {
+      const r = cli('dre-sys', ['status', name]);
+      assert.equal(r.code, UNKNOWN, r.stderr);
+      assert.match(r.stderr, /dre\.json is damaged \(not valid JSON\)/);
+    } finally {
+      rmSync(containerDir('sys', name), { recursive: true, force: true }); // the suite's other files share this root
+    }
   });
 });
 
