@@ -35,9 +35,10 @@ function cgroupConfineHook(name: string): string[] {
     .filter((h) => h.version === 1 && h.controllers.some((c) => !c.startsWith('name=') && c !== 'xattr' && c !== 'none'))
     .map((h) => join(h.mount, containerProcsCgroup(name)));
   if (leaves.length === 0) return [];
-  if (leaves.some((l) => /['\s]/.test(l))) throw new Error(`a cgroup path has a quote or space: ${leaves.join(' ')}`);
-  // Host root's group cannot help the container's ids, so ownership alone takes the leaf back; exec: one process fewer.
-  return [`lxc.hook.start-host = /bin/sh -c 'exec chown -R 0:0 ${leaves.join(' ')}'`];
+  if (leaves.some((l) => /[^\w./,=+-]/.test(l))) throw new Error(`a cgroup path LXC's hook line cannot carry: ${leaves.join(' ')}`);
+  // Ownership alone takes the leaf back (host root's group cannot help the container's ids). Hook version 1
+  // passes LXC's arguments in the environment, so chown runs directly: no shell (≈ 2 ms of every start).
+  return ['lxc.hook.version = 1', `lxc.hook.start-host = /bin/chown -R 0:0 ${leaves.join(' ')}`];
 }
 
 /** The user namespace lines: the root's id range, and the cgroup leaves taken back. */
