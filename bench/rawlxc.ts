@@ -2,7 +2,8 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { lxcPath } from '../src/app/layout.js';
-import { makeOwnedDir, rootIdRange } from '../src/app/userns.js';
+import { makeOwnedDir } from '../src/core/access.js';
+import { rootIdRange } from '../src/app/userns.js';
 
 /**
  * Makes container `name` under `rawPath` from D-RE container `model`'s config (same base, overlay layout

@@ -106,11 +106,6 @@ async function layBusyboxRootfs(root: string): Promise<void> {
   await installDropbear(root);
 }
 
-/** The range a Base Image's files belong to: null when owned by host root (privileged containers only). */
-export function baseIdRange(base: string): IdRange | null {
-  return treeOwner(baseRootfs(base)) === 0 ? null : rootIdRange();
-}
-
 /**
  * Refuses a base whose files belong to the other kind of container: a privileged container would see
  * the mapped owners as plain numbers, an unprivileged one host-root files as nobody's.

@@ -10,11 +10,11 @@
  * them read-write (binds LXC made inside the namespace could be). The bind is optional, so a container
  * still starts when the runtime is missing.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync, realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bindReadOnly, mountTable, MS_NODEV, MS_NOSUID, unmount } from '../core/mounts.js';
 import { runRoot } from '../core/paths.js';
 import { writeIfChanged } from '../core/store.js';
 import { mountRegistry, registryDir } from './registrydir.js';
@@ -95,22 +95,9 @@ export function dawareMountEntries(name: string): string[] {
   ];
 }
 
-/** The host's mounts at or below `dir` (mount point → its per-mount options), from /proc/self/mountinfo. */
+/** The host's mounts at or below `dir` (mount point → its per-mount options). */
 function mountsBelow(dir: string): Map<string, string> {
-  const found = new Map<string, string>();
-  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 6) continue;
-    const at = unescape(f[4]);
-    if (at === dir || at.startsWith(`${dir}/`)) found.set(at, f[5]);
-  }
-  return found;
-}
-
-/** A read-only, nosuid, nodev bind of `source` at `target` on the host (util-linux remounts the bind with the flags). */
-function bindReadOnly(source: string, target: string): void {
-  execFileSync('mount', ['--bind', '-o', 'ro,nosuid,nodev', source, target], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  return new Map(mountTable().filter((m) => m.at === dir || m.at.startsWith(`${dir}/`)).map((m) => [m.at, m.options]));
 }
 
 let laidOutBy: string | undefined;
@@ -137,9 +124,7 @@ function ensureRuntimeDir(): void {
   if (laidOutBy === dir && mounted()) return;
   if (!mounted()) {
     // Unmount what a killed lay-out left, deepest first, then lay it out again.
-    for (const at of [...mountsBelow(dir).keys()].sort((a, b) => b.length - a.length)) {
-      execFileSync('umount', ['-l', at], { stdio: 'ignore', timeout: 10_000 });
-    }
+    for (const at of [...mountsBelow(dir).keys()].sort((a, b) => b.length - a.length)) unmount(at);
     for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
       mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
     }
@@ -156,7 +141,7 @@ function ensureRuntimeDir(): void {
     );
     writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
     writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
-    for (const [source, target] of binds) bindReadOnly(source, target);
+    for (const [source, target] of binds) bindReadOnly(source, target, MS_NOSUID | MS_NODEV);
   }
   laidOutBy = dir;
 }

@@ -2,10 +2,10 @@
  * The container's copy-on-write layer stack: the writable `upper`, the read-only layers its snapshots
  * froze (`layers/<id>`), then its Base Image's layers. Every change here runs under the container's lock.
  */
-import { createRequire } from 'node:module';
 import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { readRecordOrSkip, snapshotRecordCheck, warnDamaged, type DamagedRecord } from '../core/records.js';
+import { hostLibc } from '../core/libc.js';
 import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
 import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
@@ -22,18 +22,12 @@ export const MAX_LOWERS = 500;
 /** LXC keeps lxc.rootfs.path within PATH_MAX, and mount(2) copies at most one page of options (lowerdir, upperdir, workdir). */
 const MOUNT_DATA_MAX = 4096;
 
-type Renameat2 = (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
-let renameat2Fn: Renameat2 | undefined;
 const AT_FDCWD = -100;
 const RENAME_EXCHANGE = 2;
 
 /** Swaps two directories in one step (renameat2 RENAME_EXCHANGE): no moment where either is missing. */
 export function exchange(a: string, b: string): void {
-  if (!renameat2Fn) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    renameat2Fn = koffi.load('libc.so.6').func('int renameat2(int, const char *, int, const char *, unsigned int)') as Renameat2;
-  }
-  if (renameat2Fn(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) !== 0) throw new Error(`renameat2(${a}, ${b}, RENAME_EXCHANGE) failed`);
+  if (hostLibc().renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_EXCHANGE) !== 0) throw new Error(`renameat2(${a}, ${b}, RENAME_EXCHANGE) failed`);
 }
 
 /** A damaged snapshot record is skipped with a warning: the snapshot is lost, the container and its other snapshots are not. */

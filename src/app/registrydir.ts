@@ -7,12 +7,13 @@
  * could be a link or a special file, creates files only under fresh names, and the tmpfs caps what a
  * container can store (and keeps the registry off the host's file systems).
  */
-import { appendFileSync, closeSync, constants as fsc, existsSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { constants as osc } from 'node:os';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
+import { readUntrustedFile } from '../core/store.js';
+import { mount, mountTable, MS_NODEV, MS_NOEXEC, MS_NOSUID, unmount } from '../core/mounts.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, waitFor } from '../core/proc.js';
 import { lxcLogPath } from './layout.js';
@@ -38,47 +39,13 @@ export const REGISTRY_BYTES = REGISTRY_INODES * 4096;
 /** The tmpfs's source field, so that the host's mount table says whose it is. */
 const REGISTRY_SOURCE = 'dre-daware';
 
-const MS_NOSUID = 2;
-const MS_NODEV = 4;
-const MS_NOEXEC = 8;
-const MNT_DETACH = 2;
-const UMOUNT_NOFOLLOW = 8;
-
-interface Libc {
-  mount: (source: string, target: string, fstype: string, flags: number, data: string) => number;
-  umount2: (target: string, flags: number) => number;
-  errno: () => number;
-}
-let libcFns: Libc | undefined;
-
-/** libc mount(2) and umount2(2) through koffi (loaded on first use): quick, and no mount(8) helper in between. */
-function libc(): Libc {
-  if (!libcFns) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const lib = koffi.load('libc.so.6');
-    libcFns = {
-      mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)') as Libc['mount'],
-      umount2: lib.func('int umount2(const char *, int)') as Libc['umount2'],
-      errno: () => koffi.errno(),
-    };
-  }
-  return libcFns;
-}
-
-const errnoName = (n: number) => Object.entries(osc.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
-
 /** The host directory a container sees as /run/daware. */
 export function registryDir(name: string): string {
   return join(containerRunDir('app', name), 'daware');
 }
 
-/** How many mounts the host has at `path` (stacked ones included), from /proc/self/mountinfo. */
-function mountsAt(path: string): number {
-  const unescape = (f: string) => f.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((line) => line && unescape(line.split(' ')[4]) === path).length;
-}
+/** How many mounts the host has at `path` (stacked ones included). */
+const mountsAt = (path: string) => mountTable().filter((m) => m.at === path).length;
 
 /** The registry directory as the mount table spells it (no links in between), or undefined when there is none. */
 function registryMountPoint(name: string): string | undefined {
@@ -97,10 +64,11 @@ export function unmountRegistry(name: string): void {
   const at = registryMountPoint(name);
   if (at === undefined) return;
   for (let left = mountsAt(at); left > 0; left--) {
-    if (libc().umount2(at, UMOUNT_NOFOLLOW) === 0) continue;
-    const err = libc().errno();
-    if (err === osc.errno.EBUSY && libc().umount2(at, UMOUNT_NOFOLLOW | MNT_DETACH) === 0) continue;
-    throw dreError('DRE_ERR_DEVICE_BUSY', `${name}: cannot unmount its D-Aware registry at ${at}: ${errnoName(libc().errno() || err)}`);
+    try {
+      unmount(at);
+    } catch (e) {
+      throw dreError('DRE_ERR_DEVICE_BUSY', `${name}: cannot unmount its D-Aware registry: ${(e as Error).message}`, e);
+    }
   }
 }
 
@@ -115,32 +83,20 @@ export function mountRegistry(name: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // mode=1777: any user of the container may register its own processes; sticky: not remove others'.
   const options = `size=${REGISTRY_BYTES / 1024}k,nr_inodes=${REGISTRY_INODES},mode=1777`;
-  if (libc().mount(REGISTRY_SOURCE, dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, options) !== 0) {
-    throw dreError('DRE_ERR_DAWARE_MOD_NONEXISTENCE', `${name}: cannot mount its D-Aware registry (tmpfs ${options}) at ${dir}: ${errnoName(libc().errno())}`);
+  try {
+    mount(REGISTRY_SOURCE, dir, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, options);
+  } catch (e) {
+    throw dreError('DRE_ERR_DAWARE_MOD_NONEXISTENCE', `${name}: cannot mount its D-Aware registry (${options}): ${(e as Error).message}`, e);
   }
 }
 
 // No openat in Node: enough, as entries lie directly in registryDir, a host path and mount point the container cannot replace.
-const READ_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY;
 const CREATE_FLAGS = fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW | fsc.O_NOCTTY;
 
-/** Reads one entry: a regular file (never a link, FIFO or device: fstat after a non-blocking open), a few bytes, a number. */
+/** Reads one entry: a regular file of a few bytes (readUntrustedFile), holding a number. */
 function readEntry(path: string): number | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, READ_FLAGS);
-  } catch {
-    return undefined;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.size > MAX_ENTRY_BYTES) return undefined;
-    const buf = Buffer.alloc(MAX_ENTRY_BYTES);
-    const text = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0)).toString('latin1');
-    return /^\d{1,20}\n?$/.test(text) ? Number(text.trim()) : undefined;
-  } finally {
-    closeSync(fd);
-  }
+  const text = readUntrustedFile(path, MAX_ENTRY_BYTES + 1);
+  return text !== undefined && text.length <= MAX_ENTRY_BYTES && /^\d{1,20}\n?$/.test(text) ? Number(text.trim()) : undefined;
 }
 
 /** Entries of the registry that name a live process of this container with the recorded start time. */
@@ -167,8 +123,14 @@ export function resolveRegistry(name: string, c: PidNamespace): Registered[] {
 
 /** The running container has its registry mounted (else it was not started by this D-RE). */
 export function requireRegistry(name: string, what: string): void {
-  const at = registryMountPoint(name);
-  if (at === undefined || mountsAt(at) === 0) {
+  // Its own tmpfs, so a device of its own: two stats, not a read of the mount table.
+  let mounted = false;
+  try {
+    mounted = statSync(registryDir(name)).dev !== statSync(containerRunDir('app', name)).dev;
+  } catch {
+    /* no run dir or no registry */
+  }
+  if (!mounted) {
     throw dreError('DRE_ERR_DAWARE_MOD_NONEXISTENCE', `${what} ${name}: the container has no D-Aware registry (it was not started by this D-RE)`);
   }
 }

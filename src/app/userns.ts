@@ -6,9 +6,10 @@
  * records it for this root. Layers D-RE builds are owned by the mapped ids once, at build time, so
  * snapshots, loads and creates from a base stay directory swaps (no idmapped mount per start).
  */
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
+import { addSearch, makeOwnedDir } from '../core/access.js';
 import { withHostLock } from '../core/lock.js';
 import { basesDir, cgroupRoot, containersDir, runRoot, stateRoot } from '../core/paths.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
@@ -161,13 +162,6 @@ export function treeOwner(dir: string): number {
   return lstatSync(dir).uid;
 }
 
-/** Makes an empty directory owned by the container's root (the mapped root, or host root when privileged). */
-export function makeOwnedDir(dir: string, range: IdRange | null, mode = 0o755): void {
-  mkdirSync(dir, { recursive: true, mode });
-  if (range) chownSync(dir, range.uid, range.gid);
-  chmodSync(dir, mode);
-}
-
 /**
  * A directory LXC reaches from inside the user namespace (the container's files, its base, its run
  * dir): only the container's root may pass through it (mode 0100, as Incus does), host users cannot.
@@ -185,11 +179,7 @@ export function confineDir(dir: string, range: IdRange | null): void {
 
 /** D-RE's own directories on the way to those: passable by anyone (mode +x), never listable. */
 export function allowTraversal(): void {
-  for (const dir of [stateRoot(), join(stateRoot(), 'app'), containersDir('app'), basesDir('app'), runRoot(), join(runRoot(), 'app')]) {
-    mkdirSync(dir, { recursive: true, mode: 0o711 });
-    const mode = statSync(dir).mode & 0o7777;
-    if ((mode & 0o011) !== 0o011) chmodSync(dir, mode | 0o011);
-  }
+  for (const dir of [stateRoot(), join(stateRoot(), 'app'), containersDir('app'), basesDir('app'), runRoot(), join(runRoot(), 'app')]) addSearch(dir, 0o011);
 }
 
 /**

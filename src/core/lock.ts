@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { dreError } from './errors.js';
+import { hostLibc, hostLibcBound } from './libc.js';
 import { locksDir, type Kind } from './paths.js';
 
 const LOCK_SH = 1;
@@ -9,17 +9,7 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const LOCK_UN = 8;
 
-type FlockFn = (fd: number, op: number) => number;
-let flockFn: FlockFn | undefined;
-
-/** libc flock(2) through koffi, loaded on first use so that read-only CLI calls never pay for it. */
-function flock(): FlockFn {
-  if (!flockFn) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    flockFn = koffi.load('libc.so.6').func('int flock(int, int)') as FlockFn;
-  }
-  return flockFn;
-}
+const flock = () => hostLibc().flock;
 
 /**
  * Takes the lock without waiting for a real holder; a status probe (a shared lock held for a few
@@ -135,7 +125,7 @@ export function withHostLock<T>(path: string, what: string, fn: () => T): T {
  */
 export function isLocked(kind: Kind, name: string): boolean {
   const path = lockPath(kind, name);
-  if (flockFn) {
+  if (hostLibcBound()) {
     let fd: number;
     try {
       fd = openSync(path, 'r');
@@ -143,8 +133,8 @@ export function isLocked(kind: Kind, name: string): boolean {
       return false;
     }
     try {
-      if (flockFn(fd, LOCK_SH | LOCK_NB) !== 0) return true;
-      flockFn(fd, LOCK_UN);
+      if (flock()(fd, LOCK_SH | LOCK_NB) !== 0) return true;
+      flock()(fd, LOCK_UN);
       return false;
     } finally {
       closeSync(fd);

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
 
@@ -63,5 +63,28 @@ export function removeStaging(dir: string): void {
   for (const n of entries) {
     const m = /^\.staging-.*-(\d+)-[0-9a-z]+$/.exec(n);
     if (m && !isAlive(Number(m[1]))) rmSync(join(dir, n), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Reads a file someone else controls (a container's registry, a confined QEMU's run dir): only a regular
+ * file, never through a link, never blocking on a FIFO or a device (fstat after a non-blocking open),
+ * at most `maxBytes` from `position` (a negative one counts from the end). undefined when it is not that.
+ */
+export function readUntrustedFile(path: string, maxBytes: number, position = 0): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK | fsc.O_NOCTTY);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return undefined;
+    const from = position < 0 ? Math.max(0, st.size + position) : position;
+    const buf = Buffer.alloc(Math.min(maxBytes, Math.max(0, st.size - from)));
+    return buf.subarray(0, readSync(fd, buf, 0, buf.length, from)).toString('utf8');
+  } finally {
+    closeSync(fd);
   }
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, removeGroupTree } from '../../src/core/cgroup.js';
+import { mountTable } from '../../src/core/mounts.js';
 import { cgroupRoot } from '../../src/core/paths.js';
 import { isAlive } from '../../src/core/proc.js';
 import { readJson, writeJsonAtomic } from '../../src/core/store.js';
@@ -105,10 +106,9 @@ function stopEngines(dir: string): void {
 
 /** Unmounts every mount below `tmp`, deepest first. */
 function unmountBelow(tmp: string): void {
-  const mounts = readFileSync('/proc/mounts', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[1])
-    .filter((m) => m && (m === tmp || m.startsWith(tmp + '/')))
+  const mounts = mountTable()
+    .map((m) => m.at)
+    .filter((m) => m === tmp || m.startsWith(tmp + '/'))
     .sort((a, b) => b.length - a.length);
   for (const m of mounts) quiet('umount', ['-l', m]);
 }

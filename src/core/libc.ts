@@ -1,0 +1,35 @@
+/**
+ * The host C library's calls that Node lacks, through koffi, bound on first use so that read-only CLI
+ * calls never pay the ~70 ms koffi costs to load. (The D-Aware library binds its own: it runs inside
+ * containers and imports nothing of the host side.)
+ */
+import { createRequire } from 'node:module';
+
+export interface HostLibc {
+  flock: (fd: number, op: number) => number;
+  renameat2: (olddirfd: number, oldpath: string, newdirfd: number, newpath: string, flags: number) => number;
+  mount: (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) => number;
+  umount2: (target: string, flags: number) => number;
+  /** errno of the last call that failed. */
+  errno: () => number;
+}
+
+let bound: HostLibc | undefined;
+
+export function hostLibc(): HostLibc {
+  if (!bound) {
+    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+    const lib = koffi.load('libc.so.6');
+    bound = {
+      flock: lib.func('int flock(int, int)') as HostLibc['flock'],
+      renameat2: lib.func('int renameat2(int, const char *, int, const char *, unsigned int)') as HostLibc['renameat2'],
+      mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)') as HostLibc['mount'],
+      umount2: lib.func('int umount2(const char *, int)') as HostLibc['umount2'],
+      errno: () => koffi.errno(),
+    };
+  }
+  return bound;
+}
+
+/** Whether this process has bound the library already (then a call costs microseconds). */
+export const hostLibcBound = () => bound !== undefined;
