@@ -114,13 +114,13 @@ function removeCgroups(name: string): void {
 
 export async function destroy(name: string): Promise<void> {
   // A container whose record is damaged can still be stopped and destroyed (neither needs the record).
-  await changingContainer('app', 'destroy', name, requireContainerDir, async (n, rec, lock) => {
+  await changingContainer('app', 'destroy', name, requireContainerDir, async (n, _rec, lock) => {
     refuseUnless(n, 'destroy', [STATUS.STOP]);
     removeContainerFiles('app', n);
     await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
     unmountRegistry(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
-    removeCgroups(rec.name);
+    removeCgroups(n);
     lock.removeFile();
   });
 }

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { freezerState } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
@@ -23,14 +23,10 @@ export function requireContainer(name: string, what: string): AppRecord {
   return rec;
 }
 
-/** As requireContainer, but a container whose record is damaged is still there (to be destroyed): then only its name. */
+/** As requireContainer without reading the record: a container whose record is damaged is still there (to be stopped or destroyed). */
 export function requireContainerDir(name: string, what: string): Pick<AppRecord, 'name'> {
-  try {
-    return requireContainer(name, what);
-  } catch (e) {
-    if (isDreError(e) && e.errName === 'DRE_ERR_CONTAINER_UNKNOWN_STATUS') return { name };
-    throw e;
-  }
+  if (!exists(name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
+  return { name };
 }
 
 /** The running container's LXC monitor, from the pid file LXC itself writes (verified, so a reused PID never counts). */

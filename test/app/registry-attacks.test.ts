@@ -177,21 +177,13 @@ describe('the D-Aware registry as untrusted input', () => {
     assert.equal(inside(name, 'ls -A /run/daware').stdout, '');
   });
 
-  it('unmounts the registry at destroy', () => {
+  it('unmounts the registry at destroy', async () => {
     app('stop', name, '--timeout', '0'); // in whatever state the test before left it
     ok('start', name);
     assert.equal(hostMountsAt(name).length, 1);
     process.kill(Number(ok('pid', name).trim()), 'SIGKILL'); // died: stop never ran
-    assert.ok(waitForSync(() => app('pid', name).code !== 0));
+    assert.ok(await waitFor(() => (app('pid', name).code !== 0 ? true : undefined), 10_000, 100));
     ok('destroy', name);
     assert.deepEqual(hostMountsAt(name), []);
   });
 });
-
-function waitForSync(probe: () => boolean): boolean {
-  for (let i = 0; i < 100; i++) {
-    if (probe()) return true;
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
-  }
-  return false;
-}
