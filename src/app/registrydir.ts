@@ -61,6 +61,7 @@ function registryMountPoint(name: string): string | undefined {
  * a died container leaves one); lazily where something still holds it open.
  */
 export function unmountRegistry(name: string): void {
+  if (!registryMounted(name)) return; // the usual case, known from two stats
   const at = registryMountPoint(name);
   if (at === undefined) return;
   for (let left = mountsAt(at); left > 0; left--) {
@@ -122,15 +123,17 @@ export function resolveRegistry(name: string, c: PidNamespace): Registered[] {
 }
 
 /** The running container has its registry mounted (else it was not started by this D-RE). */
-export function requireRegistry(name: string, what: string): void {
-  // Its own tmpfs, so a device of its own: two stats, not a read of the mount table.
-  let mounted = false;
+/** Whether a registry tmpfs is mounted: its own device, so two stats answer, not a read of the mount table. */
+function registryMounted(name: string): boolean {
   try {
-    mounted = statSync(registryDir(name)).dev !== statSync(containerRunDir('app', name)).dev;
+    return statSync(registryDir(name)).dev !== statSync(containerRunDir('app', name)).dev;
   } catch {
-    /* no run dir or no registry */
+    return false; // no run dir or no registry
   }
-  if (!mounted) {
+}
+
+export function requireRegistry(name: string, what: string): void {
+  if (!registryMounted(name)) {
     throw dreError('DRE_ERR_DAWARE_MOD_NONEXISTENCE', `${what} ${name}: the container has no D-Aware registry (it was not started by this D-RE)`);
   }
 }
