@@ -6,14 +6,13 @@
  * records it for this root. Layers D-RE builds are owned by the mapped ids once, at build time, so
  * snapshots, loads and creates from a base stay directory swaps (no idmapped mount per start).
  */
-import { chmodSync, chownSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, lchownSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { addSearch, makeOwnedDir } from '../core/access.js';
 import { withHostLock } from '../core/lock.js';
-import { basesDir, cgroupRoot, containersDir, runRoot, stateRoot } from '../core/paths.js';
+import { basesDir, cgroupRoot, containerDir, containerRunDir, containersDir, runRoot, stateRoot } from '../core/paths.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
-import { containerDir, containerRunDir } from '../core/paths.js';
 import { layersDir, workDir } from './layout.js';
 
 /** Host ids that appear as 0 .. count-1 inside the container. */
@@ -168,13 +167,7 @@ export function treeOwner(dir: string): number {
  * Privileged: root only.
  */
 export function confineDir(dir: string, range: IdRange | null): void {
-  if (range) {
-    chownSync(dir, range.uid, range.gid);
-    chmodSync(dir, 0o100);
-  } else {
-    chownSync(dir, 0, 0);
-    chmodSync(dir, 0o700);
-  }
+  makeOwnedDir(dir, range ?? { uid: 0, gid: 0 }, range ? 0o100 : 0o700);
 }
 
 /** D-RE's own directories on the way to those: passable by anyone (mode +x), never listable. */
@@ -189,10 +182,8 @@ export function allowTraversal(): void {
  */
 export function prepareContainerAccess(name: string, range: IdRange | null): void {
   if (range) allowTraversal();
-  mkdirSync(containerRunDir('app', name), { recursive: true, mode: 0o700 });
   confineDir(containerRunDir('app', name), range);
   confineDir(containerDir('app', name), range);
-  mkdirSync(layersDir(name), { recursive: true, mode: 0o711 });
-  chmodSync(layersDir(name), 0o711);
+  makeOwnedDir(layersDir(name), null, 0o711);
   if (range) makeOwnedDir(workDir(name), range, 0o700);
 }
