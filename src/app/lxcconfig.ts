@@ -32,7 +32,7 @@ export function containerIdRange(rec: AppRecord): IdRange | null {
  */
 function cgroupConfineHook(name: string): string[] {
   const leaves = hierarchies()
-    .filter((h) => h.version === 1 && h.controllers.some((c) => !c.startsWith('name=') && c !== 'xattr' && c !== 'none'))
+    .filter((h) => h.version === 1 && h.controllers.some((c) => !c.startsWith('name='))) // name=systemd holds no resources
     .map((h) => join(h.mount, containerProcsCgroup(name)));
   if (leaves.length === 0) return [];
   if (leaves.some((l) => /[^\w./,=+-]/.test(l))) throw new Error(`a cgroup path LXC's hook line cannot carry: ${leaves.join(' ')}`);

@@ -31,7 +31,7 @@ function detect(): NonNullable<typeof detected> {
     const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
     if (fstype === 'cgroup2') v2Mount ??= mountPoint;
     if (fstype !== 'cgroup' || mounted.some((h) => h.mount === mountPoint)) continue;
-    const names = superOpts.split(',').filter((o) => !['rw', 'ro', 'clone_children', 'noprefix'].includes(o) && !o.startsWith('release_agent'));
+    const names = superOpts.split(',').filter((o) => !['rw', 'ro', 'clone_children', 'noprefix', 'xattr', 'none'].includes(o) && !o.startsWith('release_agent'));
     const fresh = names.filter((c) => !byController.has(c));
     // The same hierarchy mounted twice shows the same controllers: keep the first mount only.
     if (fresh.length === 0) continue;
