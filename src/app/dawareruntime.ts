@@ -100,11 +100,10 @@ function mountsBelow(dir: string): Map<string, string> {
   return new Map(mountTable().filter((m) => m.at === dir || m.at.startsWith(`${dir}/`)).map((m) => [m.at, m.options]));
 }
 
-let laidOutBy: string | undefined;
-
 /**
- * Lays out the runtime tree and its host mounts (idempotent; shared by the containers of this D-RE; a
- * mount missing or left read-write by a killed lay-out is made again).
+ * Lays out the runtime tree and its host mounts (idempotent; shared by the containers of this D-RE): one
+ * read of the mount table when they are in place; a mount missing or left read-write by a killed lay-out
+ * makes it lay the tree out again.
  */
 function ensureRuntimeDir(): void {
   const h = hostRuntime();
@@ -117,33 +116,27 @@ function ensureRuntimeDir(): void {
     [h.koffi, join(dir, 'node_modules', 'koffi')],
     ...(existsSync(h.koffiNative) ? [[h.koffiNative, join(dir, koffiNativeAt())] as [string, string]] : []),
   ];
-  const mounted = () => {
-    const m = mountsBelow(dir);
-    return binds.every(([, target]) => /(^|,)ro(,|$)/.test(m.get(target) ?? ''));
-  };
-  if (laidOutBy === dir && mounted()) return;
-  if (!mounted()) {
-    // Unmount what a killed lay-out left, deepest first, then lay it out again.
-    for (const at of [...mountsBelow(dir).keys()].sort((a, b) => b.length - a.length)) unmount(at);
-    for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
-      mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
-    }
-    closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
-    writeIfChanged(
-      join(dir, 'bin', 'node'),
-      [
-        '#!/bin/sh',
-        "# Written by D-RE: the host's node, on the host's C library, whatever the container's own /lib holds.",
-        `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/node.bin "$@"`,
-        '',
-      ].join('\n'),
-      0o755,
-    );
-    writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
-    writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
-    for (const [source, target] of binds) bindReadOnly(source, target, MS_NOSUID | MS_NODEV);
+  const existing = mountsBelow(dir);
+  if (binds.every(([, target]) => /(^|,)ro(,|$)/.test(existing.get(target) ?? ''))) return;
+  // Unmount what a killed lay-out left, deepest first, then lay it out again.
+  for (const at of [...existing.keys()].sort((a, b) => b.length - a.length)) unmount(at);
+  for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
+    mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }
-  laidOutBy = dir;
+  closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
+  writeIfChanged(
+    join(dir, 'bin', 'node'),
+    [
+      '#!/bin/sh',
+      "# Written by D-RE: the host's node, on the host's C library, whatever the container's own /lib holds.",
+      `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/node.bin "$@"`,
+      '',
+    ].join('\n'),
+    0o755,
+  );
+  writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
+  writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
+  for (const [source, target] of binds) bindReadOnly(source, target, MS_NOSUID | MS_NODEV);
 }
 
 /** Before each start: an empty registry (its own tmpfs) for the new run, and the runtime directory in place. */
