@@ -5,6 +5,7 @@ import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
 import { lastLines } from '../core/run.js';
+import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
@@ -33,9 +34,12 @@ const READY_TIMEOUT_MS = 180_000;
 
 /** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
 export function qemuPid(name: string): number | undefined {
-  let pid: number;
+  // QEMU owns the run dir: its pid file may be anything (a FIFO, a symlink), so it is read as untrusted.
+  const text = readUntrustedFile(pidFilePath(name), 32);
+  if (text === undefined) return undefined;
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    pid = Number(readFileSync(pidFilePath(name), 'utf8').trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     if (!cmdline.includes(`\0-pidfile\0${pidFilePath(name)}\0`)) return undefined;
   } catch {
@@ -143,19 +147,12 @@ export async function endLeftover(n: string): Promise<void> {
   if (stale !== undefined) await killQemu(n, stale);
 }
 
-/** The console log's last lines; opened without following a symlink (QEMU owns the run dir). */
+/** The console log's last lines, read as an untrusted file (QEMU owns the run dir). */
 function consoleTail(name: string): string {
-  try {
-    const fd = openSync(consoleLogPath(name), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return lastLines(readFileSync(fd, 'utf8'), 5);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
+  return lastLines(readUntrustedFile(consoleLogPath(name), CONSOLE_TAIL_BYTES, -CONSOLE_TAIL_BYTES) ?? '', 5);
 }
+
+const CONSOLE_TAIL_BYTES = 16_384;
 
 /**
  * Launches QEMU paused, as the unprivileged QEMU user, puts it into the container's cgroup, lets the
