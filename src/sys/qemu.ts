@@ -167,7 +167,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   const runDir = containerRunDir('sys', n);
   for (const p of [...runFiles(n), consoleLogPath(n), qemuLogPath(n)]) rmSync(p, { force: true });
   const fds = files.rootfs !== undefined ? openRootfs(files.rootfs, `${what} ${n}`) : [];
-  let pid: number;
+  let started: Started;
   try {
     grantFiles(user, { runDir, writable: files.writable, readable: files.readable }, `${what} ${n}`);
     const args = qemuArgs({
@@ -184,47 +184,51 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
       loadvm,
       incoming: incoming !== undefined,
     });
-    pid = await runQemu(n, user, args, fds, `${what} ${n}`);
+    started = await runQemu(n, user, args, fds, `${what} ${n}`);
   } catch (e) {
     await releaseLease(n);
     throw e;
   } finally {
     for (const fd of fds) closeSync(fd);
   }
-  let qmp: Qmp | undefined;
+  const { pid, qmp } = started;
   try {
     enterCgroups(n, pid);
-    qmp = await Qmp.connect(qmpSocketPath(n));
     if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
     const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
     await qmp.execute('cont');
     const ready = await readiness(n, pid, shutdown);
     if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
   } catch (e) {
-    qmp?.close();
-    qmp = undefined;
+    qmp.close(); // QMP serves one client: killQemu's own connection comes next
     await killQemu(n, pid);
     await releaseLease(n);
     if (isDreError(e)) throw e;
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
   } finally {
-    qmp?.close();
+    qmp.close();
   }
 }
 
 /** How long QEMU may take from exec to answering on QMP (devices made, a checkpoint loaded). */
 const QEMU_UP_TIMEOUT_MS = 120_000;
 
+/** A QEMU that answers on QMP: its pid and the connection that answered (the caller's to close). */
+interface Started {
+  pid: number;
+  qmp: Qmp;
+}
+
 /**
- * Runs QEMU until it answers on QMP; resolves to its pid. A QEMU killed just before is a zombie as
+ * Runs QEMU until it answers on QMP. A QEMU killed just before is a zombie as
  * soon as its main thread exits, while its other threads may still hold the disk's image lock for a
  * moment: that refusal is retried for a bounded time.
  */
-async function runQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number> {
+async function runQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<Started> {
   const end = Date.now() + 5_000;
   for (;;) {
     const r = await startQemu(n, user, args, fds, what);
-    if (typeof r === 'number') return r;
+    if (typeof r !== 'string') return r;
     if (!r.includes('Failed to get "write" lock') || Date.now() > end) {
       const hint = /Permission denied/.test(r) ? ` (QEMU runs as ${user.name}: it must be able to open that file; a --rootfs image's backing files too)` : '';
       throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU did not start: ${lastLines(r) || 'it exited without a word'}${hint}`);
@@ -236,10 +240,10 @@ async function runQemu(n: string, user: QemuUser, args: string[], fds: number[],
 /**
  * One start: QEMU detached (its own session, so it outlives this process), its stdout and stderr in
  * a root-owned log that root reads back through the open fd (QEMU owns the run dir and could put a
- * symlink at the path), `fds` as fds 3, 4. Resolves to the pid once QMP answers, or to QEMU's output
- * when it exits first.
+ * symlink at the path), `fds` as fds 3, 4. Resolves once QMP answers (setpriv execs QEMU, so the
+ * child's pid is QEMU's), or to QEMU's output when it exits first.
  */
-async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number | string> {
+async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<Started | string> {
   rmSync(qemuLogPath(n), { force: true });
   const log = openSync(qemuLogPath(n), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
@@ -253,14 +257,9 @@ async function startQemu(n: string, user: QemuUser, args: string[], fds: number[
       exited = true;
     });
     child.unref();
-    const end = Date.now() + QEMU_UP_TIMEOUT_MS;
-    while (!exited && Date.now() < end) {
-      if (existsSync(qmpSocketPath(n)) && (await answersQmp(n))) {
-        const pid = qemuPid(n);
-        if (pid !== undefined) return pid;
-      }
-      await sleep(20);
-    }
+    // null: QEMU exited first; undefined: no answer in time.
+    const qmp = await waitFor<Qmp | null>(async () => (exited ? null : await answeringQmp(n)), QEMU_UP_TIMEOUT_MS, 20);
+    if (qmp) return { pid: child.pid!, qmp };
     if (spawnError) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run (setpriv, util-linux): ${spawnError.message}`);
     if (!exited) {
       try {
@@ -279,12 +278,17 @@ async function startQemu(n: string, user: QemuUser, args: string[], fds: number[
   }
 }
 
-async function answersQmp(n: string): Promise<boolean> {
+/** A connection to the container's QEMU once it answers a command; undefined while it does not yet. */
+async function answeringQmp(n: string): Promise<Qmp | undefined> {
+  if (!existsSync(qmpSocketPath(n))) return undefined;
+  let q: Qmp | undefined;
   try {
-    await withQmp(qmpSocketPath(n), (q) => q.execute('query-status', undefined, 2_000), 2_000);
-    return true;
+    q = await Qmp.connect(qmpSocketPath(n), 2_000);
+    await q.execute('query-status', undefined, 2_000);
+    return q;
   } catch {
-    return false;
+    q?.close();
+    return undefined;
   }
 }
 
