@@ -10,6 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { dreError, type DreErrName } from '../core/errors.js';
 import { runRoot, stateRoot } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
+import { tlsStagingDir } from './layout.js';
 
 /** The system user every QEMU of D-RE runs as (made by scripts/setup.sh). */
 export const QEMU_USER = 'dre-qemu';
@@ -168,8 +169,6 @@ export function stageTlsCredentials(user: QemuUser, fromDir: string, runDir: str
   chmodSync(dir, 0o710);
   return dir;
 }
-
-const tlsStagingDir = (runDir: string) => `${runDir}.tls`;
 
 export function removeTlsCredentials(runDir: string): void {
   rmSync(tlsStagingDir(runDir), { recursive: true, force: true });

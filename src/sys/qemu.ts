@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
@@ -20,6 +19,7 @@ import {
   consoleSocketPath,
   diskPath,
   pidFilePath,
+  qemuLogPath,
   qmpSocketPath,
   type SysRecord,
 } from './layout.js';
@@ -165,7 +165,7 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   await endLeftover(n);
   const files: BootFiles = (await sharedBootFiles(n, rec, what, incoming !== undefined, user)) ?? bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
-  for (const p of [...runFiles(n), consoleLogPath(n), qemuLogPath(n)]) rmSync(p, { force: true });
+  for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
   const fds = files.rootfs !== undefined ? openRootfs(files.rootfs, `${what} ${n}`) : [];
   let started: Started;
   try {
@@ -322,9 +322,6 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
   }
   await killQemu(n, pid);
 }
-
-/** QEMU's own stdout and stderr (made by root, written by QEMU through the inherited fd). */
-const qemuLogPath = (n: string) => join(containerRunDir('sys', n), 'qemu.log');
 
 /** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
 const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];
