@@ -54,9 +54,10 @@ interface BootFiles {
   diskFormat: 'qcow2' | 'raw';
   kernel: string;
   initrd: string;
-  /** A --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
-  rootfs?: string;
+  /** The disk is a --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
+  diskFds?: boolean;
   writable: string[];
+  /** What QEMU reads besides the kernel and initramfs (an overlay's backing image). */
   readable: string[];
 }
 
@@ -66,10 +67,10 @@ function bootFiles(n: string, rec: SysRecord, what: string): BootFiles {
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   if (rec.rootfs === null) {
     // The overlay's backing file is its base's disk, read by QEMU.
-    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [boot.kernel, boot.initrd, baseDiskPath(kernelBase)] };
+    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [baseDiskPath(kernelBase)] };
   }
   if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
-  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, rootfs: rec.rootfs, writable: [], readable: [boot.kernel, boot.initrd] };
+  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, diskFds: true, writable: [], readable: [] };
 }
 
 /** Opens a --rootfs image for QEMU, read-write and read-only (root opens it; QEMU never needs the path). */
@@ -166,16 +167,15 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   const files: BootFiles = (await sharedBootFiles(n, rec, what, incoming !== undefined, user)) ?? bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
   for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
-  const fds = files.rootfs !== undefined ? openRootfs(files.rootfs, `${what} ${n}`) : [];
+  const fds = files.diskFds ? openRootfs(files.disk, `${what} ${n}`) : [];
   let started: Started;
   try {
-    grantFiles(user, { runDir, writable: files.writable, readable: files.readable }, `${what} ${n}`);
+    grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
     const args = qemuArgs({
       name: n,
       accel,
       memoryMiB: rec.memoryMiB,
       ...files,
-      diskFds: fds.length > 0,
       qmpSocket: qmpSocketPath(n),
       agentSocket: agentSocketPath(n),
       consoleSocket: consoleSocketPath(n),

@@ -293,7 +293,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   });
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
-  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [boot.kernel, boot.initrd] };
+  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };
 }
 
 /**
