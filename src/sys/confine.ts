@@ -1,6 +1,7 @@
 /**
- * QEMU's confinement: the unprivileged user it runs as, the few files and directories given to that
- * user, and the command line that starts it without capabilities under QEMU's seccomp sandbox.
+ * QEMU's confinement: the unprivileged user it runs as and the few files and directories given to
+ * that user (the command line that starts it, without capabilities and under QEMU's seccomp
+ * sandbox, is machine.ts's confinedCommand).
  * As libvirt does, D-RE (root) prepares the files and then runs QEMU as the user; QEMU's own
  * `-runas` is not used (it would still start as root and drop privileges only after set-up).
  */
@@ -11,22 +12,10 @@ import { dreError, type DreErrName } from '../core/errors.js';
 import { runRoot, stateRoot } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
 import { tlsStagingDir } from './layout.js';
+import type { QemuUser } from './machine.js';
 
 /** The system user every QEMU of D-RE runs as (made by scripts/setup.sh). */
 export const QEMU_USER = 'dre-qemu';
-
-/**
- * QEMU's seccomp filter: no obsolete syscalls, no set*id/setgroups (elevateprivileges), no
- * fork/exec (spawn), no scheduler or priority changes (resourcecontrol). Forbidding fork is why
- * QEMU is not `-daemonize`d: D-RE starts it detached itself.
- */
-export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
-
-export interface QemuUser {
-  name: string;
-  uid: number;
-  gid: number;
-}
 
 let known: QemuUser | undefined;
 
@@ -47,18 +36,6 @@ export function qemuUser(what: string): QemuUser {
   if (uid === 0 || gid === 0) throw dreError('DRE_ERR_PERMISSION_DENIED', `${what}: user ${QEMU_USER} has uid ${uid} gid ${gid}; QEMU must not run with id 0`);
   known = { name: QEMU_USER, uid, gid };
   return known;
-}
-
-/**
- * The command that runs QEMU as the user: setpriv sets uid, gid and the user's groups (kvm for
- * /dev/kvm), empties the inheritable and bounding capability sets (the uid change clears the
- * permitted and effective ones; no ambient ones) and sets no_new_privs before exec.
- */
-export function confinedCommand(user: QemuUser, qemuArgs: string[]): [string, string[]] {
-  return [
-    'setpriv',
-    ['--reuid', user.name, '--regid', user.name, '--init-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'qemu-system-x86_64', ...qemuArgs],
-  ];
 }
 
 /** True when the user may pass (search) directory `dir` by its mode bits. */

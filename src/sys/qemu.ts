@@ -8,7 +8,7 @@ import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
-import { confinedCommand, grantFiles, qemuUser, type QemuUser } from './confine.js';
+import { grantFiles, qemuUser } from './confine.js';
 import { enterCgroups } from './hostgroup.js';
 import {
   agentSocketPath,
@@ -23,7 +23,7 @@ import {
   qmpSocketPath,
   type SysRecord,
 } from './layout.js';
-import { qemuArgs } from './machine.js';
+import { confinedCommand, qemuArgs, type QemuUser } from './machine.js';
 import { Qmp, withQmp } from './qmp.js';
 import { releaseLease, sharedBootFiles } from './share.js';
 

@@ -17,8 +17,9 @@ import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { qemuUser, requireOwnBacking, type QemuUser } from './confine.js';
+import { qemuUser, requireOwnBacking } from './confine.js';
 import { changing, refuseUnless } from './lifecycle.js';
+import type { QemuUser } from './machine.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
