@@ -9,9 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { addSearch, makeOwnedDir } from '../core/access.js';
-import { dreError, type DreErrName } from '../core/errors.js';
+import { dreError } from '../core/errors.js';
 import { runRoot, stateRoot } from '../core/paths.js';
-import { lastLines, run } from '../core/run.js';
 import { tlsStagingDir } from './layout.js';
 import type { QemuUser } from './machine.js';
 
@@ -149,26 +148,4 @@ export function stageTlsCredentials(user: QemuUser, fromDir: string, runDir: str
 
 export function removeTlsCredentials(runDir: string): void {
   rmSync(tlsStagingDir(runDir), { recursive: true, force: true });
-}
-
-/**
- * QEMU writes its disk's qcow2 header, so a QEMU taken over by its guest could point the backing file
- * (or an external data file) at any host file, which root's `qemu-img convert` would then read into
- * a new image. Before root reads a container's disk through its chain, the header must name the
- * backing D-RE gave it (`expectedBacking`) or none, and no data file.
- */
-export async function requireOwnBacking(disk: string, expectedBacking: string | undefined, what: string, code: DreErrName): Promise<void> {
-  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
-  const info = JSON.parse(r.stdout) as { 'backing-filename'?: string; 'full-backing-filename'?: string; 'format-specific'?: { data?: { 'data-file'?: string } } };
-  const backing = info['full-backing-filename'] ?? info['backing-filename'];
-  const dataFile = info['format-specific']?.data?.['data-file'];
-  const want = expectedBacking === undefined ? undefined : resolve(expectedBacking);
-  // No backing file is fine too: a disk back from a share is standalone.
-  if ((backing !== undefined && resolve(backing) !== want) || dataFile !== undefined) {
-    throw dreError(
-      code,
-      `${what}: the disk's header names ${dataFile !== undefined ? `data file ${dataFile}` : `backing file ${backing ?? 'none'}`}, not ${want ?? 'no backing file'} as D-RE made it (written by its QEMU?); refused`,
-    );
-  }
 }
