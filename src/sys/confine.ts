@@ -1,31 +1,21 @@
 /**
- * QEMU's confinement: the unprivileged user it runs as, the few files and directories given to that
- * user, and the command line that starts it without capabilities under QEMU's seccomp sandbox.
+ * QEMU's confinement: the unprivileged user it runs as and the few files and directories given to
+ * that user (the command line that starts it, without capabilities and under QEMU's seccomp
+ * sandbox, is machine.ts's confinedCommand).
  * As libvirt does, D-RE (root) prepares the files and then runs QEMU as the user; QEMU's own
  * `-runas` is not used (it would still start as root and drop privileges only after set-up).
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, constants, copyFileSync, existsSync, mkdirSync, rmSync, statSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { dreError, type DreErrName } from '../core/errors.js';
+import { addSearch, makeOwnedDir } from '../core/access.js';
+import { dreError } from '../core/errors.js';
 import { runRoot, stateRoot } from '../core/paths.js';
-import { lastLines, run } from '../core/run.js';
+import { tlsStagingDir } from './layout.js';
+import type { QemuUser } from './machine.js';
 
 /** The system user every QEMU of D-RE runs as (made by scripts/setup.sh). */
 export const QEMU_USER = 'dre-qemu';
-
-/**
- * QEMU's seccomp filter: no obsolete syscalls, no set*id/setgroups (elevateprivileges), no
- * fork/exec (spawn), no scheduler or priority changes (resourcecontrol). Forbidding fork is why
- * QEMU is not `-daemonize`d: D-RE starts it detached itself.
- */
-export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
-
-export interface QemuUser {
-  name: string;
-  uid: number;
-  gid: number;
-}
 
 let known: QemuUser | undefined;
 
@@ -48,21 +38,8 @@ export function qemuUser(what: string): QemuUser {
   return known;
 }
 
-/**
- * The command that runs QEMU as the user: setpriv sets uid, gid and the user's groups (kvm for
- * /dev/kvm), empties the inheritable and bounding capability sets (the uid change clears the
- * permitted and effective ones; no ambient ones) and sets no_new_privs before exec.
- */
-export function confinedCommand(user: QemuUser, qemuArgs: string[]): [string, string[]] {
-  return [
-    'setpriv',
-    ['--reuid', user.name, '--regid', user.name, '--init-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'qemu-system-x86_64', ...qemuArgs],
-  ];
-}
-
-/** True when the user may pass (search) directory `dir` by its mode bits. */
-function searchable(dir: string, user: QemuUser): boolean {
-  const st = statSync(dir);
+/** True when the user may pass (search) a directory with status `st` by its mode bits. */
+function searchable(st: Stats, user: QemuUser): boolean {
   if (st.uid === user.uid) return (st.mode & 0o100) !== 0;
   if (st.gid === user.gid) return (st.mode & 0o010) !== 0;
   return (st.mode & 0o001) !== 0;
@@ -74,8 +51,9 @@ function searchable(dir: string, user: QemuUser): boolean {
  */
 function requireAncestorsSearchable(root: string, user: QemuUser, what: string): void {
   for (let dir = dirname(resolve(root)); ; dir = dirname(dir)) {
-    if (!searchable(dir, user)) {
-      const mode = (statSync(dir).mode & 0o7777).toString(8).padStart(4, '0');
+    const st = statSync(dir);
+    if (!searchable(st, user)) {
+      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
       throw dreError(
         'DRE_ERR_PERMISSION_DENIED',
         `${what}: QEMU runs as ${user.name}, which cannot pass ${dir} (mode ${mode}) on the way to ${root}: chmod o+x ${dir}, or use a DRE_ROOT/DRE_RUNDIR below directories others may pass`,
@@ -85,18 +63,21 @@ function requireAncestorsSearchable(root: string, user: QemuUser, what: string):
   }
 }
 
-/** A directory only QEMU's group may pass, and nobody but root may list: root:dre-qemu 0710. */
-function groupSearchOnly(dir: string, user: QemuUser): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chownSync(dir, 0, user.gid);
-  chmodSync(dir, 0o710);
-}
+/** The roots (stateRoot, runRoot) whose ancestors this process found passable: directories above D-RE's roots do not change under it. */
+let passableAbove: string | undefined;
 
-/** D-RE's two roots are shared with application containers: others get search added (no listing), no bit is taken away. */
-function addSearchForOthers(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const mode = statSync(dir).mode & 0o7777;
-  if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+/**
+ * D-RE's two roots are shared with application containers: the way to each must be open to the user
+ * (checked once per process and pair of roots, like rootIdRange), and each root gets search added for
+ * others (no listing), no bit taken away (every start: a root made again would have lost it).
+ */
+function openRootsTo(user: QemuUser, roots: string[], what: string): void {
+  const key = JSON.stringify(roots);
+  if (passableAbove !== key) {
+    for (const root of roots) requireAncestorsSearchable(root, user, what);
+    passableAbove = key;
+  }
+  for (const root of roots) addSearch(root, 0o001);
 }
 
 /** What one QEMU is given before it runs. */
@@ -116,10 +97,7 @@ export interface Grant {
  */
 export function grantFiles(user: QemuUser, g: Grant, what: string): void {
   const roots = [stateRoot(), runRoot()];
-  for (const root of roots) {
-    requireAncestorsSearchable(root, user, what);
-    addSearchForOthers(root);
-  }
+  openRootsTo(user, roots, what);
   // Every directory between a root and a granted file (sys/, containers/, the container's, bases/, the base's).
   const dirs = new Set<string>();
   for (const f of [...g.writable, ...g.readable, g.runDir]) {
@@ -127,11 +105,10 @@ export function grantFiles(user: QemuUser, g: Grant, what: string): void {
     if (!root) continue; // outside D-RE's roots (a --rootfs image is passed to QEMU as an open file instead)
     for (let d = dirname(resolve(f)); d !== resolve(root); d = dirname(d)) dirs.add(d);
   }
-  for (const d of dirs) groupSearchOnly(d, user);
+  // Only QEMU's group may pass them, and nobody but root may list them: root:dre-qemu 0710.
+  for (const d of dirs) makeOwnedDir(d, { uid: 0, gid: user.gid }, 0o710);
   // The run dir is QEMU's own: it binds its sockets and writes its pid file and console log there.
-  mkdirSync(g.runDir, { recursive: true, mode: 0o700 });
-  chownSync(g.runDir, user.uid, user.gid);
-  chmodSync(g.runDir, 0o700);
+  makeOwnedDir(g.runDir, user, 0o700);
   // The container's disk: QEMU writes the guest's blocks, snapshots and checkpoints into it.
   for (const f of g.writable) {
     chownSync(f, user.uid, user.gid);
@@ -169,30 +146,6 @@ export function stageTlsCredentials(user: QemuUser, fromDir: string, runDir: str
   return dir;
 }
 
-const tlsStagingDir = (runDir: string) => `${runDir}.tls`;
-
 export function removeTlsCredentials(runDir: string): void {
   rmSync(tlsStagingDir(runDir), { recursive: true, force: true });
-}
-
-/**
- * QEMU writes its disk's qcow2 header, so a QEMU taken over by its guest could point the backing file
- * (or an external data file) at any host file, which root's `qemu-img convert` would then read into
- * a new image. Before root reads a container's disk through its chain, the header must name the
- * backing D-RE gave it (`expectedBacking`) or none, and no data file.
- */
-export async function requireOwnBacking(disk: string, expectedBacking: string | undefined, what: string, code: DreErrName): Promise<void> {
-  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
-  const info = JSON.parse(r.stdout) as { 'backing-filename'?: string; 'full-backing-filename'?: string; 'format-specific'?: { data?: { 'data-file'?: string } } };
-  const backing = info['full-backing-filename'] ?? info['backing-filename'];
-  const dataFile = info['format-specific']?.data?.['data-file'];
-  const want = expectedBacking === undefined ? undefined : resolve(expectedBacking);
-  // No backing file is fine too: a disk back from a share is standalone.
-  if ((backing !== undefined && resolve(backing) !== want) || dataFile !== undefined) {
-    throw dreError(
-      code,
-      `${what}: the disk's header names ${dataFile !== undefined ? `data file ${dataFile}` : `backing file ${backing ?? 'none'}`}, not ${want ?? 'no backing file'} as D-RE made it (written by its QEMU?); refused`,
-    );
-  }
 }

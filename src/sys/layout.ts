@@ -35,6 +35,10 @@ export const agentSocketPath = (name: string) => join(containerRunDir('sys', nam
 export const consoleSocketPath = (name: string) => join(containerRunDir('sys', name), 'console.sock');
 export const consoleLogPath = (name: string) => join(containerRunDir('sys', name), 'console.log');
 export const pidFilePath = (name: string) => join(containerRunDir('sys', name), 'qemu.pid');
+/** QEMU's own stdout and stderr (made by root, written by QEMU through the inherited fd). */
+export const qemuLogPath = (name: string) => join(containerRunDir('sys', name), 'qemu.log');
+/** The TLS credentials staged for QEMU: beside the run dir, not in it (QEMU owns the run dir). */
+export const tlsStagingDir = (runDir: string) => `${runDir}.tls`;
 
 /** The container's record, checked (records.ts); a torn or hand-broken one → DRE_ERR_CONTAINER_UNKNOWN_STATUS naming the file. */
 export function readRecord(name: string): SysRecord | undefined {

@@ -1,6 +1,31 @@
 import type { Accel } from './accel.js';
-import { SANDBOX } from './confine.js';
 import { AGENT_PORT_NAME } from './guest.js';
+
+/**
+ * QEMU's seccomp filter: no obsolete syscalls, no set*id/setgroups (elevateprivileges), no
+ * fork/exec (spawn), no scheduler or priority changes (resourcecontrol). Forbidding fork is why
+ * QEMU is not `-daemonize`d: D-RE starts it detached itself.
+ */
+export const SANDBOX = 'on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny';
+
+/** The unprivileged user a QEMU runs as (looked up by confine.ts). */
+export interface QemuUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+/**
+ * The command that runs QEMU as the user: setpriv sets uid, gid and the user's groups (kvm for
+ * /dev/kvm), empties the inheritable and bounding capability sets (the uid change clears the
+ * permitted and effective ones; no ambient ones) and sets no_new_privs before exec.
+ */
+export function confinedCommand(user: QemuUser, qemuArgs: string[]): [string, string[]] {
+  return [
+    'setpriv',
+    ['--reuid', user.name, '--regid', String(user.gid), '--init-groups', '--inh-caps=-all', '--bounding-set=-all', '--no-new-privs', '--', 'qemu-system-x86_64', ...qemuArgs],
+  ];
+}
 
 /** Everything a QEMU command line for one container needs. */
 export interface MachineSpec {

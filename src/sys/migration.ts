@@ -95,7 +95,7 @@ function checkTlsDir(dir: string | null | undefined, files: string[], what: stri
   return dir;
 }
 
-async function useTls(q: Qmp, n: string, dir: string | undefined, endpoint: 'server' | 'client', hostName?: string): Promise<void> {
+async function useTls(q: Qmp, n: string, dir: string | undefined, endpoint: 'server' | 'client', what: string, hostName?: string): Promise<void> {
   if (dir === undefined) {
     await q.execute('migrate-set-parameters', { 'tls-creds': '' });
     return;
@@ -104,7 +104,7 @@ async function useTls(q: Qmp, n: string, dir: string | undefined, endpoint: 'ser
   await q.execute('object-del', { id: TLS_ID }).catch(() => undefined);
   // QEMU (unprivileged) reads a copy made for it; it loads the files when the object is made, so the copy goes at once.
   const runDir = containerRunDir('sys', n);
-  const staged = stageTlsCredentials(qemuUser(`migrate ${n}`), dir, runDir);
+  const staged = stageTlsCredentials(qemuUser(what), dir, runDir);
   try {
     await q.execute('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_ID, dir: staged, endpoint, 'verify-peer': true });
   } finally {
@@ -143,8 +143,9 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
   const what = `immigrate ${n}`;
   const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
   requireRoot(what);
-  if (p < unprivilegedPortStart()) {
-    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: QEMU runs unprivileged and cannot listen on port ${p}; use a port from ${unprivilegedPortStart()} up`);
+  const lowest = unprivilegedPortStart();
+  if (p < lowest) {
+    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: QEMU runs unprivileged and cannot listen on port ${p}; use a port from ${lowest} up`);
   }
   if (!(await importShared(n, what))) {
     throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what}: no such system container on this host or on its NFS share`);
@@ -159,7 +160,7 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
 async function launchIncoming(n: string, rec: SysRecord, port: number, tls: string | undefined): Promise<void> {
   await launch(n, rec, 'immigrate', undefined, async (q) => {
     try {
-      await useTls(q, n, tls, 'server');
+      await useTls(q, n, tls, 'server', `immigrate ${n}`);
       await q.execute('migrate-incoming', { uri: `tcp:0.0.0.0:${port}` });
       if (isShared(n)) announceIncoming(n, port, await nfsImageLength(q));
     } catch (e) {
@@ -324,7 +325,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU does not answer on its monitor: ${(e as Error).message}`, e);
     }
     try {
-      await useTls(q, n, tls, 'client', tls ? target : undefined);
+      await useTls(q, n, tls, 'client', what, tls ? target : undefined);
       if (opts.maxBandwidth !== undefined) await q.execute('migrate-set-parameters', { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
       await q.execute('migrate-set-capabilities', {
         capabilities: [

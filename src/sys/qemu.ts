@@ -1,14 +1,14 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
 import { lastLines } from '../core/run.js';
+import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
-import { confinedCommand, grantFiles, qemuUser, type QemuUser } from './confine.js';
+import { grantFiles, qemuUser } from './confine.js';
 import { enterCgroups } from './hostgroup.js';
 import {
   agentSocketPath,
@@ -19,10 +19,11 @@ import {
   consoleSocketPath,
   diskPath,
   pidFilePath,
+  qemuLogPath,
   qmpSocketPath,
   type SysRecord,
 } from './layout.js';
-import { qemuArgs } from './machine.js';
+import { confinedCommand, qemuArgs, type QemuUser } from './machine.js';
 import { Qmp, withQmp } from './qmp.js';
 import { releaseLease, sharedBootFiles } from './share.js';
 
@@ -33,9 +34,12 @@ const READY_TIMEOUT_MS = 180_000;
 
 /** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
 export function qemuPid(name: string): number | undefined {
-  let pid: number;
+  // QEMU owns the run dir: its pid file may be anything (a FIFO, a symlink), so it is read as untrusted.
+  const text = readUntrustedFile(pidFilePath(name), 32);
+  if (text === undefined) return undefined;
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
-    pid = Number(readFileSync(pidFilePath(name), 'utf8').trim());
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     if (!cmdline.includes(`\0-pidfile\0${pidFilePath(name)}\0`)) return undefined;
   } catch {
@@ -50,9 +54,10 @@ interface BootFiles {
   diskFormat: 'qcow2' | 'raw';
   kernel: string;
   initrd: string;
-  /** A --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
-  rootfs?: string;
+  /** The disk is a --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
+  diskFds?: boolean;
   writable: string[];
+  /** What QEMU reads besides the kernel and initramfs (an overlay's backing image). */
   readable: string[];
 }
 
@@ -62,10 +67,10 @@ function bootFiles(n: string, rec: SysRecord, what: string): BootFiles {
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   if (rec.rootfs === null) {
     // The overlay's backing file is its base's disk, read by QEMU.
-    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [boot.kernel, boot.initrd, baseDiskPath(kernelBase)] };
+    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [baseDiskPath(kernelBase)] };
   }
   if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
-  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, rootfs: rec.rootfs, writable: [], readable: [boot.kernel, boot.initrd] };
+  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, diskFds: true, writable: [], readable: [] };
 }
 
 /** Opens a --rootfs image for QEMU, read-write and read-only (root opens it; QEMU never needs the path). */
@@ -143,19 +148,12 @@ export async function endLeftover(n: string): Promise<void> {
   if (stale !== undefined) await killQemu(n, stale);
 }
 
-/** The console log's last lines; opened without following a symlink (QEMU owns the run dir). */
+/** The console log's last lines, read as an untrusted file (QEMU owns the run dir). */
 function consoleTail(name: string): string {
-  try {
-    const fd = openSync(consoleLogPath(name), constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      return lastLines(readFileSync(fd, 'utf8'), 5);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    return '';
-  }
+  return lastLines(readUntrustedFile(consoleLogPath(name), CONSOLE_TAIL_BYTES, -CONSOLE_TAIL_BYTES) ?? '', 5);
 }
+
+const CONSOLE_TAIL_BYTES = 16_384;
 
 /**
  * Launches QEMU paused, as the unprivileged QEMU user, puts it into the container's cgroup, lets the
@@ -168,17 +166,16 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   await endLeftover(n);
   const files: BootFiles = (await sharedBootFiles(n, rec, what, incoming !== undefined, user)) ?? bootFiles(n, rec, what);
   const runDir = containerRunDir('sys', n);
-  for (const p of [...runFiles(n), consoleLogPath(n), qemuLogPath(n)]) rmSync(p, { force: true });
-  const fds = files.rootfs !== undefined ? openRootfs(files.rootfs, `${what} ${n}`) : [];
-  let pid: number;
+  for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
+  const fds = files.diskFds ? openRootfs(files.disk, `${what} ${n}`) : [];
+  let started: Started;
   try {
-    grantFiles(user, { runDir, writable: files.writable, readable: files.readable }, `${what} ${n}`);
+    grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
     const args = qemuArgs({
       name: n,
       accel,
       memoryMiB: rec.memoryMiB,
       ...files,
-      diskFds: fds.length > 0,
       qmpSocket: qmpSocketPath(n),
       agentSocket: agentSocketPath(n),
       consoleSocket: consoleSocketPath(n),
@@ -187,47 +184,51 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
       loadvm,
       incoming: incoming !== undefined,
     });
-    pid = await runQemu(n, user, args, fds, `${what} ${n}`);
+    started = await runQemu(n, user, args, fds, `${what} ${n}`);
   } catch (e) {
     await releaseLease(n);
     throw e;
   } finally {
     for (const fd of fds) closeSync(fd);
   }
-  let qmp: Qmp | undefined;
+  const { pid, qmp } = started;
   try {
     enterCgroups(n, pid);
-    qmp = await Qmp.connect(qmpSocketPath(n));
     if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
     const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
     await qmp.execute('cont');
     const ready = await readiness(n, pid, shutdown);
     if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
   } catch (e) {
-    qmp?.close();
-    qmp = undefined;
+    qmp.close(); // QMP serves one client: killQemu's own connection comes next
     await killQemu(n, pid);
     await releaseLease(n);
     if (isDreError(e)) throw e;
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
   } finally {
-    qmp?.close();
+    qmp.close();
   }
 }
 
 /** How long QEMU may take from exec to answering on QMP (devices made, a checkpoint loaded). */
 const QEMU_UP_TIMEOUT_MS = 120_000;
 
+/** A QEMU that answers on QMP: its pid and the connection that answered (the caller's to close). */
+interface Started {
+  pid: number;
+  qmp: Qmp;
+}
+
 /**
- * Runs QEMU until it answers on QMP; resolves to its pid. A QEMU killed just before is a zombie as
+ * Runs QEMU until it answers on QMP. A QEMU killed just before is a zombie as
  * soon as its main thread exits, while its other threads may still hold the disk's image lock for a
  * moment: that refusal is retried for a bounded time.
  */
-async function runQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number> {
+async function runQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<Started> {
   const end = Date.now() + 5_000;
   for (;;) {
     const r = await startQemu(n, user, args, fds, what);
-    if (typeof r === 'number') return r;
+    if (typeof r !== 'string') return r;
     if (!r.includes('Failed to get "write" lock') || Date.now() > end) {
       const hint = /Permission denied/.test(r) ? ` (QEMU runs as ${user.name}: it must be able to open that file; a --rootfs image's backing files too)` : '';
       throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU did not start: ${lastLines(r) || 'it exited without a word'}${hint}`);
@@ -239,10 +240,10 @@ async function runQemu(n: string, user: QemuUser, args: string[], fds: number[],
 /**
  * One start: QEMU detached (its own session, so it outlives this process), its stdout and stderr in
  * a root-owned log that root reads back through the open fd (QEMU owns the run dir and could put a
- * symlink at the path), `fds` as fds 3, 4. Resolves to the pid once QMP answers, or to QEMU's output
- * when it exits first.
+ * symlink at the path), `fds` as fds 3, 4. Resolves once QMP answers (setpriv execs QEMU, so the
+ * child's pid is QEMU's), or to QEMU's output when it exits first.
  */
-async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<number | string> {
+async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<Started | string> {
   rmSync(qemuLogPath(n), { force: true });
   const log = openSync(qemuLogPath(n), constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
@@ -256,14 +257,9 @@ async function startQemu(n: string, user: QemuUser, args: string[], fds: number[
       exited = true;
     });
     child.unref();
-    const end = Date.now() + QEMU_UP_TIMEOUT_MS;
-    while (!exited && Date.now() < end) {
-      if (existsSync(qmpSocketPath(n)) && (await answersQmp(n))) {
-        const pid = qemuPid(n);
-        if (pid !== undefined) return pid;
-      }
-      await sleep(20);
-    }
+    // null: QEMU exited first; undefined: no answer in time.
+    const qmp = await waitFor<Qmp | null>(async () => (exited ? null : await answeringQmp(n)), QEMU_UP_TIMEOUT_MS, 20);
+    if (qmp) return { pid: child.pid!, qmp };
     if (spawnError) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run (setpriv, util-linux): ${spawnError.message}`);
     if (!exited) {
       try {
@@ -282,12 +278,17 @@ async function startQemu(n: string, user: QemuUser, args: string[], fds: number[
   }
 }
 
-async function answersQmp(n: string): Promise<boolean> {
+/** A connection to the container's QEMU once it answers a command; undefined while it does not yet. */
+async function answeringQmp(n: string): Promise<Qmp | undefined> {
+  if (!existsSync(qmpSocketPath(n))) return undefined;
+  let q: Qmp | undefined;
   try {
-    await withQmp(qmpSocketPath(n), (q) => q.execute('query-status', undefined, 2_000), 2_000);
-    return true;
+    q = await Qmp.connect(qmpSocketPath(n), 2_000);
+    await q.execute('query-status', undefined, 2_000);
+    return q;
   } catch {
-    return false;
+    q?.close();
+    return undefined;
   }
 }
 
@@ -321,9 +322,6 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
   }
   await killQemu(n, pid);
 }
-
-/** QEMU's own stdout and stderr (made by root, written by QEMU through the inherited fd). */
-const qemuLogPath = (n: string) => join(containerRunDir('sys', n), 'qemu.log');
 
 /** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
 const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];

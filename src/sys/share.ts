@@ -17,8 +17,10 @@ import { lastLines, run } from '../core/run.js';
 import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { qemuUser, requireOwnBacking, type QemuUser } from './confine.js';
+import { qemuUser } from './confine.js';
+import { imageInfo, requireOwnBacking } from './image.js';
 import { changing, refuseUnless } from './lifecycle.js';
+import type { QemuUser } from './machine.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
@@ -293,7 +295,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   });
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
-  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [boot.kernel, boot.initrd] };
+  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };
 }
 
 /**
@@ -316,12 +318,6 @@ async function qemuImg(what: string, args: string[]): Promise<void> {
   if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`);
 }
 
-async function snapshotCount(disk: string, what: string): Promise<number> {
-  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
-  return ((JSON.parse(r.stdout) as { snapshots?: unknown[] }).snapshots ?? []).length;
-}
-
 /**
  * dre_sys_share: a stopped container's disk is flattened onto the share (its base folded in) and its
  * record put beside it; the local disk goes. A running container is refused (its disk is in use).
@@ -335,8 +331,9 @@ export async function share(name: string): Promise<void> {
     const url = exportUrl(target);
     const what = `share ${n}`;
     const user = qemuUser(what);
-    await requireOwnBacking(localDiskPath(n), baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
-    const snaps = await snapshotCount(localDiskPath(n), what);
+    const info = await imageInfo(localDiskPath(n), what, 'DRE_ERR_INVALID_ARGUMENT');
+    requireOwnBacking(info, baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
+    const snaps = info.snapshots?.length ?? 0;
     if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
     withNfs(target, what, (c) => {
       if (!c.writeText(recordFile(n), JSON.stringify({ ...rec, sharedBy: thisHost() }), true)) {

@@ -12,24 +12,17 @@ import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './bas
 import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { refuseState } from '../core/operation.js';
 import { changing, list, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
-import { requireOwnBacking } from './confine.js';
+import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
-
-/** One internal snapshot of a qcow2 as `qemu-img info` reports it. */
-interface ImageSnapshot {
-  name: string;
-  'vm-state-size': number;
-}
+import { isShared } from './share.js';
 
 /**
  * The internal snapshots of the container's disk whose names carry `prefix`, without it. A snapshot
  * (file system only) has no VM state; a checkpoint has one: both the prefix and the size must agree.
  */
 async function tags(n: string, disk: string, prefix: string, what: string, code: DreErrName): Promise<string[]> {
-  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img info failed: ${lastLines(r.stderr)}`);
-  return filterTags((JSON.parse(r.stdout) as { snapshots?: ImageSnapshot[] }).snapshots ?? [], prefix);
+  return filterTags((await imageInfo(disk, `${what} ${n}`, code)).snapshots ?? [], prefix);
 }
 
 /** The tags under `prefix` of the running QEMU's disk, from QMP query-block (no qemu-img process). */
@@ -102,7 +95,12 @@ export async function saveSnapshot(name: string, tag: string): Promise<void> {
 }
 
 async function requireTag(n: string, disk: string, prefix: string, t: string, what: string, code: DreErrName): Promise<void> {
-  if (!(await tags(n, disk, prefix, what, code)).includes(t)) {
+  requireTagIn(await imageInfo(disk, `${what} ${n}`, code), n, prefix, t, what);
+}
+
+/** Fails with DRE_ERR_SNAPSHOT_NONEXISTENCE unless the disk `info` describes holds tag `t` under `prefix`. */
+function requireTagIn(info: ImageInfo, n: string, prefix: string, t: string, what: string): void {
+  if (!filterTags(info.snapshots ?? [], prefix).includes(t)) {
     const kind = prefix === SNAPSHOT_PREFIX ? 'snapshot' : 'checkpoint';
     throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what} ${n}: no ${kind} named ${t}`);
   }
@@ -161,9 +159,11 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     await refuseUnless(n, 'commit snapshot of', [STATUS.STOP]);
     if (existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} exists`);
     const disk = diskPath(n);
-    await requireTag(n, disk, SNAPSHOT_PREFIX, t, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
-    const backing = disk.startsWith('nfs://') ? undefined : baseDiskPath(rec.base!); // a shared image is flattened
-    await requireOwnBacking(disk, backing, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    // One qemu-img info for both checks: the tag, then the header's backing file.
+    const info = await imageInfo(disk, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+    requireTagIn(info, n, SNAPSHOT_PREFIX, t, 'commit snapshot of');
+    const backing = isShared(n) ? undefined : baseDiskPath(rec.base!); // a shared image is flattened
+    requireOwnBacking(info, backing, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
     removeStaging(basesDir('sys'));
     const staging = stagingPath(basesDir('sys'), b);

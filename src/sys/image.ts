@@ -1,0 +1,44 @@
+/** What `qemu-img info` says about a container's disk: asked once per operation, checked by pure functions. */
+import { resolve } from 'node:path';
+import { dreError, type DreErrName } from '../core/errors.js';
+import { lastLines, run } from '../core/run.js';
+
+/** One internal snapshot of a qcow2 as `qemu-img info` (and QMP query-block) reports it. */
+export interface ImageSnapshot {
+  name: string;
+  'vm-state-size': number;
+}
+
+/** The fields of `qemu-img info --output=json` that D-RE reads. */
+export interface ImageInfo {
+  'backing-filename'?: string;
+  'full-backing-filename'?: string;
+  'format-specific'?: { data?: { 'data-file'?: string } };
+  snapshots?: ImageSnapshot[];
+}
+
+/** `qemu-img info` of `disk` (a path or nfs:// URL), one process; a failure → `code`, naming `what`. */
+export async function imageInfo(disk: string, what: string, code: DreErrName): Promise<ImageInfo> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`);
+  return JSON.parse(r.stdout) as ImageInfo;
+}
+
+/**
+ * QEMU writes its disk's qcow2 header, so a QEMU taken over by its guest could point the backing file
+ * (or an external data file) at any host file, which root's `qemu-img convert` would then read into
+ * a new image. Before root reads a container's disk through its chain, the header must name the
+ * backing D-RE gave it (`expectedBacking`) or none, and no data file.
+ */
+export function requireOwnBacking(info: ImageInfo, expectedBacking: string | undefined, what: string, code: DreErrName): void {
+  const backing = info['full-backing-filename'] ?? info['backing-filename'];
+  const dataFile = info['format-specific']?.data?.['data-file'];
+  const want = expectedBacking === undefined ? undefined : resolve(expectedBacking);
+  // No backing file is fine too: a disk back from a share is standalone.
+  if ((backing !== undefined && resolve(backing) !== want) || dataFile !== undefined) {
+    throw dreError(
+      code,
+      `${what}: the disk's header names ${dataFile !== undefined ? `data file ${dataFile}` : `backing file ${backing ?? 'none'}`}, not ${want ?? 'no backing file'} as D-RE made it (written by its QEMU?); refused`,
+    );
+  }
+}
