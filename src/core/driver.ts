@@ -37,6 +37,11 @@ export interface Lifecycle<Config> {
   list(): string[];
   /** Never throws for a container that exists; BUSY while another process changes it. */
   status(name: string): Promise<Status>;
+  /**
+   * The engine process whose life is the running container's (LXC: its init; QEMU: the emulator), or
+   * undefined when none lives. No lock and no checks: the cheap probe an event watcher polls.
+   */
+  enginePid(name: string): number | undefined;
   start(name: string): Promise<void>;
   stop(name: string, opts?: StopOptions): Promise<void>;
   suspend(name: string): Promise<void>;
