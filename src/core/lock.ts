@@ -153,3 +153,15 @@ export function isLocked(kind: Kind, name: string): boolean {
   }
   return false;
 }
+
+/**
+ * Takes an exclusive flock on `path` for as long as this process lives (one daemon per root), or
+ * returns false at once when another process holds it.
+ */
+export function holdForLife(path: string): boolean {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const fd = openSync(path, 'a', 0o600);
+  if (flock()(fd, LOCK_EX | LOCK_NB) === 0) return true; // the descriptor stays open: the lock goes with the process
+  closeSync(fd);
+  return false;
+}

@@ -1,0 +1,149 @@
+/**
+ * What each route of api/openapi.json does, by operationId: a thin call of the idiomatic API (the same
+ * drivers the library and the CLIs use, so the locks keep all of them consistent), and nothing else.
+ */
+import { statusName, type Resource, type Status } from '../core/driver.js';
+import { dreError } from '../core/errors.js';
+import type { Kind } from '../core/paths.js';
+import { appDriver } from '../app/driver.js';
+import { sysDriver } from '../sys/driver.js';
+import { isShared } from '../sys/share.js';
+import type { Operation, Operations } from './operations.js';
+
+export interface Request {
+  params: Record<string, string>;
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+}
+
+/** A handler's answer: a JSON body (200), or an operation started in the background (202). */
+export type Reply = { body: unknown } | { operation: Operation };
+
+export interface Context {
+  operations: Operations;
+  server: Record<string, unknown>;
+}
+
+type Handler = (req: Request, ctx: Context) => Promise<Reply> | Reply;
+
+const DONE = { body: {} };
+
+const driverOf = (req: Request) => (req.params.kind === 'sys' ? sysDriver : appDriver);
+const kindOf = (req: Request): Kind => (req.params.kind === 'sys' ? 'sys' : 'app');
+
+/** An integer from a path or query parameter ("12"); anything else is bad input. */
+function intParam(text: string | null, what: string): number {
+  const n = text !== null && /^-?\d{1,16}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an integer, not ${JSON.stringify(text)}`);
+  return n;
+}
+
+const state = (s: Status) => ({ body: { status: s, statusName: statusName(s) } });
+
+function background(ctx: Context, req: Request, name: string, description: string, work: () => Promise<unknown>): Reply {
+  return { operation: ctx.operations.start(kindOf(req), name, description, work) };
+}
+
+export const handlers: Record<string, Handler> = {
+  getServer: (_req, ctx) => ({ body: ctx.server }),
+  listOperations: (_req, ctx) => ({ body: { operations: ctx.operations.list() } }),
+  getOperation: (req, ctx) => ({ body: requireOperation(ctx.operations.get(req.params.id), req.params.id) }),
+  waitOperation: async (req, ctx) => {
+    const t = req.query.get('timeout');
+    const seconds = t === null ? 30 : intParam(t, 'timeout');
+    if (seconds < 0 || seconds > 600) throw dreError('DRE_ERR_INVALID_ARGUMENT', `timeout ${seconds} must be 0..600 seconds`);
+    return { body: requireOperation(await ctx.operations.wait(req.params.id, seconds * 1000), req.params.id) };
+  },
+
+  listContainers: (req) => ({ body: { containers: driverOf(req).list() } }),
+  createContainer: (req, ctx) => {
+    const name = req.body.name as string;
+    const config = (req.body.config ?? {}) as object;
+    return background(ctx, req, name, `create ${kindOf(req)} container ${name}`, () => driverOf(req).create(name, config));
+  },
+  getContainer: async (req) => {
+    const d = driverOf(req);
+    const s = await d.status(req.params.name);
+    return { body: { name: req.params.name, kind: d.kind, status: s, statusName: statusName(s), info: d.info(req.params.name) } };
+  },
+  destroyContainer: async (req) => (await driverOf(req).destroy(req.params.name), DONE),
+  getState: async (req) => state(await driverOf(req).status(req.params.name)),
+  changeState: async (req) => {
+    const d = driverOf(req);
+    const n = req.params.name;
+    const action = req.body.action as 'start' | 'stop' | 'suspend' | 'resume';
+    if (action === 'stop') await d.stop(n, { timeoutMs: req.body.timeoutMs as number | undefined });
+    else await d[action](n);
+    return state(await d.status(n));
+  },
+  getPid: async (req) => ({ body: { pid: await driverOf(req).pid(req.params.name) } }),
+
+  listSnapshots: async (req) => ({ body: { snapshots: await driverOf(req).listSnapshots(req.params.name) } }),
+  saveSnapshot: async (req) => (await driverOf(req).saveSnapshot(req.params.name, req.body.tag as string), DONE),
+  removeSnapshot: async (req) => (await driverOf(req).removeSnapshot(req.params.name, req.params.tag), DONE),
+  loadSnapshot: async (req) => (await driverOf(req).loadSnapshot(req.params.name, req.params.tag), DONE),
+  listBases: async (req) => ({ body: { bases: await driverOf(req).listBases() } }),
+  commitSnapshot: (req, ctx) => {
+    const { name, container, snapshot } = req.body as { name: string; container: string; snapshot: string };
+    return background(ctx, req, container, `commit snapshot ${snapshot} of ${container} as base ${name}`, () =>
+      driverOf(req).commitSnapshot(container, snapshot, name),
+    );
+  },
+  removeBase: async (req) => (await driverOf(req).removeBase(req.params.base), DONE),
+
+  listCheckpoints: async (req) => ({ body: { checkpoints: await driverOf(req).listCheckpoints(req.params.name) } }),
+  checkpoint: (req, ctx) => {
+    const n = req.params.name;
+    const tag = req.body.tag as string;
+    return background(ctx, req, n, `checkpoint ${n} as ${tag}`, () => driverOf(req).checkpoint(n, tag));
+  },
+  removeCheckpoint: async (req) => (await driverOf(req).removeCheckpoint(req.params.name, req.params.tag), DONE),
+  restart: (req, ctx) => {
+    const { name: n, tag } = req.params;
+    return background(ctx, req, n, `restart ${n} from checkpoint ${tag}`, () => driverOf(req).restart(n, tag));
+  },
+
+  createCgroup: async (req) => (await driverOf(req).createCgroup(req.params.name, req.body.cgroup as string), DONE),
+  destroyCgroup: async (req) => (await driverOf(req).destroyCgroup(req.params.name, req.params.cgroup), DONE),
+  bindPid: async (req) => (await driverOf(req).bindPid(req.params.name, req.params.cgroup, req.body.pid as number), DONE),
+  unbindPid: async (req) => (await driverOf(req).unbindPid(req.params.name, req.params.cgroup, intParam(req.params.pid, 'pid')), DONE),
+  bindVpid: async (req) => (await appDriver.bindVpid(req.params.name, req.params.cgroup, req.body.vpid as number), DONE),
+  unbindVpid: async (req) => (await appDriver.unbindVpid(req.params.name, req.params.cgroup, intParam(req.params.vpid, 'vpid')), DONE),
+  setResource: async (req) => (await driverOf(req).setResource(req.params.name, req.params.cgroup, req.body as unknown as Resource), DONE),
+  unsetResource: async (req) => {
+    const type = intParam(req.params.type, 'resource type') as Resource['type'];
+    await driverOf(req).unsetResource(req.params.name, req.params.cgroup, { type });
+    return DONE;
+  },
+  getResource: async (req) => {
+    const pid = intParam(req.query.get('pid'), 'pid');
+    const type = intParam(req.query.get('type'), 'resource type') as Resource['type'];
+    return { body: await driverOf(req).getResource(req.params.name, pid, type) };
+  },
+
+  registeredPids: async (req) => ({ body: { pids: await appDriver.registeredPids(req.params.name) } }),
+  registerPid: async (req) => {
+    if (req.body.vpid !== undefined) await appDriver.registerVpid(req.params.name, req.body.vpid as number);
+    else await appDriver.registerPid(req.params.name, req.body.pid as number);
+    return DONE;
+  },
+  unregisterPid: async (req) => (await appDriver.unregisterPid(req.params.name, intParam(req.params.pid, 'pid')), DONE),
+  unregisterVpid: async (req) => (await appDriver.unregisterVpid(req.params.name, intParam(req.params.vpid, 'vpid')), DONE),
+
+  share: async (req) => (await sysDriver.share(req.params.name), DONE),
+  unshare: async (req) => (await sysDriver.unshare(req.params.name), DONE),
+  migrate: (req, ctx) => {
+    const n = req.params.name;
+    const { target, port } = req.body as { target: string; port: number };
+    return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysDriver.migrate(n, target, port, { copyDisk: !isShared(n) }));
+  },
+  immigrate: (req, ctx) => {
+    const { name, port } = req.body as { name: string; port: number };
+    return { operation: ctx.operations.start('sys', name, `immigrate ${name} on port ${port}`, () => sysDriver.immigrate(name, port)) };
+  },
+};
+
+function requireOperation(op: Operation | undefined, id: string): Operation {
+  if (!op) throw dreError('DRE_ERR_INVALID_ARGUMENT', `no operation ${id} (finished operations are kept for 10 minutes)`);
+  return op;
+}
