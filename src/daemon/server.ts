@@ -92,11 +92,13 @@ export async function handle(req: IncomingMessage, res: ServerResponse, opts: Se
   try {
     const refused = opts.refuse?.(req);
     if (refused) return sendError(res, dreError('DRE_ERR_PERMISSION_DENIED', refused));
-    const url = new URL(req.url ?? '/', 'http://dred');
+    // Split by hand: URL would resolve `..` segments, and a `..` name must reach the name check.
+    const [pathname, search = ''] = (req.url ?? '/').split(/\?(.*)/s);
+    const query = new URLSearchParams(search);
     const method = req.method ?? 'GET';
-    const m = opts.api.match(method, url.pathname);
-    if (m === undefined) return sendError(res, dreError('DRE_ERR_INVALID_ARGUMENT', `no route ${method} ${url.pathname}`), 404);
-    if (m === 'method') return sendError(res, dreError('DRE_ERR_INVALID_ARGUMENT', `${method} is not allowed on ${url.pathname}`), 405);
+    const m = opts.api.match(method, pathname);
+    if (m === undefined) return sendError(res, dreError('DRE_ERR_INVALID_ARGUMENT', `no route ${method} ${pathname}`), 404);
+    if (m === 'method') return sendError(res, dreError('DRE_ERR_INVALID_ARGUMENT', `${method} is not allowed on ${pathname}`), 405);
     if (m.route.operationId === 'getEvents') return streamEvents(req, res, opts.events);
     const body = await readBody(req);
     // A create's config is checked against its kind's schema first: that error names the field.
@@ -106,7 +108,7 @@ export async function handle(req: IncomingMessage, res: ServerResponse, opts: Se
     }
     const v = m.route.validateBody;
     if (v && !v(body)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${m.route.operationId}: ${opts.api.errorsText(v, 'body')}`);
-    const reply = await handlers[m.route.operationId]({ params: m.params, query: url.searchParams, body }, opts.ctx);
+    const reply = await handlers[m.route.operationId]({ params: m.params, query, body }, opts.ctx);
     if ('operation' in reply) send(res, 202, reply.operation);
     else send(res, 200, reply.body);
   } catch (e) {

@@ -30,16 +30,18 @@ export function useTestNetwork(tmp: string): void {
 
 /** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
 export function sweepNetwork(tmp: string): void {
-  killForwarders(tmp);
+  killRunProcesses(tmp);
   removeBridge(tmp);
 }
 
-/** Kills every SSH forwarder serving a container below `tmp` (one scan of /proc). */
-function killForwarders(tmp: string): void {
+/** Kills every SSH forwarder serving a container below `tmp`, and every dred of a root below it (one scan of /proc). */
+function killRunProcesses(tmp: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv[1]?.endsWith('/forwarder.js') && argv[2]?.startsWith(tmp + '/')) process.kill(Number(pid), 'SIGKILL');
+      const forwarder = argv[1]?.endsWith('/forwarder.js') && argv[2]?.startsWith(tmp + '/');
+      const daemon = argv[1]?.endsWith('/dred.js') && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').some((v) => v.startsWith(`DRE_RUNDIR=${tmp}/`));
+      if (forwarder || daemon) process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* gone */
     }
@@ -84,10 +86,11 @@ export function sweep(tmp: string): void {
   // Extra D-RE hosts of a test (migration: tmp/hostA, tmp/hostB, each with root/ and run/).
   const hosts = existsSync(tmp) ? readdirSync(tmp).filter((d) => d.startsWith('host')).map((d) => join(tmp, d)) : [];
   const dirs = [...hosts, tmp];
+  killRunProcesses(tmp); // daemons first: none may start anything while the engines are stopped
   for (const dir of dirs) stopEngines(dir);
   // Mounts and forwarders of every host lie below tmp: one scan each covers them all.
   unmountBelow(tmp);
-  killForwarders(tmp);
+  killRunProcesses(tmp);
   for (const dir of dirs) {
     removeGroups(join(dir, 'root'));
     removeBridge(dir);
