@@ -1,13 +1,17 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
-import { lxcPath, monitorPidPath } from '../../src/app/layout.js';
+import { containerCgroup, lxcPath, monitorPidPath, upperDir } from '../../src/app/layout.js';
+import { monitorPid, runningInit } from '../../src/app/state.js';
+import { allHierarchyMounts } from '../../src/core/cgroup.js';
+import { isAlive, waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import type { DreError } from '../../src/core/errors.js';
 import { containerRunDir } from '../../src/core/paths.js';
-import { uniqueName } from '../support/env.js';
+import { cli, uniqueName } from '../support/env.js';
 
 describe('a container whose name is the start of another running container', () => {
   const short = uniqueName('mon');
@@ -33,5 +37,78 @@ describe('a container whose name is the start of another running container', () 
     assert.equal(await app.status(short), STATUS.STOP);
     await assert.rejects(app.pid(short), (e: DreError) => e.errName === 'DRE_ERR_CONTAINER_STOPPED');
     assert.equal(await app.status(long), STATUS.RUNNING);
+  });
+});
+
+/** Every group of the container (and of its monitor) that still exists, in any hierarchy. */
+function groupsLeft(name: string): string[] {
+  return allHierarchyMounts().flatMap((m) => [join(m, containerCgroup(name)), join(m, `${containerCgroup(name)}.monitor`)]).filter((g) => existsSync(g));
+}
+
+/** SIGKILLs `pid` and waits (bounded) until it is gone. */
+async function killAndWait(pid: number): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  assert.ok(await waitFor(() => (isAlive(pid) ? undefined : true), 10_000), `pid ${pid} still alive`);
+}
+
+describe('an application container whose engine processes were killed', () => {
+  const name = uniqueName('kill');
+  const run = (args: string[]) => cli('dre-app', args);
+  const keep = () => readFileSync(join(upperDir(name), 'root', 'keep'), 'utf8');
+
+  before(async () => {
+    await app.create(name);
+  });
+  after(async () => {
+    await app.stop(name, { timeoutMs: 0 }).catch(() => {});
+    await app.destroy(name).catch(() => {});
+  });
+
+  /** Starts the container and writes a file in it that must survive what follows. */
+  function startWithFile(): void {
+    const s = run(['start', name]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(run(['exec', name, '--', 'sh', '-c', 'echo kept > /root/keep']).code, 0);
+  }
+
+  /** The next start, exec, stop and snapshot work and the file is there. */
+  function worksAgain(tag: string): void {
+    const s = run(['start', name]);
+    assert.equal(s.code, 0, s.stderr);
+    const r = run(['exec', name, '--', 'cat', '/root/keep']);
+    assert.equal(r.stdout, 'kept\n', r.stderr);
+    const st = run(['stop', name, '--timeout', '0']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(keep(), 'kept\n'); // on disk, in the container's upper layer (a snapshot then freezes it into a layer)
+    const sn = run(['snapshot', name, tag]);
+    assert.equal(sn.code, 0, sn.stderr);
+  }
+
+  it('heals a killed LXC monitor: the next start removes its empty groups and runs the container', async () => {
+    startWithFile();
+    await killAndWait(monitorPid(name)!);
+    assert.equal(await app.status(name), STATUS.STOP);
+    worksAgain('after-monitor');
+    assert.deepEqual(groupsLeft(name), []);
+  });
+
+  it('heals a monitor killed while the container was suspended: its frozen processes are ended by the next stop', async () => {
+    startWithFile();
+    const init = runningInit(name)!;
+    assert.equal(run(['suspend', name]).code, 0);
+    await killAndWait(monitorPid(name)!);
+    // Frozen tasks cannot die of their SIGKILL until thawed: the container's init lingers.
+    const st = run(['stop', name, '--timeout', '0']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(isAlive(init), false);
+    assert.deepEqual(groupsLeft(name), []);
+    worksAgain('after-frozen-monitor');
+  });
+
+  it("heals a killed container init: the monitor's clean-up lets the next start run it", async () => {
+    startWithFile();
+    await killAndWait(runningInit(name)!);
+    assert.ok(await waitFor(() => (monitorPid(name) === undefined ? true : undefined), 10_000));
+    worksAgain('after-init');
   });
 });
