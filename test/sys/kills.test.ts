@@ -4,9 +4,9 @@ import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/core/driver.js';
 import { containersDir } from '../../src/core/paths.js';
-import { isAlive } from '../../src/core/proc.js';
+import { isAlive, waitFor } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { qemuPid } from '../../src/sys/qemu.js';
+import { qemuPid, threadsGone } from '../../src/sys/qemu.js';
 import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 
@@ -70,5 +70,37 @@ describe('a dre-sys killed in the middle of an operation', () => {
       assert.equal(isAlive(pid), false);
       assert.equal(await sys.status(name), STATUS.STOP);
     }
+  });
+
+  it('leaves no paused QEMU behind a start killed the moment QEMU appeared: status never says STOP while it lives; snapshot, start and destroy work', async () => {
+    const n = uniqueName('sys-killpaused');
+    created.push(n);
+    await sys.create(n, {});
+    for (let round = 0; round < 3; round++) {
+      const { child, done } = cliAsync('dre-sys', ['start', n]);
+      const pid = await waitFor(() => qemuPid(n), 60_000, 2);
+      child.kill('SIGKILL');
+      await done;
+      assert.ok(pid !== undefined, 'QEMU never appeared');
+      // BUSY (never a lie) while the orphan does not answer on QMP yet.
+      const s = (await waitFor(() => {
+        const out = cli('dre-sys', ['status', n]).stdout.trim();
+        return out === 'BUSY' ? undefined : out;
+      }, 30_000, 50)) ?? 'BUSY';
+      if (s === 'STOP') assert.ok(threadsGone(pid), `round ${round}: status STOP while QEMU ${pid} lives`);
+      else assert.equal(s, 'RUNNING', `round ${round}: status ${s}`); // the killed start had already let the guest run
+      if (s === 'RUNNING') assert.equal(cli('dre-sys', ['stop', n, '--timeout', '0']).code, 0);
+      // The disk's write lock is free: a snapshot of the stopped container works.
+      const snap = cli('dre-sys', ['snapshot', n, `s${round}`]);
+      assert.equal(snap.code, 0, snap.stderr);
+      assert.ok(await waitFor(() => (threadsGone(pid) ? true : undefined), 5_000), `round ${round}: QEMU ${pid} still lives`);
+    }
+    const start = cli('dre-sys', ['start', n]);
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal(await sh(n, 'echo up'), 'up');
+    assert.equal(cli('dre-sys', ['stop', n]).code, 0);
+    assert.deepEqual((await sys.listSnapshots(n)).sort(), ['s0', 's1', 's2']);
+    const d = cli('dre-sys', ['destroy', n]);
+    assert.equal(d.code, 0, d.stderr);
   });
 });
