@@ -285,6 +285,40 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   requireContainer(n, 'exec in');
   if (!Array.isArray(argv) || argv.length === 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: no command given`);
   refuseUnless(n, 'exec in', [STATUS.RUNNING]);
-  return runInteractive('lxc-attach', [...lxcArgs(n), '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+  // LXC's own errors also go to a log of this exec's, to tell them from the command's output and status.
+  const log = join(containerRunDir('app', n), `attach-${process.pid}-${++attachCount}.log`);
+  mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
+  try {
+    const status = await runInteractive('lxc-attach', [...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+    if (status !== 0) refuseFailedAttach(n, readLog(log));
+    return status;
+  } finally {
+    rmSync(log, { force: true });
+  }
+}
+
+let attachCount = 0;
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Throws when lxc-attach itself failed before the command ran (the container stopped between the
+ * state check and the attach: LXC's monitor no longer answers); a command that ran, or that could
+ * not be executed inside (lxc_attach_run_command, exit 127), keeps its own status.
+ */
+function refuseFailedAttach(n: string, log: string): void {
+  const errors = log.split('\n').filter((l) => / ERROR /.test(l));
+  if (errors.length === 0 || errors.every((l) => /:lxc_attach_run_command:/.test(l))) return;
+  const reason = lxcReason(log);
+  if (runningInit(n) === undefined || errors.some((l) => /Failed to get init pid/.test(l))) {
+    throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped before the command could run (${reason})`);
+  }
+  throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: LXC could not attach to the container: ${reason}`);
 }
 

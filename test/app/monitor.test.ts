@@ -1,5 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +12,7 @@ import { isAlive, waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import type { DreError } from '../../src/core/errors.js';
 import { containerRunDir } from '../../src/core/paths.js';
-import { cli, uniqueName } from '../support/env.js';
+import { cli, cliAsync, uniqueName } from '../support/env.js';
 
 describe('a container whose name is the start of another running container', () => {
   const short = uniqueName('mon');
@@ -110,5 +111,48 @@ describe('an application container whose engine processes were killed', () => {
     await killAndWait(runningInit(name)!);
     assert.ok(await waitFor(() => (monitorPid(name) === undefined ? true : undefined), 10_000));
     worksAgain('after-init');
+  });
+});
+
+describe('exec that loses a race with stop', () => {
+  const name = uniqueName('execrace');
+  let fake: ChildProcess | undefined;
+
+  before(async () => {
+    await app.create(name, { network: false });
+  });
+  after(async () => {
+    fake?.kill('SIGKILL');
+    await app.stop(name, { timeoutMs: 0 }).catch(() => {});
+    await app.destroy(name).catch(() => {});
+  });
+
+  it('ends with DRE_ERR_CONTAINER_STOPPED when the container stopped between its check and the attach', async () => {
+    // The state a lost race leaves, made to last: the check finds a monitor titled as LXC's with an init
+    // child (the container looked running), while LXC's own monitor socket no longer answers lxc-attach.
+    fake = spawn('bash', ['-c', 'sleep 60 & wait'], { argv0: `[lxc monitor] ${lxcPath()} ${name}`, stdio: 'ignore' });
+    mkdirSync(containerRunDir('app', name), { recursive: true, mode: 0o700 });
+    writeFileSync(monitorPidPath(name), `${fake.pid}\n`);
+    try {
+      assert.ok(await waitFor(() => (runningInit(name) !== undefined ? true : undefined), 5_000));
+      assert.equal(await app.status(name), STATUS.RUNNING);
+      const r = cli('dre-app', ['exec', name, '--', 'true']);
+      assert.equal(r.code, 114, r.stderr);
+      assert.match(r.stderr.trim().split('\n').at(-1)!, /^dre-app: DRE_ERR_CONTAINER_STOPPED: exec in .*Failed to get init pid/);
+    } finally {
+      fake.kill('SIGKILL');
+      await waitFor(() => (isAlive(fake!.pid!) ? undefined : true), 5_000);
+    }
+  });
+
+  it("keeps the command's own status: a failing command, one that is not there, one killed by the stop", async () => {
+    const s = cli('dre-app', ['start', name]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.equal(cli('dre-app', ['exec', name, '--', 'sh', '-c', 'exit 1']).code, 1);
+    assert.equal(cli('dre-app', ['exec', name, '--', 'no-such-command']).code, 127);
+    const during = cliAsync('dre-app', ['exec', name, '--', 'sleep', '30']);
+    await waitFor(() => (cli('dre-app', ['exec', name, '--', 'pidof', 'sleep']).code === 0 ? true : undefined), 10_000, 50);
+    assert.equal(cli('dre-app', ['stop', name, '--timeout', '0']).code, 0);
+    assert.equal((await during.done).code, 137); // SIGKILL, as the stop ended it
   });
 });
