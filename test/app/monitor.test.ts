@@ -1,13 +1,15 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
 import { containerCgroup, lxcPath, monitorPidPath, upperDir } from '../../src/app/layout.js';
 import { monitorPid, runningInit } from '../../src/app/state.js';
 import { allHierarchyMounts } from '../../src/core/cgroup.js';
+import { mountTable } from '../../src/core/mounts.js';
+import { networkConfig } from '../../src/app/network.js';
 import { isAlive, waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import type { DreError } from '../../src/core/errors.js';
@@ -104,6 +106,18 @@ describe('an application container whose engine processes were killed', () => {
     assert.equal(isAlive(init), false);
     assert.deepEqual(groupsLeft(name), []);
     worksAgain('after-frozen-monitor');
+  });
+
+  it('starts again after a wiped run dir, as after a reboot: no process, no mount, no bridge, no run file', async () => {
+    startWithFile();
+    await killAndWait(monitorPid(name)!);
+    const runDir = process.env.DRE_RUNDIR!;
+    for (const m of mountTable().filter((e) => e.at.startsWith(`${runDir}/`)).sort((a, b) => b.at.length - a.at.length)) {
+      execFileSync('umount', ['-l', m.at]);
+    }
+    execFileSync('ip', ['link', 'del', 'dev', networkConfig().bridge]);
+    rmSync(runDir, { recursive: true, force: true });
+    worksAgain('after-reboot');
   });
 
   it("heals a killed container init: the monitor's clean-up lets the next start run it", async () => {
