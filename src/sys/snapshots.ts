@@ -11,7 +11,7 @@ import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { refuseState } from '../core/operation.js';
-import { changing, list, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing, list, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
@@ -249,7 +249,8 @@ export async function restart(name: string, tag: string): Promise<void> {
   await changing('restart', name, async (n, rec) => {
     const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
-    if (qemuPid(n) === undefined) {
+    // observed ends the paused QEMU a killed start or restart left; launch ends any other that counts as STOP.
+    if (qemuPid(n) === undefined || (await observed(n)) === STATUS.STOP) {
       await requireTag(n, diskPath(n), CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
       return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
     }

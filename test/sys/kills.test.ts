@@ -1,10 +1,10 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/core/driver.js';
 import { containersDir } from '../../src/core/paths.js';
-import { isAlive, waitFor } from '../../src/core/proc.js';
+import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { qemuPid, threadsGone } from '../../src/sys/qemu.js';
 import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
@@ -101,6 +101,94 @@ describe('a dre-sys killed in the middle of an operation', () => {
     assert.equal(cli('dre-sys', ['stop', n]).code, 0);
     assert.deepEqual((await sys.listSnapshots(n)).sort(), ['s0', 's1', 's2']);
     const d = cli('dre-sys', ['destroy', n]);
+    assert.equal(d.code, 0, d.stderr);
+  });
+});
+
+describe('a system container whose QEMU was killed', () => {
+  const name = uniqueName('sys-qkill');
+  const run = (args: string[]) => cli('dre-sys', args);
+
+  before(async () => {
+    requireQemu();
+    await sys.create(name, {});
+  });
+  after(() => removeGuest(name));
+
+  /** SIGKILLs the container's QEMU and waits until every thread of it is gone. */
+  async function killQemuNow(): Promise<void> {
+    const pid = qemuPid(name);
+    assert.ok(pid !== undefined, 'no QEMU to kill');
+    process.kill(pid, 'SIGKILL');
+    assert.ok(await waitFor(() => (threadsGone(pid) ? true : undefined), 10_000), `QEMU ${pid} still alive`);
+  }
+
+  /** Starts (or finds running) the container and checks the file written at the first start is still there. */
+  async function startsWithFile(): Promise<void> {
+    const st = run(['status', name]).stdout.trim();
+    if (st !== 'RUNNING') {
+      const s = run(['start', name]);
+      assert.equal(s.code, 0, `start after ${st}: ${s.stderr}`);
+    }
+    assert.equal(await sh(name, 'cat /root/keep'), 'kept');
+  }
+
+  it('runs again after a kill: start, stop, snapshot work and the guest file is intact', async () => {
+    assert.equal(run(['start', name]).code, 0);
+    await sh(name, 'echo kept > /root/keep; sync');
+    await killQemuNow();
+    assert.equal(run(['status', name]).stdout, 'STOP\n');
+    await startsWithFile();
+    assert.equal(run(['stop', name]).code, 0);
+    const snap = run(['snapshot', name, 'after-kill']);
+    assert.equal(snap.code, 0, snap.stderr);
+  });
+
+  it('runs again after QEMU was killed during a checkpoint', async () => {
+    await startsWithFile();
+    const saving = cliAsync('dre-sys', ['checkpoint', name, 'torn']);
+    await sleep(150); // savevm of a 256 MiB guest takes ≈ 400 ms here
+    await killQemuNow();
+    const r = await saving.done;
+    assert.notEqual(r.code, 0, 'a checkpoint whose QEMU died cannot have succeeded');
+    assert.match(r.stderr, /DRE_ERR_/);
+    await startsWithFile();
+    const c = run(['checkpoint', name, 'whole']);
+    assert.equal(c.code, 0, c.stderr);
+  });
+
+  it('runs again after QEMU was killed while a restart loaded a checkpoint, and after the restart itself was killed', async () => {
+    assert.equal(run(['stop', name, '--timeout', '0']).code, 0);
+    const restarting = cliAsync('dre-sys', ['restart', name, 'whole']);
+    assert.ok(await waitFor(() => qemuPid(name), 60_000, 2));
+    await killQemuNow();
+    const r = await restarting.done;
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /DRE_ERR_/);
+    const again = run(['restart', name, 'whole']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(await sh(name, 'cat /root/keep'), 'kept');
+    // The restart process killed the moment its QEMU appears: the next restart ends the paused orphan and runs.
+    assert.equal(run(['stop', name, '--timeout', '0']).code, 0);
+    const { child, done } = cliAsync('dre-sys', ['restart', name, 'whole']);
+    const orphan = await waitFor(() => qemuPid(name), 60_000, 2);
+    child.kill('SIGKILL');
+    await done;
+    const third = run(['restart', name, 'whole']);
+    assert.equal(third.code, 0, third.stderr);
+    assert.equal(await sh(name, 'cat /root/keep'), 'kept');
+    assert.ok(qemuPid(name) === orphan || threadsGone(orphan!), `the orphan QEMU ${orphan} lives beside ${qemuPid(name)}`);
+  });
+
+  it('starts again after a wiped run dir, as after a reboot', async () => {
+    await startsWithFile();
+    await killQemuNow();
+    rmSync(process.env.DRE_RUNDIR!, { recursive: true, force: true });
+    await startsWithFile();
+    assert.equal(run(['stop', name]).code, 0);
+    const snap = run(['snapshot', name, 'after-reboot']);
+    assert.equal(snap.code, 0, snap.stderr);
+    const d = run(['destroy', name]);
     assert.equal(d.code, 0, d.stderr);
   });
 });
