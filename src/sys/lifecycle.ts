@@ -56,7 +56,12 @@ export function statusOfRunState(runState: string): Status {
 
 /** The spec's status of a QEMU on an open QMP connection. */
 export async function qmpStatusOn(q: Qmp): Promise<Status> {
-  return statusOfRunState((await q.execute<{ status: string }>('query-status', undefined, 5_000)).status);
+  return statusOfRunState(await runStateOn(q));
+}
+
+/** QEMU's run state (query-status `status`) on an open QMP connection. */
+async function runStateOn(q: Qmp): Promise<string> {
+  return (await q.execute<{ status: string }>('query-status', undefined, 5_000)).status;
 }
 
 /** As requireContainer without reading the record (stop and destroy need none of it). */
@@ -67,7 +72,7 @@ function requireContainerDir(name: string, what: string): void {
 /** QEMU's run state (query-status), or undefined when it does not answer. */
 async function runState(name: string): Promise<string | undefined> {
   try {
-    return await withQmp(qmpSocketPath(name), async (q) => (await q.execute<{ status: string }>('query-status', undefined, 5_000)).status);
+    return await withQmp(qmpSocketPath(name), runStateOn);
   } catch {
     return undefined;
   }
