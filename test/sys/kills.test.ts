@@ -180,6 +180,18 @@ describe('a system container whose QEMU was killed', () => {
     assert.ok(qemuPid(name) === orphan || threadsGone(orphan!), `the orphan QEMU ${orphan} lives beside ${qemuPid(name)}`);
   });
 
+  it('runs again after QEMU was killed while its guest booted: that start fails with a code, the next works', async () => {
+    if (run(['status', name]).stdout.trim() !== 'STOP') assert.equal(run(['stop', name, '--timeout', '0']).code, 0);
+    const starting = cliAsync('dre-sys', ['start', name]);
+    assert.ok(await waitFor(() => qemuPid(name), 60_000, 2));
+    await sleep(500);
+    await killQemuNow();
+    const r = await starting.done;
+    assert.equal(r.code, 114, r.stderr); // DRE_ERR_CONTAINER_STOPPED: the guest did not become ready
+    assert.match(r.stderr, /DRE_ERR_CONTAINER_STOPPED/);
+    await startsWithFile();
+  });
+
   it('starts again after a wiped run dir, as after a reboot', async () => {
     await startsWithFile();
     await killQemuNow();
