@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type StopOptions } from '../core/driver.js';
@@ -290,7 +290,11 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
   try {
     const status = await runInteractive('lxc-attach', [...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
-    if (status !== 0) refuseFailedAttach(n, readLog(log));
+    if (status !== 0 && attachFailed(readLog(log))) {
+      // A helper of the failed attach may still print its errors after lxc-attach itself exited: let it finish first.
+      await waitFor(() => (processWithArg(log) ? undefined : true), 2_000);
+      refuseFailedAttach(n, readLog(log));
+    }
     return status;
   } finally {
     rmSync(log, { force: true });
@@ -307,16 +311,33 @@ function readLog(path: string): string {
   }
 }
 
+/** LXC's errors in an attach log, but for a command that could not be executed inside (lxc_attach_run_command, exit 127). */
+function attachErrors(log: string): string[] {
+  return log.split('\n').filter((l) => / ERROR /.test(l) && !/:lxc_attach_run_command:/.test(l));
+}
+
+/** Whether lxc-attach itself failed before the command ran (a command that ran keeps its own status). */
+const attachFailed = (log: string) => attachErrors(log).length > 0;
+
+/** Whether some process has `arg` among its arguments (read from /proc). */
+function processWithArg(arg: string): boolean {
+  return readdirSync('/proc').some((p) => {
+    if (!/^\d+$/.test(p)) return false;
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(arg);
+    } catch {
+      return false; // gone
+    }
+  });
+}
+
 /**
- * Throws when lxc-attach itself failed before the command ran (the container stopped between the
- * state check and the attach: LXC's monitor no longer answers); a command that ran, or that could
- * not be executed inside (lxc_attach_run_command, exit 127), keeps its own status.
+ * Throws for an attach that failed: the container stopped between the state check and the attach
+ * (LXC's monitor no longer answers, or its init is gone), or LXC could not attach for another reason.
  */
 function refuseFailedAttach(n: string, log: string): void {
-  const errors = log.split('\n').filter((l) => / ERROR /.test(l));
-  if (errors.length === 0 || errors.every((l) => /:lxc_attach_run_command:/.test(l))) return;
   const reason = lxcReason(log);
-  if (runningInit(n) === undefined || errors.some((l) => /Failed to get init pid/.test(l))) {
+  if (runningInit(n) === undefined || attachErrors(log).some((l) => /Failed to get init pid/.test(l))) {
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped before the command could run (${reason})`);
   }
   throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: LXC could not attach to the container: ${reason}`);
