@@ -10,7 +10,7 @@ import { monitorPid, runningInit } from '../../src/app/state.js';
 import { allHierarchyMounts } from '../../src/core/cgroup.js';
 import { mountTable } from '../../src/core/mounts.js';
 import { networkConfig } from '../../src/app/network.js';
-import { isAlive, waitFor } from '../../src/core/proc.js';
+import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import type { DreError } from '../../src/core/errors.js';
 import { containerRunDir } from '../../src/core/paths.js';
@@ -157,6 +157,27 @@ describe('exec that loses a race with stop', () => {
       fake.kill('SIGKILL');
       await waitFor(() => (isAlive(fake!.pid!) ? undefined : true), 5_000);
     }
+  });
+
+  it('always ends with the command\'s status or a DRE_ERR_* line last when execs race a stop (real LXC)', async () => {
+    const seen = new Map<string, number>();
+    for (let round = 0; round < 15; round++) {
+      const s = cli('dre-app', ['start', name]);
+      assert.equal(s.code, 0, s.stderr);
+      // Execs spread over the stop's window, so some pass the state check just before the container goes.
+      const execs = [0, 1, 2, 3].map(async (k) => {
+        await sleep(k * 15 + (round % 7) * 5);
+        return cliAsync('dre-app', ['exec', name, '--', 'true']).done;
+      });
+      const stop = sleep(40).then(() => cliAsync('dre-app', ['stop', name, '--timeout', '0']).done);
+      for (const r of await Promise.all(execs)) {
+        const last = r.stderr.trim().split('\n').at(-1) ?? '';
+        const how = r.code === 0 || r.code === 137 ? String(r.code) : (last.match(/^dre-app: (DRE_ERR_\w+)/)?.[1] ?? `bare ${r.code}: ${r.stderr}`);
+        seen.set(how, (seen.get(how) ?? 0) + 1);
+      }
+      assert.equal((await stop).code, 0);
+    }
+    assert.deepEqual([...seen.keys()].filter((k) => !['0', '137', 'DRE_ERR_CONTAINER_STOPPED'].includes(k)), [], JSON.stringify([...seen]));
   });
 
   it("keeps the command's own status: a failing command, one that is not there, one killed by the stop", async () => {
