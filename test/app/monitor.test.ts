@@ -120,6 +120,19 @@ describe('an application container whose engine processes were killed', () => {
     worksAgain('after-reboot');
   });
 
+  it('still knows a running container whose monitor pid file is gone: status RUNNING, start refused, stop works', async () => {
+    startWithFile();
+    const init = runningInit(name)!;
+    rmSync(monitorPidPath(name));
+    assert.equal(await app.status(name), STATUS.RUNNING);
+    assert.equal(run(['start', name]).code, 113); // DRE_ERR_CONTAINER_RUNNING, and the container was not touched
+    assert.equal(runningInit(name), init);
+    const st = run(['stop', name, '--timeout', '0']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(isAlive(init), false);
+    worksAgain('after-lost-pid-file');
+  });
+
   it("heals a killed container init: the monitor's clean-up lets the next start run it", async () => {
     startWithFile();
     await killAndWait(runningInit(name)!);
