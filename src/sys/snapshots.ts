@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError, type DreErrName } from '../core/errors.js';
+import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
@@ -62,6 +62,10 @@ async function onRunning<T>(n: string, what: string, code: DreErrName, fn: (q: Q
   }
   try {
     return await fn(q, await qmpStatusOn(q));
+  } catch (e) {
+    if (isDreError(e)) throw e;
+    // QEMU died or stopped answering half-way (a killed QEMU closes the connection).
+    throw dreError(code, `${what} ${n}: QEMU stopped answering on its monitor: ${(e as Error).message}`, e);
   } finally {
     q.close();
   }
