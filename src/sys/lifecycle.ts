@@ -287,6 +287,8 @@ export async function execCapture(name: string, argv: string[], timeoutMs = EXEC
   try {
     return await execInGuest(agentSocketPath(n), argv, timeoutMs);
   } catch (e) {
+    // A stop (or a dying QEMU) that won the race: the container is stopped, not busy.
+    if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped: ${(e as Error).message}`, e);
     throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: ${(e as Error).message}`, e);
   }
 }
