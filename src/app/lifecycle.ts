@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen } from '../core/cgroup.js';
+import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -115,7 +115,8 @@ function removeCgroups(name: string): void {
 export async function destroy(name: string): Promise<void> {
   // A container whose record is damaged can still be stopped and destroyed (neither needs the record).
   await changingContainer('app', 'destroy', name, requireContainerDir, async (n, _rec, lock) => {
-    refuseUnless(n, 'destroy', [STATUS.STOP]);
+    const { monitor } = refuseUnless(n, 'destroy', [STATUS.STOP]);
+    if (monitor === undefined) await clearLeftovers(n, 'destroy');
     removeContainerFiles('app', n);
     await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
     unmountRegistry(n);
@@ -131,16 +132,57 @@ function lxcReason(log: string): string {
   return errors.length > 0 ? errors.slice(0, 4).map((l) => l.replace(/^.*? ERROR\s+/, '')).join(' | ') : lastLines(log);
 }
 
-/** Waits (bounded) for a monitor left from the previous run to finish its clean-up. */
+/** Waits (bounded) for a monitor left from the previous run to finish its clean-up, then clears what a dead one left. */
 async function waitForOldMonitor(name: string, m: number | undefined): Promise<void> {
   if (m !== undefined) {
     const gone = await waitFor(() => (isAlive(m) ? undefined : true), 10_000);
     if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `start ${name}: LXC is still cleaning up the previous run (monitor ${m})`);
   }
-  // A monitor that gave up a failed start (seen with veth networks) can leave its empty cgroups, and
-  // lxc-start then fails with "File exists": remove them, now that no monitor runs.
-  const monitorGroups = allHierarchyMounts().map((mount) => join(mount, `${containerCgroup(name)}.monitor`));
-  if (monitorGroups.some((g) => existsSync(g))) for (const g of monitorGroups) removeGroupTree(g);
+  await clearLeftovers(name, 'start');
+}
+
+/** The container's groups and its monitor's that exist, in every hierarchy. */
+function leftoverGroups(name: string): string[] {
+  const groups = allHierarchyMounts().flatMap((mount) => [join(mount, containerCgroup(name)), join(mount, `${containerCgroup(name)}.monitor`)]);
+  return groups.filter((g) => existsSync(g));
+}
+
+/**
+ * Clears what a dead LXC monitor left (killed, or one that gave up a failed start): its groups, which
+ * make the next lxc-start fail ("Numerical result out of range - Failed to create container cgroup",
+ * or "File exists"), and any process still in them. LXC's death signal kills the container's init
+ * with its monitor, but a frozen task cannot die until thawed. Only called while no monitor of the
+ * container runs (LXC removes these groups itself when its monitor ends normally). Resolves to
+ * whether a process was ended.
+ */
+async function clearLeftovers(name: string, what: string): Promise<boolean> {
+  const groups = leftoverGroups(name);
+  if (groups.length === 0) return false;
+  const living = () => [...new Set(groups.flatMap(treeProcesses))].filter(isAlive);
+  const found = living();
+  if (found.length > 0) {
+    try {
+      setFrozen(containerCgroup(name), false); // a frozen task's SIGKILL waits for the thaw
+    } catch {
+      /* no freezer group: nothing frozen */
+    }
+    const gone = await waitFor(() => {
+      const pids = living();
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone meanwhile */
+        }
+      }
+      return pids.length === 0 ? true : undefined;
+    }, 10_000, 20);
+    if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: processes left by a dead LXC monitor do not end: ${living().join(' ')}`);
+  }
+  for (const g of groups) removeGroupTree(g);
+  const stuck = leftoverGroups(name);
+  if (stuck.length > 0) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: cannot remove the cgroups a dead LXC monitor left: ${stuck[0]}`);
+  return found.length > 0;
 }
 
 export async function start(name: string): Promise<void> {
@@ -183,7 +225,15 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
   await changingContainer('app', 'stop', name, requireContainerDir, async (n, _rec, lock) => {
-    const { monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING]);
+    const { status, monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING, STATUS.STOP]);
+    if (status === STATUS.STOP) {
+      // A killed monitor's leftovers (a suspended container's frozen processes among them): ending them is this stop's work.
+      const ended = monitor === undefined && (await clearLeftovers(n, 'stop'));
+      if (!ended) refuseState(n, 'stop', status, [STATUS.RUNNING]);
+      unmountRegistry(n);
+      await closePort(n);
+      return;
+    }
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
     await terminateRegistered(n, init, timeoutMs);
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
@@ -235,6 +285,61 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   requireContainer(n, 'exec in');
   if (!Array.isArray(argv) || argv.length === 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: no command given`);
   refuseUnless(n, 'exec in', [STATUS.RUNNING]);
-  return runInteractive('lxc-attach', [...lxcArgs(n), '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+  // LXC's own errors also go to a log of this exec's, to tell them from the command's output and status.
+  const log = join(containerRunDir('app', n), `attach-${process.pid}-${++attachCount}.log`);
+  mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
+  try {
+    const status = await runInteractive('lxc-attach', [...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+    if (status !== 0 && attachFailed(readLog(log))) {
+      // A helper of the failed attach may still print its errors after lxc-attach itself exited: let it finish first.
+      await waitFor(() => (processWithArg(log) ? undefined : true), 2_000);
+      refuseFailedAttach(n, readLog(log));
+    }
+    return status;
+  } finally {
+    rmSync(log, { force: true });
+  }
+}
+
+let attachCount = 0;
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** LXC's errors in an attach log, but for a command that could not be executed inside (lxc_attach_run_command, exit 127). */
+function attachErrors(log: string): string[] {
+  return log.split('\n').filter((l) => / ERROR /.test(l) && !/:lxc_attach_run_command:/.test(l));
+}
+
+/** Whether lxc-attach itself failed before the command ran (a command that ran keeps its own status). */
+const attachFailed = (log: string) => attachErrors(log).length > 0;
+
+/** Whether some process has `arg` among its arguments (read from /proc). */
+function processWithArg(arg: string): boolean {
+  return readdirSync('/proc').some((p) => {
+    if (!/^\d+$/.test(p)) return false;
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(arg);
+    } catch {
+      return false; // gone
+    }
+  });
+}
+
+/**
+ * Throws for an attach that failed: the container stopped between the state check and the attach
+ * (LXC's monitor no longer answers, or its init is gone), or LXC could not attach for another reason.
+ */
+function refuseFailedAttach(n: string, log: string): void {
+  const reason = lxcReason(log);
+  if (runningInit(n) === undefined || attachErrors(log).some((l) => /Failed to get init pid/.test(l))) {
+    throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped before the command could run (${reason})`);
+  }
+  throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: LXC could not attach to the container: ${reason}`);
 }
 

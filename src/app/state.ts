@@ -4,7 +4,7 @@
  * Read-only and light: the CLI's status, pid and list load only this and the core.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { freezerState } from '../core/cgroup.js';
+import { freezerState, groupDir, groupProcesses } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
@@ -29,17 +29,34 @@ export function requireContainerDir(name: string, what: string): Pick<AppRecord,
   return { name };
 }
 
-/** The running container's LXC monitor, from the pid file LXC itself writes (verified, so a reused PID never counts). */
+/**
+ * The running container's LXC monitor, from the pid file LXC itself writes, else from the monitor's
+ * own group (the pid file went with a wiped run dir while the container ran); verified either way,
+ * so a reused PID never counts.
+ */
 export function monitorPid(name: string): number | undefined {
   let pid: number;
   try {
     pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!isMonitorOf(cmdline, name)) return undefined;
   } catch {
-    return undefined;
+    return monitorInGroup(name);
   }
-  return isAlive(pid) ? pid : undefined;
+  return isMonitorPid(pid, name) ? pid : monitorInGroup(name);
+}
+
+function isMonitorPid(pid: number, name: string): boolean {
+  try {
+    return isMonitorOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), name) && isAlive(pid);
+  } catch {
+    return false;
+  }
+}
+
+/** The monitor found in its group (`NAME.monitor`); one stat when the container is stopped, as the group is gone then. */
+function monitorInGroup(name: string): number | undefined {
+  const dir = groupDir('freezer', `${containerCgroup(name)}.monitor`) ?? groupDir('pids', `${containerCgroup(name)}.monitor`);
+  if (dir === undefined || !existsSync(dir)) return undefined;
+  return groupProcesses(dir).find((pid) => isMonitorPid(pid, name));
 }
 
 /** The container's init: the one child of its monitor. */

@@ -42,7 +42,7 @@ export const tlsStagingDir = (runDir: string) => `${runDir}.tls`;
 
 /** The container's record, checked (records.ts); a torn or hand-broken one → DRE_ERR_CONTAINER_UNKNOWN_STATUS naming the file. */
 export function readRecord(name: string): SysRecord | undefined {
-  const fix = `restore the file, or remove ${containerDir('sys', name)} by hand once its QEMU is gone`;
+  const fix = `restore the file, or remove the container with dre-sys destroy ${name}`;
   return readRecordOr<SysRecord>(recordPath(name), sysRecordCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `system container ${name}`, fix);
 }
 

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type Status, type StopOptions } from '../core/driver.js';
-import { dreError } from '../core/errors.js';
+import { dreError, isDreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, containerStatus, listContainers, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
@@ -14,7 +14,7 @@ import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { endLeftover, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
+import { endLeftover, isLaunching, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
 import { releaseLease } from './share.js';
 import { Qmp, withQmp } from './qmp.js';
 
@@ -56,22 +56,54 @@ export function statusOfRunState(runState: string): Status {
 
 /** The spec's status of a QEMU on an open QMP connection. */
 export async function qmpStatusOn(q: Qmp): Promise<Status> {
-  return statusOfRunState((await q.execute<{ status: string }>('query-status', undefined, 5_000)).status);
+  return statusOfRunState(await runStateOn(q));
 }
 
-/** QEMU's run state mapped to the spec's status; a QEMU that is gone is STOP. */
-async function qmpStatus(name: string): Promise<Status> {
+/** QEMU's run state (query-status `status`) on an open QMP connection. */
+async function runStateOn(q: Qmp): Promise<string> {
+  return (await q.execute<{ status: string }>('query-status', undefined, 5_000)).status;
+}
+
+/** As requireContainer without reading the record (stop and destroy need none of it). */
+function requireContainerDir(name: string, what: string): void {
+  if (!exists(name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
+}
+
+/** QEMU's run state (query-status), or undefined when it does not answer. */
+async function runState(name: string): Promise<string | undefined> {
   try {
-    return await withQmp(qmpSocketPath(name), qmpStatusOn);
+    return await withQmp(qmpSocketPath(name), runStateOn);
   } catch {
-    return qemuPid(name) === undefined ? STATUS.STOP : STATUS.BUSY;
+    return undefined;
   }
 }
 
-/** What QEMU and the process say of the container now, ignoring locks. */
+/** What QEMU and the process say of the container now, ignoring locks; ends the orphan of a killed start. */
 export async function observed(name: string): Promise<Status> {
   if (qemuPid(name) === undefined) return STATUS.STOP;
-  return qmpStatus(name);
+  const state = await runState(name);
+  if (state === undefined) return qemuPid(name) === undefined ? STATUS.STOP : STATUS.BUSY;
+  if (state === 'prelaunch') return isLaunching(name) ? STATUS.BUSY : endOrphan(name);
+  return statusOfRunState(state);
+}
+
+/**
+ * A QEMU still paused before its guest ever ran that no start of this process launches is the orphan
+ * of a killed start: it holds the disk's write lock and lives outside the container's cgroups, and
+ * its guest never ran, so it is ended, never adopted. Under the container's lock (this process's own
+ * inside an operation), so that it is never another process's start underway: BUSY while one holds it.
+ */
+async function endOrphan(name: string): Promise<Status> {
+  if (held.has(name)) {
+    await endLeftover(name);
+    return STATUS.STOP;
+  }
+  try {
+    return await withLock('sys', name, 'status', () => holding(name, () => observed(name))); // held now: the orphan is ended there
+  } catch (e) {
+    if (isDreError(e) && e.errName === 'DRE_ERR_CONTAINER_BUSY') return STATUS.BUSY;
+    throw e;
+  }
 }
 
 export async function refuseUnless(name: string, what: string, allowed: Status[]): Promise<Status> {
@@ -81,7 +113,24 @@ export async function refuseUnless(name: string, what: string, allowed: Status[]
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: SysRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
-  return changingContainer('sys', what, name, requireContainer, fn);
+  return changingContainer('sys', what, name, requireContainer, (n, rec, lock) => holding(n, () => fn(n, rec, lock)));
+}
+
+/** As `changing` without reading the record: a container whose record is damaged can still be stopped and destroyed. */
+function changingDir<T>(what: string, name: unknown, fn: (name: string, lock: ContainerLock) => Promise<T>): Promise<T> {
+  return changingContainer('sys', what, name, requireContainerDir, (n, _rec, lock) => holding(n, () => fn(n, lock)));
+}
+
+/** Containers whose lock this process holds (through `changing`, or `endOrphan` itself). */
+const held = new Set<string>();
+
+async function holding<T>(n: string, fn: () => Promise<T>): Promise<T> {
+  held.add(n);
+  try {
+    return await fn();
+  } finally {
+    held.delete(n);
+  }
 }
 
 function checkConfig(config: SysConfig): { base: string | null; rootfs: string | null; memoryMiB: number; accel: Accel } {
@@ -143,7 +192,7 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
 }
 
 export async function destroy(name: string): Promise<void> {
-  await changing('destroy', name, async (n, _rec, lock) => {
+  await changingDir('destroy', name, async (n, lock) => {
     await refuseUnless(n, 'destroy', [STATUS.STOP]);
     await endLeftover(n);
     removeContainerFiles('sys', n);
@@ -171,7 +220,7 @@ export async function start(name: string): Promise<void> {
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
-  await changing('stop', name, async (n) => {
+  await changingDir('stop', name, async (n) => {
     await refuseUnless(n, 'stop', [STATUS.RUNNING]);
     const pid = qemuPid(n)!;
     await powerOff(n, pid, timeoutMs);
@@ -238,6 +287,8 @@ export async function execCapture(name: string, argv: string[], timeoutMs = EXEC
   try {
     return await execInGuest(agentSocketPath(n), argv, timeoutMs);
   } catch (e) {
+    // A stop (or a dying QEMU) that won the race: the container is stopped, not busy.
+    if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped: ${(e as Error).message}`, e);
     throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: ${(e as Error).message}`, e);
   }
 }

@@ -161,6 +161,21 @@ const CONSOLE_TAIL_BYTES = 16_384;
  * listening). `loadvm` resumes a checkpoint.
  */
 export async function launch(n: string, rec: SysRecord, what: string, loadvm?: string, incoming?: (q: Qmp) => Promise<void>): Promise<void> {
+  launching.add(n);
+  try {
+    await boot(n, rec, what, loadvm, incoming);
+  } finally {
+    launching.delete(n);
+  }
+}
+
+/** Containers this process is launching: their QEMU waits paused (`prelaunch`) on purpose until it is in its cgroups. */
+const launching = new Set<string>();
+
+/** Whether this process is launching the container's QEMU (a paused QEMU of any other start is an orphan). */
+export const isLaunching = (n: string): boolean => launching.has(n);
+
+async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, incoming?: (q: Qmp) => Promise<void>): Promise<void> {
   const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
   const user = qemuUser(`${what} ${n}`);
   await endLeftover(n);

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError, type DreErrName } from '../core/errors.js';
+import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
@@ -11,7 +11,7 @@ import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { refuseState } from '../core/operation.js';
-import { changing, list, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing, list, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
@@ -62,6 +62,10 @@ async function onRunning<T>(n: string, what: string, code: DreErrName, fn: (q: Q
   }
   try {
     return await fn(q, await qmpStatusOn(q));
+  } catch (e) {
+    if (isDreError(e)) throw e;
+    // QEMU died or stopped answering half-way (a killed QEMU closes the connection).
+    throw dreError(code, `${what} ${n}: QEMU stopped answering on its monitor: ${(e as Error).message}`, e);
   } finally {
     q.close();
   }
@@ -249,7 +253,8 @@ export async function restart(name: string, tag: string): Promise<void> {
   await changing('restart', name, async (n, rec) => {
     const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
-    if (qemuPid(n) === undefined) {
+    // observed ends the paused QEMU a killed start or restart left; launch ends any other that counts as STOP.
+    if (qemuPid(n) === undefined || (await observed(n)) === STATUS.STOP) {
       await requireTag(n, diskPath(n), CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
       return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
     }

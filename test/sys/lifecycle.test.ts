@@ -1,7 +1,7 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { allHierarchyMounts, groupDir } from '../../src/core/cgroup.js';
@@ -204,5 +204,27 @@ describe('system container lifecycle on QEMU', () => {
     assert.equal(existsSync(containerRunDir('sys', name)), false);
     for (const m of allHierarchyMounts()) assert.equal(existsSync(join(m, containerGroup('sys', name))), false);
     assert.equal(await code(sys.status(name)), -111);
+  });
+});
+
+describe('a system container whose record is damaged', () => {
+  const name = uniqueName('sys-torn');
+  after(() => removeGuest(name));
+
+  it('can still be stopped and destroyed, as an application container can', async () => {
+    requireQemu();
+    await sys.create(name, {});
+    await sys.start(name);
+    const qemu = await sys.pid(name);
+    writeFileSync(join(containerDir('sys', name), 'dre.json'), '{"name": ');
+    const status = cli('dre-sys', ['status', name]);
+    assert.equal(status.code, 117, status.stderr); // DRE_ERR_CONTAINER_UNKNOWN_STATUS
+    const stop = cli('dre-sys', ['stop', name, '--timeout', '0']);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.equal(isAlive(qemu), false);
+    const destroy = cli('dre-sys', ['destroy', name]);
+    assert.equal(destroy.code, 0, destroy.stderr);
+    assert.equal(existsSync(containerDir('sys', name)), false);
+    for (const m of allHierarchyMounts()) assert.equal(existsSync(join(m, containerGroup('sys', name))), false);
   });
 });
