@@ -90,6 +90,7 @@ def main():
     d.daware_log_set_format('%file%:%line%:%func%|%lvl%|%faci%|%msg%')
     d.DLOG_WARNING('python %05.1f|%s', 2.5, None)
     d.DLOG_INFO('refused %n|%d', 5)
+    d.daware_log(d.LOG_INFO, 'given.py', 9, 'given', None)
     refused = [d.daware_termination_register_callback(9, on_term), d.daware_termination_register_callback(15, 'nope')]
     h = d.daware_termination_register_callback(15, on_term, 'py-arg')
     with open('/root/py-ready', 'w') as f:
@@ -137,6 +138,51 @@ function withReadOnlyRegistry(cmd: string[]): string {
   const script = 'mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/daware && mount -t tmpfs -o ro,mode=1777 tmpfs /run/daware && exec "$@"';
   return execFileSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script, 'sh', ...cmd], { encoding: 'utf8' });
 }
+
+/** Threads that register, unregister and log at once; then one signal: its callback runs once, in order, and the registry is left empty. */
+const C_THREADS = `#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "daware.h"
+
+static int noop(int signo, void *arg) { (void)signo; (void)arg; return 0; }
+static int last(int signo, void *arg) {
+  (void)!write(1, (const char *)arg, strlen((const char *)arg));
+  return signo == SIGUSR2 ? 5 : 1;
+}
+
+static void *churn(void *arg) {
+  long id = (long)arg;
+  for (int i = 0; i < 2000; i++) {
+    DTermination *h = daware_termination_register_callback(SIGUSR1, noop, NULL);
+    if (h == NULL) return (void *)1;
+    if (i % 100 == 0) DLOG_DEBUG("thread %ld round %d", id, i);
+    daware_termination_unregister_callback(h);
+  }
+  return NULL;
+}
+
+int main(void) {
+  pthread_t t[8];
+  for (long i = 0; i < 8; i++) pthread_create(&t[i], NULL, churn, (void *)i);
+  int failed = 0;
+  for (int i = 0; i < 8; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    failed += r != NULL;
+  }
+  char path[64];
+  snprintf(path, sizeof path, "/run/daware/%d.10", (int)getpid());
+  printf("failed=%d usr1-entry=%d\\n", failed, access(path, F_OK) == 0);
+  fflush(stdout);
+  daware_termination_register_callback(SIGUSR2, last, "first\\n");
+  daware_termination_register_callback(SIGUSR2, last, "second\\n");
+  kill(getpid(), SIGUSR2);
+  return 99; /* not reached: the callbacks exit */
+}
+`;
 
 describe('libdaware, the Python module and daware-register in a busybox container', () => {
   const name = uniqueName('dawc');
@@ -215,6 +261,16 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     assert.equal(spawnSync(tool, ['TERM', 'true']).status, 64);
   });
 
+  it('keeps its table and the registry right under threads that register, unregister and log at once', () => {
+    writeFileSync(join(dir, 'threads.c'), C_THREADS);
+    compileStatic(join(dir, 'threads.c'), join(dir, 'threads'), ['-pthread']);
+    // A private mount namespace with a writable registry of its own (a tmpfs at /run/daware) and no syslogd.
+    const script = `mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/daware && mount -t tmpfs -o mode=1777 tmpfs /run/daware || exit 90
+${join(dir, 'threads')}; echo "status=$?"; ls -A /run/daware | wc -l`;
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.stdout, 'failed=0 usr1-entry=0\nfirst\nsecond\nstatus=5\n0\n', r.stderr);
+  });
+
   it('runs every callback at dre-app stop before the container stops, and the syslog lines carry file, line and function', () => {
     ok('stop', name, '--timeout', '10');
     const upper = join(containerDir('app', name), 'upper', 'root');
@@ -253,6 +309,7 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     assert.deepEqual(py, [
       `local4.warn /root/app.py:${pyLine("DLOG_WARNING('python")}:main|warning|local4|python 002.5|(null)`,
       `local4.info /root/app.py:${pyLine("DLOG_INFO('refused")}:main|info|local4|refused %n|5`,
+      'local4.info given.py:9:given|info|local4|',
       `local4.notice /root/app.py:${pyLine("DLOG_NOTICE('callback")}:on_term|notice|local4|callback 15`,
     ]);
     assert.ok(log.some((l) => l.tag === 'shapp' && l.message === 'shell callback ran'));
