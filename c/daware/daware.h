@@ -21,7 +21,8 @@ typedef long DTermination;
 
 /* 2.6.1: logs fmt (printf) at priority (facility | level), naming the source position given.
  * A NULL fmt logs an empty message; a conversion C does not know (%n, %m, %1$d ...) is printed as
- * written and consumes no argument. Thread-safe; not async-signal-safe (neither is syslog(3)). */
+ * written and consumes no argument (%a and %A are C's, unlike Node's). Thread-safe; not
+ * async-signal-safe (neither is syslog(3)). */
 void daware_log(int priority, const char *file, int line, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 /* 2.6.2: closes the connection to the system logger (optional). */

@@ -251,6 +251,11 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     const capp = join(dir, 'capp');
     assert.equal(execFileSync(capp, ['probe'], { encoding: 'utf8' }), 'NULL ENOENT\n');
     assert.equal(withReadOnlyRegistry([capp, 'probe']), 'NULL EROFS\n');
+    // The same program linked against libdaware.so instead.
+    const lib = join(C_STAGED, 'lib');
+    execFileSync('gcc', ['-std=c11', '-Wall', '-Wextra', '-Wno-format', '-I', join(C_STAGED, 'include'), '-o', `${capp}-dyn`, join(dir, 'app.c'), '-L', lib, '-ldaware', `-Wl,-rpath,${lib}`]);
+    assert.match(execFileSync('ldd', [`${capp}-dyn`], { encoding: 'utf8' }), /libdaware\.so\.1 => \S+libdaware\.so\.1/);
+    assert.equal(withReadOnlyRegistry([`${capp}-dyn`, 'probe']), 'NULL EROFS\n');
     const py = ['python3', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(join(C_DAWARE, '..', '..', 'python'))}); import daware; print(daware.daware_termination_register_callback(15, lambda s, a: 0))`];
     assert.equal(execFileSync(py[0], py.slice(1), { encoding: 'utf8' }), 'None\n');
     assert.equal(withReadOnlyRegistry(py), 'None\n');
