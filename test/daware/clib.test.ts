@@ -276,6 +276,12 @@ ${join(dir, 'threads')}; echo "status=$?"; ls -A /run/daware | wc -l`;
     assert.equal(r.stdout, 'failed=0 usr1-entry=0\nfirst\nsecond\nstatus=5\n0\n', r.stderr);
   });
 
+  it('shows the syslog lines of the running container with dre-app logs', () => {
+    const out = ok('logs', name);
+    assert.match(out, new RegExp(`local2\\.info capp\\[${cReady[0]}\\]: \\S+app\\.c:\\d+:main\\|info\\|local2\\|capp\\|${cReady[0]}\\|info 18446744073709551615$`, 'm'));
+    assert.match(out, /local4\.warn pyapp\[\d+\]: \/root\/app\.py:\d+:main\|warning\|local4\|python 002\.5\|\(null\)$/m);
+  });
+
   it('runs every callback at dre-app stop before the container stops, and the syslog lines carry file, line and function', () => {
     ok('stop', name, '--timeout', '10');
     const upper = join(containerDir('app', name), 'upper', 'root');
