@@ -35,3 +35,9 @@ if [ ! -f dist/.built ] || [ -n "$(find src test bench tsconfig.json package.jso
   chmod +x dist/src/cli/*.js
   touch dist/.built
 fi
+
+# libdaware (daware.h, libdaware.so/.a, pkg-config daware, daware-register) under /usr/local: rebuilt only when c/daware changed.
+if [ ! -f /usr/local/lib/pkgconfig/daware.pc ] || [ -n "$(find c/daware -path c/daware/build -prune -o -type f -newer /usr/local/lib/pkgconfig/daware.pc -print -quit)" ]; then
+  echo "setup: building and installing libdaware"
+  make -s -C c/daware install PREFIX=/usr/local
+fi

@@ -62,7 +62,7 @@ export function baseLowers(base: string): string[] {
   return dirs;
 }
 
-// Boot: mount what LXC did not (its /run holds the D-Aware registry), mark readiness, and nothing that waits on the network (no udhcpc).
+// Boot: mount what LXC did not (its /run holds the D-Aware registry), start syslogd, mark readiness, and nothing that waits on the network (no udhcpc).
 const INITTAB = `::sysinit:/etc/init.d/rcS
 ::shutdown:/bin/sync
 `;
@@ -70,6 +70,8 @@ const RCS = `#!/bin/sh
 mkdir -p /run /tmp /var/log /var/run
 grep -qs ' /run ' /proc/mounts || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run 2>/dev/null
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp 2>/dev/null
+# The system logger D-Aware's DLOG_* reaches through /dev/log; the host reads the container's /var/log/messages.
+syslogd -O /var/log/messages 2>/dev/null
 [ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
 touch /run/dre-booted
 `;

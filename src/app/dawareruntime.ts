@@ -9,8 +9,11 @@
  * from the host have their flags locked by the kernel in a user namespace, so its root cannot remount
  * them read-write (binds LXC made inside the namespace could be). The bind is optional, so a container
  * still starts when the runtime is missing.
+ * Beside Node: libdaware for C (/opt/dre/c: include, lib, lib/pkgconfig; /opt/dre/bin/daware-register)
+ * from this package's c/daware build, and the host's python3 with its standard library
+ * (/opt/dre/bin/python3, the same loader trick) with python/daware.py on its path.
  */
-import { closeSync, existsSync, mkdirSync, openSync, readSync, realpathSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +37,21 @@ interface HostRuntime {
   pkg: string;
   koffi: string;
   koffiNative: string;
+  /** The host's python3 and its standard library directory, when it has one. */
+  python?: { exe: string; stdlib: string };
+}
+
+/** Debian's python3 (the interpreter D-RE binds in: its libraries are all in the host's libDir). */
+const HOST_PYTHON = '/usr/bin/python3';
+
+function hostPython(): HostRuntime['python'] {
+  try {
+    const exe = realpathSync(HOST_PYTHON);
+    const stdlib = join('/usr/lib', basename(exe));
+    return existsSync(join(stdlib, 'os.py')) ? { exe, stdlib } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The program interpreter (PT_INTERP) of an ELF64 little-endian executable. */
@@ -75,6 +93,7 @@ function hostRuntime(): HostRuntime {
       koffi,
       // koffi loads its prebuilt binary from this sibling package (see koffi's loader).
       koffiNative: join(dirname(koffi), '@koromix', `koffi-${process.platform}-${process.arch}`),
+      python: hostPython(),
     };
   }
   return host;
@@ -82,6 +101,8 @@ function hostRuntime(): HostRuntime {
 
 /** A path as a field of an fstab-style mount entry (spaces and the like as octal escapes). */
 const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+/** Where the host's Python standard library goes, relative to /opt/dre (PYTHONHOME is /opt/dre/python). */
+const pythonStdlibAt = () => join('python', 'lib', basename(hostRuntime().python!.stdlib));
 /** Where koffi's native package goes, relative to /opt/dre. */
 const koffiNativeAt = () => `node_modules/@koromix/${basename(hostRuntime().koffiNative)}`;
 
@@ -115,15 +136,34 @@ function ensureRuntimeDir(): void {
     [h.pkg, join(dir, 'node_modules', 'dre')],
     [h.koffi, join(dir, 'node_modules', 'koffi')],
     ...(existsSync(h.koffiNative) ? [[h.koffiNative, join(dir, koffiNativeAt())] as [string, string]] : []),
+    ...(h.python ? ([[h.python.exe, join(dir, 'bin', 'python3.bin')], [h.python.stdlib, join(dir, pythonStdlibAt())]] as [string, string][]) : []),
+  ];
+  const links: [string, string][] = [
+    // libdaware's staged install (c/daware/build/root, made by set-up's make) as seen through the package bind.
+    ['node_modules/dre/c/daware/build/root', join(dir, 'c')],
+    ['../c/bin/daware-register', join(dir, 'bin', 'daware-register')],
   ];
   const existing = mountsBelow(dir);
-  if (binds.every(([, target]) => /(^|,)ro(,|$)/.test(existing.get(target) ?? ''))) return;
+  const linked = ([to, at]: [string, string]) => {
+    try {
+      return readlinkSync(at) === to;
+    } catch {
+      return false;
+    }
+  };
+  if (binds.every(([, target]) => /(^|,)ro(,|$)/.test(existing.get(target) ?? '')) && links.every(linked)) return;
   // Unmount what a killed lay-out left, deepest first, then lay it out again.
   for (const at of [...existing.keys()].sort((a, b) => b.length - a.length)) unmount(at);
-  for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt()]) {
+  for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt(), ...(h.python ? [pythonStdlibAt()] : [])]) {
     mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }
   closeSync(openSync(join(dir, 'bin', 'node.bin'), 'a', 0o755));
+  if (h.python) closeSync(openSync(join(dir, 'bin', 'python3.bin'), 'a', 0o755));
+  for (const link of links) {
+    if (linked(link)) continue;
+    rmSync(link[1], { force: true });
+    symlinkSync(...link);
+  }
   writeIfChanged(
     join(dir, 'bin', 'node'),
     [
@@ -134,6 +174,20 @@ function ensureRuntimeDir(): void {
     ].join('\n'),
     0o755,
   );
+  if (h.python) {
+    writeIfChanged(
+      join(dir, 'bin', 'python3'),
+      [
+        '#!/bin/sh',
+        "# Written by D-RE: the host's python3 and standard library on the host's C library; daware.py on its path.",
+        `export PYTHONHOME=${DAWARE_OPT}/python`,
+        `export PYTHONPATH=${DAWARE_OPT}/node_modules/dre/python\${PYTHONPATH:+:\$PYTHONPATH}`,
+        `exec ${DAWARE_OPT}/lib/${h.loader} --library-path ${DAWARE_OPT}/lib --argv0 "$0" ${DAWARE_OPT}/bin/python3.bin "$@"`,
+        '',
+      ].join('\n'),
+      0o755,
+    );
+  }
   writeIfChanged(join(dir, 'package.json'), '{ "type": "module" }\n', 0o644);
   writeIfChanged(join(dir, 'daware.js'), "export * from './node_modules/dre/dist/src/daware/index.js';\n", 0o644);
   for (const [source, target] of binds) bindReadOnly(source, target, MS_NOSUID | MS_NODEV);

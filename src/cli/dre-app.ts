@@ -103,6 +103,16 @@ const commands: Command[] = [
       else printTable(['PID', 'VPID'], pids.map((p) => [p.pid, p.vpid]));
     },
   },
+  {
+    name: 'logs',
+    usage: 'NAME',
+    summary: "print a running container's system log (/var/log/messages, where the default base's syslogd writes DLOG_*)",
+    run: async (args) => {
+      const { positionals: [n] } = parse(args, {}, 1);
+      // Read inside the container, through its own view: the file and every directory above it are the container's to make links of.
+      return app.exec(n, ['cat', '/var/log/messages']);
+    },
+  },
 ];
 
 await cliMain('dre-app', 'application containers (LXC) of the D-RE runtime', commands);

@@ -1,4 +1,5 @@
-import { cli, uniqueName } from '../support/env.js';
+import { uniqueName } from '../support/env.js';
+import { app, inside, ok, readInside } from '../support/inside.js';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -27,24 +28,6 @@ const STUBBORN = `trap '' TERM
 echo $$ > /root/stubborn.pid
 while :; do sleep 1; done
 `;
-
-const app = (...args: string[]) => cli('dre-app', args);
-const ok = (...args: string[]) => {
-  const r = app(...args);
-  assert.equal(r.code, 0, `dre-app ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-};
-const inside = (name: string, script: string, input?: string) => cli('dre-app', ['exec', name, '--', 'sh', '-c', script], { input });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function readInside(name: string, path: string): Promise<string> {
-  for (let i = 0; i < 100; i++) {
-    const r = inside(name, `cat ${path} 2>/dev/null`);
-    if (r.code === 0 && r.stdout.trim()) return r.stdout;
-    await sleep(100);
-  }
-  throw new Error(`${path} never appeared in ${name}`);
-}
 
 const nsPid = (pid: number) => readlinkSync(`/proc/${pid}/ns/pid`);
 const nsPidsOf = (pid: number) => /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1].trim().split(/\s+/).map(Number);
