@@ -152,6 +152,11 @@ export async function runTs(kind: Kind, steps: Step[], vars: Vars): Promise<Outc
 
 /** Compiles test/clib/KIND.c with the installed `pkg-config --cflags --libs dreKIND` line; returns the program. */
 export function compileC(kind: Kind): string {
+  // The installed header must be this tree's: a stale install (set-up not run since c/dre changed) fails here.
+  const includedir = execFileSync('pkg-config', ['--variable=includedir', `dre${kind}`], { encoding: 'utf8' }).trim();
+  const header = `dre_${kind}.h`;
+  if (readFileSync(join(includedir, header), 'utf8') !== readFileSync(join(sourceDir, '..', '..', 'c', 'dre', header), 'utf8'))
+    throw new Error(`${join(includedir, header)} is not c/dre/${header}: run scripts/setup.sh (make -C c/dre install)`);
   const out = join(mkdtempSync('/tmp/dre-clib-'), `vectors-${kind}`);
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', `dre${kind}`, 'json-c'], { encoding: 'utf8' }).trim().split(/\s+/);
   const r = spawnSync('cc', ['-Wall', '-Wextra', '-Werror', '-o', out, join(sourceDir, `${kind}.c`), ...flags], { encoding: 'utf8' });
