@@ -1,5 +1,6 @@
 import type { Driver } from '../core/driver.js';
 import { journaled } from '../core/journal.js';
+import { supervisionOps } from '../core/supervision.js';
 import { checkpoint, listCheckpoints, removeCheckpoint, restart } from './checkpoints.js';
 import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
@@ -49,6 +50,7 @@ const members = {
   unregisterPid: registry.unregisterPid,
   unregisterVpid: registry.unregisterVpid,
   registeredPids: registry.registeredPids,
+  ...supervisionOps('app', state.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<AppConfig> & Record<string, unknown>;
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */
@@ -75,6 +77,8 @@ export const appDriver = journaled('app', members, {
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
   setResource: ['limit-set', 'name', 'cgroup', 'resource'],
   unsetResource: ['limit-unset', 'name', 'cgroup', 'resource'],
+  setPolicy: ['policy-set', 'name', 'policy'],
+  markGood: ['snapshot-marked-good', 'name', 'tag'],
 });
 
 export type AppDriver = typeof appDriver;

@@ -2,6 +2,8 @@
 import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { intArg, parse, printJson, type Command } from './common.js';
+import type { Kind } from '../core/paths.js';
+import { readHealth, type Health, type supervisionOps } from '../core/supervision.js';
 
 export const one = (usage: string, summary: string, name: string, fn: (n: string) => Promise<void>): Command => ({
   name,
@@ -89,17 +91,24 @@ export const stopCommand = (d: Ops<'stop'>, summary: string): Command => ({
   },
 });
 
-/** `status NAME [--json]` and `pid NAME`. */
-export const stateCommands = (d: Ops<'status' | 'pid'>, pidSummary: string): Command[] => [
+/** One line on the supervisor's view of a container, e.g. "health: healthy; last recovery: rollback:good (exit) recovered in 412 ms". */
+function healthLine(h: Health): string {
+  const last = h.last ? `; last recovery: ${h.last.action} (${h.last.trigger}) ${h.last.result}${h.last.ms === null ? '' : ` in ${h.last.ms} ms`} at ${h.last.startedAt}` : '';
+  return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}`;
+}
+
+/** `status NAME [--json]` (with the supervisor's health when the container has a policy) and `pid NAME`. */
+export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: string): Command[] => [
   {
     name: 'status',
     usage: 'NAME [--json]',
-    summary: 'print STOP, RUNNING, SUSPENDED or BUSY',
+    summary: "print STOP, RUNNING, SUSPENDED or BUSY, and the supervisor's health of a supervised container",
     run: async (args) => {
       const { values, positionals } = parse(args, {}, 1);
       const s = statusName(await d.status(positionals[0]));
-      if (values.json) printJson({ name: positionals[0], status: s });
-      else process.stdout.write(`${s}\n`);
+      const health = readHealth(kind, positionals[0]);
+      if (values.json) printJson({ name: positionals[0], status: s, ...(health ? { health } : {}) });
+      else process.stdout.write(`${s}\n${health ? `${healthLine(health)}\n` : ''}`);
     },
   },
   {
@@ -127,10 +136,20 @@ export const execCommand = (d: Ops<'exec'>, summary: string): Command => ({
 
 /** Snapshots, Base Images and checkpoints, the same words for both kinds; `what` fills in the summaries. */
 export const snapshotCommands = (
-  d: Lazy<Snapshots>,
+  d: Lazy<Snapshots & Pick<SupervisionOps, 'markGood'>>,
   what: { snapshot: string; load: string; commit: string; checkpoint: string; restart: string },
 ): Command[] => [
-  tagged('snapshot', what.snapshot, d.saveSnapshot),
+  {
+    name: 'snapshot',
+    usage: 'NAME TAG [--good]',
+    summary: `${what.snapshot}; --good marks it the target of rollback:last-good`,
+    run: async (args) => {
+      const { values, positionals } = parse(args, { good: { type: 'boolean' } }, 2);
+      await d.saveSnapshot(positionals[0], positionals[1]);
+      if (values.good) await d.markGood(positionals[0], positionals[1]);
+    },
+  },
+  tagged('mark-good', 'mark a snapshot good: the target of rollback:last-good', d.markGood),
   tagged('load', what.load, d.loadSnapshot),
   tagged('rm-snapshot', 'remove a snapshot', d.removeSnapshot),
   listing('snapshots', 'NAME', 'list the snapshots of a container', ([n]) => d.listSnapshots(n)),
@@ -150,6 +169,56 @@ export const snapshotCommands = (
   tagged('rm-checkpoint', 'remove a checkpoint', d.removeCheckpoint),
   listing('checkpoints', 'NAME', 'list the checkpoints of a container', ([n]) => d.listCheckpoints(n)),
 ];
+
+type SupervisionOps = ReturnType<typeof supervisionOps>;
+
+/** `policy NAME [flags]`: sets the recovery policy the supervisor of dred follows; with no flag, prints it. */
+export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command => ({
+  name: 'policy',
+  usage: 'NAME [--probe tcp:PORT|http:PORT/PATH] [--interval MS] [--timeout MS] [--retries N] [--start-period MS] [--on-unhealthy ACTION] [--on-exit ACTION] [--max N] [--window SECONDS] [--autostart] [--clear] [--json]',
+  summary: `recovery policy (dred's supervisor acts on it); ACTION: ${actions}`,
+  run: async (args) => {
+    const opts = {
+      probe: { type: 'string' },
+      interval: { type: 'string' },
+      timeout: { type: 'string' },
+      retries: { type: 'string' },
+      'start-period': { type: 'string' },
+      'on-unhealthy': { type: 'string' },
+      'on-exit': { type: 'string' },
+      max: { type: 'string' },
+      window: { type: 'string' },
+      autostart: { type: 'boolean' },
+      clear: { type: 'boolean' },
+    } as const;
+    const { values: v, positionals: [n] } = parse(args, opts, 1);
+    const setting = Object.keys(v).some((k) => k !== 'json');
+    if (!setting) {
+      const s = await d.supervision(n);
+      if (v.json) printJson(s);
+      else process.stdout.write(`${JSON.stringify(s.policy)}\ngood snapshots: ${s.good.join(' ') || '-'}\n${s.health ? healthLine(s.health) : 'health: unsupervised'}\n`);
+      return;
+    }
+    if (v.clear) return d.setPolicy(n, null);
+    const probe = v.probe === undefined ? null : probeArg(v.probe);
+    const ms = (flag: keyof typeof opts, key: string) => (v[flag] === undefined ? {} : { [key]: intArg(v[flag] as string, `--${flag}`) });
+    await d.setPolicy(n, {
+      probe: probe && { ...probe, ...ms('interval', 'intervalMs'), ...ms('timeout', 'timeoutMs'), ...ms('retries', 'retries'), ...ms('start-period', 'startPeriodMs') },
+      ...(v['on-unhealthy'] === undefined ? {} : { onUnhealthy: v['on-unhealthy'] }),
+      ...(v['on-exit'] === undefined ? {} : { onExit: v['on-exit'] }),
+      ...ms('max', 'max'),
+      ...(v.window === undefined ? {} : { windowMs: intArg(v.window, '--window')! * 1000 }),
+      autostart: v.autostart === true,
+    } as Parameters<SupervisionOps['setPolicy']>[1]);
+  },
+});
+
+/** `tcp:PORT` or `http:PORT/PATH` as a probe. */
+function probeArg(text: string): { type: 'tcp' | 'http'; port: number; path?: string } {
+  const m = /^(tcp|http):(\d{1,5})(\/.*)?$/.exec(text);
+  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT or http:PORT/PATH`);
+  return m[1] === 'tcp' ? { type: 'tcp', port: Number(m[2]) } : { type: 'http', port: Number(m[2]), path: m[3] ?? '/' };
+}
 
 /** PIDs as seen inside the container, for drivers that can translate them (application containers). */
 export interface VpidOps {

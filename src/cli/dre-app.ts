@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { cgroupCommands, execCommand, lazy, one, pidOf, snapshotCommands, stateCommands, stopCommand } from './commands.js';
+import { cgroupCommands, execCommand, lazy, one, policyCommand, pidOf, snapshotCommands, stateCommands, stopCommand } from './commands.js';
 import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 
 function readKeyFile(path: string): string {
@@ -48,7 +48,7 @@ const commands: Command[] = [
   stopCommand(app, 'stop a container: graceful first, forced after the timeout (default 10 s)'),
   one('NAME', 'freeze every process of a running container', 'suspend', app.suspend),
   one('NAME', 'thaw a suspended container', 'resume', app.resume),
-  ...stateCommands(state, "print the host PID of the container's init"),
+  ...stateCommands(state, 'app', "print the host PID of the container's init"),
   {
     name: 'list',
     usage: '[--json]',
@@ -61,6 +61,7 @@ const commands: Command[] = [
     },
   },
   execCommand(app, 'run a command in a running container; stdin, stdout, stderr and exit status pass through'),
+  policyCommand(app, 'none, restart, rollback:TAG, rollback:last-good'),
   ...snapshotCommands(app, {
     snapshot: 'save a snapshot of a stopped container',
     load: 'restore a stopped container from a snapshot',

@@ -3,7 +3,7 @@
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkAccel } from '../sys/accel.js';
-import { cgroupCommands, execCommand, lazy, one, snapshotCommands, stateCommands, stopCommand } from './commands.js';
+import { cgroupCommands, execCommand, lazy, one, policyCommand, snapshotCommands, stateCommands, stopCommand } from './commands.js';
 import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 import { migrationCommands } from './sys-migration.js';
 
@@ -35,7 +35,7 @@ const commands: Command[] = [
   stopCommand(sys, 'stop a container: ACPI power button first, QEMU ended after the timeout (default 10 s)'),
   one('NAME', 'pause the virtual machine', 'suspend', sys.suspend),
   one('NAME', 'let a suspended virtual machine run again', 'resume', sys.resume),
-  ...stateCommands(state, "print the host PID of the container's QEMU process"),
+  ...stateCommands(state, 'sys', "print the host PID of the container's QEMU process"),
   {
     name: 'list',
     usage: '[--json]',
@@ -59,6 +59,7 @@ const commands: Command[] = [
       await sys.rebuildDefaultBase((step) => process.stderr.write(`base build: ${step}\n`));
     },
   },
+  policyCommand(sys, 'none, restart, rollback:TAG, rollback:last-good, restart-from:CHECKPOINT'),
   ...snapshotCommands(sys, {
     snapshot: 'save a snapshot of the disk of a stopped container',
     load: 'restore the disk of a stopped container from a snapshot',

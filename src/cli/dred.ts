@@ -12,6 +12,7 @@ import { sysDriver } from '../sys/driver.js';
 import { Api, OPENAPI_PATH } from '../daemon/api.js';
 import { EventHub } from '../daemon/events.js';
 import { Operations } from '../daemon/operations.js';
+import { Supervisor } from '../daemon/supervisor.js';
 import { checkHandlers, unixServer } from '../daemon/server.js';
 import { ensureServerCertificate, serverCertPath, tlsServer, trustDir } from '../daemon/tls.js';
 
@@ -63,6 +64,8 @@ async function main(): Promise<void> {
   const server = { api_version: '1.0', server: 'dred', version: version(), pid: process.pid, root: stateRoot(), rundir: runRoot() };
   const opts = { api, ctx: { operations, server }, events };
   events.start();
+  const supervisor = new Supervisor([appDriver, sysDriver], events);
+  await supervisor.start();
 
   const sock = socketPath();
   rmSync(sock, { force: true }); // a socket left by a killed daemon (the lock says none serves it now)
@@ -81,6 +84,7 @@ async function main(): Promise<void> {
   }
 
   const shutdown = () => {
+    supervisor.stop();
     events.stop();
     unix.close();
     tcp?.close();

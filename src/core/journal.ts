@@ -4,7 +4,8 @@
  * stream shows changes whoever made them. Lines are small and written with one O_APPEND write, so
  * concurrent writers never interleave; the file is runtime state (gone after a reboot) and rotated.
  */
-import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runRoot, type Kind } from './paths.js';
 
@@ -35,7 +36,16 @@ export type EventType =
   | 'shared'
   | 'unshared'
   | 'migrated'
-  | 'immigrating';
+  | 'immigrating'
+  | 'policy-set'
+  | 'snapshot-marked-good'
+  // The recovery supervisor's decisions (src/daemon/supervisor.ts).
+  | 'health-failed'
+  | 'healthy'
+  | 'recovering'
+  | 'recovered'
+  | 'recovery-failed'
+  | 'gave-up';
 
 export interface JournalEvent {
   time: string;
@@ -51,13 +61,22 @@ export interface JournalEvent {
 /** Past this size the writer that notices moves the journal to `events.jsonl.1` (a reader follows it). */
 const ROTATE_BYTES = 1 << 20;
 
+/** Who is acting, for the events of the changes made inside `withCause` (e.g. the recovery supervisor). */
+const cause = new AsyncLocalStorage<string>();
+
+/** Runs `fn` with every event it records marked `cause: who`, so readers tell those changes from a user's. */
+export function withCause<T>(who: string, fn: () => Promise<T>): Promise<T> {
+  return cause.run(who, fn);
+}
+
 export function journalPath(): string {
   return join(runRoot(), 'events.jsonl');
 }
 
 /** Appends one event. Never throws: an event that cannot be written must not fail the change it reports. */
 export function record(kind: Kind, name: string, type: EventType, detail: Record<string, unknown> = {}): void {
-  const line = `${JSON.stringify({ time: new Date().toISOString(), kind, name, type, pid: process.pid, ...detail })}\n`;
+  const by = cause.getStore();
+  const line = `${JSON.stringify({ time: new Date().toISOString(), kind, name, type, pid: process.pid, ...(by ? { cause: by } : {}), ...detail })}\n`;
   const path = journalPath();
   try {
     try {
@@ -93,6 +112,28 @@ export function journaled<D extends object>(kind: Kind, driver: D, events: Parti
       record(kind, String(name ?? base), type, base !== undefined && name !== undefined ? { base, ...rest } : rest);
       return result;
     };
+  }
+  return out;
+}
+
+/** Every event still in the journal (the rotated file first), oldest first; torn lines are skipped. */
+export function readJournal(): JournalEvent[] {
+  const out: JournalEvent[] = [];
+  for (const path of [`${journalPath()}.1`, journalPath()]) {
+    let text = '';
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n')) {
+      if (!line) continue;
+      try {
+        out.push(JSON.parse(line) as JournalEvent);
+      } catch {
+        /* a writer killed mid-line */
+      }
+    }
   }
   return out;
 }

@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { isLocked } from '../core/lock.js';
-import { journalPath, type EventType, type JournalEvent } from '../core/journal.js';
+import { journalPath, record, type EventType, type JournalEvent } from '../core/journal.js';
 import type { Kind } from '../core/paths.js';
 
 /** What the stream carries: journal events and the daemon's operation updates. */
@@ -142,7 +142,8 @@ export class EventHub {
     for (const fn of this.subscribers) fn(e);
   }
 
-  private readJournal(): void {
+  /** Publishes what the journal has gained since the last read (the supervisor calls it before each step it takes). */
+  readJournal(): void {
     for (const e of this.reader.read()) {
       const t = this.tracked.get(`${e.kind}/${e.name}`) ?? { expectAlive: false, disagreed: 0 };
       if (ALIVE_AFTER.has(e.type)) t.expectAlive = true;
@@ -161,6 +162,7 @@ export class EventHub {
    */
   private tick(): void {
     this.readJournal();
+    let recorded = false;
     for (const k of this.kinds) {
       for (const n of safeList(k)) {
         const key = `${k.kind}/${n}`;
@@ -175,9 +177,12 @@ export class EventHub {
         t.expectAlive = alive;
         t.disagreed = 0;
         const why = alive ? 'runs without a D-RE start' : k.kind === 'app' ? "the container's init exited" : 'the QEMU process is gone';
-        this.publish({ time: new Date().toISOString(), kind: k.kind, name: n, type: alive ? 'appeared' : 'died', pid: process.pid, cause: 'engine', reason: why });
+        // Into the journal, like every change: the stream shows it from there, and it stays on record.
+        record(k.kind, n, alive ? 'appeared' : 'died', { cause: 'engine', reason: why });
+        recorded = true;
       }
     }
+    if (recorded) this.readJournal();
   }
 }
 

@@ -76,6 +76,9 @@ export const handlers: Record<string, Handler> = {
     else await d[action](n);
     return state(await d.status(n));
   },
+  getSupervision: async (req) => ({ body: await driverOf(req).supervision(req.params.name) }),
+  setPolicy: async (req) => (await driverOf(req).setPolicy(req.params.name, 'policy' in req.body ? null : req.body), DONE),
+  markGood: async (req) => (await driverOf(req).markGood(req.params.name, req.params.tag), DONE),
   getPid: async (req) => ({ body: { pid: await driverOf(req).pid(req.params.name) } }),
 
   listSnapshots: async (req) => ({ body: { snapshots: await driverOf(req).listSnapshots(req.params.name) } }),

@@ -1,5 +1,6 @@
 import type { Driver } from '../core/driver.js';
 import { journaled } from '../core/journal.js';
+import { supervisionOps } from '../core/supervision.js';
 import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
@@ -56,6 +57,7 @@ const members = {
   stopNfsServer,
   migrate,
   immigrate,
+  ...supervisionOps('sys', lifecycle.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<SysConfig> & Record<string, unknown>;
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */
@@ -80,6 +82,8 @@ export const sysDriver = journaled('sys', members, {
   unbindPid: ['pid-unbound', 'name', 'cgroup', 'pid'],
   setResource: ['limit-set', 'name', 'cgroup', 'resource'],
   unsetResource: ['limit-unset', 'name', 'cgroup', 'resource'],
+  setPolicy: ['policy-set', 'name', 'policy'],
+  markGood: ['snapshot-marked-good', 'name', 'tag'],
   share: ['shared', 'name'],
   unshare: ['unshared', 'name'],
   migrate: ['migrated', 'name', 'target', 'port'],

@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { uniqueName, cli } from '../support/env.js';
 import { call, callAndWait, Daemon, socketPath } from '../support/dred.js';
-import { Api, loadDocument } from '../../src/daemon/api.js';
+import { Api, loadDocument, OPENAPI_PATH } from '../../src/daemon/api.js';
 import { handlers } from '../../src/daemon/handlers.js';
 import { checkHandlers, MAX_BODY_BYTES } from '../../src/daemon/server.js';
 import { containersDir } from '../../src/core/paths.js';
@@ -22,6 +23,11 @@ describe('dred: the API document and the routes served', () => {
   });
   after(async () => {
     await daemon.kill('SIGTERM');
+  });
+
+  it('is the document api/openapi.src.mjs makes (edit that, then regenerate)', () => {
+    const made = execFileSync(process.execPath, [OPENAPI_PATH.replace(/openapi\.json$/, 'openapi.src.mjs')], { encoding: 'utf8' });
+    assert.equal(made, readFileSync(OPENAPI_PATH, 'utf8'));
   });
 
   it('has a handler for every operation of api/openapi.json and no handler the document lacks', () => {
