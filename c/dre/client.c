@@ -373,16 +373,20 @@ int dre__names(json_object *reply, const char *key, dre_list_t *list)
     json_object *arr;
     int r = DRE_ERR_NO_SOCKET_AVAILABLE;
     if (json_object_object_get_ex(reply, key, &arr) && json_object_is_type(arr, json_type_array)) {
-        size_t n = json_object_array_length(arr);
+        size_t n = json_object_array_length(arr), i = 0;
         dre_list_t l = calloc(n + 1, sizeof *l);
-        r = l == NULL ? DRE_ERR_INVALID_ARGUMENT : 0;
-        for (size_t i = 0; l != NULL && i < n; i++) {
+        for (; l != NULL && i < n; i++) {
             const char *s = json_object_get_string(json_object_array_get_idx(arr, i));
-            l[i] = strdup(s ? s : "");
+            if ((l[i] = strdup(s ? s : "")) == NULL) break;
         }
-        if (l != NULL) {
+        if (l != NULL && i == n) {
             dre__track(l);
             *list = l;
+            r = 0;
+        } else { /* out of memory: no half list */
+            for (size_t j = 0; l != NULL && j < i; j++) free(l[j]);
+            free(l);
+            r = DRE_ERR_INVALID_ARGUMENT;
         }
     }
     json_object_put(reply);
