@@ -41,3 +41,10 @@ if [ ! -f /usr/local/lib/pkgconfig/daware.pc ] || [ -n "$(find c/daware -path c/
   echo "setup: building and installing libdaware"
   make -s -C c/daware install PREFIX=/usr/local
 fi
+
+# The C interface (libdreapp, libdresys): built and installed under /usr/local when c/dre changed or is not installed.
+if [ ! -f c/dre/build/.installed ] || [ -n "$(find c/dre -path c/dre/build -prune -o -newer c/dre/build/.installed -print -quit)" ] || ! pkg-config --exists dreapp dresys; then
+  echo "setup: building and installing libdreapp and libdresys"
+  make -s -C c/dre install PREFIX=/usr/local >/dev/null
+  touch c/dre/build/.installed
+fi
