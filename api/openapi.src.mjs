@@ -38,6 +38,7 @@ const paths = {
     put: route('setPolicy', 'Sets the recovery policy (fields left out take their defaults), or clears it with {"policy": null}', [kind, cname], empty, body({ oneOf: [ref('PolicyInput'), obj({ policy: { type: 'null' } })] })),
   },
   '/1.0/{kind}/containers/{name}/snapshots/{tag}/good': { post: route('markGood', 'Marks a snapshot good: the target of rollback:last-good', [kind, cname, tag], empty) },
+  '/1.0/{kind}/containers/{name}/exec': { post: route('exec', 'Runs a command inside the running container and returns its status and output (base64)', [kind, cname], ok(obj({ status: { type: 'integer' }, stdout: { type: 'string', contentEncoding: 'base64' }, stderr: { type: 'string', contentEncoding: 'base64' } })), body(obj({ argv: { type: 'array', items: { type: 'string' } }, timeoutMs: { type: 'integer', minimum: 1, maximum: 3600000 } }, ['argv']))) },
   '/1.0/{kind}/containers/{name}/pid': { get: route('getPid', "The host PID of the running container (LXC: its init; QEMU: the emulator)", [kind, cname], ok(obj({ pid: { type: 'integer' } }))) },
   '/1.0/{kind}/containers/{name}/snapshots': {
     get: route('listSnapshots', 'Tags of the saved snapshots', [kind, cname], names('snapshots')),

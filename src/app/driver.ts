@@ -24,6 +24,7 @@ const members = {
   resume: lifecycle.resume,
   pid: state.pid,
   exec: lifecycle.exec,
+  execCapture: lifecycle.execCapture,
   info: state.info,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,

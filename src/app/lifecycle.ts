@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
-import { STATUS, type StopOptions } from '../core/driver.js';
+import { STATUS, type ExecResult, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
@@ -9,7 +9,7 @@ import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
-import { lastLines, run, runInteractive } from '../core/run.js';
+import { lastLines, run, runInteractive, signalNumber, type RunError } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
@@ -279,7 +279,25 @@ export async function resume(name: string): Promise<void> {
 }
 
 /** Runs `argv` inside the running container with the caller's stdio (lxc-attach); resolves to its exit status. */
-export async function exec(name: string, argv: string[]): Promise<number> {
+export const exec = (name: string, argv: string[]): Promise<number> =>
+  attached(name, argv, (args) => runInteractive('lxc-attach', args), (status) => status);
+
+/** Runs `argv` inside the running container with its output captured, killed after `timeoutMs`. */
+export const execCapture = (name: string, argv: string[], timeoutMs = 600_000): Promise<ExecResult> =>
+  attached(
+    name,
+    argv,
+    async (args) => {
+      const r = await run('lxc-attach', args, { timeoutMs }).catch((e: RunError) => {
+        throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${name}: ${e.message}`, e);
+      });
+      return { status: r.code >= 0 ? r.code : 128 + (r.signal ? signalNumber(r.signal) : 0), stdout: Buffer.from(r.stdout), stderr: Buffer.from(r.stderr) };
+    },
+    (r) => r.status,
+  );
+
+/** lxc-attach of `argv` in the running container, run by `launch`; LXC's own failures become DRE_ERR_*, the command's status stays its own. */
+async function attached<T>(name: string, argv: string[], launch: (args: string[]) => Promise<T>, statusOf: (t: T) => number): Promise<T> {
   const n = checkName(name, 'container name');
   requireRoot(`exec in ${n}`);
   requireContainer(n, 'exec in');
@@ -289,13 +307,13 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   const log = join(containerRunDir('app', n), `attach-${process.pid}-${++attachCount}.log`);
   mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
   try {
-    const status = await runInteractive('lxc-attach', [...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
-    if (status !== 0 && attachFailed(readLog(log))) {
+    const result = await launch([...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+    if (statusOf(result) !== 0 && attachFailed(readLog(log))) {
       // A helper of the failed attach may still print its errors after lxc-attach itself exited: let it finish first.
       await waitFor(() => (processWithArg(log) ? undefined : true), 2_000);
       refuseFailedAttach(n, readLog(log));
     }
-    return status;
+    return result;
   } finally {
     rmSync(log, { force: true });
   }

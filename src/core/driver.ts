@@ -23,6 +23,13 @@ export interface Resource {
   bytes?: number;
 }
 
+/** What a command run inside a container gave back (its output captured). */
+export interface ExecResult {
+  status: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
+
 export interface StopOptions {
   /** How long the guest may take to shut down by itself before it is ended; default per driver. */
   timeoutMs?: number;
@@ -50,6 +57,8 @@ export interface Lifecycle<Config> {
   pid(name: string): Promise<number>;
   /** Runs a command inside the running container with the caller's stdio; resolves to its exit status. */
   exec(name: string, argv: string[]): Promise<number>;
+  /** The same with the output captured, within `timeoutMs` (the daemon's exec). */
+  execCapture(name: string, argv: string[], timeoutMs?: number): Promise<ExecResult>;
 }
 
 /** File-system snapshots (stopped), Base Images made from them, and checkpoints of the running state. */

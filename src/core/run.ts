@@ -70,7 +70,8 @@ export function runInteractive(cmd: string, args: readonly string[], stdio: Stdi
 }
 
 
-function signalNumber(sig: NodeJS.Signals): number {
+/** The number of a signal by name (SIGKILL → 9), for exit statuses of 128 + N. */
+export function signalNumber(sig: NodeJS.Signals): number {
   return (constants.signals as Record<string, number>)[sig] ?? 0;
 }
 

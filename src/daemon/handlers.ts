@@ -79,6 +79,10 @@ export const handlers: Record<string, Handler> = {
   getSupervision: async (req) => ({ body: await driverOf(req).supervision(req.params.name) }),
   setPolicy: async (req) => (await driverOf(req).setPolicy(req.params.name, 'policy' in req.body ? null : req.body), DONE),
   markGood: async (req) => (await driverOf(req).markGood(req.params.name, req.params.tag), DONE),
+  exec: async (req) => {
+    const r = await driverOf(req).execCapture(req.params.name, req.body.argv as string[], req.body.timeoutMs as number | undefined);
+    return { body: { status: r.status, stdout: r.stdout.toString('base64'), stderr: r.stderr.toString('base64') } };
+  },
   getPid: async (req) => ({ body: { pid: await driverOf(req).pid(req.params.name) } }),
 
   listSnapshots: async (req) => ({ body: { snapshots: await driverOf(req).listSnapshots(req.params.name) } }),

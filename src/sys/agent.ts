@@ -1,11 +1,7 @@
+import type { ExecResult } from '../core/driver.js';
 import { connectUnix } from './socket.js';
 
-/** What a command run in the guest gave back. */
-export interface ExecResult {
-  status: number;
-  stdout: Buffer;
-  stderr: Buffer;
-}
+export type { ExecResult };
 
 /** Quotes one argument for the guest's sh: the command line reaches it word for word. */
 export function shellQuote(arg: string): string {

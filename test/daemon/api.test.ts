@@ -166,4 +166,17 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
     assert.deepEqual([stop.status, stop.body.statusName], [200, 'STOP']);
     assert.equal(daemon.proc.exitCode, null, 'the daemon still runs');
   });
+
+  it("runs a command in the container over REST: its status and output come back, and a stopped container's is refused", async () => {
+    const stopped = await call('POST', `/1.0/app/containers/${name}/exec`, { argv: ['true'] });
+    assert.deepEqual([stopped.status, stopped.body.error], [409, 'DRE_ERR_CONTAINER_STOPPED']);
+    assert.equal((await call('PUT', `/1.0/app/containers/${name}/state`, { action: 'start' })).status, 200);
+    const r = await call('POST', `/1.0/app/containers/${name}/exec`, { argv: ['sh', '-c', 'echo out; hostname >&2; exit 3'] });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.status, 3);
+    assert.equal(Buffer.from(r.body.stdout, 'base64').toString(), 'out\n');
+    assert.equal(Buffer.from(r.body.stderr, 'base64').toString(), `${name}\n`, "the container's own hostname: it ran inside");
+    assert.equal((await call('POST', `/1.0/app/containers/${name}/exec`, { argv: [] })).body.error, 'DRE_ERR_INVALID_ARGUMENT');
+    assert.equal((await call('PUT', `/1.0/app/containers/${name}/state`, { action: 'stop', timeoutMs: 0 })).status, 200);
+  });
 });
