@@ -11,13 +11,10 @@ import { localDiskPath, qmpSocketPath, recordPath } from '../../src/sys/layout.j
 import { withQmp, type Qmp } from '../../src/sys/qmp.js';
 import { qemuPid, threadsGone } from '../../src/sys/qemu.js';
 import { cli, uniqueName } from '../support/env.js';
-import { removeGuest, requireQemu, sh } from './helpers.js';
+import { qemuIds, removeGuest, requireQemu, sh } from './helpers.js';
 
 // What a hostile guest that took over its QEMU would hold: checked through the kernel's own view
 // (/proc/PID/status) and by making QEMU itself try to open host files over QMP.
-
-const qemuUid = () => Number(execFileSync('id', ['-u', 'dre-qemu'], { encoding: 'utf8' }).trim());
-const qemuGid = () => Number(execFileSync('id', ['-g', 'dre-qemu'], { encoding: 'utf8' }).trim());
 
 /** The status lines of a task as the kernel reports them: `Uid` → ['995', '995', '995', '995'] etc. */
 function procStatus(path: string): Map<string, string[]> {
@@ -60,7 +57,7 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
   });
 
   it('runs QEMU, every thread of it, as dre-qemu (real, effective, saved and fs ids), never uid 0', () => {
-    const [uid, gid] = [qemuUid(), qemuGid()];
+    const { uid, gid } = qemuIds();
     assert.notEqual(uid, 0);
     const tasks = readdirSync(`/proc/${pid}/task`);
     assert.ok(tasks.length > 1, 'QEMU has several threads');
@@ -84,7 +81,7 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
   it('the guest runs normally meanwhile: its agent answers exec and it writes its disk, which only dre-qemu may open', async () => {
     assert.equal(await sh(name, 'echo ok > /root/w; sync; cat /root/w'), 'ok');
     const disk = statSync(localDiskPath(name));
-    assert.deepEqual([disk.uid, disk.mode & 0o777], [qemuUid(), 0o600]);
+    assert.deepEqual([disk.uid, disk.mode & 0o777], [qemuIds().uid, 0o600]);
   });
 
   it('QEMU cannot open a root-only host file (blockdev-add and HMP drive_add get EACCES), while it can open a world-readable one', async () => {

@@ -16,6 +16,17 @@ export function requireQemu(): void {
   for (const tool of ['qemu-system-x86_64', 'qemu-img', 'mkfs.ext4']) execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
 }
 
+let ids: { uid: number; gid: number } | undefined;
+
+/** The dre-qemu user's uid and gid, from `id` (not from D-RE's own lookup), asked once per test process. */
+export function qemuIds(): { uid: number; gid: number } {
+  ids ??= {
+    uid: Number(execFileSync('id', ['-u', 'dre-qemu'], { encoding: 'utf8' }).trim()),
+    gid: Number(execFileSync('id', ['-g', 'dre-qemu'], { encoding: 'utf8' }).trim()),
+  };
+  return ids;
+}
+
 /** Runs a shell command in the guest; resolves to its trimmed stdout (throws on a non-zero status). */
 export async function sh(name: string, command: string): Promise<string> {
   const r = await sys.execCapture(name, ['sh', '-c', command], 60_000);

@@ -1,6 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,7 +12,7 @@ import { isAlive } from '../../src/core/proc.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { consoleLogPath, qmpSocketPath } from '../../src/sys/layout.js';
 import { cli, cliPath, uniqueName } from '../support/env.js';
-import { removeGuest, requireQemu, sh } from './helpers.js';
+import { qemuIds, removeGuest, requireQemu, sh } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
@@ -46,7 +46,7 @@ describe('system container lifecycle on QEMU', () => {
   });
 
   it("keeps its QMP socket in a run dir that is QEMU's user's own (0700), inside one only that user's group may pass", () => {
-    const qemuUid = Number(execFileSync('id', ['-u', 'dre-qemu'], { encoding: 'utf8' }).trim());
+    const qemuUid = qemuIds().uid;
     const run = statSync(containerRunDir('sys', name));
     assert.equal(run.mode & 0o777, 0o700);
     assert.equal(run.uid, qemuUid);
