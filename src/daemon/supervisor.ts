@@ -108,15 +108,20 @@ export class Supervisor {
       process.stderr.write(`dred: supervisor: ${(e as Error).message}\n`);
     }
     if (!policy) {
+      if (old) old.generation++; // a recovery under way takes no further step
       this.watches.delete(key);
       removeHealth(kind, name);
       return;
     }
     const alive = this.driver(kind).enginePid(name) !== undefined;
     const health = readHealth(kind, name) ?? fresh(alive ? 'starting' : 'stopped', null);
-    const w: Watch = old ? { ...old, policy } : { kind, name, policy, health, failures: 0, startedAt: Date.now(), generation: 0, recovering: false };
+    if (old) {
+      old.policy = policy; // in place: a recovery under way holds this watch
+      return this.schedule(old);
+    }
+    const w: Watch = { kind, name, policy, health, failures: 0, startedAt: Date.now(), generation: 0, recovering: false };
     this.watches.set(key, w);
-    if (!old) writeHealth(kind, name, w.health);
+    writeHealth(kind, name, w.health);
     this.schedule(w);
   }
 
