@@ -76,6 +76,11 @@ const paths = {
     post: route('share', "Moves the container's disk to the NFS share", [cname], empty),
     delete: route('unshare', "Brings the container's disk back from the share", [cname], empty),
   },
+  '/1.0/sys/containers/{name}/lease': {
+    get: route('leaseHolder', "Which host holds the shared container's lease (null: none)", [cname], ok(obj({ holder: { oneOf: [{ type: 'object' }, { type: 'null' }] } }))),
+    delete: route('breakLease', 'Breaks the lease of a stopped shared container, whoever holds it; returns the holder it had', [cname], ok(obj({ holder: { oneOf: [{ type: 'object' }, { type: 'null' }] } }))),
+  },
+  '/1.0/sys/nfs': { put: route('setNfsConfig', 'Sets the NFS server shared system containers live on (nfs://HOST/EXPORT)', [], empty, body(obj({ url: name }))) },
   '/1.0/sys/containers/{name}/migrate': { post: route('migrate', 'Live-migrates the running container to a host waiting for it', [cname], op202, body(obj({ target: name, port: { type: 'integer' } }))) },
   '/1.0/sys/immigrations': { post: route('immigrate', 'Waits here for a container migrating in on `port`', [], op202, body(obj({ name, port: { type: 'integer' } }))) },
 };

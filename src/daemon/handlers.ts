@@ -139,6 +139,9 @@ export const handlers: Record<string, Handler> = {
 
   share: async (req) => (await sysDriver.share(req.params.name), DONE),
   unshare: async (req) => (await sysDriver.unshare(req.params.name), DONE),
+  leaseHolder: async (req) => ({ body: { holder: (await sysDriver.leaseHolder(req.params.name)) ?? null } }),
+  breakLease: async (req) => ({ body: { holder: (await sysDriver.breakLease(req.params.name)) ?? null } }),
+  setNfsConfig: (req) => (sysDriver.setNfsConfig(req.body.url as string), DONE),
   migrate: (req, ctx) => {
     const n = req.params.name;
     const { target, port } = req.body as { target: string; port: number };
