@@ -67,13 +67,7 @@ async function main(): Promise<void> {
   const supervisor = new Supervisor([appDriver, sysDriver], events);
   await supervisor.start();
 
-  const sock = socketPath();
-  rmSync(sock, { force: true }); // a socket left by a killed daemon (the lock says none serves it now)
-  const unix = unixServer(opts);
-  await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(sock, () => resolve()));
-  chmodSync(sock, 0o600);
-  process.stderr.write(`dred: serving ${stateRoot()} on ${sock}\n`);
-
+  // The TCP listener first: a client that finds the unix socket answering finds every listener up.
   let tcp: ReturnType<typeof tlsServer> | undefined;
   if (values.listen && values.tls) {
     const { host, port } = listenAddress(values.listen);
@@ -82,6 +76,13 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => tcp!.once('error', reject).listen(port, host, () => resolve()));
     process.stderr.write(`dred: serving HTTPS on ${host}:${port} (certificate ${serverCertPath(values.tls)}, trusted clients in ${trustDir(values.tls)})\n`);
   }
+
+  const sock = socketPath();
+  rmSync(sock, { force: true }); // a socket left by a killed daemon (the lock says none serves it now)
+  const unix = unixServer(opts);
+  await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(sock, () => resolve()));
+  chmodSync(sock, 0o600);
+  process.stderr.write(`dred: serving ${stateRoot()} on ${sock}\n`);
 
   const shutdown = () => {
     supervisor.stop();

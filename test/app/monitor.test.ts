@@ -8,13 +8,13 @@ import { app } from '../../src/index.js';
 import { containerCgroup, lxcPath, monitorPidPath, upperDir } from '../../src/app/layout.js';
 import { monitorPid, runningInit } from '../../src/app/state.js';
 import { allHierarchyMounts } from '../../src/core/cgroup.js';
-import { mountTable } from '../../src/core/mounts.js';
 import { networkConfig } from '../../src/app/network.js';
 import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import type { DreError } from '../../src/core/errors.js';
 import { containerRunDir } from '../../src/core/paths.js';
 import { cli, cliAsync, uniqueName } from '../support/env.js';
+import { wipeRunDir } from '../support/sweep.js';
 
 describe('a container whose name is the start of another running container', () => {
   const short = uniqueName('mon');
@@ -111,12 +111,8 @@ describe('an application container whose engine processes were killed', () => {
   it('starts again after a wiped run dir, as after a reboot: no process, no mount, no bridge, no run file', async () => {
     startWithFile();
     await killAndWait(monitorPid(name)!);
-    const runDir = process.env.DRE_RUNDIR!;
-    for (const m of mountTable().filter((e) => e.at.startsWith(`${runDir}/`)).sort((a, b) => b.at.length - a.at.length)) {
-      execFileSync('umount', ['-l', m.at]);
-    }
     execFileSync('ip', ['link', 'del', 'dev', networkConfig().bridge]);
-    rmSync(runDir, { recursive: true, force: true });
+    wipeRunDir(process.env.DRE_RUNDIR!);
     worksAgain('after-reboot');
   });
 

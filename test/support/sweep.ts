@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, removeGroupTree } from '../../src/core/cgroup.js';
 import { mountTable } from '../../src/core/mounts.js';
@@ -108,6 +108,12 @@ function stopEngines(dir: string): void {
 }
 
 /** Unmounts every mount below `tmp`, deepest first. */
+/** What a reboot does to a run dir: every mount below it gone, then its files (never rm -rf before unmounting). */
+export function wipeRunDir(runDir: string): void {
+  unmountBelow(runDir);
+  rmSync(runDir, { recursive: true, force: true });
+}
+
 function unmountBelow(tmp: string): void {
   const mounts = mountTable()
     .map((m) => m.at)

@@ -1,6 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { STATUS } from '../../src/core/driver.js';
 import { containersDir } from '../../src/core/paths.js';
@@ -9,6 +9,7 @@ import { sysDriver as sys } from '../../src/sys/driver.js';
 import { qemuPid, threadsGone } from '../../src/sys/qemu.js';
 import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
+import { wipeRunDir } from '../support/sweep.js';
 
 
 describe('concurrent operations on one system container', () => {
@@ -202,7 +203,7 @@ describe('a system container whose QEMU was killed', () => {
   it('starts again after a wiped run dir, as after a reboot', async () => {
     await startsWithFile();
     await killQemuNow();
-    rmSync(process.env.DRE_RUNDIR!, { recursive: true, force: true });
+    wipeRunDir(process.env.DRE_RUNDIR!);
     await startsWithFile();
     assert.equal(run(['stop', name]).code, 0);
     const snap = run(['snapshot', name, 'after-reboot']);
