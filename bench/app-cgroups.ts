@@ -51,6 +51,8 @@ export async function bench(): Promise<void> {
   } finally {
     await app.stop(name, { timeoutMs: 0 }).catch(() => {});
     await app.destroy(name).catch(() => {});
+    const { sweep } = await import('../test/support/sweep.js');
+    sweep(tmp); // engines, mounts, cgroups and the root's id reservation
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -59,6 +59,8 @@ export async function bench(): Promise<void> {
       await app.stop(k, { timeoutMs: 0 }).catch(() => {});
       await app.destroy(k).catch(() => {});
     }
+    const { sweep } = await import('../test/support/sweep.js');
+    sweep(tmp); // engines, mounts, cgroups and the root's id reservation
     rmSync(tmp, { recursive: true, force: true });
   }
   report('start, veth on the bridge', times['start (veth)'], times['start (loopback)']);

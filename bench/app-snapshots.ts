@@ -109,6 +109,8 @@ export async function bench(): Promise<void> {
   } finally {
     for (const n of ours.reverse()) await app.destroy(n).catch(() => {});
     for (const b of ourBases.reverse()) await app.removeBase(b).catch(() => {});
+    const { sweep } = await import('../test/support/sweep.js');
+    sweep(tmp); // engines, mounts, cgroups and the root's id reservation
     rmSync(tmp, { recursive: true, force: true });
   }
   const names = { save: 'save_snapshot vs lxc-snapshot', load: 'load_snapshot vs lxc-snapshot -r', commit: 'commit vs lxc-copy', create: 'create from base vs lxc-copy' };

@@ -16,7 +16,7 @@ const tsConstants = new Map<string, number>(
 
 /** Compiles and runs a C program with both installed libraries' flags; returns its stdout. */
 function compileAndRun(source: string): string {
-  const dir = mkdtempSync('/tmp/dre-clib-h-');
+  const dir = mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-h-'));
   writeFileSync(join(dir, 'h.c'), source);
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'dreapp', 'dresys'], { encoding: 'utf8' }).trim().split(/\s+/);
   execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-o', join(dir, 'h'), join(dir, 'h.c'), ...flags], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -8,7 +8,7 @@ import { sourceDir } from './vectors.js';
 
 /** Builds test/clib/nodaemon.c against both libraries at once; returns the program. */
 function build(): string {
-  const out = join(mkdtempSync('/tmp/dre-clib-'), 'nodaemon');
+  const out = join(mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-')), 'nodaemon');
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'dreapp', 'dresys'], { encoding: 'utf8' }).trim().split(/\s+/);
   execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-o', out, join(sourceDir, 'nodaemon.c'), ...flags]);
   return out;
@@ -27,14 +27,14 @@ describe('libdreapp and libdresys without a daemon', () => {
   const program = build();
 
   it('every call returns DRE_ERR_NO_SOCKET_AVAILABLE at once when there is no socket', () => {
-    const [wrong, calls, ms] = run(program, mkdtempSync('/tmp/dre-clib-nosock-'));
+    const [wrong, calls, ms] = run(program, mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-nosock-')));
     assert.equal(wrong, 0);
     assert.equal(calls, 67);
     assert.ok(ms < 2000, `${calls} calls took ${ms} ms`);
   });
 
   it('every call returns DRE_ERR_NO_SOCKET_AVAILABLE at once when the socket refuses (a daemon that died)', () => {
-    const rundir = mkdtempSync('/tmp/dre-clib-stale-');
+    const rundir = mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-stale-'));
     // A socket file nobody listens on: bound, never listening, its process gone.
     execFileSync('python3', ['-c', `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(join(rundir, 'dred.sock'))})`]);
     const [wrong, , ms] = run(program, rundir);

@@ -22,7 +22,7 @@ describe('libdreapp from several threads at once', () => {
   });
 
   it('8 threads of lists, opens, statuses and closes all get the right answers', () => {
-    const program = join(mkdtempSync('/tmp/dre-clib-'), 'threads');
+    const program = join(mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-')), 'threads');
     const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'dreapp'], { encoding: 'utf8' }).trim().split(/\s+/);
     execFileSync('cc', ['-Wall', '-Wextra', '-Werror', '-pthread', '-o', program, join(sourceDir, 'threads.c'), ...flags]);
     const r = spawnSync(program, [name, '8', '25'], { encoding: 'utf8', timeout: 120_000 });

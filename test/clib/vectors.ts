@@ -157,7 +157,7 @@ export function compileC(kind: Kind): string {
   const header = `dre_${kind}.h`;
   if (readFileSync(join(includedir, header), 'utf8') !== readFileSync(join(sourceDir, '..', '..', 'c', 'dre', header), 'utf8'))
     throw new Error(`${join(includedir, header)} is not c/dre/${header}: run scripts/setup.sh (make -C c/dre install)`);
-  const out = join(mkdtempSync('/tmp/dre-clib-'), `vectors-${kind}`);
+  const out = join(mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-')), `vectors-${kind}`);
   const flags = execFileSync('pkg-config', ['--cflags', '--libs', `dre${kind}`, 'json-c'], { encoding: 'utf8' }).trim().split(/\s+/);
   const r = spawnSync('cc', ['-Wall', '-Wextra', '-Werror', '-o', out, join(sourceDir, `${kind}.c`), ...flags], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cc ${kind}.c failed: ${r.stderr}`);

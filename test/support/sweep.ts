@@ -91,11 +91,22 @@ export function sweep(tmp: string): void {
   // Mounts and forwarders of every host lie below tmp: one scan each covers them all.
   unmountBelow(tmp);
   killRunProcesses(tmp);
-  for (const dir of dirs) {
-    removeGroups(join(dir, 'root'));
-    removeBridge(dir);
-    releaseReservation(join(dir, 'root'));
+  for (const dir of dirs) removeBridge(dir);
+  // Every root the run made (root/, and others such as other-root/ of a test): its cgroups and id reservation.
+  for (const root of rootsBelow(dirs)) {
+    removeGroups(root);
+    releaseReservation(root);
   }
+}
+
+/** The D-RE roots directly in `dirs`: directories holding an app/ or sys/ state tree. */
+function rootsBelow(dirs: string[]): string[] {
+  const roots = new Set(dirs.map((d) => join(d, 'root')));
+  for (const d of dirs) {
+    if (!existsSync(d)) continue;
+    for (const e of readdirSync(d)) if (existsSync(join(d, e, 'app')) || existsSync(join(d, e, 'sys'))) roots.add(join(d, e));
+  }
+  return [...roots];
 }
 
 /** Kills the QEMUs and stops the LXC containers of the D-RE host whose root and run dirs are in `dir`. */
