@@ -4,6 +4,7 @@
  */
 import { statusName, type Resource, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
+import { checkName } from '../core/names.js';
 import type { Kind } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
 import { sysDriver } from '../sys/driver.js';
@@ -143,7 +144,7 @@ export const handlers: Record<string, Handler> = {
   breakLease: async (req) => ({ body: { holder: (await sysDriver.breakLease(req.params.name)) ?? null } }),
   setNfsConfig: (req) => (sysDriver.setNfsConfig(req.body.url as string), DONE),
   migrate: (req, ctx) => {
-    const n = req.params.name;
+    const n = checkName(req.params.name, 'container name'); // before isShared makes a path of it
     const { target, port } = req.body as { target: string; port: number };
     return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysDriver.migrate(n, target, port, { copyDisk: !isShared(n) }));
   },
