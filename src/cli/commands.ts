@@ -3,7 +3,7 @@ import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type
 import { dreError } from '../core/errors.js';
 import { intArg, parse, printJson, type Command } from './common.js';
 import type { Kind } from '../core/paths.js';
-import { readHealth, type Health, type supervisionOps } from '../core/supervision.js';
+import type { Health, supervisionOps } from '../core/supervision.js';
 
 export const one = (usage: string, summary: string, name: string, fn: (n: string) => Promise<void>): Command => ({
   name,
@@ -106,6 +106,7 @@ export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: 
     run: async (args) => {
       const { values, positionals } = parse(args, {}, 1);
       const s = statusName(await d.status(positionals[0]));
+      const { readHealth } = await import('../core/supervision.js'); // loaded by status alone: no other command's start-up pays for it
       const health = readHealth(kind, positionals[0]);
       if (values.json) printJson({ name: positionals[0], status: s, ...(health ? { health } : {}) });
       else process.stdout.write(`${s}\n${health ? `${healthLine(health)}\n` : ''}`);

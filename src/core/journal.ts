@@ -93,6 +93,32 @@ export function record(kind: Kind, name: string, type: EventType, detail: Record
 /** An event a driver method records on success: its type and the names of the arguments it carries. */
 export type EventSpec = readonly [EventType, ...string[]];
 
+/** The events of the operations both drivers share (each kind adds its own: VPIDs, sharing, migration). */
+export const DRIVER_EVENTS = {
+  create: ['created', 'name'],
+  destroy: ['destroyed', 'name'],
+  start: ['started', 'name'],
+  stop: ['stopped', 'name'],
+  suspend: ['suspended', 'name'],
+  resume: ['resumed', 'name'],
+  saveSnapshot: ['snapshot-saved', 'name', 'tag'],
+  loadSnapshot: ['snapshot-loaded', 'name', 'tag'],
+  removeSnapshot: ['snapshot-removed', 'name', 'tag'],
+  commitSnapshot: ['base-committed', 'name', 'tag', 'base'],
+  removeBase: ['base-removed', 'base'],
+  checkpoint: ['checkpointed', 'name', 'tag'],
+  restart: ['restarted', 'name', 'tag'],
+  removeCheckpoint: ['checkpoint-removed', 'name', 'tag'],
+  createCgroup: ['cgroup-created', 'name', 'cgroup'],
+  destroyCgroup: ['cgroup-destroyed', 'name', 'cgroup'],
+  bindPid: ['pid-bound', 'name', 'cgroup', 'pid'],
+  unbindPid: ['pid-unbound', 'name', 'cgroup', 'pid'],
+  setResource: ['limit-set', 'name', 'cgroup', 'resource'],
+  unsetResource: ['limit-unset', 'name', 'cgroup', 'resource'],
+  setPolicy: ['policy-set', 'name', 'policy'],
+  markGood: ['snapshot-marked-good', 'name', 'tag'],
+} as const satisfies Record<string, EventSpec>;
+
 type Methods<D> = { [K in keyof D]: D[K] extends (...a: never[]) => unknown ? K : never }[keyof D];
 
 /**
@@ -116,24 +142,27 @@ export function journaled<D extends object>(kind: Kind, driver: D, events: Parti
   return out;
 }
 
-/** Every event still in the journal (the rotated file first), oldest first; torn lines are skipped. */
-export function readJournal(): JournalEvent[] {
+/** The events of whole journal lines; a torn line (a writer killed mid-write) is skipped. */
+export function parseEvents(lines: string[]): JournalEvent[] {
   const out: JournalEvent[] = [];
-  for (const path of [`${journalPath()}.1`, journalPath()]) {
-    let text = '';
+  for (const line of lines) {
+    if (!line) continue;
     try {
-      text = readFileSync(path, 'utf8');
+      out.push(JSON.parse(line) as JournalEvent);
     } catch {
-      continue;
-    }
-    for (const line of text.split('\n')) {
-      if (!line) continue;
-      try {
-        out.push(JSON.parse(line) as JournalEvent);
-      } catch {
-        /* a writer killed mid-line */
-      }
+      /* torn */
     }
   }
   return out;
+}
+
+/** Every event still in the journal (the rotated file first), oldest first. */
+export function readJournal(): JournalEvent[] {
+  return [`${journalPath()}.1`, journalPath()].flatMap((path) => {
+    try {
+      return parseEvents(readFileSync(path, 'utf8').split('\n'));
+    } catch {
+      return [];
+    }
+  });
 }

@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { isLocked } from '../core/lock.js';
-import { journalPath, record, type EventType, type JournalEvent } from '../core/journal.js';
+import { journalPath, parseEvents, record, type EventType, type JournalEvent } from '../core/journal.js';
 import type { Kind } from '../core/paths.js';
 
 /** What the stream carries: journal events and the daemon's operation updates. */
@@ -79,16 +79,8 @@ class JournalReader {
     }
     const text = this.partial + chunks.join('');
     const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    const events: JournalEvent[] = [];
-    for (const line of lines) {
-      try {
-        events.push(JSON.parse(line) as JournalEvent);
-      } catch {
-        /* a torn line (a writer killed mid-write) is skipped */
-      }
-    }
-    return events;
+    this.partial = lines.pop() ?? ''; // an unfinished last line waits for its end
+    return parseEvents(lines);
   }
 
   close(): void {

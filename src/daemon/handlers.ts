@@ -4,11 +4,9 @@
  */
 import { statusName, type Resource, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkName } from '../core/names.js';
 import type { Kind } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
 import { sysDriver } from '../sys/driver.js';
-import { isShared } from '../sys/share.js';
 import type { Operation, Operations } from './operations.js';
 
 export interface Request {
@@ -144,9 +142,9 @@ export const handlers: Record<string, Handler> = {
   breakLease: async (req) => ({ body: { holder: (await sysDriver.breakLease(req.params.name)) ?? null } }),
   setNfsConfig: (req) => (sysDriver.setNfsConfig(req.body.url as string), DONE),
   migrate: (req, ctx) => {
-    const n = checkName(req.params.name, 'container name'); // before isShared makes a path of it
+    const n = req.params.name;
     const { target, port } = req.body as { target: string; port: number };
-    return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysDriver.migrate(n, target, port, { copyDisk: !isShared(n) }));
+    return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysDriver.migrate(n, target, port));
   },
   immigrate: (req, ctx) => {
     const { name, port } = req.body as { name: string; port: number };

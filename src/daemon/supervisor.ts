@@ -49,6 +49,8 @@ interface Watch {
   generation: number;
   recovering: boolean;
   timer?: NodeJS.Timeout;
+  /** The address probes go to, read on the first probe (again while the container has none). */
+  address?: string | null;
 }
 
 class Cancelled extends Error {}
@@ -159,7 +161,8 @@ export class Supervisor {
     if (w.recovering || ['failed', 'stopped'].includes(w.health.state)) return;
     const d = this.driver(w.kind);
     if (d.enginePid(w.name) === undefined) return; // not running: the engine watch (died) decides
-    const address = (d.info(w.name) as { address?: string | null }).address;
+    // The address is the container's for its whole life (leased at create): read once per watch.
+    const address = (w.address ??= (d.info(w.name) as { address?: string | null }).address ?? null);
     if (!address) return;
     if (await probePasses(probe, address)) {
       w.failures = 0;

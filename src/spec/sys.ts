@@ -7,7 +7,6 @@ import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkObject, shown } from '../core/names.js';
 import { sysDriver } from '../sys/driver.js';
-import { isShared } from '../sys/share.js';
 import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
 
 export * from './common.js';
@@ -130,10 +129,9 @@ export const dre_sys_get_resource = (h: dre_sys_handle, pid: number, r: dre_sys_
 
 export const dre_sys_share = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.share(name(h)));
 export const dre_sys_unshare = (h: dre_sys_handle): Promise<dre_return_t> => specCall(() => sysDriver.unshare(name(h)));
-/** Migrates over the share when the container is shared, else with its disk copied in the stream. */
+/** Migrates over the share when the container is shared, else with its disk copied in the stream (the driver decides, under the lock). */
 export const dre_sys_migration_start = (h: dre_sys_handle, target: string, port: number): Promise<dre_return_t> =>
   specCall(async () => {
-    const n = name(h);
-    await sysDriver.migrate(n, target, port, { copyDisk: !isShared(n) });
+    await sysDriver.migrate(name(h), target, port);
   });
 export const dre_sys_immigration_start = (n: string, port: number): Promise<dre_return_t> => specCall(() => sysDriver.immigrate(n, port));

@@ -1,5 +1,5 @@
 import type { Driver } from '../core/driver.js';
-import { journaled } from '../core/journal.js';
+import { DRIVER_EVENTS, journaled } from '../core/journal.js';
 import { supervisionOps } from '../core/supervision.js';
 import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
@@ -62,28 +62,7 @@ const members = {
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */
 export const sysDriver = journaled('sys', members, {
-  create: ['created', 'name'],
-  destroy: ['destroyed', 'name'],
-  start: ['started', 'name'],
-  stop: ['stopped', 'name'],
-  suspend: ['suspended', 'name'],
-  resume: ['resumed', 'name'],
-  saveSnapshot: ['snapshot-saved', 'name', 'tag'],
-  loadSnapshot: ['snapshot-loaded', 'name', 'tag'],
-  removeSnapshot: ['snapshot-removed', 'name', 'tag'],
-  commitSnapshot: ['base-committed', 'name', 'tag', 'base'],
-  removeBase: ['base-removed', 'base'],
-  checkpoint: ['checkpointed', 'name', 'tag'],
-  restart: ['restarted', 'name', 'tag'],
-  removeCheckpoint: ['checkpoint-removed', 'name', 'tag'],
-  createCgroup: ['cgroup-created', 'name', 'cgroup'],
-  destroyCgroup: ['cgroup-destroyed', 'name', 'cgroup'],
-  bindPid: ['pid-bound', 'name', 'cgroup', 'pid'],
-  unbindPid: ['pid-unbound', 'name', 'cgroup', 'pid'],
-  setResource: ['limit-set', 'name', 'cgroup', 'resource'],
-  unsetResource: ['limit-unset', 'name', 'cgroup', 'resource'],
-  setPolicy: ['policy-set', 'name', 'policy'],
-  markGood: ['snapshot-marked-good', 'name', 'tag'],
+  ...DRIVER_EVENTS,
   share: ['shared', 'name'],
   unshare: ['unshared', 'name'],
   migrate: ['migrated', 'name', 'target', 'port'],

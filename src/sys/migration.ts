@@ -28,7 +28,10 @@ export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
 const TLS_ID = 'dre-tls0';
 
 export interface MigrateOptions {
-  /** Copy the disk in the migration stream (for a container that is not shared). */
+  /**
+   * Copy the disk in the migration stream: true for a local disk, false for a shared one (either
+   * refused for the other kind). Left out: whatever the container's disk needs, decided under its lock.
+   */
   copyDisk?: boolean;
   /** A directory with QEMU's x509 files: ca-cert.pem, client-cert.pem, client-key.pem (source) / server-cert.pem, server-key.pem (target). */
   tlsDir?: string | null;
@@ -313,8 +316,9 @@ export async function migrate(name: string, target: string, port: number, opts: 
   return changing('migrate', n, async (n) => {
     await refuseUnless(n, 'migrate', [STATUS.RUNNING]);
     const shared = isShared(n);
-    if (shared && opts.copyDisk) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: it is shared over NFS; its disk is not copied`);
-    if (!shared && !opts.copyDisk) {
+    const copyDisk = opts.copyDisk ?? !shared;
+    if (shared && copyDisk) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: it is shared over NFS; its disk is not copied`);
+    if (!shared && !copyDisk) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk is local to this host: share it first (while stopped) or ask for the disk to be copied`);
     }
     const pid = qemuPid(n)!;
