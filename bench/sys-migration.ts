@@ -16,7 +16,7 @@ import { execInGuest, ping } from '../src/sys/agent.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath } from '../src/sys/layout.js';
 import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
-import { Qmp } from '../src/sys/qmp.js';
+import { Qmp } from '../src/sys/qmp/monitor.js';
 import { median, pair } from './stats.js';
 
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 4);

@@ -18,7 +18,8 @@ import { sysDriver as sys } from '../src/sys/driver.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, qmpSocketPath } from '../src/sys/layout.js';
 import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
-import { Qmp } from '../src/sys/qmp.js';
+import { humanMonitor } from '../src/sys/qmp/commands.js';
+import { Qmp } from '../src/sys/qmp/monitor.js';
 import { pair, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
@@ -113,7 +114,7 @@ export async function bench(): Promise<void> {
       const q = await Qmp.connect(socket);
       try {
         return await timeIt(async () => {
-          const out = await q.hmp(line);
+          const out = await humanMonitor(q, line);
           if (out.trim()) throw new Error(out);
         });
       } finally {

@@ -13,7 +13,7 @@ import { checkName } from '../core/names.js';
 import { isAlive, waitFor } from '../core/proc.js';
 import { stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run, RunError } from '../core/run.js';
+import { exitFailure, lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
 import { checkpointDir, checkpointsDir, containerCgroup, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing } from './lifecycle.js';
@@ -66,7 +66,7 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     try {
       mkdirSync(staging, { mode: 0o700 });
       const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`);
+      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, exitFailure(r));
       renameSync(staging, checkpointDir(n, t));
     } finally {
       rmSync(staging, { recursive: true, force: true });

@@ -8,9 +8,8 @@ import { freezerState, groupDir, groupProcesses } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
-import { requireRoot } from '../core/privilege.js';
 import { isAlive } from '../core/proc.js';
-import { containerStatus, listContainers, refuseState } from '../core/operation.js';
+import { containerPid, containerStatus, listContainers, refuseState } from '../core/operation.js';
 import { containerCgroup, isMonitorOf, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export function exists(name: string): boolean {
@@ -112,13 +111,8 @@ export function status(name: string): Promise<Status> {
 }
 
 /** The host PID of the container's init (dre_app_get_pid). */
-export async function pid(name: string): Promise<number> {
-  const n = checkName(name, 'container name');
-  requireRoot(`get pid of ${n}`);
-  requireContainer(n, 'get pid of');
-  const init = runningInit(n);
-  if (init === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
-  return init;
+export function pid(name: string): Promise<number> {
+  return containerPid(name, requireContainer, runningInit);
 }
 
 /** What `dre-app list` shows of a container beside its status. */

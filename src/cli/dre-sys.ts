@@ -2,14 +2,14 @@
 /** `dre-sys`: system containers from the shell, a thin user of the QEMU driver. */
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkAccel } from '../sys/accel.js';
+import type { Accel } from '../sys/accel.js';
 import { cgroupCommands, execCommand, lazy, one, policyCommand, snapshotCommands, stateCommands, stopCommand } from './commands.js';
 import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 import { migrationCommands } from './sys-migration.js';
 
 const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
-/** Read-only queries load the lifecycle module only (src/sys has no smaller state module yet). */
-const state = lazy(() => import('../sys/lifecycle.js'));
+/** Read-only queries load only the state module. */
+const state = lazy(() => import('../sys/state.js'));
 
 const commands: Command[] = [
   {
@@ -26,7 +26,7 @@ const commands: Command[] = [
         base: values.base ?? null,
         rootfs: values.rootfs ?? null,
         memorySize: intArg(values.memory, '--memory') ?? null,
-        accel: values.accel === undefined ? null : checkAccel(values.accel, '--accel'),
+        accel: (values.accel ?? null) as Accel | null, // checked by create
       });
     },
   },

@@ -1,9 +1,8 @@
 /** dre-sys subcommands for NFS sharing and live migration. */
-import { readJson } from '../core/store.js';
 import type { SysDriver } from '../sys/driver.js';
 import type { MigrationProgress } from '../sys/migration.js';
 import { dreError } from '../core/errors.js';
-import { lazy, one, type Lazy } from './commands.js';
+import { one, type Lazy } from './commands.js';
 import { intArg, parse, printJson, type Command } from './common.js';
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
@@ -22,7 +21,6 @@ function progressPrinter(name: string): (p: MigrationProgress) => void {
   };
 }
 
-const share = lazy(() => import('../sys/share.js'));
 
 /** The NFS and migration subcommands on the (lazily loaded) driver. */
 export const migrationCommands = (sys: Lazy<SysDriver>): Command[] => [
@@ -33,7 +31,7 @@ export const migrationCommands = (sys: Lazy<SysDriver>): Command[] => [
     run: async (args) => {
       const { positionals } = parse(args, {}, 0);
       if (positionals[0] !== undefined) sys.setNfsConfig(positionals[0]);
-      else process.stdout.write(`${process.env.DRE_SYS_NFS || readJson<{ url?: string }>(await share.nfsConfigPath())?.url || '(none)'}\n`);
+      else process.stdout.write(`${sys.nfsConfig() ?? '(none)'}\n`);
     },
   },
   {

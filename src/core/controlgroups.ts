@@ -22,6 +22,7 @@ import {
 } from './cgroup.js';
 import { RESOURCE, type Resource, type ResourceType } from './driver.js';
 import { dreError, isDreError, type DreErrName } from './errors.js';
+import { withRevert } from './revert.js';
 import {
   checkResourceType,
   cpuUsageNs,
@@ -58,6 +59,17 @@ export function errnoText(e: unknown): string {
   const err = e as NodeJS.ErrnoException;
   const words = /^\w+: ([^,]+)/.exec(err.message ?? '')?.[1];
   return err.code ? `${err.code}${words ? ` (${words})` : ''}` : String(err.message ?? e);
+}
+
+/**
+ * The code for a kernel that refused to make a group (mkdir in a cgroup hierarchy): not allowed there,
+ * a name too long for it, or no room for another group (the hierarchy's limits, memory).
+ */
+export function mkdirRefusal(e: unknown): DreErrName {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return 'DRE_ERR_PERMISSION_DENIED';
+  if (code === 'ENAMETOOLONG') return 'DRE_ERR_REQUEST_TOO_LONG';
+  return 'DRE_ERR_DEVICE_BUSY';
 }
 
 /** The CPUs this host has online (/sys/devices/system/cpu/online). */
@@ -148,25 +160,25 @@ export class ControlGroups {
     const name = this.cgName(cg);
     const hs = this.managed(what);
     if (this.exists(hs, name)) throw dreError('DRE_ERR_CGROUP_EXISTENCE', `${what}: it exists already`);
-    const made: string[] = [];
-    try {
-      // The marker's directory comes last: a killed create is never seen as a made group.
-      for (const h of [...hs.slice(1), hs[0]]) {
-        const dir = join(h.mount, this.rel(name));
-        delegateControllers(h, this.layout.group);
-        try {
-          mkdirSync(dir);
-          made.push(dir);
-        } catch (e) {
-          // Left by a killed create or destroy: an empty group is reused.
-          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || h === hs[0]) throw e;
+    withRevert((revert) => {
+      try {
+        // The marker's directory comes last: a killed create is never seen as a made group.
+        for (const h of [...hs.slice(1), hs[0]]) {
+          const dir = join(h.mount, this.rel(name));
+          delegateControllers(h, this.layout.group);
+          try {
+            mkdirSync(dir);
+            revert.add(() => tryRmdir(dir));
+          } catch (e) {
+            // Left by a killed create or destroy: an empty group is reused.
+            if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || h === hs[0]) throw e;
+          }
+          inheritCpuset(h, dir);
         }
-        inheritCpuset(h, dir);
+      } catch (e) {
+        throw dreError(mkdirRefusal(e), `${what}: the kernel refused: ${errnoText(e)}`, e);
       }
-    } catch (e) {
-      for (const dir of made.reverse()) tryRmdir(dir);
-      throw dreError('DRE_ERR_CGROUP_NONEXISTENCE', `${what}: the kernel refused: ${errnoText(e)}`, e);
-    }
+    });
   }
 
   destroy(cg: unknown): void {
@@ -249,24 +261,18 @@ export class ControlGroups {
 
   /** Applies writes in order; on a kernel refusal restores what was written and fails with `code`. */
   private apply(what: string, hs: MountedHierarchy[], rel: string, writes: FileWrite[], code: DreErrName): void {
-    const done: { dir: string; file: string; old: string }[] = [];
-    for (const w of writes) {
-      const dir = join(this.holder(hs, w.controller)!.mount, rel);
-      try {
-        const old = readGroupFile(dir, w.file);
-        writeGroupFile(dir, w.file, `${w.value}\n`);
-        done.push({ dir, file: w.file, old });
-      } catch (e) {
-        for (const d of done.reverse()) {
-          try {
-            writeGroupFile(d.dir, d.file, `${d.old}\n`);
-          } catch {
-            /* best effort: the first error is the one to report */
-          }
+    withRevert((revert) => {
+      for (const w of writes) {
+        const dir = join(this.holder(hs, w.controller)!.mount, rel);
+        try {
+          const old = readGroupFile(dir, w.file);
+          writeGroupFile(dir, w.file, `${w.value}\n`);
+          revert.add(() => writeGroupFile(dir, w.file, `${old}\n`));
+        } catch (e) {
+          throw dreError(code, `${what}: the kernel refused ${w.file} = ${JSON.stringify(w.value)}: ${errnoText(e)}`, e);
         }
-        throw dreError(code, `${what}: the kernel refused ${w.file} = ${JSON.stringify(w.value)}: ${errnoText(e)}`, e);
       }
-    }
+    });
   }
 
   set(cg: unknown, r: Resource): void {

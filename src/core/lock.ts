@@ -1,8 +1,9 @@
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { dreError } from './errors.js';
 import { hostLibc, hostLibcBound } from './libc.js';
 import { locksDir, type Kind } from './paths.js';
+import { isAlive } from './proc.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -20,6 +21,30 @@ function tryExclusive(fd: number): boolean {
     if (flock()(fd, LOCK_EX | LOCK_NB) === 0) return true;
     if (attempt === 3) return false;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+  }
+}
+
+/** What a lock file says of its holder: the operation, its process and since when (for BUSY messages only). */
+interface Holder {
+  op: string;
+  pid: number;
+  since: number;
+}
+
+/** Writes the holder into the lock file it has just locked (the file was opened for appending: after the truncation that is its start). */
+function recordHolder(fd: number, what: string): void {
+  ftruncateSync(fd, 0);
+  writeSync(fd, JSON.stringify({ op: what, pid: process.pid, since: Date.now() } satisfies Holder) + '\n');
+}
+
+/** ": OP (pid N, for T s)" naming who holds the lock at `path`, or nothing when that cannot be told (a holder that has not written yet). */
+function holderOf(path: string): string {
+  try {
+    const h = JSON.parse(readFileSync(path, 'utf8')) as Holder;
+    if (typeof h.op !== 'string' || !Number.isInteger(h.pid) || !isAlive(h.pid)) return '';
+    return `: ${h.op} (pid ${h.pid}, for ${Math.max(0, Math.round((Date.now() - h.since) / 1000))} s)`;
+  } catch {
+    return '';
   }
 }
 
@@ -48,7 +73,7 @@ export class ContainerLock {
       const fd = openSync(path, 'a', 0o600); // libuv opens with O_CLOEXEC: children never inherit it
       if (!tryExclusive(fd)) {
         closeSync(fd);
-        throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: another D-RE operation on this container is in progress`);
+        throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: another D-RE operation on this container is in progress${holderOf(path)}`);
       }
       // A holder that unlinked the file (destroy) before we locked it: lock the new file instead.
       let same = false;
@@ -59,7 +84,10 @@ export class ContainerLock {
       } catch {
         same = false;
       }
-      if (same) return new ContainerLock(path, fd);
+      if (same) {
+        recordHolder(fd, what);
+        return new ContainerLock(path, fd);
+      }
       closeSync(fd);
     }
   }

@@ -1,10 +1,11 @@
 /** What every container operation of either kind does around its work: state checks, the lock, listing. */
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { STATUS, type Status } from './driver.js';
 import { dreError } from './errors.js';
 import { isLocked, withLock, type ContainerLock } from './lock.js';
 import { checkName } from './names.js';
-import { containerDir, containersDir, stagingPath, type Kind } from './paths.js';
+import { containersDir, type Kind } from './paths.js';
+import { moveAside } from './staging.js';
 import { requireRoot } from './privilege.js';
 import { listEntries } from './store.js';
 
@@ -56,12 +57,20 @@ export async function containerStatus(
   return observe(n);
 }
 
+/** The host PID of the container's engine process (dre_*_get_pid): `running` finds it; a stopped container → DRE_ERR_CONTAINER_STOPPED. */
+export async function containerPid(name: unknown, load: (name: string, what: string) => unknown, running: (name: string) => number | undefined): Promise<number> {
+  const n = checkName(name, 'container name');
+  requireRoot(`get pid of ${n}`);
+  load(n, 'get pid of');
+  const pid = running(n);
+  if (pid === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
+  return pid;
+}
+
 /**
  * Removes a container's persistent files: renamed out of sight first, so a killed destroy leaves a
  * staging entry (removed by the next create), never a half-container. Its run dir is the caller's.
  */
 export function removeContainerFiles(kind: Kind, name: string): void {
-  const trash = stagingPath(containersDir(kind), name);
-  renameSync(containerDir(kind, name), trash);
-  rmSync(trash, { recursive: true, force: true });
+  rmSync(moveAside(containersDir(kind), name), { recursive: true, force: true });
 }

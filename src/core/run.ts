@@ -2,6 +2,8 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 
 export interface RunResult {
+  /** The command line, for messages: the program and its arguments joined by spaces. */
+  command: string;
   code: number;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -18,14 +20,27 @@ export interface RunOptions {
   inheritFds?: number[];
 }
 
-/** The error thrown when a command cannot be spawned or runs over its time. */
+/**
+ * A command that could not be spawned, ran over its time (`timedOut`, with what it printed until
+ * then in `result`), or exited non-zero (`exitFailure`: kept as the DreError's cause).
+ */
 export class RunError extends Error {
-  constructor(
-    message: string,
-    readonly result?: RunResult,
-  ) {
-    super(message);
+  readonly command: string;
+  readonly timedOut: boolean;
+  readonly result?: RunResult;
+
+  constructor(message: string, opts: { command: string; timedOut?: boolean; result?: RunResult; cause?: unknown }) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.command = opts.command;
+    this.timedOut = opts.timedOut ?? false;
+    this.result = opts.result;
   }
+}
+
+/** A finished run that failed, as an error: the cause a DreError keeps, with the tool's exit status and output. */
+export function exitFailure(r: RunResult): RunError {
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code}`;
+  return new RunError(`${r.command} ${how}: ${lastLines(r.stderr || r.stdout)}`, { command: r.command, result: r });
 }
 
 /**
@@ -47,12 +62,13 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     child.stderr!.on('data', (b: Buffer) => err.push(b));
     child.on('error', (e) => {
       clearTimeout(timer);
-      reject(new RunError(`${cmd}: ${e.message}`));
+      reject(new RunError(`${cmd}: ${e.message}`, { command: cmd, cause: e }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      const result = { code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
-      if (timedOut) reject(new RunError(`${cmd} ${args.join(' ')}: no answer after ${timeoutMs} ms`, result));
+      const command = [cmd, ...args].join(' ');
+      const result = { command, code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      if (timedOut) reject(new RunError(`${command}: no answer after ${timeoutMs} ms`, { command, timedOut: true, result }));
       else resolve(result);
     });
     child.stdin!.on('error', () => {});
@@ -64,7 +80,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
 export function runInteractive(cmd: string, args: readonly string[], stdio: StdioOptions = 'inherit'): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio });
-    child.on('error', (e) => reject(new RunError(`${cmd}: ${e.message}`)));
+    child.on('error', (e) => reject(new RunError(`${cmd}: ${e.message}`, { command: cmd, cause: e })));
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
   });
 }

@@ -7,7 +7,8 @@ import { ControlGroups } from '../core/controlgroups.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { containerCgroup } from './layout.js';
-import { changing, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless, requireContainer } from './state.js';
 
 function sysControlGroups(name: string): ControlGroups {
   return new ControlGroups({ owner: `system container ${name}`, group: containerCgroup(name), procsLeaf: containerCgroup(name) });

@@ -4,7 +4,7 @@ import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { consoleSocketPath } from './layout.js';
-import { refuseUnless, requireContainer } from './lifecycle.js';
+import { refuseUnless, requireContainer } from './state.js';
 
 /** The byte that detaches from the console: Ctrl-] (as telnet and virsh console). */
 const DETACH = 0x1d;

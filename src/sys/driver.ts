@@ -8,26 +8,27 @@ import * as snapshots from './snapshots.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
 import { startNfsServer, stopNfsServer } from './nfsserver.js';
-import { qemuPid } from './qemu.js';
-import { breakLease, leaseHolder, setNfsConfig, share, unshare } from './share.js';
+import * as state from './state.js';
+import { nfsConfig, setNfsConfig } from './lease.js';
+import { breakLease, leaseHolder, share, unshare } from './share.js';
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
 const members = {
   kind: 'sys' as const,
   create: lifecycle.create,
   destroy: lifecycle.destroy,
-  exists: lifecycle.exists,
-  list: lifecycle.list,
-  status: lifecycle.status,
-  enginePid: qemuPid,
+  exists: state.exists,
+  list: state.list,
+  status: state.status,
+  enginePid: state.qemuPid,
   start: lifecycle.start,
   stop: lifecycle.stop,
   suspend: lifecycle.suspend,
   resume: lifecycle.resume,
-  pid: lifecycle.pid,
+  pid: state.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
-  info: lifecycle.info,
+  info: state.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,
@@ -52,12 +53,13 @@ const members = {
   unshare,
   leaseHolder,
   breakLease,
+  nfsConfig,
   setNfsConfig,
   startNfsServer,
   stopNfsServer,
   migrate,
   immigrate,
-  ...supervisionOps('sys', lifecycle.requireContainer, snapshots.listSnapshots),
+  ...supervisionOps('sys', state.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<SysConfig> & Record<string, unknown>;
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { baseDir, containerDir, containerGroup, containerRunDir } from '../core/paths.js';
 import { readRecordOr, sysRecordCheck } from '../core/records.js';
-import { sharedDiskUrl } from './share.js';
 
 /** What D-RE keeps of a system container (dre.json beside its disk). */
 export interface SysRecord {
@@ -26,8 +25,6 @@ export const baseInfoPath = (base: string) => join(baseDir('sys', base), 'base.j
 export const recordPath = (name: string) => join(containerDir('sys', name), 'dre.json');
 /** The container's own disk: a qcow2 overlay on its base (holds its snapshots and checkpoints too). */
 export const localDiskPath = (name: string) => join(containerDir('sys', name), 'disk.qcow2');
-/** Where the disk is now: local, or (shared) its image on the NFS share, which QEMU and qemu-img open as nfs://. */
-export const diskPath = (name: string) => sharedDiskUrl(name) ?? localDiskPath(name);
 
 // Runtime files of the current run: root-only, gone after a reboot.
 export const qmpSocketPath = (name: string) => join(containerRunDir('sys', name), 'qmp.sock');

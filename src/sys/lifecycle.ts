@@ -1,22 +1,25 @@
-import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type Status, type StopOptions } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, containerStatus, listContainers, refuseState, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
-import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
-import { removeStaging, writeJsonAtomic } from '../core/store.js';
+import { exitFailure, lastLines, run } from '../core/run.js';
+import { buildAside } from '../core/staging.js';
+import { writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
-import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
-import { endLeftover, isLaunching, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
-import { releaseLease } from './share.js';
-import { Qmp, withQmp } from './qmp.js';
+import { agentSocketPath, baseDiskPath, qmpSocketPath, type SysRecord } from './layout.js';
+import { endLeftover, launch, powerOff, removeRunFiles, threadsGone } from './qemu.js';
+import { holding, qmpStatusOn, qemuPid, refuseUnless, requireContainer, requireContainerDir } from './state.js';
+import { releaseLease } from './lease.js';
+import * as qmp from './qmp/commands.js';
+import { Qmp } from './qmp/monitor.js';
 
 /** dre_sys_data in idiomatic form. */
 export interface SysConfig {
@@ -35,81 +38,6 @@ export const DEFAULT_MEMORY_MIB = 256;
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const EXEC_TIMEOUT_MS = 600_000;
 
-export function exists(name: string): boolean {
-  return existsSync(recordPath(name));
-}
-
-export function requireContainer(name: string, what: string): SysRecord {
-  const rec = readRecord(name);
-  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
-  return rec;
-}
-
-/** QEMU's run state (query-status `status`) as the spec's status. */
-export function statusOfRunState(runState: string): Status {
-  if (runState === 'running') return STATUS.RUNNING;
-  // prelaunch: paused before the guest ever ran, i.e. a start that was killed; start and destroy end it.
-  // inmigrate: waiting for a migration that has not come; postmigrate: the guest now runs on the target.
-  if (['prelaunch', 'shutdown', 'guest-panicked', 'internal-error', 'inmigrate', 'postmigrate'].includes(runState)) return STATUS.STOP;
-  return STATUS.SUSPENDED;
-}
-
-/** The spec's status of a QEMU on an open QMP connection. */
-export async function qmpStatusOn(q: Qmp): Promise<Status> {
-  return statusOfRunState(await runStateOn(q));
-}
-
-/** QEMU's run state (query-status `status`) on an open QMP connection. */
-async function runStateOn(q: Qmp): Promise<string> {
-  return (await q.execute<{ status: string }>('query-status', undefined, 5_000)).status;
-}
-
-/** As requireContainer without reading the record (stop and destroy need none of it). */
-function requireContainerDir(name: string, what: string): void {
-  if (!exists(name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
-}
-
-/** QEMU's run state (query-status), or undefined when it does not answer. */
-async function runState(name: string): Promise<string | undefined> {
-  try {
-    return await withQmp(qmpSocketPath(name), runStateOn);
-  } catch {
-    return undefined;
-  }
-}
-
-/** What QEMU and the process say of the container now, ignoring locks; ends the orphan of a killed start. */
-export async function observed(name: string): Promise<Status> {
-  if (qemuPid(name) === undefined) return STATUS.STOP;
-  const state = await runState(name);
-  if (state === undefined) return qemuPid(name) === undefined ? STATUS.STOP : STATUS.BUSY;
-  if (state === 'prelaunch') return isLaunching(name) ? STATUS.BUSY : endOrphan(name);
-  return statusOfRunState(state);
-}
-
-/**
- * A QEMU still paused before its guest ever ran that no start of this process launches is the orphan
- * of a killed start: it holds the disk's write lock and lives outside the container's cgroups, and
- * its guest never ran, so it is ended, never adopted. Under the container's lock (this process's own
- * inside an operation), so that it is never another process's start underway: BUSY while one holds it.
- */
-async function endOrphan(name: string): Promise<Status> {
-  if (held.has(name)) {
-    await endLeftover(name);
-    return STATUS.STOP;
-  }
-  try {
-    return await withLock('sys', name, 'status', () => holding(name, () => observed(name))); // held now: the orphan is ended there
-  } catch (e) {
-    if (isDreError(e) && e.errName === 'DRE_ERR_CONTAINER_BUSY') return STATUS.BUSY;
-    throw e;
-  }
-}
-
-export async function refuseUnless(name: string, what: string, allowed: Status[]): Promise<Status> {
-  return refuseState(name, what, await observed(name), allowed);
-}
-
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: SysRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
@@ -119,18 +47,6 @@ export function changing<T>(what: string, name: unknown, fn: (name: string, rec:
 /** As `changing` without reading the record: a container whose record is damaged can still be stopped and destroyed. */
 function changingDir<T>(what: string, name: unknown, fn: (name: string, lock: ContainerLock) => Promise<T>): Promise<T> {
   return changingContainer('sys', what, name, requireContainerDir, (n, _rec, lock) => holding(n, () => fn(n, lock)));
-}
-
-/** Containers whose lock this process holds (through `changing`, or `endOrphan` itself). */
-const held = new Set<string>();
-
-async function holding<T>(n: string, fn: () => Promise<T>): Promise<T> {
-  held.add(n);
-  try {
-    return await fn();
-  } finally {
-    held.delete(n);
-  }
 }
 
 function checkConfig(config: SysConfig): { base: string | null; rootfs: string | null; memoryMiB: number; accel: Accel } {
@@ -154,7 +70,7 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
 /** The container's disk: a qcow2 overlay on its base's disk. */
 async function createOverlay(n: string, base: string, path: string): Promise<void> {
   const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, exitFailure(r));
   chmodSync(path, 0o600);
 }
 
@@ -163,8 +79,6 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
   const cfg = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('sys', n, 'create', async () => {
-    mkdirSync(containersDir('sys'), { recursive: true, mode: 0o700 });
-    removeStaging(containersDir('sys'));
     if (existsSync(containerDir('sys', n))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: a system container of that name exists`);
     removeCgroups(n); // left by a destroy that was killed half-way
     if (cfg.rootfs !== null) {
@@ -173,16 +87,10 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
     } else if (cfg.base === DEFAULT_BASE) await ensureDefaultBase();
     else if (!baseExists(cfg.base!)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${cfg.base}`);
     const rec: SysRecord = { name: n, ...cfg, created: new Date().toISOString() };
-    // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
-    const staging = stagingPath(containersDir('sys'), n);
-    try {
-      mkdirSync(staging, { recursive: true, mode: 0o700 });
+    await buildAside(containersDir('sys'), n, async (staging) => {
       if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'));
       writeJsonAtomic(join(staging, 'dre.json'), rec);
-      renameSync(staging, containerDir('sys', n));
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
+    });
     // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
     if (rec.base !== null && !baseExists(rec.base)) {
       rmSync(containerDir('sys', n), { recursive: true, force: true });
@@ -200,14 +108,6 @@ export async function destroy(name: string): Promise<void> {
     await removeCgroupsSettled(n);
     lock.removeFile();
   });
-}
-
-export function list(): string[] {
-  return listContainers('sys', recordPath);
-}
-
-export function status(name: string): Promise<Status> {
-  return containerStatus('sys', name, requireContainer, observed);
 }
 
 export async function start(name: string): Promise<void> {
@@ -234,7 +134,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
  * `command` for QEMU when the container is in one of the `allowed` states, the state asked and the
  * command sent on one QMP connection (a QEMU that does not answer is BUSY, one that is gone STOP).
  */
-async function qmpCommandWhen(n: string, what: string, allowed: Status[], command: string): Promise<void> {
+async function qmpCommandWhen(n: string, what: string, allowed: Status[], command: (q: Qmp) => Promise<void>): Promise<void> {
   const unanswered = () => (qemuPid(n) === undefined ? STATUS.STOP : STATUS.BUSY);
   if (qemuPid(n) === undefined) refuseState(n, what, STATUS.STOP, allowed);
   let q: Qmp;
@@ -247,9 +147,9 @@ async function qmpCommandWhen(n: string, what: string, allowed: Status[], comman
   try {
     refuseState(n, what, await qmpStatusOn(q).catch(unanswered), allowed);
     try {
-      await q.execute(command);
+      await command(q);
     } catch (e) {
-      throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: QEMU refused ${command}: ${(e as Error).message}`, e);
+      throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: QEMU refused: ${(e as Error).message}`, e);
     }
   } finally {
     q.close();
@@ -257,21 +157,11 @@ async function qmpCommandWhen(n: string, what: string, allowed: Status[], comman
 }
 
 export async function suspend(name: string): Promise<void> {
-  await changing('suspend', name, (n) => qmpCommandWhen(n, 'suspend', [STATUS.RUNNING], 'stop'));
+  await changing('suspend', name, (n) => qmpCommandWhen(n, 'suspend', [STATUS.RUNNING], qmp.pause));
 }
 
 export async function resume(name: string): Promise<void> {
-  await changing('resume', name, (n) => qmpCommandWhen(n, 'resume', [STATUS.SUSPENDED], 'cont'));
-}
-
-/** The host PID of the container's QEMU process (dre_sys_get_pid). */
-export async function pid(name: string): Promise<number> {
-  const n = checkName(name, 'container name');
-  requireRoot(`get pid of ${n}`);
-  requireContainer(n, 'get pid of');
-  const p = qemuPid(n);
-  if (p === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
-  return p;
+  await changing('resume', name, (n) => qmpCommandWhen(n, 'resume', [STATUS.SUSPENDED], (q) => qmp.cont(q)));
 }
 
 /** Runs `argv` in the running guest through its agent, returning its status and output. */
@@ -299,10 +189,4 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   return r.status;
-}
-
-/** What `dre-sys list` shows of a container beside its status. */
-export function info(name: string): { base: string | null; rootfs: string | null; memoryMiB: number } {
-  const rec = requireContainer(checkName(name, 'container name'), 'info of');
-  return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB };
 }

@@ -17,11 +17,15 @@ import { requireRoot } from '../core/privilege.js';
 import { sleep } from '../core/proc.js';
 import { qemuUser, removeTlsCredentials, stageTlsCredentials } from './confine.js';
 import { qmpSocketPath, type SysRecord } from './layout.js';
-import { changing, refuseUnless } from './lifecycle.js';
-import { killQemu, launch, qemuPid, removeRunFiles } from './qemu.js';
-import { Qmp, QmpError, type QmpEvent } from './qmp.js';
+import { changing } from './lifecycle.js';
+import { killQemu, launch, removeRunFiles } from './qemu.js';
+import { qemuPid, refuseUnless } from './state.js';
+import * as qmp from './qmp/commands.js';
+import type { MigrateInfo } from './qmp/commands.js';
+import { isListenRefused, isTargetUnreachable } from './qmp/errors.js';
+import { Qmp, type QmpEvent } from './qmp/monitor.js';
 import type { NfsClient } from './nfs.js';
-import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, requireIncoming } from './share.js';
+import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, requireIncoming } from './lease.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
@@ -63,15 +67,6 @@ export interface MigrationResult {
   transferredBytes: number;
 }
 
-interface MigrateInfo {
-  status?: string;
-  'total-time'?: number;
-  downtime?: number;
-  'error-desc'?: string;
-  ram?: { transferred: number; remaining: number; total: number };
-  disk?: { transferred: number; remaining: number; total: number };
-}
-
 const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** The target's address: an IP as given, or a host name that resolves; else DRE_ERR_INVALID_HOSTNAME. */
@@ -100,20 +95,20 @@ function checkTlsDir(dir: string | null | undefined, files: string[], what: stri
 
 async function useTls(q: Qmp, n: string, dir: string | undefined, endpoint: 'server' | 'client', what: string, hostName?: string): Promise<void> {
   if (dir === undefined) {
-    await q.execute('migrate-set-parameters', { 'tls-creds': '' });
+    await qmp.migrateSetParameters(q, { 'tls-creds': '' });
     return;
   }
   // A QEMU that came by immigration holds the server-side credentials under the same id.
-  await q.execute('object-del', { id: TLS_ID }).catch(() => undefined);
+  await qmp.deleteObject(q, TLS_ID).catch(() => undefined);
   // QEMU (unprivileged) reads a copy made for it; it loads the files when the object is made, so the copy goes at once.
   const runDir = containerRunDir('sys', n);
   const staged = stageTlsCredentials(qemuUser(what), dir, runDir);
   try {
-    await q.execute('object-add', { 'qom-type': 'tls-creds-x509', id: TLS_ID, dir: staged, endpoint, 'verify-peer': true });
+    await qmp.addTlsCredentials(q, TLS_ID, staged, endpoint);
   } finally {
     removeTlsCredentials(runDir);
   }
-  await q.execute('migrate-set-parameters', { 'tls-creds': TLS_ID, ...(hostName ? { 'tls-hostname': hostName } : {}) });
+  await qmp.migrateSetParameters(q, { 'tls-creds': TLS_ID, ...(hostName ? { 'tls-hostname': hostName } : {}) });
 }
 
 /** The lowest port an unprivileged process may listen on (QEMU has no CAP_NET_BIND_SERVICE). */
@@ -164,10 +159,10 @@ async function launchIncoming(n: string, rec: SysRecord, port: number, tls: stri
   await launch(n, rec, 'immigrate', undefined, async (q) => {
     try {
       await useTls(q, n, tls, 'server', `immigrate ${n}`);
-      await q.execute('migrate-incoming', { uri: `tcp:0.0.0.0:${port}` });
+      await qmp.migrateIncoming(q, `tcp:0.0.0.0:${port}`);
       if (isShared(n)) announceIncoming(n, port, await nfsImageLength(q));
     } catch (e) {
-      if (e instanceof QmpError && /in use|bind/i.test(e.desc)) {
+      if (isListenRefused(e)) {
         throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `immigrate ${n}: port ${port} cannot be listened on: ${e.desc}`, e);
       }
       throw dreError('DRE_ERR_DEVICE_BUSY', `immigrate ${n}: QEMU refused to wait for the migration: ${(e as Error).message}`, e);
@@ -177,7 +172,7 @@ async function launchIncoming(n: string, rec: SysRecord, port: number, tls: stri
 
 /** The length of the shared image as this QEMU's NFS driver took it when it opened it (it never reads past it). */
 async function nfsImageLength(q: Qmp): Promise<number> {
-  const nodes = await q.execute<{ drv: string; image: { 'virtual-size': number } }[]>('query-named-block-nodes', { flat: true });
+  const nodes = await qmp.queryNamedBlockNodes(q);
   const nfs = nodes.find((b) => b.drv === 'nfs');
   if (!nfs) throw new Error('QEMU has no NFS node for the shared disk');
   return nfs.image['virtual-size'];
@@ -198,7 +193,7 @@ function progressOf(info: MigrateInfo, started: number): MigrationProgress {
 
 /** The DreError for a migration QEMU reports as failed. */
 function failure(n: string, dest: string, desc: string): Error {
-  if (/refused|no route|unreachable|timed out/i.test(desc)) {
+  if (isTargetUnreachable(desc)) {
     return dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `migrate ${n}: nothing accepts the migration at ${dest} (start the immigration there first); it keeps running here: ${desc}`);
   }
   return dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: the target ended the migration half-way (its QEMU stopped or refused the stream); it keeps running here: ${desc}`);
@@ -207,8 +202,7 @@ function failure(n: string, dest: string, desc: string): Error {
 /** After a failed or cancelled migration: the guest runs on here (QEMU normally resumes it itself). */
 async function keepRunning(q: Qmp): Promise<void> {
   try {
-    const { status } = await q.execute<{ status: string }>('query-status', undefined, 5_000);
-    if (status !== 'running') await q.execute('cont', undefined, 5_000);
+    if ((await qmp.queryStatus(q)) !== 'running') await qmp.cont(q, 5_000);
   } catch {
     /* QEMU gone or not answering: status tells the user */
   }
@@ -221,7 +215,7 @@ async function keepRunning(q: Qmp): Promise<void> {
 async function finalTimes(q: Qmp, info: MigrateInfo): Promise<MigrateInfo> {
   for (let tries = 0; !info['total-time'] && tries < 100; tries++) {
     await sleep(2);
-    info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
+    info = await qmp.queryMigrate(q);
   }
   return info;
 }
@@ -252,13 +246,13 @@ async function follow(
       refused = `the switch-over could not be checked: ${(e as Error).message}`;
     }
     cancelled = refused !== undefined;
-    decision = q.execute(refused ? 'migrate_cancel' : 'migrate-continue', refused ? undefined : { state: 'pre-switchover' }, 10_000).catch(() => undefined);
+    decision = (refused ? qmp.migrateCancel(q) : qmp.migrateContinue(q)).catch(() => undefined);
   };
   q.on('MIGRATION', onMigration);
   try {
     let remaining = 0;
     for (;;) {
-      const info = await q.execute<MigrateInfo>('query-migrate', undefined, 10_000);
+      const info = await qmp.queryMigrate(q);
       if (info.status === 'completed') return await finalTimes(q, info);
       if (info.status === 'failed') throw failure(n, dest, info['error-desc'] ?? 'QEMU gave no reason');
       if (info.status === 'pre-switchover') onMigration({ event: 'MIGRATION', data: { status: info.status } }); // should the event have been missed
@@ -272,7 +266,7 @@ async function follow(
       opts.onProgress?.(progress);
       if (!cancelled && Date.now() - started > timeoutMs) {
         cancelled = true;
-        await q.execute('migrate_cancel', undefined, 10_000);
+        await qmp.migrateCancel(q);
       }
       await q.waitEvent('MIGRATION', 50); // the next poll comes at once when the state changes
     }
@@ -330,13 +324,8 @@ export async function migrate(name: string, target: string, port: number, opts: 
     }
     try {
       await useTls(q, n, tls, 'client', what, tls ? target : undefined);
-      if (opts.maxBandwidth !== undefined) await q.execute('migrate-set-parameters', { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
-      await q.execute('migrate-set-capabilities', {
-        capabilities: [
-          { capability: 'events', state: true },
-          { capability: 'pause-before-switchover', state: shared },
-        ],
-      });
+      if (opts.maxBandwidth !== undefined) await qmp.migrateSetParameters(q, { 'max-bandwidth': checkInt(opts.maxBandwidth, 'max bandwidth', 1, 2 ** 52) });
+      await qmp.migrateSetCapabilities(q, { events: true, 'pause-before-switchover': shared });
     } catch (e) {
       q.close();
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
@@ -349,7 +338,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
       share = shared ? mountShareOf(n, what) : undefined;
       const outgrown = share && outgrownImage(share, n, requireIncoming(share, n, p, what));
       const started = Date.now();
-      await q.execute('migrate', { uri: `tcp:${dest}`, blk: !shared });
+      await qmp.migrate(q, `tcp:${dest}`, !shared);
       info = await follow(q, n, dest, started, opts, timeoutMs, outgrown);
     } catch (e) {
       await keepRunning(q);

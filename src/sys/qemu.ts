@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readFileSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
@@ -17,36 +17,21 @@ import {
   baseKernelPath,
   consoleLogPath,
   consoleSocketPath,
-  diskPath,
   pidFilePath,
   qemuLogPath,
   qmpSocketPath,
   type SysRecord,
 } from './layout.js';
 import { confinedCommand, qemuArgs, type QemuUser } from './machine.js';
-import { Qmp, withQmp } from './qmp.js';
-import { releaseLease, sharedBootFiles } from './share.js';
+import { cont, queryStatus, quit, systemPowerdown } from './qmp/commands.js';
+import { Qmp, withQmp } from './qmp/monitor.js';
+import { launching, qemuPid } from './state.js';
+import { diskPath, releaseLease, sharedBootFiles } from './lease.js';
 
 // The QEMU process of a container: finding it, launching it until the guest is ready, ending it.
 
 /** How long a start may wait for the guest agent (software emulation on a loaded 2-core host is slow). */
 const READY_TIMEOUT_MS = 180_000;
-
-/** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
-export function qemuPid(name: string): number | undefined {
-  // QEMU owns the run dir: its pid file may be anything (a FIFO, a symlink), so it is read as untrusted.
-  const text = readUntrustedFile(pidFilePath(name), 32);
-  if (text === undefined) return undefined;
-  const pid = Number(text.trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (!cmdline.includes(`\0-pidfile\0${pidFilePath(name)}\0`)) return undefined;
-  } catch {
-    return undefined;
-  }
-  return isAlive(pid) ? pid : undefined;
-}
 
 /** The disk and kernel a container boots, and which of D-RE's files QEMU writes and reads for it. */
 interface BootFiles {
@@ -127,7 +112,7 @@ const EXIT_AFTER_QUIT_MS = 30_000;
 export async function killQemu(name: string, pid: number): Promise<void> {
   let quitting = false;
   try {
-    await withQmp(qmpSocketPath(name), (q) => q.execute('quit', undefined, 2_000), 2_000);
+    await withQmp(qmpSocketPath(name), (q) => quit(q, 2_000), 2_000);
     quitting = true;
   } catch {
     /* not answering: killed below */
@@ -169,12 +154,6 @@ export async function launch(n: string, rec: SysRecord, what: string, loadvm?: s
   }
 }
 
-/** Containers this process is launching: their QEMU waits paused (`prelaunch`) on purpose until it is in its cgroups. */
-const launching = new Set<string>();
-
-/** Whether this process is launching the container's QEMU (a paused QEMU of any other start is an orphan). */
-export const isLaunching = (n: string): boolean => launching.has(n);
-
 async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, incoming?: (q: Qmp) => Promise<void>): Promise<void> {
   const accel = chooseAccel(`${what} ${n}`, rec.accel ?? 'kvm');
   const user = qemuUser(`${what} ${n}`);
@@ -211,7 +190,7 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
     enterCgroups(n, pid);
     if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
     const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
-    await qmp.execute('cont');
+    await cont(qmp);
     const ready = await readiness(n, pid, shutdown);
     if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
   } catch (e) {
@@ -299,7 +278,7 @@ async function answeringQmp(n: string): Promise<Qmp | undefined> {
   let q: Qmp | undefined;
   try {
     q = await Qmp.connect(qmpSocketPath(n), 2_000);
-    await q.execute('query-status', undefined, 2_000);
+    await queryStatus(q, 2_000);
     return q;
   } catch {
     q?.close();
@@ -326,7 +305,7 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
     try {
       await withQmp(qmpSocketPath(n), async (q) => {
         const gone = q.waitEvent('SHUTDOWN', timeoutMs);
-        await q.execute('system_powerdown');
+        await systemPowerdown(q);
         shutDown = (await gone) !== undefined; // undefined: the guest ignored the button, or QEMU went
       });
     } catch {

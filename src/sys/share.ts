@@ -1,120 +1,43 @@
 /**
  * NFS sharing of system containers: the disk moves to the D-RE host's NFS server (QEMU opens it as
  * nfs://...), the record goes beside it so that other hosts can run the container, and a lease file
- * on the share says which host runs it (QEMU's NFS driver takes no image lock: D-RE does).
+ * on the share says which host runs it (QEMU's NFS driver takes no image lock: D-RE does). The
+ * records, leases and boot files these operations work on are in lease.ts.
  */
-import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { chmodSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { containerDir, containersDir, stagingPath, stateRoot } from '../core/paths.js';
-import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
-import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
-import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { containerDir } from '../core/paths.js';
+import { exitFailure, lastLines, run } from '../core/run.js';
+import { withRevertAsync } from '../core/revert.js';
+import { writeJsonAtomic } from '../core/store.js';
+import { baseDiskPath, localDiskPath } from './layout.js';
 import { qemuUser } from './confine.js';
 import { imageInfo, requireOwnBacking } from './image.js';
-import { changing, refuseUnless } from './lifecycle.js';
-import type { QemuUser } from './machine.js';
-import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
-
-/** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
-export const nfsConfigPath = () => join(stateRoot(), 'sys', 'nfs.json');
-
-/** The NFS export this host shares containers on: DRE_SYS_NFS, else $DRE_ROOT/sys/nfs.json `{ "url": ... }`. */
-export function configuredNfs(what: string): NfsTarget {
-  const url = process.env.DRE_SYS_NFS || readJson<{ url?: string }>(nfsConfigPath())?.url;
-  if (!url) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: no NFS server configured (set DRE_SYS_NFS=nfs://SERVER/EXPORT or run dre-sys nfs-config URL)`);
-  return parseNfsUrl(url, what);
-}
-
-/** Records the NFS server of this host after checking it can be mounted. */
-export function setNfsConfig(url: string): void {
-  requireRoot('set the NFS server');
-  const target = parseNfsUrl(url, 'set the NFS server');
-  withNfs(target, 'set the NFS server', () => undefined);
-  mkdirSync(join(stateRoot(), 'sys'), { recursive: true, mode: 0o700 });
-  writeJsonAtomic(nfsConfigPath(), { url });
-}
-
-/** What a shared container keeps locally: the share it lives on. */
-interface ShareRecord {
-  url: string;
-}
-const shareRecordPath = (n: string) => join(containerDir('sys', n), 'share.json');
-/** Mounts the share a container lives on, runs `fn`, unmounts. */
-const onShare = <T>(sh: ShareRecord, what: string, fn: (c: NfsClient) => T): T => withNfs(parseNfsUrl(sh.url, what), what, fn);
-export const readShare = (n: string) => readJson<ShareRecord>(shareRecordPath(n));
-export const isShared = (n: string) => existsSync(shareRecordPath(n));
-
-// The files of container N on the share, side by side in the export's root.
-const imageFile = (n: string) => `${n}.qcow2`;
-const recordFile = (n: string) => `${n}.json`;
-const leaseFile = (n: string) => `${n}.lease`;
-const incomingFile = (n: string) => `${n}.incoming`;
-
-/** Who holds a lease: one D-RE host (its root), with a name for messages. */
-export interface LeaseHolder {
-  hostId: string;
-  host: string;
-  since?: string;
-}
-
-/** This D-RE host's identity on shares: made once per DRE_ROOT (two roots on one machine are two hosts). */
-export function hostId(): string {
-  const p = join(stateRoot(), 'sys', 'host-id');
-  try {
-    return readFileSync(p, 'utf8').trim();
-  } catch {
-    mkdirSync(join(stateRoot(), 'sys'), { recursive: true, mode: 0o700 });
-    try {
-      writeFileSync(p, randomUUID() + '\n', { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made it first: theirs stands
-    }
-    return readFileSync(p, 'utf8').trim();
-  }
-}
-
-export const thisHost = (): LeaseHolder => ({ hostId: hostId(), host: `${hostname()}:${stateRoot()}` });
-
-function readLease(c: NfsClient, n: string): LeaseHolder | undefined {
-  const text = c.readText(leaseFile(n));
-  return text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
-}
-
-/** Takes the lease (an exclusive create on the server); a lease of another host → CONTAINER_BUSY. */
-function acquireLease(c: NfsClient, n: string, what: string): void {
-  const me = thisHost();
-  if (c.writeText(leaseFile(n), JSON.stringify({ ...me, since: new Date().toISOString() }), true)) return;
-  const holder = readLease(c, n);
-  if (holder?.hostId === me.hostId) return;
-  throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: the shared container is run by host ${holder?.host ?? 'unknown'} (lease since ${holder?.since ?? '?'})`);
-}
-
-/** Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container is not shared or the lease is another's. */
-export async function releaseLease(n: string): Promise<void> {
-  const sh = readShare(n);
-  if (!sh) return;
-  try {
-    onShare(sh, `release the lease of ${n}`, (c) => {
-      if (readLease(c, n)?.hostId === hostId()) c.remove(leaseFile(n));
-    });
-  } catch {
-    /* share unreachable: the lease stays this host's (it may start the container again, or unshare it) */
-  }
-}
-
-/** What an immigration target announces on the share: who waits, on which port, and how long its QEMU took the image to be. */
-interface Incoming extends LeaseHolder {
-  port: number;
-  imageLength: number;
-}
+import {
+  acquireLease,
+  configuredNfs,
+  imageFile,
+  imageIdentity,
+  imageJson,
+  importShared,
+  incomingFile,
+  isShared,
+  leaseFile,
+  onShare,
+  readLease,
+  readShare,
+  recordFile,
+  shareRecordPath,
+  thisHost,
+  type LeaseHolder,
+  type ShareRecord,
+} from './lease.js';
+import { changing } from './lifecycle.js';
+import { refuseUnless } from './state.js';
+import { exportUrl, fileUrl, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
 
 /** The share of container `name`, known here or found on this host's share (then known here from now on). */
 async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh: ShareRecord }> {
@@ -150,86 +73,6 @@ export async function breakLease(name: string): Promise<LeaseHolder | undefined>
   });
 }
 
-/** The immigration target announces itself, its port and its QEMU's image length, so that the source can check them and hand it the lease. */
-export function announceIncoming(n: string, port: number, imageLength: number): void {
-  const sh = readShare(n);
-  if (!sh) return;
-  const incoming: Incoming = { ...thisHost(), port, imageLength };
-  onShare(sh, `immigrate ${n}`, (c) => c.writeText(incomingFile(n), JSON.stringify(incoming)));
-}
-
-/**
- * Before a shared migration: some host must have started the immigration from the share on `port`
- * (a target running its own local copy of the container would otherwise get the guest on another disk).
- * Returns the image length the target's QEMU took (see `roomForImmigration`).
- */
-export function requireIncoming(c: NfsClient, n: string, port: number, what: string): number {
-  const next = c.readText(incomingFile(n));
-  const announced = next === undefined ? undefined : (JSON.parse(next) as Partial<Incoming>);
-  if (announced?.port !== port || announced.hostId === hostId() || typeof announced.imageLength !== 'number') {
-    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`);
-  }
-  return announced.imageLength;
-}
-
-/** The share of shared container `n`, mounted for a migration (closed by the caller). */
-export const mountShareOf = (n: string, what: string) => NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
-
-/**
- * The source's check at the paused switch-over, through the migration's mount (one NFS stat): a
- * reason to cancel when the image on the server outgrew the length the target's QEMU took.
- */
-export function outgrownImage(c: NfsClient, n: string, targetLength: number): () => string | undefined {
-  return () => {
-    const length = c.size(imageFile(n)) ?? 0;
-    return length > targetLength ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
-  };
-}
-
-/*
- * QEMU's NFS driver learns the image's length once, when it opens it, and reads past that length
- * as zeros, even after another host wrote there: it never asks again, not even when a migration
- * hands it the disk. An immigration target opens the image well before the guest arrives, while the
- * source goes on growing it (clusters copied on write after a checkpoint, new clusters, a
- * checkpoint's RAM). The target would read those clusters as zeros and write back tables built on
- * them (seen here: an ext4 root whose inode table vanished at the next boot). So the target opens an
- * image lengthened by sparse room for all the source may still add, and announces the length its
- * QEMU took; the source pauses before the switch-over and cancels it if the image outgrew that.
- */
-
-/** qemu-img's JSON about the shared image (info or check), or undefined when it cannot say. */
-async function imageJson(args: string[], url: string): Promise<Record<string, unknown> | undefined> {
-  const r = await run('qemu-img', [...args, '-U', '--output=json', url], { timeoutMs: 120_000 });
-  try {
-    return JSON.parse(r.stdout) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-const MiB = 2 ** 20;
-
-/**
- * Before an immigration target opens the image: it is made as long as its used end plus the whole
- * virtual disk (every cluster copied or allocated once more), twice the guest's RAM (checkpoints)
- * and 64 MiB of tables. The room is sparse: it takes no space on the server. Asks qemu-img now;
- * returns the step that lengthens the file, for the caller's mount.
- */
-async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<(c: NfsClient) => void> {
-  const url = fileUrl(target, imageFile(n));
-  const [info, check] = await Promise.all([imageJson(['info'], url), imageJson(['check'], url)]);
-  const virtual = Number(info?.['virtual-size']);
-  const end = Number(check?.['image-end-offset']);
-  return (c) => {
-    // Thrown here, after the caller's check that the share still holds the container.
-    if (!Number.isFinite(virtual)) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what} ${n}: qemu-img cannot read ${url}`);
-    const length = c.size(imageFile(n)) ?? 0;
-    const used = Number.isFinite(end) && end > 0 ? end : length; // a check that cannot say: the file's own end
-    const room = Math.ceil((used + virtual + 2 * rec.memoryMiB * MiB + 64 * MiB) / MiB) * MiB;
-    if (length < room) c.truncate(imageFile(n), room);
-  };
-}
-
 /** Before the image leaves the share (stopped, under this host's lease): the sparse room goes, so that only the image is copied. */
 async function trimToImage(n: string, target: NfsTarget, what: string): Promise<void> {
   const check = await imageJson(['check'], fileUrl(target, imageFile(n)));
@@ -240,82 +83,9 @@ async function trimToImage(n: string, target: NfsTarget, what: string): Promise<
   });
 }
 
-/** After a completed migration: the lease passes to the host that announced itself as the target. */
-export function handOverLease(n: string): LeaseHolder | undefined {
-  const sh = readShare(n);
-  if (!sh) return undefined;
-  return onShare(sh, `hand over the lease of ${n}`, (c) => {
-    const text = c.readText(incomingFile(n));
-    const next = text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
-    if (next) c.writeText(leaseFile(n), JSON.stringify({ ...next, since: new Date().toISOString() }));
-    else c.remove(leaseFile(n)); // a target that did not announce itself: nobody holds it, any host may start it
-    c.remove(incomingFile(n));
-    return next;
-  });
-}
-
-/**
- * QEMU's NFS driver speaks AUTH_SYS with the uid and gid its nfs:// URL names (else its process's).
- * The image belongs to that identity (0600), which every host's QEMU uses for it whatever its local
- * dre-qemu uid is (both ends of a migration write the same file); records and leases stay root's.
- * The export's root gets search (not listing) for others so that identity may reach the image.
- * An image made before QEMU was confined (root's) is given to this host's QEMU user.
- */
-function imageIdentity(c: NfsClient, n: string, user: QemuUser, what: string): { uid: number; gid: number } {
-  const root = c.stat('');
-  if (root && (root.mode & 0o001) === 0) c.chmod('', root.mode | 0o001);
-  const st = c.stat(imageFile(n));
-  if (!st) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: the share has no image ${imageFile(n)}`);
-  if (st.uid !== 0 && st.gid !== 0) return st;
-  c.chown(imageFile(n), user.uid, user.gid);
-  if (st.mode !== 0o600) c.chmod(imageFile(n), 0o600);
-  return user;
-}
-
-/** The image as this host's QEMU opens it: with the image owner's NFS identity, never root's. */
-const qemuImageUrl = (target: NfsTarget, n: string, id: { uid: number; gid: number }) => `${fileUrl(target, imageFile(n))}?uid=${id.uid}&gid=${id.gid}`;
-
-/**
- * Hook of launch: a shared container boots from its image on the share, under this host's lease; an
- * immigration only announces itself (the source holds the lease until the guest has moved).
- */
-export async function sharedBootFiles(n: string, rec: SysRecord, what: string, incoming: boolean, user: QemuUser) {
-  const sh = readShare(n);
-  if (!sh) return undefined;
-  const kernelBase = rec.base ?? DEFAULT_BASE;
-  if (kernelBase === DEFAULT_BASE) await ensureDefaultBase();
-  if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
-  const target = parseNfsUrl(sh.url, `${what} ${n}`);
-  const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
-  const id = withNfs(target, `${what} ${n}`, (c) => {
-    if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
-    if (makeRoom) makeRoom(c);
-    else acquireLease(c, n, what);
-    return imageIdentity(c, n, user, what);
-  });
-  const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
-  // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
-  return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };
-}
-
-/**
- * Hook of diskPath: a shared container's disk is its image on the share (snapshots and checkpoints
- * work on it there); using it while another host runs the container → DRE_ERR_CONTAINER_BUSY.
- */
-export function sharedDiskUrl(n: string): string | undefined {
-  const sh = readShare(n);
-  if (!sh) return undefined;
-  const target = parseNfsUrl(sh.url, `disk of ${n}`);
-  withNfs(target, `disk of ${n}`, (c) => {
-    const holder = readLease(c, n);
-    if (holder && holder.hostId !== hostId()) throw dreError('DRE_ERR_CONTAINER_BUSY', `${n}: the shared container is run by host ${holder.host}; its disk is not touched from here`);
-  });
-  return fileUrl(target, imageFile(n));
-}
-
 async function qemuImg(what: string, args: string[]): Promise<void> {
   const r = await run('qemu-img', args, { timeoutMs: 600_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`, exitFailure(r));
 }
 
 /**
@@ -335,25 +105,21 @@ export async function share(name: string): Promise<void> {
     requireOwnBacking(info, baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
     const snaps = info.snapshots?.length ?? 0;
     if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
-    withNfs(target, what, (c) => {
-      if (!c.writeText(recordFile(n), JSON.stringify({ ...rec, sharedBy: thisHost() }), true)) {
-        throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `${what}: ${url} already holds a container named ${n}`);
-      }
-    });
-    const part = `.${imageFile(n)}.part`;
-    try {
+    await withRevertAsync(async (revert) => {
+      withNfs(target, what, (c) => {
+        if (!c.writeText(recordFile(n), JSON.stringify({ ...rec, sharedBy: thisHost() }), true)) {
+          throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `${what}: ${url} already holds a container named ${n}`);
+        }
+      });
+      revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(recordFile(n))));
+      const part = `.${imageFile(n)}.part`;
+      revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(part)));
       await qemuImg(what, ['convert', '-q', '-O', 'qcow2', localDiskPath(n), fileUrl(target, part)]);
       withNfs(target, what, (c) => {
         c.rename(part, imageFile(n));
         imageIdentity(c, n, user, 'share');
       });
-    } catch (e) {
-      withNfs(target, `undo ${what}`, (c) => {
-        c.remove(part);
-        c.remove(recordFile(n));
-      });
-      throw e;
-    }
+    });
     writeJsonAtomic(shareRecordPath(n), { url } satisfies ShareRecord);
     rmSync(localDiskPath(n), { force: true });
   });
@@ -370,56 +136,21 @@ export async function unshare(name: string): Promise<void> {
     if (!sh) return;
     const what = `unshare ${n}`;
     const target = parseNfsUrl(sh.url, what);
-    withNfs(target, what, (c) => acquireLease(c, n, what));
-    const local = join(containerDir('sys', n), '.disk.qcow2.unshare');
-    try {
+    await withRevertAsync(async (revert) => {
+      withNfs(target, what, (c) => acquireLease(c, n, what));
+      revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n))));
+      const local = join(containerDir('sys', n), '.disk.qcow2.unshare');
+      revert.add(() => rmSync(local, { force: true }));
       await trimToImage(n, target, what);
       // A byte copy (not qemu-img convert): checkpoints taken while shared stay in the image.
       const r = await run('nfs-cp', [fileUrl(target, imageFile(n)), local], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`);
+      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`, exitFailure(r));
       chmodSync(local, 0o600);
       renameSync(local, localDiskPath(n));
-    } catch (e) {
-      rmSync(local, { force: true });
-      withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n)));
-      throw e;
-    }
+    });
     rmSync(shareRecordPath(n), { force: true });
     withNfs(target, what, (c) => {
       for (const f of [imageFile(n), recordFile(n), incomingFile(n), leaseFile(n)]) c.remove(f);
     });
-  });
-}
-
-/**
- * A container this host does not know yet but the share holds: its record is copied here (made in a
- * staging directory and renamed into place), marked shared. Returns false when the share has none.
- */
-export async function importShared(name: string, what: string): Promise<boolean> {
-  const n = checkName(name, 'container name');
-  if (readRecord(n)) return true;
-  let target: NfsTarget;
-  try {
-    target = configuredNfs(what);
-  } catch {
-    return false; // no share configured: the container is simply unknown here
-  }
-  const text = withNfs(target, what, (c) => c.readText(recordFile(n)));
-  if (text === undefined) return false;
-  const { sharedBy: _ignored, ...rec } = JSON.parse(text) as SysRecord & { sharedBy?: unknown };
-  return withLock('sys', n, what, async () => {
-    if (readRecord(n)) return true;
-    mkdirSync(containersDir('sys'), { recursive: true, mode: 0o700 });
-    removeStaging(containersDir('sys'));
-    const staging = stagingPath(containersDir('sys'), n);
-    try {
-      mkdirSync(staging, { recursive: true, mode: 0o700 });
-      writeJsonAtomic(join(staging, 'dre.json'), { ...rec, name: n });
-      writeJsonAtomic(join(staging, 'share.json'), { url: exportUrl(target) } satisfies ShareRecord);
-      renameSync(staging, containerDir('sys', n));
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
-    return existsSync(recordPath(n));
   });
 }

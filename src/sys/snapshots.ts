@@ -1,21 +1,24 @@
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type Status } from '../core/driver.js';
 import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { baseDir, basesDir, stagingPath } from '../core/paths.js';
+import { baseDir, basesDir } from '../core/paths.js';
+import { buildAside, moveAside } from '../core/staging.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
-import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { exitFailure, lastLines, run } from '../core/run.js';
+import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { refuseState } from '../core/operation.js';
-import { changing, list, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
+import { changing } from './lifecycle.js';
+import { list, observed, qemuPid, qmpStatusOn, refuseUnless, requireContainer } from './state.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
-import { launch, qemuPid } from './qemu.js';
-import { Qmp } from './qmp.js';
-import { isShared } from './share.js';
+import { launch } from './qemu.js';
+import { cont, humanMonitor, queryBlock } from './qmp/commands.js';
+import { Qmp } from './qmp/monitor.js';
+import { diskPath, isShared } from './lease.js';
 
 /**
  * The internal snapshots of the container's disk whose names carry `prefix`, without it. A snapshot
@@ -27,7 +30,7 @@ async function tags(n: string, disk: string, prefix: string, what: string, code:
 
 /** The tags under `prefix` of the running QEMU's disk, from QMP query-block (no qemu-img process). */
 async function tagsOn(q: Qmp, prefix: string): Promise<string[]> {
-  const blocks = await q.execute<{ device: string; inserted?: { image?: { snapshots?: ImageSnapshot[] } } }[]>('query-block');
+  const blocks = await queryBlock(q);
   const snaps = blocks.find((b) => b.device === 'd0')?.inserted?.image?.snapshots ?? [];
   return filterTags(snaps, prefix);
 }
@@ -44,7 +47,7 @@ function filterTags(snaps: ImageSnapshot[], prefix: string): string[] {
 async function hmpOn(q: Qmp, n: string, what: string, code: DreErrName, line: string): Promise<void> {
   let out: string;
   try {
-    out = await q.hmp(line, 600_000);
+    out = await humanMonitor(q, line, 600_000);
   } catch (e) {
     throw dreError(code, `${what} ${n}: ${(e as Error).message}`, e);
   }
@@ -82,12 +85,12 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
  */
 async function qemuImgSnapshot(n: string, disk: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
   const r = await run('qemu-img', ['snapshot', flag, name, disk], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`, exitFailure(r));
 }
 
 export async function saveSnapshot(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
   await changing('save snapshot of', name, async (n, rec, lock) => {
-    const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'save snapshot of', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
     await refuseUnless(n, 'save snapshot of', [STATUS.STOP]);
     const disk = diskPath(n);
@@ -111,8 +114,8 @@ function requireTagIn(info: ImageInfo, n: string, prefix: string, t: string, wha
 }
 
 export async function loadSnapshot(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
   await changing('load snapshot of', name, async (n, rec, lock) => {
-    const t = checkName(tag, 'snapshot tag');
     requireSnapshotDisk(n, rec, 'load snapshot of', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
     await refuseUnless(n, 'load snapshot of', [STATUS.STOP]);
     const disk = diskPath(n);
@@ -131,8 +134,8 @@ async function deleteInternal(n: string, disk: string, lock: ContainerLock, what
 /** Removes the snapshot or checkpoint `tag` (told apart by `prefix`), after checking it is there. */
 async function removeTagged(name: string, tag: string, prefix: string, kind: 'snapshot' | 'checkpoint'): Promise<void> {
   const what = `remove ${kind} of`;
+  const t = checkName(tag, `${kind} tag`);
   await changing(what, name, async (n, rec, lock) => {
-    const t = checkName(tag, `${kind} tag`);
     if (kind === 'snapshot') await refuseUnless(n, what, [STATUS.STOP]); // the spec: snapshots only while stopped
     requireSnapshotDisk(n, rec, what, 'DRE_ERR_REMOVE_SNAPSHOT_FAILED');
     const disk = diskPath(n);
@@ -156,9 +159,9 @@ export const listCheckpoints = (name: string): Promise<string[]> => listing(name
 
 /** Flattens a snapshot (with everything under it) into a standalone Base Image beside the others. */
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
+  const t = checkName(tag, 'snapshot tag');
+  const b = checkName(base, 'base');
   await changing('commit snapshot of', name, async (n, rec, lock) => {
-    const t = checkName(tag, 'snapshot tag');
-    const b = checkName(base, 'base');
     requireSnapshotDisk(n, rec, 'commit snapshot of', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     await refuseUnless(n, 'commit snapshot of', [STATUS.STOP]);
     if (existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} exists`);
@@ -168,27 +171,17 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     requireTagIn(info, n, SNAPSHOT_PREFIX, t, 'commit snapshot of');
     const backing = isShared(n) ? undefined : baseDiskPath(rec.base!); // a shared image is flattened
     requireOwnBacking(info, backing, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
-    mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
-    removeStaging(basesDir('sys'));
-    const staging = stagingPath(basesDir('sys'), b);
-    try {
-      mkdirSync(staging, { mode: 0o700 });
+    const taken = (e: unknown) => dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} appeared meanwhile`, e);
+    await buildAside(basesDir('sys'), b, async (staging) => {
       const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', disk, join(staging, 'disk.qcow2')], {
         timeoutMs: 600_000,
         inheritFds: [lock.fd],
       });
-      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`);
+      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`, exitFailure(r));
       copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
       copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
       writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
-      try {
-        renameSync(staging, baseDir('sys', b));
-      } catch (e) {
-        throw dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} appeared meanwhile`, e);
-      }
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
+    }, taken);
   });
 }
 
@@ -213,9 +206,9 @@ export async function removeBase(base: string): Promise<void> {
   const b = checkName(base, 'base');
   requireRoot(`remove base ${b}`);
   if (!existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`);
-  const trash = stagingPath(basesDir('sys'), b);
+  let trash: string;
   try {
-    renameSync(baseDir('sys', b), trash);
+    trash = moveAside(basesDir('sys'), b);
   } catch (e) {
     throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`, e);
   }
@@ -236,8 +229,8 @@ export async function rebuildDefaultBase(progress: Progress): Promise<void> {
 }
 
 export async function checkpoint(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'checkpoint tag');
   await changing('checkpoint', name, async (n, rec) => {
-    const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED');
     // One QMP connection for the state check, the tag check and savevm: this runs at the speed of raw savevm.
     await onRunning(n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', async (q, s) => {
@@ -250,8 +243,8 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
 
 /** Brings the container back to a checkpoint: loadvm in the running QEMU, or a new QEMU started from it. */
 export async function restart(name: string, tag: string): Promise<void> {
+  const t = checkName(tag, 'checkpoint tag');
   await changing('restart', name, async (n, rec) => {
-    const t = checkName(tag, 'checkpoint tag');
     requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
     // observed ends the paused QEMU a killed start or restart left; launch ends any other that counts as STOP.
     if (qemuPid(n) === undefined || (await observed(n)) === STATUS.STOP) {
@@ -264,7 +257,7 @@ export async function restart(name: string, tag: string): Promise<void> {
       if (!(await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `restart ${n}: no checkpoint named ${t}`);
       await hmpOn(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);
       // loadvm leaves a paused VM paused: a restarted container runs.
-      if (s === STATUS.SUSPENDED) await q.execute('cont');
+      if (s === STATUS.SUSPENDED) await cont(q);
     });
   });
 }

@@ -7,6 +7,9 @@ import { DRE_ERR, DreError, errName } from '../../src/core/errors.js';
 import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
 import { checkInt, checkName } from '../../src/core/names.js';
 import { sleep } from '../../src/core/proc.js';
+import { exitFailure, run, RunError } from '../../src/core/run.js';
+import { mkdirRefusal } from '../../src/core/controlgroups.js';
+import { withRevert, withRevertAsync } from '../../src/core/revert.js';
 import { uniqueName } from '../support/env.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -102,6 +105,8 @@ describe('the container lock', () => {
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     assert.equal(isLocked('app', name), true);
     assert.equal(codeOf(() => ContainerLock.acquire('app', name, 'start')), 'DRE_ERR_CONTAINER_BUSY');
+    // The BUSY message names the operation that holds the lock and its process.
+    assert.throws(() => ContainerLock.acquire('app', name, 'start'), new RegExp(`in progress: hold \\(pid ${child.pid}, for \\d+ s\\)`));
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     await sleep(10);
@@ -122,5 +127,75 @@ describe('the container lock', () => {
       a.release();
       b.release();
     }
+  });
+});
+
+describe('the engine-tool runner', () => {
+  it('returns a non-zero exit as data, and exitFailure keeps it as an error with the status and the output', async () => {
+    const r = await run('sh', ['-c', 'echo half >&2; echo done >&2; exit 3']);
+    assert.equal(r.code, 3);
+    assert.equal(r.command, 'sh -c echo half >&2; echo done >&2; exit 3');
+    const e = exitFailure(r);
+    assert.ok(e instanceof RunError);
+    assert.equal(e.timedOut, false);
+    assert.equal(e.result, r);
+    assert.match(e.message, /exited with status 3: half \| done$/);
+  });
+
+  it('tells a command that ran over its time (timedOut, with its output so far) from one that could not start (cause)', async () => {
+    const late = await run('sh', ['-c', 'echo started; exec sleep 5'], { timeoutMs: 100 }).catch((e: unknown) => e);
+    assert.ok(late instanceof RunError && late.timedOut);
+    assert.equal(late.result?.stdout, 'started\n');
+    assert.equal(late.result?.signal, 'SIGKILL');
+    const missing = await run('/nonexistent/tool', []).catch((e: unknown) => e);
+    assert.ok(missing instanceof RunError && !missing.timedOut);
+    assert.equal((missing.cause as NodeJS.ErrnoException).code, 'ENOENT');
+  });
+});
+
+describe('a kernel refusing to make a control group', () => {
+  it('is named for why, never as a group that does not exist', () => {
+    const err = (code: string) => Object.assign(new Error(`${code}: refused, mkdir '/sys/fs/cgroup/x'`), { code });
+    assert.equal(mkdirRefusal(err('EACCES')), 'DRE_ERR_PERMISSION_DENIED');
+    assert.equal(mkdirRefusal(err('EPERM')), 'DRE_ERR_PERMISSION_DENIED');
+    assert.equal(mkdirRefusal(err('ENAMETOOLONG')), 'DRE_ERR_REQUEST_TOO_LONG');
+    assert.equal(mkdirRefusal(err('ENOSPC')), 'DRE_ERR_DEVICE_BUSY');
+    assert.equal(mkdirRefusal(err('EAGAIN')), 'DRE_ERR_DEVICE_BUSY');
+  });
+});
+
+describe('the undo idiom (core/revert.ts)', () => {
+  it('undoes the steps of failed work last first, passes over an undo that fails, and throws the work\'s own error', async () => {
+    const log: string[] = [];
+    const work = new Error('the work failed');
+    assert.throws(
+      () =>
+        withRevert((r) => {
+          r.add(() => log.push('undo 1'));
+          r.add(() => {
+            throw new Error('undo 2 failed too');
+          });
+          r.add(() => log.push('undo 3'));
+          throw work;
+        }),
+      (e) => e === work,
+    );
+    assert.deepEqual(log, ['undo 3', 'undo 1']);
+    await assert.rejects(
+      withRevertAsync(async (r) => {
+        r.add(() => log.push('async undo'));
+        await sleep(1);
+        throw work;
+      }),
+      (e) => e === work,
+    );
+    assert.deepEqual(log.at(-1), 'async undo');
+  });
+
+  it('undoes nothing when the work succeeds', async () => {
+    const log: string[] = [];
+    assert.equal(withRevert((r) => (r.add(() => log.push('undo')), 42)), 42);
+    assert.equal(await withRevertAsync(async (r) => (r.add(() => log.push('undo')), 'ok')), 'ok');
+    assert.deepEqual(log, []);
   });
 });

@@ -8,8 +8,10 @@ import { waitFor } from '../../src/core/proc.js';
 import { STATUS } from '../../src/core/driver.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { localDiskPath, qmpSocketPath, recordPath } from '../../src/sys/layout.js';
-import { withQmp, type Qmp } from '../../src/sys/qmp.js';
-import { qemuPid, threadsGone } from '../../src/sys/qemu.js';
+import { humanMonitor } from '../../src/sys/qmp/commands.js';
+import { withQmp, type Qmp } from '../../src/sys/qmp/monitor.js';
+import { threadsGone } from '../../src/sys/qemu.js';
+import { qemuPid } from '../../src/sys/state.js';
 import { cli, uniqueName } from '../support/env.js';
 import { qemuIds, removeGuest, requireQemu, sh } from './helpers.js';
 
@@ -89,7 +91,7 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
     await withQmp(qmpSocketPath(name), async (q) => {
       assert.equal(await openThroughQemu(q, open, 'control'), undefined, 'the same path with a readable mode opens: the refusal below is about permission');
       assert.match((await openThroughQemu(q, secret, 'steal')) ?? 'opened!', /Permission denied/);
-      const hmp = await q.hmp(`drive_add 0 if=none,id=steal2,file=${secret},format=raw,readonly=on`);
+      const hmp = await humanMonitor(q, `drive_add 0 if=none,id=steal2,file=${secret},format=raw,readonly=on`);
       assert.match(hmp, /Permission denied/);
     });
   });

@@ -28,6 +28,16 @@ describe('system container errors and the spec layer', () => {
     await removeGuest(name);
   });
 
+  it('checks a tag before the container, as the app side does: a bad tag is INVALID_ARGUMENT (101) whatever the name', () => {
+    for (const args of [['snapshot', 'nosuch', '../x'], ['load', 'nosuch', '../x'], ['rm-snapshot', 'nosuch', '../x']]) {
+      for (const prog of ['dre-sys', 'dre-app'] as const) {
+        const r = cli(prog, args);
+        assert.equal(r.code, 101, `${prog} ${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, /DRE_ERR_INVALID_ARGUMENT/);
+      }
+    }
+  });
+
   it(
     'refuses to start without hardware virtualization unless software emulation is asked for (NO_VT)',
     { skip: hostHasVt ? 'this host has vmx/svm, so KVM is available and NO_VT cannot occur' : false },

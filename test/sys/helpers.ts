@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync } from 'node:fs';
 import { STATUS } from '../../src/core/driver.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { qemuPid } from '../../src/sys/qemu.js';
+import { qemuPid } from '../../src/sys/state.js';
 
 // These hosts have no usable KVM (see ENGINE-FACTS.md): every sys test runs under TCG unless it says otherwise.
 process.env.DRE_SYS_ACCEL = 'tcg';

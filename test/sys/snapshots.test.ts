@@ -6,7 +6,7 @@ import { STATUS } from '../../src/core/driver.js';
 import { baseDir } from '../../src/core/paths.js';
 import { run } from '../../src/core/run.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { diskPath } from '../../src/sys/layout.js';
+import { diskPath } from '../../src/sys/lease.js';
 import { uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 

@@ -1,23 +1,14 @@
+/** A QMP connection to one QEMU: framing, commands matched to replies by id, events. */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { connectUnix } from './socket.js';
+import { connectUnix } from '../socket.js';
+import { QmpClosed, QmpRefused, QmpTimeout } from './errors.js';
 
 /** A QMP event as QEMU sends it (SHUTDOWN, STOP, RESUME, ...). */
 export interface QmpEvent {
   event: string;
   data?: Record<string, unknown>;
   timestamp?: { seconds: number; microseconds: number };
-}
-
-/** A command QEMU refused: `desc` is QEMU's own words. */
-export class QmpError extends Error {
-  constructor(
-    readonly command: string,
-    readonly errorClass: string,
-    readonly desc: string,
-  ) {
-    super(`${command}: ${desc}`);
-  }
 }
 
 interface Pending {
@@ -57,23 +48,18 @@ export class Qmp extends EventEmitter {
     return qmp;
   }
 
-  /** Runs one command; resolves to its `return`, rejects with QmpError (or on timeout / lost connection). */
+  /** Runs one command; resolves to its `return`, rejects with QmpRefused, QmpTimeout or QmpClosed (errors.ts). Typed commands are in commands.ts. */
   execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
-    if (this.closed) return Promise.reject(new Error(`${command}: the QMP connection is closed`));
+    if (this.closed) return Promise.reject(new QmpClosed(command));
     const id = String(this.nextId++);
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`${command}: no answer from QEMU after ${timeoutMs} ms`));
+        reject(new QmpTimeout(command, timeoutMs));
       }, timeoutMs);
       this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject, timer });
       this.socket.write(JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id }) + '\n');
     });
-  }
-
-  /** A human-monitor (HMP) command such as `savevm TAG`; resolves to its text output. */
-  hmp(commandLine: string, timeoutMs = 120_000): Promise<string> {
-    return this.execute<string>('human-monitor-command', { 'command-line': commandLine }, timeoutMs);
   }
 
   /** Resolves with the first event named `name` (or undefined after `timeoutMs`, or when QEMU goes away). */
@@ -124,7 +110,7 @@ export class Qmp extends EventEmitter {
     clearTimeout(p.timer);
     if ('error' in msg) {
       const err = msg.error as { class?: string; desc?: string };
-      p.reject(new QmpError(p.command, err.class ?? 'GenericError', err.desc ?? 'unknown error'));
+      p.reject(new QmpRefused(p.command, err.class ?? 'GenericError', err.desc ?? 'unknown error'));
     } else p.resolve(msg.return);
   }
 
@@ -132,7 +118,7 @@ export class Qmp extends EventEmitter {
     this.closed = true;
     for (const [id, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new Error(`${p.command}: QEMU closed the QMP connection`));
+      p.reject(new QmpClosed(p.command));
       this.pending.delete(id);
     }
     this.emit('close');
