@@ -25,7 +25,7 @@ import type { MigrateInfo } from './qmp/commands.js';
 import { isListenRefused, isTargetUnreachable } from './qmp/errors.js';
 import { Qmp, type QmpEvent } from './qmp/monitor.js';
 import type { NfsClient } from './nfs.js';
-import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, requireIncoming } from './lease.js';
+import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, releaseLease, requireIncoming } from './lease.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
 export const DEFAULT_MIGRATION_TIMEOUT_MS = 300_000;
@@ -343,6 +343,12 @@ export async function migrate(name: string, target: string, port: number, opts: 
     } catch (e) {
       await keepRunning(q);
       q.close();
+      if (qemuPid(n) === undefined) {
+        // This host's QEMU died (killed) half-way: the guest is gone here and never arrived there.
+        removeRunFiles(n);
+        await releaseLease(n);
+        throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: its QEMU ended during the migration; the guest did not move and the container is stopped here (start it again)`, e);
+      }
       if (isDreError(e)) throw e;
       throw failure(n, dest, (e as Error).message);
     } finally {

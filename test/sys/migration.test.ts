@@ -217,6 +217,24 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     assert.equal(guestFile(A, SHARED, '/tmp/mark'), 'survived');
   });
 
+  it('survives the source QEMU being killed half-way: STOPPED here, nothing runs there, and it starts again here with its disk', async () => {
+    ok(A, 'exec', SHARED, '--', 'sh', '-c', 'echo on-disk > /root/kept; sync');
+    ok(B, 'immigrate', SHARED, '5610');
+    const sourceQemu = Number(ok(A, 'pid', SHARED));
+    const m = hostCliAsync(A, ['migrate', SHARED, B.addr, '5610', '--bandwidth', '4', '--timeout', '120']);
+    await new Promise((r) => setTimeout(r, 2_000));
+    process.kill(sourceQemu, 'SIGKILL');
+    const r = await m.done;
+    assert.equal(r.code, 114, r.stderr);
+    assert.match(r.stderr, /QEMU ended during the migration.*stopped here/);
+    assert.equal(status(A, SHARED), 'STOP');
+    assert.equal(status(B, SHARED), 'STOP', 'the target got half a guest: it must not run it');
+    assert.equal(ok(B, 'lease', SHARED), 'free', 'a stopped container holds no lease');
+    ok(A, 'start', SHARED);
+    assert.equal(guestFile(A, SHARED, '/root/kept'), 'on-disk');
+    ok(A, 'exec', SHARED, '--', 'sh', '-c', 'echo survived > /tmp/mark'); // the RAM file the later tests read
+  });
+
   it('fails to share with DRE_ERR_NFS_MOUNT_FAILED when the NFS server is unreachable or the export unknown; the container stays usable', () => {
     const local = `mig-${process.pid}-l`;
     ok(A, 'create', local, '--accel', 'tcg');
