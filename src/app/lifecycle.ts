@@ -155,7 +155,7 @@ function leftoverGroups(name: string): string[] {
  * container runs (LXC removes these groups itself when its monitor ends normally). Resolves to
  * whether a process was ended.
  */
-async function clearLeftovers(name: string, what: string): Promise<boolean> {
+export async function clearLeftovers(name: string, what: string): Promise<boolean> {
   const groups = leftoverGroups(name);
   if (groups.length === 0) return false;
   const living = () => [...new Set(groups.flatMap(treeProcesses))].filter(isAlive);

@@ -4,9 +4,10 @@
  * Read-only and light: the CLI's status, pid and list load only this and the core.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { freezerState, groupDir, groupProcesses } from '../core/cgroup.js';
+import { freezerState, groupDir, groupProcesses, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError } from '../core/errors.js';
+import { dreError, isDreError } from '../core/errors.js';
+import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { isAlive } from '../core/proc.js';
 import { containerPid, containerStatus, listContainers, refuseState } from '../core/operation.js';
@@ -107,7 +108,33 @@ export function list(): string[] {
 }
 
 export function status(name: string): Promise<Status> {
-  return containerStatus('app', name, requireContainer, observed);
+  return containerStatus('app', name, requireContainer, observedHealing);
+}
+
+/**
+ * As `observed`, but what a killed LXC monitor left of a suspended container (its frozen processes:
+ * the death signal waits for the thaw) is ended first, under the container's lock, so that status
+ * never says STOP while they live. The clean-up (lifecycle.ts) is loaded only when there are some.
+ */
+async function observedHealing(name: string): Promise<Status> {
+  const o = observe(name);
+  if (o.status !== STATUS.STOP || o.monitor !== undefined || !hasLeftoverProcesses(name)) return o.status;
+  try {
+    return await withLock('app', name, 'status', async () => {
+      const { clearLeftovers } = await import('./lifecycle.js');
+      await clearLeftovers(name, 'status');
+      return observe(name).status;
+    });
+  } catch (e) {
+    if (isDreError(e) && e.errName === 'DRE_ERR_CONTAINER_BUSY') return STATUS.BUSY;
+    throw e;
+  }
+}
+
+/** Processes in the container's group while no monitor runs (one stat when the container is simply stopped). */
+function hasLeftoverProcesses(name: string): boolean {
+  const dir = groupDir('freezer', containerCgroup(name)) ?? groupDir('pids', containerCgroup(name));
+  return dir !== undefined && existsSync(dir) && treeProcesses(dir).some(isAlive);
 }
 
 /** The host PID of the container's init (dre_app_get_pid). */

@@ -108,6 +108,18 @@ describe('an application container whose engine processes were killed', () => {
     worksAgain('after-frozen-monitor');
   });
 
+  it('never says STOP while the frozen processes of a suspended container whose monitor was killed live: status ends them', async () => {
+    startWithFile();
+    const init = runningInit(name)!;
+    assert.equal(run(['suspend', name]).code, 0);
+    await killAndWait(monitorPid(name)!);
+    assert.equal(isAlive(init), true, 'frozen: its SIGKILL waits for the thaw');
+    assert.equal(run(['status', name]).stdout, 'STOP\n');
+    assert.equal(isAlive(init), false, 'status said STOP while the init lived');
+    assert.deepEqual(groupsLeft(name), []);
+    worksAgain('after-frozen-monitor-status');
+  });
+
   it('starts again after a wiped run dir, as after a reboot: no process, no mount, no bridge, no run file', async () => {
     startWithFile();
     await killAndWait(monitorPid(name)!);
