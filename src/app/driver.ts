@@ -8,6 +8,7 @@ import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
 import * as snapshots from './snapshots.js';
+import { buildDebianBase } from './debian.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
 const members = {
@@ -33,6 +34,7 @@ const members = {
   commitSnapshot: snapshots.commitSnapshot,
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
+  buildDebianBase,
   checkpoint,
   restart,
   listCheckpoints,
@@ -59,6 +61,7 @@ export const appDriver = journaled('app', members, {
   ...DRIVER_EVENTS,
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
+  buildDebianBase: ['base-built', 'base'],
 });
 
 export type AppDriver = typeof appDriver;

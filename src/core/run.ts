@@ -16,6 +16,10 @@ export interface RunOptions {
   cwd?: string;
   /** Open file descriptors the command inherits as fd 3, 4, ... (e.g. a held lock it must keep while it runs). */
   inheritFds?: number[];
+  /** 'inherit': the command writes to our stderr (a progress display on a terminal); nothing is collected. */
+  stderr?: 'pipe' | 'inherit';
+  /** Called with each chunk of stderr as it comes (progress lines); it is still collected. */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /** The error thrown when a command cannot be spawned or runs over its time. */
@@ -35,7 +39,7 @@ export class RunError extends Error {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe', ...(opts.inheritFds ?? [])] });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -44,7 +48,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       child.kill('SIGKILL');
     }, timeoutMs);
     child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.stderr?.on('data', (b: Buffer) => {
+      err.push(b);
+      opts.onStderr?.(b);
+    });
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new RunError(`${cmd}: ${e.message}`));
