@@ -9,6 +9,8 @@ import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
 import * as snapshots from './snapshots.js';
 import { buildDebianBase } from './debian.js';
+import { importBase } from './imports.js';
+import { pull, push } from './files.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
 const members = {
@@ -35,6 +37,9 @@ const members = {
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
   buildDebianBase,
+  importBase,
+  push,
+  pull,
   checkpoint,
   restart,
   listCheckpoints,
@@ -62,6 +67,8 @@ export const appDriver = journaled('app', members, {
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
   buildDebianBase: ['base-built', 'base'],
+  importBase: ['base-imported', 'base', 'source'],
+  push: ['file-pushed', 'name', 'src', 'dst'],
 });
 
 export type AppDriver = typeof appDriver;

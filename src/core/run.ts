@@ -18,6 +18,10 @@ export interface RunOptions {
   inheritFds?: number[];
   /** 'inherit': the command writes to our stderr (a progress display on a terminal); nothing is collected. */
   stderr?: 'pipe' | 'inherit';
+  /** An open file descriptor the command reads as its stdin (a file streamed in), instead of `input`. */
+  stdinFd?: number;
+  /** Called with each chunk of stdout instead of collecting it (a stream out); returning false kills the command. */
+  onStdout?: (chunk: Buffer) => boolean | void;
   /** Called with each chunk of stderr as it comes (progress lines); it is still collected. */
   onStderr?: (chunk: Buffer) => void;
 }
@@ -39,7 +43,7 @@ export class RunError extends Error {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])] });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [opts.stdinFd ?? 'pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -47,7 +51,10 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stdout!.on('data', (b: Buffer) => {
+      if (!opts.onStdout) out.push(b);
+      else if (opts.onStdout(b) === false) child.kill('SIGKILL');
+    });
     child.stderr?.on('data', (b: Buffer) => {
       err.push(b);
       opts.onStderr?.(b);
@@ -62,8 +69,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (timedOut) reject(new RunError(`${cmd} ${args.join(' ')}: no answer after ${timeoutMs} ms`, result));
       else resolve(result);
     });
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(opts.input ?? '');
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(opts.input ?? '');
   });
 }
 
