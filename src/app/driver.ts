@@ -11,6 +11,7 @@ import * as snapshots from './snapshots.js';
 import { buildDebianBase } from './debian.js';
 import { importBase } from './imports.js';
 import { pull, push } from './files.js';
+import { exportContainer, importContainer } from './archive.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
 const members = {
@@ -40,6 +41,8 @@ const members = {
   importBase,
   push,
   pull,
+  exportContainer,
+  importContainer,
   checkpoint,
   restart,
   listCheckpoints,
@@ -69,6 +72,7 @@ export const appDriver = journaled('app', members, {
   buildDebianBase: ['base-built', 'base'],
   importBase: ['base-imported', 'base', 'source'],
   push: ['file-pushed', 'name', 'src', 'dst'],
+  exportContainer: ['exported', 'name', 'file'],
 });
 
 export type AppDriver = typeof appDriver;

@@ -60,5 +60,25 @@ const pullCommand: Command = {
   },
 };
 
+const exportCommand: Command = {
+  name: 'export',
+  usage: 'NAME FILE [--zstd]',
+  summary: 'write a stopped container, its snapshots and its Base Images into one file (zstd with --zstd or a .zst/.tzst name; docs/export-format.md)',
+  run: async (args) => {
+    const { values, positionals: [n, file] } = parse(args, { zstd: { type: 'boolean' } }, 2);
+    await app.exportContainer(n, file, { compress: values.zstd ? true : undefined });
+  },
+};
+
+const importCommand: Command = {
+  name: 'import',
+  usage: 'FILE [NEWNAME]',
+  summary: 'make a container from an exported file (every member checked against its sha256 first), under its own name or NEWNAME',
+  run: async (args) => {
+    const { positionals: [file, name] } = parse(args, {}, 1);
+    process.stdout.write(`${await app.importContainer(file, name)}\n`);
+  },
+};
+
 /** The commands of this file, spread into dre-app's list. */
-export const transferCommands: Command[] = [baseCommand, pushCommand, pullCommand];
+export const transferCommands: Command[] = [baseCommand, pushCommand, pullCommand, exportCommand, importCommand];
