@@ -10,8 +10,8 @@
  * and renamed into place, bases it made are removed again, its address is released.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
 import { record } from '../core/journal.js';
@@ -93,7 +93,8 @@ async function tarLayer(dir: string, out: string | null, range: IdRange | null, 
   const fd = out ? openSync(out, 'wx', 0o600) : undefined;
   let size = 0;
   try {
-    const [cmd, args] = tarArgv(range, ['-c', '--sort=name', '-f', '-', '-C', dir, '.']);
+    // Sorted, without access and change times or pids in the pax headers: the same files give the same bytes.
+    const [cmd, args] = tarArgv(range, ['-c', '--format=posix', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '--sort=name', '-f', '-', '-C', dir, '.']);
     const r = await run(cmd, args, {
       timeoutMs: TIMEOUT_MS,
       inheritFds: [lock.fd],
@@ -146,6 +147,13 @@ export interface ExportOptions {
 export async function exportContainer(name: string, file: string, opts: ExportOptions = {}): Promise<void> {
   if (typeof file !== 'string' || file === '') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'export: no file given');
   const out = resolve(file);
+  let dirOk = false;
+  try {
+    dirOk = statSync(dirname(out)).isDirectory();
+  } catch {
+    /* missing */
+  }
+  if (!dirOk) throw dreError('DRE_ERR_INVALID_ARGUMENT', `export: ${dirname(out)} is not a directory`);
   const zstd = opts?.compress ?? /\.t?zst$/.test(out);
   await changing('export', name, async (n, rec, lock) => {
     const what = `export ${n}`;
