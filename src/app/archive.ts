@@ -77,7 +77,8 @@ const manifestCheck = shape({
 
 /** The command that runs tar as the container's root would (inside its id map), or as host root for a privileged container. */
 function tarArgv(range: IdRange | null, args: string[]): [string, string[]] {
-  const tar = ['tar', '--numeric-owner', '--xattrs', '--xattrs-include=*', ...args];
+  // POSIX ACLs stay out: their entries name host ids that shifting did not change (see docs/export-format.md).
+  const tar = ['tar', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--xattrs-exclude=system.posix_acl_*', ...args];
   if (!range) return [tar[0], tar.slice(1)];
   return ['lxc-usernsexec', ['-m', `u:0:${range.uid}:${range.count}`, '-m', `g:0:${range.gid}:${range.count}`, '--', ...tar]];
 }

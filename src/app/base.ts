@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError, type DreErrName } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
@@ -156,6 +156,26 @@ export async function ensureBuiltInBase(base: string): Promise<void> {
   }
 }
 
+/**
+ * Removes the device nodes a root brings in /dev (mmdebstrap's, a tarball's): LXC mounts the container's
+ * own /dev over it (autodev), and the container's root could not make them again (an export unpacks
+ * layers inside the id map, where mknod of a real device is refused).
+ */
+function removeDeviceNodes(dev: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dev);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = join(dev, e);
+    const st = lstatSync(p);
+    if (st.isCharacterDevice() || st.isBlockDevice()) rmSync(p);
+    else if (st.isDirectory()) removeDeviceNodes(p);
+  }
+}
+
 /** Runs `fn` holding the Base Image's own lock (a build, an import, a commit or a removal of that name). */
 export const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
 
@@ -178,6 +198,7 @@ export async function installBase(base: unknown, what: string, fill: (rootfs: st
     try {
       mkdirSync(staging, { mode: 0o700 });
       await fill(join(staging, 'rootfs'), lock);
+      removeDeviceNodes(join(staging, 'rootfs', 'dev'));
       shiftOwners(join(staging, 'rootfs'), range);
       confineDir(staging, range);
       renameSync(staging, baseDir('app', b));

@@ -1,7 +1,7 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
@@ -10,8 +10,8 @@ import { upperDir } from '../../src/app/layout.js';
 import { rootIdRange } from '../../src/app/userns.js';
 import { STATUS } from '../../src/core/driver.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
-import { waitFor } from '../../src/core/proc.js';
-import { cli, uniqueName } from '../support/env.js';
+import { sleep, waitFor } from '../../src/core/proc.js';
+import { cli, cliAsync, uniqueName } from '../support/env.js';
 import { freePort, removeMade } from '../support/made.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
@@ -88,6 +88,33 @@ describe('Debian Base Images for application containers', () => {
     assert.equal(existsSync(baseDir('app', 'x')), false);
   });
 
+  it('leave no base, process or mount behind when the build is killed, and the next build clears its staging', async () => {
+    const { child, done } = cliAsync('dre-app', ['base', 'build', 'debian', 'killed']);
+    // Killed once mmdebstrap is at work (its staging directory exists).
+    const staging = await waitFor(() => readdirSync(basesDir('app')).find((e) => e.startsWith('.staging-killed-')), 60_000, 20);
+    assert.ok(staging, 'the build started');
+    await sleep(1500);
+    child.kill('SIGKILL');
+    await done;
+    const mmdebstrapLeft = () =>
+      readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(staging!);
+        } catch {
+          return false;
+        }
+      });
+    assert.equal(await waitFor(() => (mmdebstrapLeft() ? undefined : true), 10_000, 50), true, 'mmdebstrap and its children died with the build');
+    assert.equal(readFileSync('/proc/mounts', 'utf8').includes(staging!), false, 'no mount of the build is in the host view');
+    assert.equal(existsSync(baseDir('app', 'killed')), false);
+    // The next build on this root removes the dead build's staging directory before it starts.
+    const bad = cli('dre-app', ['base', 'build', 'debian', '--release', 'no-such-release', 'killed']);
+    assert.equal(bad.code, 121, bad.stderr);
+    assert.match(bad.stderr, /mmdebstrap failed/);
+    assert.deepEqual(readdirSync(basesDir('app')).filter((e) => e.startsWith('.')), []);
+    assert.equal(existsSync(baseDir('app', 'killed')), false);
+  });
+
   it('boot systemd in an unprivileged container that serves an apt-installed service to the host and SSH on its port, and stop gracefully', async () => {
     const name = uniqueName('deb');
     const port = await freePort();
@@ -144,5 +171,35 @@ describe('Debian Base Images for application containers', () => {
     assert.equal(await booted(child), 'running');
     assert.equal(sh(child, 'cat /root/state; cat /proc/1/comm'), 'v1\nsystemd\n');
     await app.stop(child);
+  });
+
+  it('export with its base and import into a second root, where it boots systemd with its files', async () => {
+    const name = uniqueName('debexp');
+    await app.create(name, { base: BASE, network: false });
+    made.push(name);
+    await app.start(name);
+    assert.equal(await booted(name), 'running');
+    sh(name, 'echo moved > /root/state');
+    await app.stop(name);
+    const file = join(tmp, 'debian-export.tar.zst');
+    assert.equal(cli('dre-app', ['export', name, file]).code, 0);
+    const hostB = join(tmp, 'hostD');
+    mkdirSync(hostB, { mode: 0o711 });
+    const other = { DRE_ROOT: join(hostB, 'root'), DRE_RUNDIR: join(hostB, 'run') };
+    const r = cli('dre-app', ['import', file], { env: other });
+    assert.equal(r.code, 0, r.stderr);
+    try {
+      assert.equal(cli('dre-app', ['start', name], { env: other }).code, 0);
+      const state = await waitFor(() => {
+        const s = cli('dre-app', ['exec', name, '--', 'systemctl', 'is-system-running'], { env: other }).stdout.trim();
+        return s === 'running' ? s : undefined;
+      }, 60_000, 200);
+      assert.equal(state, 'running');
+      assert.equal(cli('dre-app', ['exec', name, '--', 'cat', '/root/state'], { env: other }).stdout, 'moved\n');
+    } finally {
+      cli('dre-app', ['stop', name, '--timeout', '0'], { env: other });
+      cli('dre-app', ['destroy', name], { env: other });
+      cli('dre-app', ['rm-base', BASE], { env: other });
+    }
   });
 });
