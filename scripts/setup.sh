@@ -17,6 +17,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# With newuidmap present LXC maps ids through it, which refuses root's unlisted ranges: every unprivileged start fails.
+if command -v newuidmap >/dev/null; then
+  echo "setup: warning: newuidmap (package uidmap) is installed; unprivileged application containers will not start (apt-get remove uidmap)" >&2
+fi
 
 # QEMU runs as this unprivileged system user (src/sys/confine.ts); in group kvm where that exists, for /dev/kvm.
 if ! getent passwd dre-qemu >/dev/null; then

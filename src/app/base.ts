@@ -1,10 +1,14 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dreError } from '../core/errors.js';
+import { dreError, type DreErrName } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run } from '../core/run.js';
 import { removeStaging } from '../core/store.js';
 import { baseRecordCheck, readRecordOr } from '../core/records.js';
+import { withLock, type ContainerLock } from '../core/lock.js';
+import { checkName } from '../core/names.js';
+import { requireRoot } from '../core/privilege.js';
+import { isDreError } from '../core/errors.js';
 import { installDropbear } from './ssh.js';
 import { confineDir, rootIdRange, shiftOwners, treeOwner, type IdRange } from './userns.js';
 
@@ -150,4 +154,61 @@ export async function ensureBuiltInBase(base: string): Promise<void> {
   } finally {
     rmSync(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * Removes the device nodes a root brings in /dev (mmdebstrap's, a tarball's): LXC mounts the container's
+ * own /dev over it (autodev), and the container's root could not make them again (an export unpacks
+ * layers inside the id map, where mknod of a real device is refused).
+ */
+function removeDeviceNodes(dev: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dev);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    const p = join(dev, e);
+    const st = lstatSync(p);
+    if (st.isCharacterDevice() || st.isBlockDevice()) rmSync(p);
+    else if (st.isDirectory()) removeDeviceNodes(p);
+  }
+}
+
+/** Runs `fn` holding the Base Image's own lock (a build, an import, a commit or a removal of that name). */
+export const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
+
+/**
+ * Makes a new stand-alone Base Image `name` (a build or an import): `fill` lays its root file system
+ * out in a staging directory as host root would own it; the tree is then given to this root's id range
+ * (shifted, as the default base is) and renamed into place, so a failed or killed fill never leaves a
+ * half base (the next one removes the staging entry). Failures that are not DRE errors become `code`.
+ */
+export async function installBase(base: unknown, what: string, fill: (rootfs: string, lock: ContainerLock) => Promise<void>, code: DreErrName = 'DRE_ERR_BASE_NONEXISTENCE'): Promise<string> {
+  const b = checkName(base, 'base name');
+  const doing = `${what} ${b}`;
+  requireRoot(doing);
+  await withBaseLock(b, what, async (lock) => {
+    if (BUILT_IN_BASES.includes(b) || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name exists (dre-app rm-base ${b} first)`);
+    const range = rootIdRange();
+    mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
+    removeStaging(basesDir('app'));
+    const staging = stagingPath(basesDir('app'), b);
+    try {
+      mkdirSync(staging, { mode: 0o700 });
+      await fill(join(staging, 'rootfs'), lock);
+      removeDeviceNodes(join(staging, 'rootfs', 'dev'));
+      shiftOwners(join(staging, 'rootfs'), range);
+      confineDir(staging, range);
+      renameSync(staging, baseDir('app', b));
+    } catch (e) {
+      if (isDreError(e)) throw e;
+      if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name appeared meanwhile`);
+      throw dreError(code, `${doing}: ${(e as Error).message}`, e);
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  });
+  return b;
 }

@@ -8,6 +8,10 @@ import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
 import * as snapshots from './snapshots.js';
+import { buildDebianBase } from './debian.js';
+import { importBase } from './imports.js';
+import { pull, push } from './files.js';
+import { exportContainer, importContainer } from './archive.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
 const members = {
@@ -33,6 +37,12 @@ const members = {
   commitSnapshot: snapshots.commitSnapshot,
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
+  buildDebianBase,
+  importBase,
+  push,
+  pull,
+  exportContainer,
+  importContainer,
   checkpoint,
   restart,
   listCheckpoints,
@@ -59,6 +69,10 @@ export const appDriver = journaled('app', members, {
   ...DRIVER_EVENTS,
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
+  buildDebianBase: ['base-built', 'base'],
+  importBase: ['base-imported', 'base', 'source'],
+  push: ['file-pushed', 'name', 'src', 'dst'],
+  exportContainer: ['exported', 'name', 'file'],
 });
 
 export type AppDriver = typeof appDriver;

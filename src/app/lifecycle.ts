@@ -127,7 +127,7 @@ export async function destroy(name: string): Promise<void> {
 }
 
 /** The lines of LXC's log that say why a start failed: its first errors, not lxc-start's closing advice. */
-function lxcReason(log: string): string {
+export function lxcReason(log: string): string {
   const errors = log.split('\n').filter((l) => / ERROR /.test(l) && !/lxc_start\.c:main:/.test(l));
   return errors.length > 0 ? errors.slice(0, 4).map((l) => l.replace(/^.*? ERROR\s+/, '')).join(' | ') : lastLines(log);
 }
@@ -297,7 +297,7 @@ export const execCapture = (name: string, argv: string[], timeoutMs = 600_000): 
   );
 
 /** lxc-attach of `argv` in the running container, run by `launch`; LXC's own failures become DRE_ERR_*, the command's status stays its own. */
-async function attached<T>(name: string, argv: string[], launch: (args: string[]) => Promise<T>, statusOf: (t: T) => number): Promise<T> {
+export async function attached<T>(name: string, argv: string[], launch: (args: string[]) => Promise<T>, statusOf: (t: T) => number): Promise<T> {
   const n = checkName(name, 'container name');
   requireRoot(`exec in ${n}`);
   requireContainer(n, 'exec in');

@@ -6,6 +6,7 @@ import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
 import { lxcNetLines } from './network.js';
+import { initLines, initSystem } from './init.js';
 
 /**
  * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order:
@@ -53,7 +54,7 @@ function usernsLines(rec: AppRecord, range: IdRange | null): string[] {
   ];
 }
 
-/** LXC's config for a container: LXC's defaults, overlay root, user namespace, busybox-friendly halt signal, cgroups under this root's. */
+/** LXC's config for a container: LXC's defaults, overlay root, user namespace, its init's halt signal, cgroups under this root's. */
 export function renderLxcConfig(rec: AppRecord): string {
   const rootfs = `overlay:${[...lowerDirs(rec), upperDir(rec.name)].join(':')}`;
   return [
@@ -63,9 +64,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     `lxc.rootfs.path = ${rootfs}`,
     `lxc.rootfs.mount = ${join(lxcPath(), rec.name, 'rootfs')}`,
     ...usernsLines(rec, containerIdRange(rec)),
-    'lxc.init.cmd = /sbin/init',
-    // busybox init halts on SIGUSR1 (it ignores SIGPWR, LXC's default).
-    'lxc.signal.halt = SIGUSR1',
+    ...initLines(initSystem([upperDir(rec.name), ...lowerDirs(rec)])),
     'lxc.mount.auto = proc:mixed sys:ro cgroup:mixed',
     'lxc.autodev = 1',
     // Consoles straight in /dev (common.conf's /dev/lxc cannot be used from a user namespace).

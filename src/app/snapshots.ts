@@ -9,13 +9,13 @@ import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, isDreError, type DreErrName } from '../core/errors.js';
-import { withLock, type ContainerLock } from '../core/lock.js';
+import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { exitFailure, lastLines, run } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
-import { baseExists, BUILT_IN_BASES, readBaseRecord, type BaseRecord } from './base.js';
+import { baseExists, BUILT_IN_BASES, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { confineDir } from './userns.js';
 import { layerDir, layersDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
 import {
@@ -135,7 +135,6 @@ export async function listSnapshots(name: string): Promise<string[]> {
 }
 
 /** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
-const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) => Promise<T>) => withLock('app', `.base-${base}`, what, fn);
 
 /**
  * Copies one layer as hard links (`cp -a` keeps owners, modes, xattrs such as overlayfs's opaque marks,

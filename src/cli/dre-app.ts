@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { cgroupCommands, execCommand, lazy, one, policyCommand, pidOf, snapshotCommands, stateCommands, stopCommand } from './commands.js';
+import { transferCommands } from './transfer.js';
 import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 
 function readKeyFile(path: string): string {
@@ -113,6 +114,7 @@ const commands: Command[] = [
       return app.exec(n, ['cat', '/var/log/messages']);
     },
   },
+  ...transferCommands,
 ];
 
 await cliMain('dre-app', 'application containers (LXC) of the D-RE runtime', commands);

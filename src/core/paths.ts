@@ -57,3 +57,8 @@ export function cgroupRoot(root = stateRoot()): string {
 export function containerGroup(kind: Kind, name: string): string {
   return `${cgroupRoot()}/${kind}/${name}`;
 }
+
+/** Downloads kept between builds (kernel and Debian packages): `DRE_CACHE_DIR`, default /var/cache/dre. */
+export function cacheRoot(): string {
+  return process.env.DRE_CACHE_DIR || '/var/cache/dre';
+}

@@ -18,6 +18,14 @@ export interface RunOptions {
   cwd?: string;
   /** Open file descriptors the command inherits as fd 3, 4, ... (e.g. a held lock it must keep while it runs). */
   inheritFds?: number[];
+  /** 'inherit': the command writes to our stderr (a progress display on a terminal); nothing is collected. */
+  stderr?: 'pipe' | 'inherit';
+  /** An open file descriptor the command reads as its stdin (a file streamed in), instead of `input`. */
+  stdinFd?: number;
+  /** Called with each chunk of stdout instead of collecting it (a stream out); returning false kills the command. */
+  onStdout?: (chunk: Buffer) => boolean | void;
+  /** Called with each chunk of stderr as it comes (progress lines); it is still collected. */
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /**
@@ -50,7 +58,7 @@ export function exitFailure(r: RunResult): RunError {
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe', ...(opts.inheritFds ?? [])] });
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [opts.stdinFd ?? 'pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -58,8 +66,14 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
+    child.stdout!.on('data', (b: Buffer) => {
+      if (!opts.onStdout) out.push(b);
+      else if (opts.onStdout(b) === false) child.kill('SIGKILL');
+    });
+    child.stderr?.on('data', (b: Buffer) => {
+      err.push(b);
+      opts.onStderr?.(b);
+    });
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(new RunError(`${cmd}: ${e.message}`, { command: cmd, cause: e }));
@@ -71,8 +85,8 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
       if (timedOut) reject(new RunError(`${command}: no answer after ${timeoutMs} ms`, { command, timedOut: true, result }));
       else resolve(result);
     });
-    child.stdin!.on('error', () => {});
-    child.stdin!.end(opts.input ?? '');
+    child.stdin?.on('error', () => {});
+    child.stdin?.end(opts.input ?? '');
   });
 }
 
