@@ -40,6 +40,14 @@ export interface AppConfig {
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * lxc-start's environment: a PATH without shadow's newuidmap (/usr/bin, and /bin, its merged-/usr alias).
+ * Where newuidmap is installed (Podman, mmdebstrap pull it in) LXC insists on it even as root, which then
+ * needs a `root:` line in /etc/subuid, and forks a shell and two tools per start; root writes the maps
+ * itself, and the range is reserved in /etc/subuid under this root's own name (userns.ts).
+ */
+export const lxcStartEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: '/usr/local/sbin:/usr/sbin:/sbin' });
+
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
   return changingContainer('app', what, name, requireContainer, fn);
@@ -198,8 +206,9 @@ export async function start(name: string): Promise<void> {
     prepareDaware(n);
     syncLxcConfig(rec);
     const net = await prepareStart(n, rec);
-    const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
+    const r = await run('/usr/bin/lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
       timeoutMs: 60_000,
+      env: lxcStartEnv(),
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
       inheritFds: [lock.fd],
     }).catch(async (e) => {
