@@ -1,7 +1,7 @@
 /**
  * Application container lifecycle: each operation through the in-process API, through `dre-app`, and
  * with the raw lxc-* tools on an identical container, interleaved per round; medians and ratios.
- * Containers have networking off: bench/app-network.ts measures what a veth and a port forwarder add.
+ * Containers have networking off: bench/app-network.ts measures what a veth and an SSH port add.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';

@@ -126,7 +126,7 @@ export async function destroy(name: string): Promise<void> {
     const { monitor } = refuseUnless(n, 'destroy', [STATUS.STOP]);
     if (monitor === undefined) await clearLeftovers(n, 'destroy');
     removeContainerFiles('app', n);
-    await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
+    await forgetNetwork(n);
     unmountRegistry(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(n);
@@ -211,14 +211,12 @@ export async function start(name: string): Promise<void> {
       env: lxcStartEnv(),
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
       inheritFds: [lock.fd],
-    }).catch(async (e) => {
-      await net.failed();
+    }).catch((e) => {
+      net.failed();
       throw e;
     });
-    const init = r.code === 0 ? runningInit(n) : undefined;
-    if (init !== undefined) net.started(init);
-    else {
-      await net.failed();
+    if (r.code !== 0 || runningInit(n) === undefined) {
+      net.failed();
       let log = '';
       try {
         log = readFileSync(lxcLogPath(n), 'utf8');
@@ -238,9 +236,9 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     if (status === STATUS.STOP) {
       // A killed monitor's leftovers (a suspended container's frozen processes among them): ending them is this stop's work.
       const ended = monitor === undefined && (await clearLeftovers(n, 'stop'));
+      closePort(n); // a forward left by a killed start or monitor goes even when there was nothing to stop
       if (!ended) refuseState(n, 'stop', status, [STATUS.RUNNING]);
       unmountRegistry(n);
-      await closePort(n);
       return;
     }
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
@@ -253,7 +251,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
     }
     unmountRegistry(n);
-    await closePort(n);
+    closePort(n);
   });
 }
 

@@ -13,7 +13,7 @@ import { lastLines, run } from '../core/run.js';
 import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
 import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
 import { recordPath, type AppRecord } from './layout.js';
-import { closePort, openPort } from './portforward.js';
+import { closePort, openPort, removePortTable } from './portforward.js';
 
 /** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
 export interface NetworkConfig {
@@ -235,6 +235,7 @@ export async function ensureBridge(what: string): Promise<void> {
 }
 
 async function removeOwnBridge(): Promise<void> {
+  removePortTable();
   const { bridge } = networkConfig();
   if (bridgeAliasOf(bridge) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
 }
@@ -274,30 +275,28 @@ export function lxcNetLines(address: string | null | undefined): string[] {
   ];
 }
 
-/** What start does once LXC has answered: hand the port to the running container, or close it. */
+/** What start does if LXC fails: give the port back. */
 export interface StartHooks {
-  started(initPid: number): void;
-  failed(): Promise<void>;
+  failed(): void;
 }
 
-/** Before lxc-start: the bridge is up and the SSH port is bound (a taken port stops the start here). */
+/** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here). */
 export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
-  if (rec.address) {
-    const { subnet } = networkConfig();
-    const { base, size } = parseSubnet(subnet);
-    const host = ipToInt(rec.address)! - base;
-    if (host <= 1 || host >= size - 1) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
-    }
-    await ensureBridge(`start ${name}:`);
+  if (!rec.address) return { failed: () => {} };
+  const net = networkConfig();
+  const { base, size } = parseSubnet(net.subnet);
+  const host = ipToInt(rec.address)! - base;
+  if (host <= 1 || host >= size - 1) {
+    throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${net.subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
   }
-  if (rec.address && rec.port !== null) return openPort(name, rec.address, rec.port);
-  await closePort(name);
-  return { started: () => {}, failed: async () => {} };
+  await ensureBridge(`start ${name}:`);
+  if (rec.port === null) return { failed: () => {} };
+  openPort(name, rec.address, rec.port, net.bridge);
+  return { failed: () => closePort(name) };
 }
 
-/** After the container is gone for good: its forwarder ended, its address and port free again. */
+/** After the container is gone for good: its forward removed, its address and port free again. */
 export async function forgetNetwork(name: string): Promise<void> {
-  await closePort(name);
+  closePort(name);
   await releaseNetwork(name);
 }
