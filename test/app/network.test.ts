@@ -13,24 +13,12 @@ import { STATUS } from '../../src/core/driver.js';
 import { DRE_ERR, isDreError } from '../../src/core/errors.js';
 import { containerDir } from '../../src/core/paths.js';
 import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
-import { cli, cliAsync, uniqueName } from '../support/env.js';
+import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
 import { sweepNetwork, TEST_BRIDGE_PREFIX } from '../support/sweep.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_test');
 const pubKey = () => readFileSync(`${keyFile}.pub`, 'utf8');
-
-/** A TCP port nobody listens on right now (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The host ports some D-RE root forwards (any root's table), asked of the `nft` tool. */
 function forwardedPorts(): Map<number, string> {
