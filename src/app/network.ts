@@ -320,7 +320,7 @@ export async function prepareStart(name: string, rec: { address?: string | null;
   }
   await ensureBridge(`start ${name}:`);
   if (rec.port === null) return { failed: () => {} };
-  openPort(name, rec.address, rec.port, net.bridge);
+  await openPort(name, rec.address, rec.port, net.bridge);
   return { failed: () => closePort(name) };
 }
 
