@@ -246,7 +246,8 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
     const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });
-    if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
+    // LXC's monitor tears down (cgroups, post-stop hook) after lxc-stop returns: 1 ms polls, as a 10 ms one cost 5 ms of every stop on average.
+    if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000, 1);
     if (runningInit(n) !== undefined) {
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
     }
