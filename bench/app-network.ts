@@ -4,7 +4,7 @@
  * the container's address directly. Its own bridge and subnet (never the default one); medians and ratios.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { report, timeIt } from './stats.js';
@@ -26,6 +26,7 @@ function banner(host: string, port: number): Promise<void> {
 
 export async function bench(): Promise<void> {
   const tmp = mkdtempSync('/tmp/dre-bench-net-');
+  chmodSync(tmp, 0o711); // passable for the containers' mapped root
   process.env.DRE_ROOT = join(tmp, 'root');
   process.env.DRE_RUNDIR = join(tmp, 'run');
   mkdirSync(join(tmp, 'root', 'app'), { recursive: true });
