@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
 import { lxcNetLines } from './network.js';
 import { initLines, initSystem } from './init.js';
+import { portHookLines } from './portforward.js';
 
 /**
  * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order:
@@ -73,6 +74,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
     ...lxcNetLines(rec.address),
+    ...portHookLines(rec.name, rec.address, rec.port),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',

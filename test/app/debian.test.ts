@@ -11,8 +11,8 @@ import { rootIdRange } from '../../src/app/userns.js';
 import { STATUS } from '../../src/core/driver.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
 import { sleep, waitFor } from '../../src/core/proc.js';
-import { cli, cliAsync, uniqueName } from '../support/env.js';
-import { freePort, removeMade } from '../support/made.js';
+import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
+import { removeMade } from '../support/made.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_debian');
