@@ -1,40 +1,31 @@
-/** Subcommand builders shared by the CLIs: one container, container + tag, listings, resource words. */
+/** Command builders shared by the CLIs (see framework.ts for the shape of a command): one container, container + tag, listings, resource words. */
 import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { intArg, parse, printJson, type Command } from './common.js';
+import { intArg } from './common.js';
+import type { CommandSpec } from './framework.js';
 import type { Kind } from '../core/paths.js';
 import type { Health, supervisionOps } from '../core/supervision.js';
 
-export const one = (usage: string, summary: string, name: string, fn: (n: string) => Promise<void>): Command => ({
+export const one = (args: string, summary: string, name: string, fn: (n: string) => Promise<void>): CommandSpec => ({
   name,
-  usage,
+  args,
   summary,
-  run: async (args) => {
-    const { positionals } = parse(args, {}, 1);
-    await fn(positionals[0]);
-  },
+  run: async ([n]) => fn(n),
 });
 
-export const tagged = (name: string, summary: string, fn: (n: string, tag: string) => Promise<void>): Command => ({
+export const tagged = (name: string, summary: string, fn: (n: string, tag: string) => Promise<void>): CommandSpec => ({
   name,
-  usage: 'NAME TAG',
+  args: 'NAME TAG',
   summary,
-  run: async (args) => {
-    const { positionals } = parse(args, {}, 2);
-    await fn(positionals[0], positionals[1]);
-  },
+  run: async ([n, tag]) => fn(n, tag),
 });
 
-export const listing = (name: string, usage: string, summary: string, fn: (args: string[]) => Promise<string[]>): Command => ({
+export const listing = (name: string, args: string, summary: string, fn: (args: string[]) => Promise<string[]>): CommandSpec => ({
   name,
-  usage: `${usage} [--json]`,
+  args,
   summary,
-  run: async (args) => {
-    const { values, positionals } = parse(args, {}, usage ? 1 : 0);
-    const items = await fn(positionals);
-    if (values.json) printJson(items);
-    else for (const i of items) process.stdout.write(`${i}\n`);
-  },
+  output: true,
+  run: async (a, _, out) => out.print(await fn(a), { key: (r) => r }),
 });
 
 const RESOURCE_NAMES: Record<string, ResourceType> = { cpu: RESOURCE.CPU, cores: RESOURCE.CPU_CORE, memory: RESOURCE.MEMORY, memsw: RESOURCE.MEMSW };
@@ -45,20 +36,25 @@ export function resourceType(word: string | undefined): ResourceType {
   return t;
 }
 
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** Bytes from "536870912", "512M", "512MiB", "1.5G" (binary units, as cgroups and `lxc.cgroup.memory.limit_in_bytes` read them). */
+export function bytesArg(text: string | undefined, what: string): number | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  if (!m) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be a size in bytes, optionally with K, M, G or T (e.g. 512M), not ${JSON.stringify(text)}`);
+  const bytes = Number(m[1]) * UNITS[m[2].toUpperCase()];
+  if (!Number.isSafeInteger(Math.floor(bytes))) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(text)} is too large`);
+  return Math.floor(bytes);
+}
+
 export function resource(word: string, value: string | undefined): Resource {
   const type = resourceType(word);
   if (type === RESOURCE.CPU_CORE) return { type, cores: value };
-  const n = intArg(value, word);
-  return type === RESOURCE.CPU ? { type, percent: n } : { type, bytes: n };
+  return type === RESOURCE.CPU ? { type, percent: intArg(value, word) } : { type, bytes: bytesArg(value, word) };
 }
 
 export const pidOf = (text: string, what = 'pid') => intArg(text, what)!;
-
-/** Splits `NAME [--flags] -- CMD...` into the words before `--` and the command after it. */
-export function splitCommand(args: string[]): { before: string[]; argv: string[] } {
-  const cut = args.indexOf('--');
-  return cut < 0 ? { before: args.slice(0, 1), argv: args.slice(1) } : { before: args.slice(0, cut), argv: args.slice(cut + 1) };
-}
 
 /** Every method of `T`, resolving after `T` is loaded. */
 export type Lazy<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<Awaited<R>> : never };
@@ -80,16 +76,43 @@ export function lazy<T extends object>(load: () => Promise<T>): Lazy<T> {
 type Ops<K extends keyof Lifecycle<unknown>> = Lazy<Pick<Lifecycle<unknown>, K>>;
 
 /** `stop NAME [--timeout SECONDS]`. */
-export const stopCommand = (d: Ops<'stop'>, summary: string): Command => ({
+export const stopCommand = (d: Ops<'stop'>, summary: string): CommandSpec => ({
   name: 'stop',
-  usage: 'NAME [--timeout SECONDS]',
+  args: 'NAME',
   summary,
-  run: async (args) => {
-    const { values, positionals } = parse(args, { timeout: { type: 'string' } }, 1);
-    const t = intArg(values.timeout, '--timeout');
-    await d.stop(positionals[0], t === undefined ? {} : { timeoutMs: t * 1000 });
+  options: { '--timeout SECONDS': 'force the stop after SECONDS (default 10)' },
+  run: async ([n], o) => {
+    const t = intArg(o.timeout as string | undefined, '--timeout');
+    await d.stop(n, t === undefined ? {} : { timeoutMs: t * 1000 });
   },
 });
+
+/** `destroy NAME [--force]`: with --force a running or suspended container is stopped (forced) first. */
+export const destroyCommand = (d: Ops<'stop' | 'destroy' | 'status'>): CommandSpec => ({
+  name: 'destroy',
+  args: 'NAME',
+  summary: 'destroy a stopped container and everything it holds; --force stops it first',
+  options: { '--force': 'stop a running or suspended container first (no grace period)' },
+  run: async ([n], o) => {
+    if (o.force && statusName(await d.status(n)) !== 'STOP') await d.stop(n, { timeoutMs: 0 });
+    await d.destroy(n);
+  },
+});
+
+/** destroy, start, stop, suspend, resume, status and pid: the same words for both kinds; `texts` says what each does to this kind. */
+export const lifecycleCommands = (
+  d: Ops<'destroy' | 'start' | 'stop' | 'suspend' | 'resume' | 'status'>,
+  state: Ops<'status' | 'pid'>,
+  kind: Kind,
+  texts: { start: string; stop: string; suspend: string; resume: string; pid: string },
+): CommandSpec[] => [
+  destroyCommand(d),
+  one('NAME', texts.start, 'start', d.start),
+  stopCommand(d, texts.stop),
+  one('NAME', texts.suspend, 'suspend', d.suspend),
+  one('NAME', texts.resume, 'resume', d.resume),
+  ...stateCommands(state, kind, texts.pid),
+];
 
 /** One line on the supervisor's view of a container, e.g. "health: healthy; last recovery: rollback:good (exit) recovered in 412 ms". */
 function healthLine(h: Health): string {
@@ -97,41 +120,48 @@ function healthLine(h: Health): string {
   return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}`;
 }
 
-/** `status NAME [--json]` (with the supervisor's health when the container has a policy) and `pid NAME`. */
-export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: string): Command[] => [
+/** `status NAME` (with the supervisor's health when the container has a policy) and `pid NAME`. */
+export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: string): CommandSpec[] => [
   {
     name: 'status',
-    usage: 'NAME [--json]',
+    args: 'NAME',
     summary: "print STOP, RUNNING, SUSPENDED or BUSY, and the supervisor's health of a supervised container",
-    run: async (args) => {
-      const { values, positionals } = parse(args, {}, 1);
-      const s = statusName(await d.status(positionals[0]));
+    output: true,
+    run: async ([n], _, out) => {
+      const s = statusName(await d.status(n));
       const { readHealth } = await import('../core/supervision.js'); // loaded by status alone: no other command's start-up pays for it
-      const health = readHealth(kind, positionals[0]);
-      if (values.json) printJson({ name: positionals[0], status: s, ...(health ? { health } : {}) });
-      else process.stdout.write(`${s}\n${health ? `${healthLine(health)}\n` : ''}`);
+      const health = readHealth(kind, n);
+      await out.print({ name: n, status: s, ...(health ? { health } : {}) }, { key: (r) => r.status, text: () => `${s}\n${health ? `${healthLine(health)}\n` : ''}` });
     },
   },
   {
     name: 'pid',
-    usage: 'NAME',
+    args: 'NAME',
     summary: pidSummary,
-    run: async (args) => {
-      const { positionals } = parse(args, {}, 1);
-      process.stdout.write(`${await d.pid(positionals[0])}\n`);
+    output: true,
+    run: async ([n], _, out) => {
+      const pid = await d.pid(n);
+      await out.print({ name: n, pid }, { key: (r) => r.pid, text: () => `${pid}\n` });
     },
   },
 ];
 
-/** `exec NAME -- CMD [ARGS...]`: the command's exit status becomes the CLI's. */
-export const execCommand = (d: Ops<'exec'>, summary: string): Command => ({
+/**
+ * `exec NAME [--dre-status] [--] CMD [ARGS...]`: by default the command's exit status becomes the CLI's
+ * (D-RE's own failures also print their `PROG: DRE_ERR_X:` line on stderr). With --dre-status the exit
+ * status is D-RE's alone (0: the command ran, whatever its status; else |DRE_ERR code|) and the
+ * command's status is the last line on stderr, `PROG: exec: status N`.
+ */
+export const execCommand = (d: Ops<'exec'>, prog: string, summary: string): CommandSpec => ({
   name: 'exec',
-  usage: 'NAME -- CMD [ARGS...]',
+  args: 'NAME CMD...',
   summary,
-  run: async (args) => {
-    const { before, argv } = splitCommand(args);
-    const { positionals } = parse(before, {}, 1);
-    return d.exec(positionals[0], argv);
+  options: { '--dre-status': "exit with D-RE's status only (0 once the command ran); the command's status goes to stderr as 'PROG: exec: status N'" },
+  run: async ([n, ...argv], o) => {
+    const status = await d.exec(n, argv);
+    if (!o['dre-status']) return status;
+    process.stderr.write(`${prog}: exec: status ${status}\n`);
+    return 0;
   },
 });
 
@@ -139,30 +169,22 @@ export const execCommand = (d: Ops<'exec'>, summary: string): Command => ({
 export const snapshotCommands = (
   d: Lazy<Snapshots & Pick<SupervisionOps, 'markGood'>>,
   what: { snapshot: string; load: string; commit: string; checkpoint: string; restart: string },
-): Command[] => [
+): CommandSpec[] => [
   {
     name: 'snapshot',
-    usage: 'NAME TAG [--good]',
+    args: 'NAME TAG',
     summary: `${what.snapshot}; --good marks it the target of rollback:last-good`,
-    run: async (args) => {
-      const { values, positionals } = parse(args, { good: { type: 'boolean' } }, 2);
-      await d.saveSnapshot(positionals[0], positionals[1]);
-      if (values.good) await d.markGood(positionals[0], positionals[1]);
+    options: { '--good': 'mark it good (the target of rollback:last-good)' },
+    run: async ([n, tag], o) => {
+      await d.saveSnapshot(n, tag);
+      if (o.good) await d.markGood(n, tag);
     },
   },
   tagged('mark-good', 'mark a snapshot good: the target of rollback:last-good', d.markGood),
   tagged('load', what.load, d.loadSnapshot),
   tagged('rm-snapshot', 'remove a snapshot', d.removeSnapshot),
   listing('snapshots', 'NAME', 'list the snapshots of a container', ([n]) => d.listSnapshots(n)),
-  {
-    name: 'commit',
-    usage: 'NAME TAG BASE',
-    summary: what.commit,
-    run: async (args) => {
-      const { positionals } = parse(args, {}, 3);
-      await d.commitSnapshot(positionals[0], positionals[1], positionals[2]);
-    },
-  },
+  { name: 'commit', args: 'NAME TAG BASE', summary: what.commit, run: async ([n, tag, base]) => d.commitSnapshot(n, tag, base) },
   listing('bases', '', 'list the Base Images', () => d.listBases()),
   one('BASE', 'remove a Base Image no container uses', 'rm-base', d.removeBase),
   tagged('checkpoint', what.checkpoint, d.checkpoint),
@@ -173,42 +195,43 @@ export const snapshotCommands = (
 
 type SupervisionOps = ReturnType<typeof supervisionOps>;
 
+const POLICY_FLAGS = {
+  '--probe PROBE': 'tcp:PORT or http:PORT/PATH',
+  '--interval MS': 'probe every MS',
+  '--timeout MS': 'each probe within MS',
+  '--retries N': 'N failures in a row make it unhealthy',
+  '--start-period MS': 'failures in the first MS after a start do not count',
+  '--on-unhealthy ACTION': 'what to do when unhealthy',
+  '--on-exit ACTION': 'what to do when the engine process is gone without a stop',
+  '--max N': 'at most N recoveries in the window',
+  '--window SECONDS': 'the window of --max',
+  '--autostart': 'start it when the first daemon after a boot starts',
+  '--clear': 'remove the policy',
+};
+
 /** `policy NAME [flags]`: sets the recovery policy the supervisor of dred follows; with no flag, prints it. */
-export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command => ({
+export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): CommandSpec => ({
   name: 'policy',
-  usage: 'NAME [--probe tcp:PORT|http:PORT/PATH] [--interval MS] [--timeout MS] [--retries N] [--start-period MS] [--on-unhealthy ACTION] [--on-exit ACTION] [--max N] [--window SECONDS] [--autostart] [--clear] [--json]',
-  summary: `recovery policy (dred's supervisor acts on it); ACTION: ${actions}`,
-  run: async (args) => {
-    const opts = {
-      probe: { type: 'string' },
-      interval: { type: 'string' },
-      timeout: { type: 'string' },
-      retries: { type: 'string' },
-      'start-period': { type: 'string' },
-      'on-unhealthy': { type: 'string' },
-      'on-exit': { type: 'string' },
-      max: { type: 'string' },
-      window: { type: 'string' },
-      autostart: { type: 'boolean' },
-      clear: { type: 'boolean' },
-    } as const;
-    const { values: v, positionals: [n] } = parse(args, opts, 1);
-    const setting = Object.keys(v).some((k) => k !== 'json');
+  args: 'NAME',
+  summary: `recovery policy (dred's supervisor acts on it); ACTION: ${actions}; with no flag, print it`,
+  options: POLICY_FLAGS,
+  output: true,
+  run: async ([n], v, out) => {
+    const setting = Object.keys(POLICY_FLAGS).some((f) => v[f.split(' ')[0].slice(2)] !== undefined);
     if (!setting) {
       const s = await d.supervision(n);
-      if (v.json) printJson(s);
-      else process.stdout.write(`${JSON.stringify(s.policy)}\ngood snapshots: ${s.good.join(' ') || '-'}\n${s.health ? healthLine(s.health) : 'health: unsupervised'}\n`);
+      await out.print(s, { key: () => n, text: () => `${JSON.stringify(s.policy)}\ngood snapshots: ${s.good.join(' ') || '-'}\n${s.health ? healthLine(s.health) : 'health: unsupervised'}\n` });
       return;
     }
     if (v.clear) return d.setPolicy(n, null);
-    const probe = v.probe === undefined ? null : probeArg(v.probe);
-    const ms = (flag: keyof typeof opts, key: string) => (v[flag] === undefined ? {} : { [key]: intArg(v[flag] as string, `--${flag}`) });
+    const probe = v.probe === undefined ? null : probeArg(v.probe as string);
+    const ms = (flag: string, key: string) => (v[flag] === undefined ? {} : { [key]: intArg(v[flag] as string, `--${flag}`) });
     await d.setPolicy(n, {
       probe: probe && { ...probe, ...ms('interval', 'intervalMs'), ...ms('timeout', 'timeoutMs'), ...ms('retries', 'retries'), ...ms('start-period', 'startPeriodMs') },
       ...(v['on-unhealthy'] === undefined ? {} : { onUnhealthy: v['on-unhealthy'] }),
       ...(v['on-exit'] === undefined ? {} : { onExit: v['on-exit'] }),
       ...ms('max', 'max'),
-      ...(v.window === undefined ? {} : { windowMs: intArg(v.window, '--window')! * 1000 }),
+      ...(v.window === undefined ? {} : { windowMs: intArg(v.window as string, '--window')! * 1000 }),
       autostart: v.autostart === true,
     } as Parameters<SupervisionOps['setPolicy']>[1]);
   },
@@ -228,65 +251,34 @@ export interface VpidOps {
 }
 
 /** Control Groups and limits, the same words for both kinds; with `vpid`, bind and unbind take --vpid. */
-export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: string }, vpid?: VpidOps): Command[] {
-  const flag = vpid ? ' [--vpid]' : '';
-  const moving = (name: string, summary: string, host: (n: string, cg: string, pid: number) => Promise<void>, inside?: (n: string, cg: string, vpid: number) => Promise<void>): Command => ({
+export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: string }, vpid?: VpidOps): CommandSpec[] {
+  const moving = (name: string, summary: string, host: (n: string, cg: string, pid: number) => Promise<void>, inside?: (n: string, cg: string, vpid: number) => Promise<void>): CommandSpec => ({
     name,
-    usage: `NAME CGROUP PID${flag}`,
+    args: 'NAME CGROUP PID',
     summary,
-    run: async (args) => {
-      const { values, positionals: [n, cg, p] } = parse(args, inside ? { vpid: { type: 'boolean' } } : {}, 3);
-      await ((values as { vpid?: boolean }).vpid && inside ? inside(n, cg, pidOf(p, 'vpid')) : host(n, cg, pidOf(p)));
-    },
+    options: inside ? { '--vpid': 'PID is as seen inside the container' } : {},
+    run: async ([n, cg, p], o) => (o.vpid && inside ? inside(n, cg, pidOf(p, 'vpid')) : host(n, cg, pidOf(p))),
   });
   return [
-    {
-      name: 'cgroup-create',
-      usage: 'NAME CGROUP',
-      summary: texts.create,
-      run: async (args) => {
-        const { positionals: [n, cg] } = parse(args, {}, 2);
-        await d.createCgroup(n, cg);
-      },
-    },
-    {
-      name: 'cgroup-destroy',
-      usage: 'NAME CGROUP',
-      summary: 'remove a control group (its processes go back to the container)',
-      run: async (args) => {
-        const { positionals: [n, cg] } = parse(args, {}, 2);
-        await d.destroyCgroup(n, cg);
-      },
-    },
+    { name: 'cgroup-create', args: 'NAME CGROUP', summary: texts.create, run: async ([n, cg]) => d.createCgroup(n, cg) },
+    { name: 'cgroup-destroy', args: 'NAME CGROUP', summary: 'remove a control group (its processes go back to the container)', run: async ([n, cg]) => d.destroyCgroup(n, cg) },
     moving('bind', texts.bind, d.bindPid, vpid?.bindVpid),
     moving('unbind', "move a process back into the container's own group", d.unbindPid, vpid?.unbindVpid),
     {
       name: 'limit',
-      usage: 'NAME CGROUP cpu|cores|memory|memsw VALUE',
-      summary: 'set a limit: cpu PERCENT, cores LIST (e.g. 0-1), memory BYTES, memsw BYTES',
-      run: async (args) => {
-        const { positionals: [n, cg, r, v] } = parse(args, {}, 4);
-        await d.setResource(n, cg, resource(r, v));
-      },
+      args: 'NAME CGROUP RESOURCE VALUE',
+      summary: 'set a limit on a control group: cpu PERCENT, cores LIST (e.g. 0-1), memory SIZE, memsw SIZE (bytes, or with K, M, G: 512M)',
+      run: async ([n, cg, r, v]) => d.setResource(n, cg, resource(r, v)),
     },
-    {
-      name: 'unlimit',
-      usage: 'NAME CGROUP cpu|cores|memory|memsw',
-      summary: 'lift a limit',
-      run: async (args) => {
-        const { positionals: [n, cg, r] } = parse(args, {}, 3);
-        await d.unsetResource(n, cg, { type: resourceType(r) });
-      },
-    },
+    { name: 'unlimit', args: 'NAME CGROUP RESOURCE', summary: 'lift a limit (RESOURCE: cpu, cores, memory, memsw)', run: async ([n, cg, r]) => d.unsetResource(n, cg, { type: resourceType(r) }) },
     {
       name: 'usage',
-      usage: 'NAME PID cpu|cores|memory|memsw [--json]',
-      summary: 'print the usage of the group holding PID',
-      run: async (args) => {
-        const { values, positionals: [n, p, r] } = parse(args, {}, 3);
+      args: 'NAME PID RESOURCE',
+      summary: 'print the usage of the group holding PID (RESOURCE: cpu, cores, memory, memsw)',
+      output: true,
+      run: async ([n, p, r], _, out) => {
         const u = await d.getResource(n, pidOf(p), resourceType(r));
-        if (values.json) printJson(u);
-        else process.stdout.write(`${u.percent ?? u.cores ?? u.bytes}\n`);
+        await out.print(u, { key: (x) => x.percent ?? x.cores ?? x.bytes, text: (x) => `${x.percent ?? x.cores ?? x.bytes}\n` });
       },
     },
   ];

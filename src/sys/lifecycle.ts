@@ -138,7 +138,9 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
     config.memorySize === null || config.memorySize === undefined || config.memorySize === 0
       ? DEFAULT_MEMORY_MIB
       : checkInt(config.memorySize, 'memory_size (MiB)', 16, 1 << 20);
-  const accel = config.accel === null || config.accel === undefined ? 'kvm' : checkAccel(config.accel, 'accel');
+  // No accel given: the one DRE_SYS_ACCEL asks for now, so a container made under tcg still starts under tcg without the variable.
+  const env = process.env.DRE_SYS_ACCEL;
+  const accel = config.accel === null || config.accel === undefined ? (env ? checkAccel(env, 'DRE_SYS_ACCEL') : 'kvm') : checkAccel(config.accel, 'accel');
   if (config.rootfs !== null && config.rootfs !== undefined) {
     if (typeof config.rootfs !== 'string' || !config.rootfs.startsWith('/')) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `rootfs ${JSON.stringify(config.rootfs)} must be an absolute path to a partition or image`);

@@ -142,7 +142,7 @@ describe('the dre-app command line', () => {
       assert.deepEqual({ ...json }, { name, status: 'STOP', base: 'default', address: json.address, port: 2201 });
       const help = run(['start', '--help']);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /usage: dre-app start NAME/);
+      assert.match(help.stdout, /^Usage: dre-app start \[options\] <NAME>/);
       assert.match(run(['--help']).stdout, /exec/);
     } finally {
       run(['destroy', name]);

@@ -1,0 +1,158 @@
+/** The command lines as issue 15 found them: each test is one stumble a new user hit. */
+import '../support/env.js';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { appDriver as app } from '../../src/app/driver.js';
+import { compareNames } from '../../src/core/names.js';
+import { readRecord } from '../../src/sys/layout.js';
+import { sysDriver as sys } from '../../src/sys/driver.js';
+import { fitWidths, tableText } from '../../src/cli/output.js';
+import { bytesArg } from '../../src/cli/commands.js';
+import { cli, distDir, uniqueName } from '../support/env.js';
+
+const run = (args: string[]) => cli('dre-app', args);
+const oneUsageLine = (stderr: string, re: RegExp) => {
+  assert.equal(stderr.trim().split('\n').length, 1, stderr);
+  assert.match(stderr, /^dre-app: DRE_ERR_INVALID_ARGUMENT: /);
+  assert.match(stderr, re);
+};
+
+describe('dre-app usage', () => {
+  // Privileged: they start without newuidmap's say (an unprivileged start needs the host's subuid set-up).
+  const a = uniqueName('c');
+  const b = uniqueName('c');
+  before(async () => {
+    await app.create(a, { network: false, privileged: true });
+    await app.create(b, { network: false, privileged: true });
+    await app.start(a);
+    await app.start(b);
+  });
+  after(async () => {
+    for (const n of [a, b]) {
+      await app.stop(n, { timeoutMs: 0 }).catch(() => undefined);
+      await app.destroy(n).catch(() => undefined);
+    }
+  });
+
+  it('refuses extra arguments and acts on nothing (stop c8 c9 used to stop c8 alone)', async () => {
+    const r = run(['stop', a, b]);
+    assert.equal(r.code, 101);
+    oneUsageLine(r.stderr, /too many arguments/);
+    assert.equal(await app.status(a), 12);
+    assert.equal(await app.status(b), 12);
+    assert.equal(run(['suspend', a, 'extra', 'args']).code, 101);
+    assert.equal(await app.status(a), 12);
+  });
+
+  it('suggests the command meant on a typo', () => {
+    const r = run(['stpo', a]);
+    assert.equal(r.code, 101);
+    oneUsageLine(r.stderr, /Did you mean stop\?/);
+    assert.equal(run(['list', '--jsno']).code, 101);
+  });
+
+  it('prints help with exit status 0 when run bare, and its version', () => {
+    const bare = run([]);
+    assert.equal(bare.code, 0);
+    assert.match(bare.stdout, /^Usage: dre-app /);
+    assert.match(bare.stdout, /\n {2}exec /);
+    const v = run(['--version']);
+    assert.equal(v.code, 0);
+    assert.equal(v.stdout.trim(), JSON.parse(readFileSync(`${distDir}/../package.json`, 'utf8')).version);
+  });
+
+  it('prints pid --json as JSON, and -q as the bare value', async () => {
+    const r = run(['pid', a, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { name: a, pid: await app.pid(a) });
+    assert.equal(run(['pid', a, '-q']).stdout, `${await app.pid(a)}\n`);
+  });
+
+  it('lists in every format: table, json, yaml, csv, and -q for the names alone', () => {
+    const names = run(['list', '-q']).stdout.trim().split('\n');
+    assert.ok(names.includes(a) && names.includes(b), names.join(' '));
+    const json = JSON.parse(run(['list', '--format', 'json']).stdout) as { name: string; status: string }[];
+    assert.equal(json.find((r) => r.name === a)?.status, 'RUNNING');
+    const yaml = run(['list', '--format', 'yaml']).stdout;
+    assert.match(yaml, new RegExp(`- name: ${a}\\n {2}status: RUNNING\\n`));
+    const csv = run(['list', '--format', 'csv']).stdout.split('\r\n');
+    assert.equal(csv[0], 'NAME,STATUS,BASE,ADDRESS,PORT');
+    assert.ok(csv.includes(`${a},RUNNING,default-privileged,,`), csv.join('|'));
+    assert.equal(run(['list', '--format', 'xml']).code, 101);
+  });
+
+  it("tells exec's command status from D-RE's own with --dre-status (113 was CONTAINER_RUNNING's)", () => {
+    const plain = run(['exec', a, '--', 'sh', '-c', 'exit 113']);
+    assert.equal(plain.code, 113);
+    assert.equal(plain.stderr, '');
+    const told = run(['exec', a, '--dre-status', '--', 'sh', '-c', 'exit 113']);
+    assert.equal(told.code, 0);
+    assert.equal(told.stderr, 'dre-app: exec: status 113\n');
+    const ghost = run(['exec', uniqueName('ghost'), '--dre-status', '--', 'true']);
+    assert.equal(ghost.code, 111);
+    assert.match(ghost.stderr, /^dre-app: DRE_ERR_CONTAINER_NONEXISTENCE: /);
+  });
+
+  it('destroys a running container with --force, and refuses without it', async () => {
+    const n = uniqueName('f');
+    await app.create(n, { network: false, privileged: true });
+    await app.start(n);
+    assert.equal(run(['destroy', n]).code, 113);
+    const r = run(['destroy', n, '--force']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(app.exists(n), false);
+  });
+});
+
+describe('names sort naturally', () => {
+  it('orders c1, c2, c10 (not c1, c10, c2), in the library list and the CLI', async () => {
+    assert.deepEqual(['c10', 'c2', 'c1', 'b', 'c1a', 'c01x'].sort(compareNames), ['b', 'c01x', 'c1', 'c1a', 'c2', 'c10']);
+    const p = uniqueName('n');
+    const made = [`${p}-10`, `${p}-2`, `${p}-1`];
+    try {
+      for (const n of made) await app.create(n, { network: false, privileged: true });
+      const mine = (xs: string[]) => xs.filter((x) => x.startsWith(`${p}-`));
+      assert.deepEqual(mine(app.list()), [`${p}-1`, `${p}-2`, `${p}-10`]);
+      assert.deepEqual(mine(run(['list', '-q']).stdout.trim().split('\n')), [`${p}-1`, `${p}-2`, `${p}-10`]);
+    } finally {
+      for (const n of made) await app.destroy(n).catch(() => undefined);
+    }
+  });
+});
+
+describe('sizes and tables', () => {
+  it('accepts sizes with units for memory limits (512M used to be "must be an integer")', () => {
+    assert.equal(bytesArg('512M', 'memory'), 512 * 2 ** 20);
+    assert.equal(bytesArg('1.5G', 'memory'), 1.5 * 2 ** 30);
+    assert.equal(bytesArg('4096', 'memory'), 4096);
+    assert.equal(bytesArg('64MiB', 'memory'), 64 * 2 ** 20);
+    assert.throws(() => bytesArg('lots', 'memory'), /DRE_ERR_INVALID_ARGUMENT|size in bytes/);
+    const r = run(['limit', uniqueName('ghost'), 'g', 'memory', '512M']);
+    assert.equal(r.code, 111, r.stderr); // the size parsed: the failure is the container's absence
+  });
+
+  it('fits a table into the terminal width, cutting the widest column', () => {
+    assert.deepEqual(fitWidths([4, 40, 10], 40), [4, 22, 10]);
+    const text = tableText(['NAME', 'NOTE'], [['web', 'x'.repeat(60)]], 30);
+    for (const line of text.trimEnd().split('\n')) assert.ok(line.length <= 30, line);
+    assert.match(text, /…\n$/);
+  });
+});
+
+describe('dre-sys', () => {
+  const vm = uniqueName('vm');
+  after(async () => {
+    await sys.destroy(vm).catch(() => undefined);
+  });
+
+  it('names the disk "disk" in list --json, and records the tcg a create ran under', async () => {
+    const r = cli('dre-sys', ['create', vm], { env: { DRE_SYS_ACCEL: 'tcg' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readRecord(vm)?.accel, 'tcg');
+    const row = (JSON.parse(cli('dre-sys', ['list', '--json']).stdout) as { name: string; disk: string }[]).find((x) => x.name === vm);
+    assert.equal(row?.disk, 'default');
+    const table = cli('dre-sys', ['list']).stdout.split('\n');
+    assert.match(table[0], /^NAME\s+STATUS\s+DISK\s+MEMORY/);
+  });
+});
