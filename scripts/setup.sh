@@ -32,7 +32,7 @@ fi
 # Rebuild only when a source is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src test bench tsconfig.json package.json -newer dist/.built -print -quit)" ]; then
   npm run --silent build
-  chmod +x dist/src/cli/*.js
+  chmod +x dist/src/cli/*.js dist/src/bin/*.js
   touch dist/.built
 fi
 

@@ -65,7 +65,7 @@ function version(): string {
 }
 
 /** The commander program of a CLI: used to run it and, by scripts/gen-docs, to write its completion and man page. */
-export function buildProgram(spec: CliSpec, onRun?: (status: number | void) => void): Commander {
+export function buildProgram(spec: CliSpec, onRun?: (status: number | void) => void, only?: string): Commander {
   const program = new Commander(spec.prog)
     .description(spec.about)
     .version(version(), '-V, --version', 'print the version')
@@ -77,13 +77,15 @@ export function buildProgram(spec: CliSpec, onRun?: (status: number | void) => v
     .exitOverride()
     .configureOutput({ writeErr: () => undefined, outputError: () => undefined });
   const groups = new Map<string, Commander>();
-  for (const c of spec.commands) {
+  // Only the command asked for, when it is one (start-up time); all of them for help, typos and the docs.
+  const asked = spec.commands.filter((c) => c.name.split(' ')[0] === only);
+  for (const c of asked.length ? asked : spec.commands) {
     const words = c.name.split(' ');
     let parent = program;
     for (const g of words.slice(0, -1)) {
       let group = groups.get(g);
       if (!group) {
-        group = parent.command(g).description(`${g} ${spec.commands.filter((x) => x.name.startsWith(`${g} `)).map((x) => x.name.slice(g.length + 1)).join('|')}`);
+        group = parent.command(g).description(`${spec.commands.filter((x) => x.name.startsWith(`${g} `)).map((x) => x.name.slice(g.length + 1)).join(', ')}`);
         group.helpOption('-h, --help', 'print help').allowExcessArguments(false);
         groups.set(g, group);
       }
@@ -122,7 +124,7 @@ function usageMessage(e: CommanderError): string {
 /** Runs the CLI: parses, dispatches, prints a failure as one line naming its DRE_ERR_*, and exits. */
 export async function cliMain(spec: CliSpec, argv = process.argv.slice(2)): Promise<never> {
   let status = 0;
-  const program = buildProgram(spec, (s) => (status = s ?? 0));
+  const program = buildProgram(spec, (s) => (status = typeof s === 'number' ? s : 0), argv[0]);
   try {
     if (argv.length === 0) {
       program.outputHelp(); // bare PROG: help on stdout, exit 0 (as incus does): asking what there is is no error

@@ -49,7 +49,7 @@ export class Output {
   constructor(
     readonly format: Format,
     readonly quiet: boolean,
-    private readonly write: (s: string) => void = (s) => process.stdout.write(s),
+    private readonly write: (s: string) => void = (s) => void process.stdout.write(s),
   ) {}
 
   /** Prints a list (rows) or one value. */
@@ -62,8 +62,8 @@ export class Output {
     }
     if (this.format === 'json') return this.write(JSON.stringify(value, null, 2) + '\n');
     if (this.format === 'yaml') {
-      const { stringify } = await import('yaml'); // loaded by --format yaml alone
-      return this.write(stringify(value));
+      const { default: YAML } = await import('yaml'); // loaded by --format yaml alone; CommonJS under Node, so its default export
+      return this.write(YAML.stringify(value));
     }
     const columns = view.columns ?? columnsOf(rows);
     if (this.format === 'csv') {

@@ -21,7 +21,7 @@ describe('system container errors and the spec layer', () => {
   before(async () => {
     requireQemu();
     await ensureDefaultBase();
-    await sys.create(name, {});
+    await sys.create(name, { accel: 'kvm' }); // asked for: a create under DRE_SYS_ACCEL=tcg records tcg (test/cli)
   });
   after(async () => {
     await removeGuest(tcgByConfig);
