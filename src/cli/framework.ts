@@ -41,8 +41,8 @@ export interface CliSpec {
   commands: CommandSpec[];
 }
 
-const ENVIRONMENT = 'Environment: DRE_ROOT (state, default /var/lib/dre), DRE_RUNDIR (runtime, default /run/dre), DRE_SYS_ACCEL (kvm|tcg).';
-const EXIT_STATUS =
+export const ENVIRONMENT = 'Environment: DRE_ROOT (state, default /var/lib/dre), DRE_RUNDIR (runtime, default /run/dre), DRE_SYS_ACCEL (kvm|tcg).';
+export const EXIT_STATUS =
   'Exit status: 0 on success, else the absolute value of the DRE_ERR_* code (e.g. 112 for DRE_ERR_CONTAINER_EXISTENCE; 101 for bad usage). ' +
   "exec: the command's own status (see dre-app exec --help).";
 
@@ -60,7 +60,7 @@ function flagsOf(flags: string): string {
   return value === undefined ? names : `${names} ${value.startsWith('[') ? value : `<${value}>`}`;
 }
 
-function version(): string {
+export function version(): string {
   return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
