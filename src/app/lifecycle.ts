@@ -9,7 +9,7 @@ import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
-import { lastLines, run, runInteractive, signalNumber, type RunError } from '../core/run.js';
+import { lastLines, run, runInteractive, signalNumber, type RunError, engineCause } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
@@ -216,7 +216,7 @@ export async function start(name: string): Promise<void> {
       } catch {
         /* no log written */
       }
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`);
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`, engineCause('lxc-start', r, log));
     }
   });
 }
@@ -241,7 +241,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });
     if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
     if (runningInit(n) !== undefined) {
-      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
+      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`, engineCause('lxc-stop', r));
     }
     unmountRegistry(n);
     await closePort(n);

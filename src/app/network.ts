@@ -9,7 +9,7 @@ import { dreError, isDreError } from '../core/errors.js';
 import { ContainerLock, isLocked } from '../core/lock.js';
 import { cgroupRoot, containerDir, containersDir, stateRoot } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
 import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
 import { recordPath, type AppRecord } from './layout.js';
@@ -228,7 +228,7 @@ export async function ensureBridge(what: string): Promise<void> {
       const r = await ip(step);
       if (r.code !== 0) {
         if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
-        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
+        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
       }
     }
   });

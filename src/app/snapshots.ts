@@ -13,7 +13,7 @@ import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, readBaseRecord, type BaseRecord } from './base.js';
 import { confineDir } from './userns.js';
@@ -143,7 +143,7 @@ const withBaseLock = <T>(base: string, what: string, fn: (lock: ContainerLock) =
  */
 async function linkCopy(from: string, to: string, what: string, locks: ContainerLock[]): Promise<void> {
   const r = await run('cp', ['-a', '--link', '--', from, to], { timeoutMs: 600_000, inheritFds: locks.map((l) => l.fd) });
-  if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`, engineCause('cp', r));
 }
 
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {

@@ -18,6 +18,16 @@ export interface RunOptions {
   inheritFds?: number[];
 }
 
+/** What a DreError's `cause` holds for an engine tool that failed: the tool, its whole result and the log it wrote, if any. */
+export interface EngineCause extends RunResult {
+  tool: string;
+  log?: string;
+}
+
+export function engineCause(tool: string, r: Omit<RunResult, 'signal'> & { signal?: NodeJS.Signals | null }, log?: string): EngineCause {
+  return { tool, signal: null, ...r, ...(log ? { log } : {}) };
+}
+
 /** The error thrown when a command cannot be spawned or runs over its time. */
 export class RunError extends Error {
   constructor(

@@ -7,7 +7,7 @@ import { changingContainer, containerStatus, listContainers, refuseState, remove
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { removeStaging, writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, type ExecResult } from './agent.js';
@@ -156,7 +156,7 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
 /** The container's disk: a qcow2 overlay on its base's disk. */
 async function createOverlay(n: string, base: string, path: string): Promise<void> {
   const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   chmodSync(path, 0o600);
 }
 

@@ -13,7 +13,7 @@ import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { containerDir, containersDir, stagingPath, stateRoot } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { readJson, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
@@ -315,7 +315,7 @@ export function sharedDiskUrl(n: string): string | undefined {
 
 async function qemuImg(what: string, args: string[]): Promise<void> {
   const r = await run('qemu-img', args, { timeoutMs: 600_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
 }
 
 /**
@@ -376,7 +376,7 @@ export async function unshare(name: string): Promise<void> {
       await trimToImage(n, target, what);
       // A byte copy (not qemu-img convert): checkpoints taken while shared stay in the image.
       const r = await run('nfs-cp', [fileUrl(target, imageFile(n)), local], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`);
+      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`, engineCause('nfs-cp', r));
       chmodSync(local, 0o600);
       renameSync(local, localDiskPath(n));
     } catch (e) {

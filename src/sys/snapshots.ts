@@ -6,7 +6,7 @@ import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
 import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
@@ -82,7 +82,7 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
  */
 async function qemuImgSnapshot(n: string, disk: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
   const r = await run('qemu-img', ['snapshot', flag, name, disk], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`);
+  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
 }
 
 export async function saveSnapshot(name: string, tag: string): Promise<void> {
@@ -177,7 +177,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
         timeoutMs: 600_000,
         inheritFds: [lock.fd],
       });
-      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`);
+      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
       copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
       copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
       writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });

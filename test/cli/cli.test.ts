@@ -1,11 +1,11 @@
 /** The command lines as issue 15 found them: each test is one stumble a new user hit. */
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
 import { compareNames } from '../../src/core/names.js';
-import { readRecord } from '../../src/sys/layout.js';
+import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { fitWidths, tableText } from '../../src/cli/output.js';
 import { bytesArg } from '../../src/cli/commands.js';
@@ -154,5 +154,15 @@ describe('dre-sys', () => {
     assert.equal(row?.disk, 'default');
     const table = cli('dre-sys', ['list']).stdout.split('\n');
     assert.match(table[0], /^NAME\s+STATUS\s+DISK\s+MEMORY/);
+  });
+
+  it("sets cause to the engine's whole result when an engine tool fails (cause was empty in every error seen)", async () => {
+    rmSync(localDiskPath(vm));
+    const err = await sys.listSnapshots(vm).then(() => undefined, (e: Error) => e);
+    assert.match(String(err), /qemu-img info failed/);
+    const cause = err?.cause as { tool: string; code: number; stderr: string };
+    assert.equal(cause.tool, 'qemu-img');
+    assert.notEqual(cause.code, 0);
+    assert.match(cause.stderr, /Could not open/);
   });
 });
