@@ -45,6 +45,8 @@ const members = {
   unbindVpid: cgroups.unbindVpid,
   setResource: cgroups.setResource,
   unsetResource: cgroups.unsetResource,
+  setLimit: cgroups.setLimit,
+  unsetLimit: cgroups.unsetLimit,
   getResource: cgroups.getResource,
   registerPid: registry.registerPid,
   registerVpid: registry.registerVpid,

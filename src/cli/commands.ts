@@ -266,11 +266,18 @@ export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: 
     moving('unbind', "move a process back into the container's own group", d.unbindPid, vpid?.unbindVpid),
     {
       name: 'limit',
-      args: 'NAME CGROUP RESOURCE VALUE',
-      summary: 'set a limit on a control group: cpu PERCENT, cores LIST (e.g. 0-1), memory SIZE, memsw SIZE (bytes, or with K, M, G: 512M)',
-      run: async ([n, cg, r, v]) => d.setResource(n, cg, resource(r, v)),
+      args: 'NAME CGROUP|RESOURCE RESOURCE|VALUE [VALUE]',
+      summary:
+        'set a limit on the container itself (limit NAME RESOURCE VALUE) or on one of its control groups (limit NAME CGROUP RESOURCE VALUE): ' +
+        'cpu PERCENT, cores LIST (e.g. 0-1), memory SIZE, memsw SIZE (bytes, or with K, M, G: 512M)',
+      run: async ([n, a, b, c]) => (c === undefined ? d.setLimit(n, resource(a, b)) : d.setResource(n, a, resource(b, c))),
     },
-    { name: 'unlimit', args: 'NAME CGROUP RESOURCE', summary: 'lift a limit (RESOURCE: cpu, cores, memory, memsw)', run: async ([n, cg, r]) => d.unsetResource(n, cg, { type: resourceType(r) }) },
+    {
+      name: 'unlimit',
+      args: 'NAME CGROUP|RESOURCE [RESOURCE]',
+      summary: 'lift a limit of the container itself (unlimit NAME RESOURCE) or of a control group (unlimit NAME CGROUP RESOURCE); RESOURCE: cpu, cores, memory, memsw',
+      run: async ([n, a, b]) => (b === undefined ? d.unsetLimit(n, { type: resourceType(a) }) : d.unsetResource(n, a, { type: resourceType(b) })),
+    },
     {
       name: 'usage',
       args: 'NAME PID RESOURCE',

@@ -272,17 +272,35 @@ export class ControlGroups {
   set(cg: unknown, r: Resource): void {
     const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
-    const rel = this.rel(name);
-    const writes = withContext(what, () => setPlan(checkObject(r, 'resource'), this.files(hs, rel), onlineCpus()));
-    this.apply(what, hs, rel, writes, 'DRE_ERR_SET_LIMIT_FAILED');
+    this.setAt(what, hs, this.rel(name), r);
   }
 
   unset(cg: unknown, r: Resource | ResourceType): void {
     const type = typeof r === 'object' && r !== null ? r.type : r;
     const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
-    const rel = this.rel(name);
-    const writes = withContext(what, () => unsetPlan(type as ResourceType, this.files(hs, rel)));
+    this.unsetAt(what, hs, this.rel(name), type as ResourceType);
+  }
+
+  /** A limit on the container as a whole: its own group, which holds every process and Control Group of it. */
+  setOwn(r: Resource): void {
+    const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on the ${this.layout.owner}`;
+    this.setAt(what, this.managed(what), this.layout.group, r);
+  }
+
+  unsetOwn(r: Resource | ResourceType): void {
+    const type = typeof r === 'object' && r !== null ? r.type : r;
+    const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on the ${this.layout.owner}`;
+    this.unsetAt(what, this.managed(what), this.layout.group, type as ResourceType);
+  }
+
+  private setAt(what: string, hs: MountedHierarchy[], rel: string, r: Resource): void {
+    const writes = withContext(what, () => setPlan(checkObject(r, 'resource'), this.files(hs, rel), onlineCpus()));
+    this.apply(what, hs, rel, writes, 'DRE_ERR_SET_LIMIT_FAILED');
+  }
+
+  private unsetAt(what: string, hs: MountedHierarchy[], rel: string, type: ResourceType): void {
+    const writes = withContext(what, () => unsetPlan(type, this.files(hs, rel)));
     this.apply(what, hs, rel, writes, 'DRE_ERR_UNSET_LIMIT_FAILED');
   }
 

@@ -85,6 +85,9 @@ export interface Cgroups {
   setResource(name: string, cgroup: string, r: Resource): Promise<void>;
   unsetResource(name: string, cgroup: string, r: Resource): Promise<void>;
   getResource(name: string, pid: number, type: ResourceType): Promise<Resource>;
+  /** A limit on the container as a whole (its own group), beside the spec's nested Control Groups. */
+  setLimit(name: string, r: Resource): Promise<void>;
+  unsetLimit(name: string, r: Resource): Promise<void>;
 }
 
 /** One interface for both kinds: the LXC driver and the QEMU driver implement it. */

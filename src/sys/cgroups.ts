@@ -31,6 +31,8 @@ export const bindPid = (name: string, cgroup: string, pid: number): Promise<void
 export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('unbind a process in', name, (cgs) => cgs.unbind(cgroup, pid));
 export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
 export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
+export const setLimit = (name: string, r: Resource): Promise<void> => whileRunning('set a limit on', name, (cgs) => cgs.setOwn(r));
+export const unsetLimit = (name: string, r: Resource): Promise<void> => whileRunning('unset a limit on', name, (cgs) => cgs.unsetOwn(r));
 
 /** Reads only: no lock, so the container's status stays readable during the CPU window. */
 export async function getResource(name: string, pid: number, type: ResourceType): Promise<Resource> {

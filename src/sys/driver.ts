@@ -47,6 +47,8 @@ const members = {
   unbindPid: cgroups.unbindPid,
   setResource: cgroups.setResource,
   unsetResource: cgroups.unsetResource,
+  setLimit: cgroups.setLimit,
+  unsetLimit: cgroups.unsetLimit,
   getResource: cgroups.getResource,
   share,
   unshare,

@@ -1,10 +1,13 @@
 /** The command lines as issue 15 found them: each test is one stumble a new user hit. */
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
+import { groupDir } from '../../src/core/cgroup.js';
 import { compareNames } from '../../src/core/names.js';
+import { containerGroup } from '../../src/core/paths.js';
 import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { fitWidths, tableText } from '../../src/cli/output.js';
@@ -92,6 +95,19 @@ describe('dre-app usage', () => {
     const ghost = run(['exec', uniqueName('ghost'), '--dre-status', '--', 'true']);
     assert.equal(ghost.code, 111);
     assert.match(ghost.stderr, /^dre-app: DRE_ERR_CONTAINER_NONEXISTENCE: /);
+  });
+
+  it('limits the container itself in one command, with units (limit NAME memory 512M), and lifts it', async () => {
+    const dir = groupDir('memory', containerGroup('app', a))!;
+    const limitFile = existsSync(join(dir, 'memory.limit_in_bytes')) ? 'memory.limit_in_bytes' : 'memory.max';
+    const before = readFileSync(join(dir, limitFile), 'utf8').trim();
+    const r = run(['limit', a, 'memory', '512M']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(dir, limitFile), 'utf8').trim(), String(512 * 2 ** 20));
+    assert.equal(run(['limit', a, 'memory', 'lots']).code, 101);
+    assert.equal(readFileSync(join(dir, limitFile), 'utf8').trim(), String(512 * 2 ** 20));
+    assert.equal(run(['unlimit', a, 'memory']).code, 0);
+    assert.equal(readFileSync(join(dir, limitFile), 'utf8').trim(), before);
   });
 
   it('destroys a running container with --force, and refuses without it', async () => {
