@@ -1,5 +1,6 @@
 /** Command builders shared by the CLIs (see framework.ts for the shape of a command): one container, container + tag, listings, resource words. */
 import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
+import type { Usage } from '../core/controlgroups.js';
 import { dreError } from '../core/errors.js';
 import { intArg } from './common.js';
 import type { CommandSpec } from './framework.js';
@@ -290,3 +291,86 @@ export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: 
     },
   ];
 }
+
+const mib = (bytes: number | null | undefined) => (bytes === null || bytes === undefined ? '-' : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+const pct = (p: number | null | undefined) => (p === null || p === undefined ? '-' : `${p}%`);
+
+type InfoOps = Ops<'status' | 'pid'> & Lazy<Pick<Snapshots, 'snapshotDetails'> & Pick<Cgroups, 'limits' | 'usage'>>;
+
+/**
+ * `info NAME`: everything about one container from the driver's own calls: state, PID, what its record
+ * says (`record`: base, address, port or memory), snapshots with dates and sizes, limits and usage
+ * while it runs, and the supervisor's health when it has a policy.
+ */
+export const infoCommand = (d: InfoOps, kind: Kind, record: (name: string) => Promise<object>): CommandSpec => ({
+  name: 'info',
+  args: 'NAME',
+  summary: 'print everything about a container: state, PID, base, address, snapshots (dates, sizes), limits, usage, health',
+  output: true,
+  run: async ([n], _, out) => {
+    const status = statusName(await d.status(n));
+    const live = status === 'RUNNING' || status === 'SUSPENDED';
+    const { readHealth } = await import('../core/supervision.js');
+    const [pid, rec, snapshots, limits, usage] = await Promise.all([
+      live ? d.pid(n) : null,
+      record(n),
+      d.snapshotDetails(n),
+      live ? d.limits(n) : null,
+      live ? d.usage(n) : null,
+    ]);
+    const info = { name: n, kind, status, pid, ...rec, snapshots, limits, usage, health: readHealth(kind, n) ?? null };
+    const text = () =>
+      [
+        `Name: ${n}`,
+        `Status: ${status}${pid === null ? '' : ` (PID ${pid})`}`,
+        ...Object.entries(rec).map(([k, v]) => `${k[0].toUpperCase()}${k.slice(1)}: ${v ?? '-'}`),
+        `Snapshots:${snapshots.length ? '' : ' -'}`,
+        ...snapshots.map((x) => `  ${x.tag}  ${x.created ?? '-'}  ${x.bytes === null ? '-' : mib(x.bytes)}`),
+        `Limits: ${limits ? `cpu ${pct(limits.cpuPercent)}, cores ${limits.cores ?? '-'}, memory ${limits.memory === null ? 'none' : mib(limits.memory)}, memsw ${limits.memsw === null ? 'none' : mib(limits.memsw)}` : '- (not running)'}`,
+        `Usage: ${usage ? `cpu ${pct(usage.cpuPercent)}, memory ${mib(usage.memory)}` : '- (not running)'}`,
+        `Health: ${info.health ? healthLine(info.health).slice('health: '.length) : 'unsupervised'}`,
+        '',
+      ].join('\n');
+    await out.print(info, { key: (i) => i.name, text });
+  },
+});
+
+/** `top [--once]`: CPU and memory of every running container by name, sampled together; again every 2 s until Ctrl-C. */
+export const topCommand = (d: Ops<'list' | 'status'> & Lazy<Pick<Cgroups, 'usage'>>): CommandSpec => ({
+  name: 'top',
+  summary: 'live CPU and memory of every running container, by name (--once: one sample, for scripts)',
+  options: { '--once': 'print one sample and exit', '--interval SECONDS': 'seconds between samples (default 2)' },
+  output: true,
+  run: async (_, o, out) => {
+    const every = intArg(o.interval, '--interval') ?? 2;
+    if (every < 1) throw dreError('DRE_ERR_INVALID_ARGUMENT', '--interval must be at least 1 second');
+    const sample = async () => {
+      const names = await d.list();
+      const rows = await Promise.all(
+        names.map(async (name) => {
+          const s = statusName(await d.status(name));
+          if (s !== 'RUNNING' && s !== 'SUSPENDED') return undefined;
+          const u: Usage | null = await d.usage(name).catch(() => null); // stopped meanwhile
+          return u && { name, status: s, cpuPercent: u.cpuPercent, memory: u.memory };
+        }),
+      );
+      return rows.filter((r) => r !== undefined && r !== null);
+    };
+    const view = {
+      columns: [
+        ['NAME', (r) => r.name],
+        ['STATUS', (r) => r.status],
+        ['CPU', (r) => pct(r.cpuPercent)],
+        ['MEMORY', (r) => mib(r.memory)],
+      ],
+    } satisfies Parameters<typeof out.print<{ name: string; status: string; cpuPercent: number | null; memory: number | null }>>[1];
+    if (o.once || !process.stdout.isTTY || out.format !== 'table') return out.print(await sample(), view);
+    for (;;) {
+      const rows = await sample();
+      process.stdout.write('\x1b[H\x1b[2J'); // home and clear, as top does
+      await out.print(rows, view);
+      await new Promise((r) => setTimeout(r, every * 1000));
+    }
+  },
+});
+

@@ -26,6 +26,7 @@ import {
   checkResourceType,
   cpuUsageNs,
   formatCpuList,
+  limitsOf,
   parseCpuList,
   RESOURCE_LABEL,
   setPlan,
@@ -34,9 +35,16 @@ import {
   type FileWrite,
   type GroupFiles,
   type LimitController,
+  type Limits,
 } from './limits.js';
 import { checkInt, checkName, checkObject, shown } from './names.js';
 import { isAlive, sleep } from './proc.js';
+
+/** What a container uses now: CPU % of one CPU and memory bytes; null where the host does not account it. */
+export interface Usage {
+  cpuPercent: number | null;
+  memory: number | null;
+}
 
 /** Where a container's groups are, relative to each hierarchy root. */
 export interface ContainerGroupLayout {
@@ -292,6 +300,32 @@ export class ControlGroups {
     const type = typeof r === 'object' && r !== null ? r.type : r;
     const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on the ${this.layout.owner}`;
     this.unsetAt(what, this.managed(what), this.layout.group, type as ResourceType);
+  }
+
+  /** The limits on the container as a whole. */
+  ownLimits(): Limits {
+    return limitsOf(this.files(this.managed(`read the limits of the ${this.layout.owner}`), this.layout.group));
+  }
+
+  /** What the container as a whole uses: CPU % of one CPU over `windowMs`, and memory in bytes (its own group's accounting). */
+  async ownUsage(windowMs = CPU_WINDOW_MS): Promise<Usage> {
+    const what = `read the usage of the ${this.layout.owner}`;
+    const hs = this.managed(what);
+    const cpuH = this.holder(hs, USAGE_FILES.v1.cpu.controller) ?? hs.find((h) => h.version === 2);
+    const memH = this.holder(hs, 'memory');
+    const at = (h: MountedHierarchy) => join(h.mount, this.layout.group);
+    const sample = () => (cpuH ? cpuUsageNs(cpuH.version, readGroupFile(at(cpuH), (cpuH.version === 1 ? USAGE_FILES.v1 : USAGE_FILES.v2).cpu.file)) : 0);
+    try {
+      const t0 = process.hrtime.bigint();
+      const u0 = sample();
+      await sleep(windowMs);
+      const u1 = sample();
+      const elapsed = Number(process.hrtime.bigint() - t0);
+      const memory = memH ? Number(readGroupFile(at(memH), (memH.version === 1 ? USAGE_FILES.v1 : USAGE_FILES.v2).memory.file)) : null;
+      return { cpuPercent: cpuH ? Math.round(((u1 - u0) / elapsed) * 1000) / 10 : null, memory };
+    } catch (e) {
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: its cgroup went away (${errnoText(e)}); did it stop?`, e);
+    }
   }
 
   private setAt(what: string, hs: MountedHierarchy[], rel: string, r: Resource): void {

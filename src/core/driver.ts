@@ -1,3 +1,5 @@
+import type { Usage } from './controlgroups.js';
+import type { Limits } from './limits.js';
 import type { Kind } from './paths.js';
 
 /** dre_app_status_t / dre_sys_status_t: the same values for both kinds. */
@@ -61,8 +63,16 @@ export interface Lifecycle<Config> {
   execCapture(name: string, argv: string[], timeoutMs?: number): Promise<ExecResult>;
 }
 
+/** One snapshot as `info` shows it: when it was taken (ISO 8601) and the bytes it holds of its own, where known. */
+export interface SnapshotDetail {
+  tag: string;
+  created: string | null;
+  bytes: number | null;
+}
+
 /** File-system snapshots (stopped), Base Images made from them, and checkpoints of the running state. */
 export interface Snapshots {
+  snapshotDetails(name: string): Promise<SnapshotDetail[]>;
   saveSnapshot(name: string, tag: string): Promise<void>;
   loadSnapshot(name: string, tag: string): Promise<void>;
   removeSnapshot(name: string, tag: string): Promise<void>;
@@ -88,6 +98,9 @@ export interface Cgroups {
   /** A limit on the container as a whole (its own group), beside the spec's nested Control Groups. */
   setLimit(name: string, r: Resource): Promise<void>;
   unsetLimit(name: string, r: Resource): Promise<void>;
+  /** The limits on the container as a whole, and what it uses now (running or suspended containers). */
+  limits(name: string): Promise<Limits>;
+  usage(name: string): Promise<Usage>;
 }
 
 /** One interface for both kinds: the LXC driver and the QEMU driver implement it. */

@@ -228,3 +228,34 @@ export function cpuUsageNs(version: 1 | 2, text: string): number {
   if (!m) throw new Error(`cpu.stat has no usage_usec line: ${JSON.stringify(text.slice(0, 80))}`);
   return Number(m[1]) * 1000;
 }
+
+/** The limits a group holds, as the Resource words say them; null where there is none. */
+export interface Limits {
+  cpuPercent: number | null;
+  cores: string | null;
+  memory: number | null;
+  memsw: number | null;
+}
+
+/** Reads a group's limits from its files (v1 or v2, per controller); the inverse of setPlan. */
+export function limitsOf(files: GroupFiles): Limits {
+  const cpuV = files.version('cpu');
+  let cpuPercent: number | null = null;
+  if (cpuV === 1) {
+    const quota = Number(files.read('cpu', 'cpu.cfs_quota_us'));
+    if (quota > 0) cpuPercent = Math.round((quota / period(files, 1)) * 1000) / 10;
+  } else if (cpuV === 2) {
+    const quota = files.read('cpu', 'cpu.max')?.split(/\s+/)[0];
+    if (quota !== undefined && quota !== 'max') cpuPercent = Math.round((Number(quota) / period(files, 2)) * 1000) / 10;
+  }
+  const memV = files.version('memory');
+  const memory = (memV === 1 ? v1Limit(files.read('memory', 'memory.limit_in_bytes')) : memV === 2 ? v2Limit(files.read('memory', 'memory.max')) : undefined) ?? null;
+  let memsw: number | null = null;
+  if (memV === 1) memsw = v1Limit(files.read('memory', 'memory.memsw.limit_in_bytes')) ?? null;
+  else if (memV === 2) {
+    const swap = v2Limit(files.read('memory', 'memory.swap.max'));
+    memsw = memory !== null && swap !== undefined ? memory + swap : null;
+  }
+  const cores = files.read('cpuset', 'cpuset.cpus')?.trim() || null;
+  return { cpuPercent, cores, memory, memsw };
+}

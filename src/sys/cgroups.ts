@@ -3,7 +3,8 @@
  * container's QEMU process and its threads (QEMU lives in the group itself, not in a leaf).
  */
 import { STATUS, type Resource, type ResourceType } from '../core/driver.js';
-import { ControlGroups } from '../core/controlgroups.js';
+import { ControlGroups, type Usage } from '../core/controlgroups.js';
+import type { Limits } from '../core/limits.js';
 import { checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
 import { containerCgroup } from './layout.js';
@@ -42,3 +43,18 @@ export async function getResource(name: string, pid: number, type: ResourceType)
   await refuseUnless(n, 'get resource of', LIVE);
   return sysControlGroups(n).get(pid, type);
 }
+
+/** Reads only, no lock: the running container's groups as `read` sees them (limits, usage). */
+async function reading<T>(what: string, name: string, read: (cgs: ControlGroups) => T | Promise<T>): Promise<T> {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  requireContainer(n, what);
+  await refuseUnless(n, what, LIVE);
+  return read(sysControlGroups(n));
+}
+
+/** The limits on the container as a whole. */
+export const limits = (name: string): Promise<Limits> => reading('read the limits of', name, (cgs) => cgs.ownLimits());
+/** What the container as a whole uses now (CPU % over a short window, memory bytes). */
+export const usage = (name: string): Promise<Usage> => reading('read the usage of', name, (cgs) => cgs.ownUsage());
+

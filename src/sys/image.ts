@@ -7,6 +7,8 @@ import { lastLines, run, engineCause } from '../core/run.js';
 export interface ImageSnapshot {
   name: string;
   'vm-state-size': number;
+  /** When it was taken, seconds since the epoch. */
+  'date-sec'?: number;
 }
 
 /** The fields of `qemu-img info --output=json` that D-RE reads. */

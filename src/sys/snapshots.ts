@@ -13,6 +13,7 @@ import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPa
 import { refuseState } from '../core/operation.js';
 import { changing, list, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
+import type { SnapshotDetail } from '../core/driver.js';
 import { launch, qemuPid } from './qemu.js';
 import { Qmp } from './qmp.js';
 import { isShared } from './share.js';
@@ -152,6 +153,20 @@ async function listing(name: string, prefix: string, what: string): Promise<stri
 }
 
 export const listSnapshots = (name: string): Promise<string[]> => listing(name, SNAPSHOT_PREFIX, 'list snapshots of');
+
+/** The snapshots with when they were taken and their size (a disk snapshot's own size is not kept apart in qcow2: null). */
+export async function snapshotDetails(name: string): Promise<SnapshotDetail[]> {
+  const n = checkName(name, 'container name');
+  const what = 'list snapshots of';
+  requireRoot(`${what} ${n}`);
+  const rec = requireContainer(n, what);
+  if (rec.rootfs !== null) return [];
+  const snaps = (await imageInfo(diskPath(n), `${what} ${n}`, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS')).snapshots ?? [];
+  return filterTags(snaps, SNAPSHOT_PREFIX).map((tag) => {
+    const s = snaps.find((x) => x.name === SNAPSHOT_PREFIX + tag)!;
+    return { tag, created: s['date-sec'] === undefined ? null : new Date(s['date-sec'] * 1000).toISOString(), bytes: null };
+  });
+}
 export const listCheckpoints = (name: string): Promise<string[]> => listing(name, CHECKPOINT_PREFIX, 'list checkpoints of');
 
 /** Flattens a snapshot (with everything under it) into a standalone Base Image beside the others. */

@@ -28,6 +28,7 @@ describe('dre-app usage', () => {
   before(async () => {
     await app.create(a, { network: false, privileged: true });
     await app.create(b, { network: false, privileged: true });
+    await app.saveSnapshot(a, 's1');
     await app.start(a);
     await app.start(b);
   });
@@ -108,6 +109,36 @@ describe('dre-app usage', () => {
     assert.equal(readFileSync(join(dir, limitFile), 'utf8').trim(), String(512 * 2 ** 20));
     assert.equal(run(['unlimit', a, 'memory']).code, 0);
     assert.equal(readFileSync(join(dir, limitFile), 'utf8').trim(), before);
+  });
+
+  it('tells everything about one container with info (state, pid, base, snapshots with dates and sizes, limits, usage)', async () => {
+    assert.equal(run(['limit', a, 'memory', '300M']).code, 0);
+    const r = run(['info', a, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const i = JSON.parse(r.stdout);
+    assert.equal(i.status, 'RUNNING');
+    assert.equal(i.pid, await app.pid(a));
+    assert.equal(i.base, 'default-privileged');
+    assert.equal(i.snapshots.length, 1);
+    assert.equal(i.snapshots[0].tag, 's1');
+    assert.ok(Math.abs(Date.parse(i.snapshots[0].created) - Date.now()) < 10 * 60_000, i.snapshots[0].created);
+    assert.equal(typeof i.snapshots[0].bytes, 'number');
+    assert.equal(i.limits.memory, 300 * 2 ** 20);
+    assert.ok(i.usage.memory > 0 && i.usage.memory < 300 * 2 ** 20, String(i.usage.memory));
+    assert.match(run(['info', a]).stdout, /^Name: .*\nStatus: RUNNING \(PID \d+\)\n/);
+    const stopped = JSON.parse(run(['info', b, '--json']).stdout);
+    assert.equal(stopped.status, 'RUNNING');
+    assert.equal(run(['info', uniqueName('ghost')]).code, 111);
+    run(['unlimit', a, 'memory']);
+  });
+
+  it('samples CPU and memory of each running container by name with top --once', () => {
+    const r = run(['top', '--once', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = JSON.parse(r.stdout) as { name: string; cpuPercent: number; memory: number }[];
+    const row = rows.find((x) => x.name === a);
+    assert.ok(row && row.memory > 0 && row.cpuPercent >= 0, r.stdout);
+    assert.match(run(['top', '--once']).stdout, /^NAME\s+STATUS\s+CPU\s+MEMORY\n/);
   });
 
   it('destroys a running container with --force, and refuses without it', async () => {
