@@ -27,6 +27,8 @@ export async function bench(): Promise<void> {
     'dre-app --version': [bundled, '--version'],
     'dre-app list': [bundled, 'list'],
     'dre-app status NAME (unbundled)': [modules, 'status', 'c1'],
+    // BENCH_CLI_BEFORE=path/to/an/older/dist/src/cli/dre-app.js: the same status through another build, e.g. main's
+    ...(process.env.BENCH_CLI_BEFORE ? { 'dre-app status NAME (BENCH_CLI_BEFORE)': [process.env.BENCH_CLI_BEFORE, 'status', 'c1'] } : {}),
   };
   const times: Record<string, number[]> = {};
   try {
