@@ -25,6 +25,7 @@ const members = {
   pid: state.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
+  logFiles: lifecycle.logFiles,
   info: state.info,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,

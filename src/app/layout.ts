@@ -50,6 +50,8 @@ export const snapshotPath = (name: string, tag: string) => join(snapshotsDir(nam
 export const checkpointsDir = (name: string) => join(containerDir('app', name), 'checkpoints');
 export const checkpointDir = (name: string, tag: string) => join(checkpointsDir(name), tag);
 export const lxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log');
+/** The LXC log of the run before (lxc.log moved aside at each start), which holds that run's stop and its D-Aware lines. */
+export const previousLxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log.1');
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
 export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
 

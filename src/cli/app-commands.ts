@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { cgroupCommands, execCommand, infoCommand, lazy, lifecycleCommands, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 
@@ -106,13 +106,8 @@ const commands: CommandSpec[] = [
       await out.print(pids, { key: (p) => p.pid, columns: [['PID', (p) => p.pid], ['VPID', (p) => p.vpid]] });
     },
   },
-  {
-    name: 'logs',
-    args: 'NAME',
-    summary: "print a running container's system log (/var/log/messages, where the default base's syslogd writes DLOG_*)",
-    // Read inside the container, through its own view: the file and every directory above it are the container's to make links of.
-    run: async ([n]) => app.exec(n, ['cat', '/var/log/messages']),
-  },
+  // The syslog is read inside the container, through its own view: the file and every directory above it are the container's to make links of.
+  logsCommand(app, { source: 'syslog', path: '/var/log/messages' }),
 ];
 
 export const appCli: CliSpec = { prog: 'dre-app', about: 'application containers (LXC) of the D-RE runtime', commands };

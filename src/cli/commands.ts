@@ -1,9 +1,11 @@
 /** Command builders shared by the CLIs (see framework.ts for the shape of a command): one container, container + tag, listings, resource words. */
 import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
 import type { Usage } from '../core/controlgroups.js';
+import { readUntrustedFile } from '../core/store.js';
+import { lstatSync } from 'node:fs';
 import { dreError } from '../core/errors.js';
 import { intArg } from './common.js';
-import type { CommandSpec } from './framework.js';
+import { oneOf, type CommandSpec } from './framework.js';
 import type { Kind } from '../core/paths.js';
 import type { Health, supervisionOps } from '../core/supervision.js';
 
@@ -373,4 +375,62 @@ export const topCommand = (d: Ops<'list' | 'status'> & Lazy<Pick<Cgroups, 'usage
     }
   },
 });
+
+const LOG_TAIL_BYTES = 1 << 20;
+
+/**
+ * `logs NAME [-f] [--source S]`: the container's host logs (console; LXC's log of this run and the one
+ * before, or QEMU's) and, for application containers, the syslog inside it; -f keeps printing what is
+ * added. The files are read as untrusted (never through a link: QEMU owns its run dir).
+ */
+export const logsCommand = (d: Ops<'logFiles' | 'status' | 'exec'>, inside?: { source: string; path: string }): CommandSpec => ({
+  name: 'logs',
+  args: 'NAME',
+  summary: `print a container's logs: console, ${inside ? "LXC's log (lxc.1: the run before, with its stop), and the syslog inside it" : "QEMU's log"}; -f follows them`,
+  options: { '-f, --follow': 'keep printing what is added (Ctrl-C ends)', '--source SOURCE': `only one: ${inside ? 'console, lxc.1, lxc, syslog' : 'console, qemu'}` },
+  run: async ([n], o) => {
+    const files = await d.logFiles(n);
+    const sources = [...files.map((f) => f.source), ...(inside ? [inside.source] : [])];
+    const only = o.source === undefined ? undefined : oneOf(o.source as string, sources, '--source');
+    const running = inside && (only === undefined || only === inside.source) && statusName(await d.status(n)) === 'RUNNING';
+    // The syslog alone: exactly what is inside, and the exit status of reading it (as before).
+    if (only === inside?.source && inside) return d.exec(n, o.follow ? ['tail', '-n', '+1', '-f', inside.path] : ['cat', inside.path]);
+    const chosen = files.filter((f) => only === undefined || f.source === only);
+    const many = chosen.length + (running ? 1 : 0) > 1;
+    const offsets = new Map<string, number>();
+    for (const f of chosen) {
+      const text = readUntrustedFile(f.path, LOG_TAIL_BYTES, -LOG_TAIL_BYTES);
+      offsets.set(f.path, text === undefined ? 0 : (statSize(f.path) ?? 0));
+      if (text === undefined) continue;
+      if (many) process.stdout.write(`==> ${f.source} (${f.path}) <==\n`);
+      process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+    }
+    if (running && inside) {
+      if (many) process.stdout.write(`==> ${inside.source} (${inside.path} in the container) <==\n`);
+      await d.exec(n, ['cat', inside.path]);
+    }
+    if (!o.follow) return;
+    if (running && inside) void d.exec(n, ['tail', '-n', '0', '-f', inside.path]);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      for (const f of chosen) {
+        const at = offsets.get(f.path) ?? 0;
+        const size = statSize(f.path);
+        if (size === undefined || size === at) continue;
+        const from = size < at ? 0 : at; // rotated or truncated: from its start
+        const added = readUntrustedFile(f.path, LOG_TAIL_BYTES, from) ?? '';
+        offsets.set(f.path, from + Buffer.byteLength(added));
+        if (added) process.stdout.write(many ? `==> ${f.source} <==\n${added}` : added);
+      }
+    }
+  },
+});
+
+function statSize(path: string): number | undefined {
+  try {
+    return lstatSync(path).size;
+  } catch {
+    return undefined;
+  }
+}
 

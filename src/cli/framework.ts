@@ -54,9 +54,11 @@ export function argumentsOf(args: string | undefined): string[] {
   return args.split(/\s+/).map((w) => (w.startsWith('[') ? w : `<${w}>`));
 }
 
-/** '--port PORT' as commander's '--port <PORT>' ('--tls [DIR]' stays optional). */
+/** '--port PORT' as commander's '--port <PORT>', '-f, --follow' as it is ('--tls [DIR]' stays optional). */
 function flagsOf(flags: string): string {
-  const [names, value] = flags.split(' ');
+  const m = /^(.*?--[\w-]+)(?: (\S+))?$/.exec(flags);
+  if (!m) throw new Error(`option ${JSON.stringify(flags)}: write it as '--name', '-n, --name' or '--name VALUE'`);
+  const [, names, value] = m;
   return value === undefined ? names : `${names} ${value.startsWith('[') ? value : `<${value}>`}`;
 }
 

@@ -32,6 +32,12 @@ export interface ExecResult {
   stderr: Buffer;
 }
 
+/** A log the engine writes for the container on the host (console, LXC's log, QEMU's). */
+export interface LogFile {
+  source: string;
+  path: string;
+}
+
 export interface StopOptions {
   /** How long the guest may take to shut down by itself before it is ended; default per driver. */
   timeoutMs?: number;
@@ -61,6 +67,8 @@ export interface Lifecycle<Config> {
   exec(name: string, argv: string[]): Promise<number>;
   /** The same with the output captured, within `timeoutMs` (the daemon's exec). */
   execCapture(name: string, argv: string[], timeoutMs?: number): Promise<ExecResult>;
+  /** The container's log files on the host, oldest first (they may not exist yet); read them with readUntrustedFile. */
+  logFiles(name: string): Promise<LogFile[]>;
 }
 
 /** One snapshot as `info` shows it: when it was taken (ISO 8601) and the bytes it holds of its own, where known. */

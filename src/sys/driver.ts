@@ -27,6 +27,7 @@ const members = {
   pid: lifecycle.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
+  logFiles: lifecycle.logFiles,
   info: lifecycle.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS, type Status, type StopOptions } from '../core/driver.js';
+import { STATUS, type LogFile, type Status, type StopOptions } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, containerStatus, listContainers, refuseState, removeContainerFiles } from '../core/operation.js';
@@ -13,7 +13,7 @@ import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
-import { agentSocketPath, baseDiskPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
+import { agentSocketPath, baseDiskPath, consoleLogPath, qemuLogPath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import { endLeftover, isLaunching, launch, powerOff, qemuPid, removeRunFiles, threadsGone } from './qemu.js';
 import { releaseLease } from './share.js';
 import { Qmp, withQmp } from './qmp.js';
@@ -308,3 +308,15 @@ export function info(name: string): { base: string | null; rootfs: string | null
   const rec = requireContainer(checkName(name, 'container name'), 'info of');
   return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB };
 }
+
+/** The container's log files on the host: the guest's serial console and QEMU's own log (QEMU's files: read them as untrusted). */
+export function logFiles(name: string): Promise<LogFile[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`read the logs of ${n}`);
+  requireContainer(n, 'read the logs of');
+  return Promise.resolve([
+    { source: 'console', path: consoleLogPath(n) },
+    { source: 'qemu', path: qemuLogPath(n) },
+  ]);
+}
+

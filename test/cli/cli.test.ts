@@ -213,3 +213,31 @@ describe('dre-sys', () => {
     assert.match(cause.stderr, /Could not open/);
   });
 });
+
+describe('dre-app logs', () => {
+  const c = uniqueName('logs');
+  after(async () => {
+    await app.stop(c, { timeoutMs: 0 }).catch(() => undefined);
+    await app.destroy(c).catch(() => undefined);
+  });
+
+  it("keeps the previous run's LXC log, so the D-Aware record of the last stop survives a start", async () => {
+    await app.create(c, { network: false, privileged: true });
+    await app.start(c);
+    assert.equal(run(['exec', c, '--', 'sh', '-c', 'sleep 1000 >/dev/null 2>&1 &']).code, 0);
+    const vpid = run(['exec', c, '--', 'pidof', 'sleep']).stdout.trim();
+    assert.match(vpid, /^\d+$/);
+    assert.equal(run(['register', c, vpid, '--vpid']).code, 0);
+    assert.equal(run(['stop', c, '--timeout', '5']).code, 0);
+    assert.equal(run(['start', c]).code, 0);
+    const previous = run(['logs', c, '--source', 'lxc.1']);
+    assert.equal(previous.code, 0, previous.stderr);
+    assert.match(previous.stdout, new RegExp(`registered process \\d+ \\(PID ${vpid} in the container\\)`));
+    const all = run(['logs', c]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /^==> console \(/m);
+    assert.match(all.stdout, /^==> lxc\.1 \(/m);
+    assert.match(all.stdout, /^==> syslog \(\/var\/log\/messages in the container\) <==\n(.*\n)*.*syslogd started/m);
+    assert.equal(run(['logs', c, '--source', 'nope']).code, 101);
+  });
+});
