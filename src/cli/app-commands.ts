@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { cgroupCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 
@@ -68,6 +68,7 @@ const commands: CommandSpec[] = [
   },
   infoCommand(app, 'app', (n) => state.info(n)),
   topCommand(app),
+  ...eventsCommands('app'),
   execCommand(app, 'dre-app', "run a command in a running container; stdin, stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-app:' line on stderr; --dre-status tells them apart)"),
   policyCommand(app, 'none, restart, rollback:TAG, rollback:last-good'),
   ...snapshotCommands(app, {

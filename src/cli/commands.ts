@@ -434,3 +434,30 @@ function statSize(path: string): number | undefined {
   }
 }
 
+/**
+ * `events [NAME]` (and `monitor`): the daemon's event stream, this kind's events (and operations), one
+ * line each, as they come: `TIME NAME TYPE details`, or one JSON object a line with --format json.
+ */
+export const eventsCommands = (kind: Kind): CommandSpec[] =>
+  ['events', 'monitor'].map((name): CommandSpec => ({
+    name,
+    args: '[NAME]',
+    summary: `stream what happens to the containers (from dred's /1.0/events; needs a running dred)${name === 'monitor' ? ': the same as events' : ''}`,
+    options: { '--type TYPE': 'only events of this type (started, stopped, died, snapshot-saved, ...)', '--count N': 'exit after N events' },
+    output: true,
+    run: async ([only], o, out) => {
+      const { watchEvents } = await import('../daemon/client.js');
+      const count = intArg(o.count, '--count');
+      let seen = 0;
+      await watchEvents((e) => {
+        // Operations (long work's progress) carry no container: only the container events of this kind.
+        if (!('kind' in e) || e.kind !== kind || (only !== undefined && e.name !== only) || (o.type !== undefined && e.type !== o.type)) return;
+        const { time, kind: _, name: n, type, pid: __, ...detail } = e;
+        if (out.quiet) process.stdout.write(`${n} ${type}\n`);
+        else if (out.format === 'table') process.stdout.write(`${time}  ${n}  ${type}${Object.keys(detail).length ? `  ${JSON.stringify(detail)}` : ''}\n`);
+        else process.stdout.write(`${JSON.stringify(e)}\n`); // json lines, whatever the format asked: a stream has no end to close a document
+        return count === undefined || ++seen < count;
+      });
+    },
+  }));
+

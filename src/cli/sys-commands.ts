@@ -1,7 +1,7 @@
 /** The commands of `dre-sys` (system containers), read by dre-sys.ts to run and by scripts/gen-docs to document. */
 import { statusName } from '../core/driver.js';
 import { checkAccel } from '../sys/accel.js';
-import { cgroupCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 import { migrationCommands } from './sys-migration.js';
@@ -58,6 +58,7 @@ const commands: CommandSpec[] = [
   },
   infoCommand(sys, 'sys', (n) => state.info(n)),
   topCommand(sys),
+  ...eventsCommands('sys'),
   execCommand(sys, 'dre-sys', "run a command in the guest (through its agent); stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)"),
   one('NAME', "attach the terminal to the guest's serial console (Ctrl-] detaches)", 'console', sys.console),
   logsCommand(sys),

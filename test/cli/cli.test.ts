@@ -12,7 +12,9 @@ import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { fitWidths, tableText } from '../../src/cli/output.js';
 import { bytesArg } from '../../src/cli/commands.js';
-import { cli, distDir, uniqueName } from '../support/env.js';
+import { sleep } from '../../src/core/proc.js';
+import { Daemon } from '../support/dred.js';
+import { cli, cliAsync, distDir, uniqueName } from '../support/env.js';
 
 const run = (args: string[]) => cli('dre-app', args);
 const oneUsageLine = (stderr: string, re: RegExp) => {
@@ -239,5 +241,35 @@ describe('dre-app logs', () => {
     assert.match(all.stdout, /^==> lxc\.1 \(/m);
     assert.match(all.stdout, /^==> syslog \(\/var\/log\/messages in the container\) <==\n(.*\n)*.*syslogd started/m);
     assert.equal(run(['logs', c, '--source', 'nope']).code, 101);
+  });
+});
+
+describe('dre-app events', () => {
+  const c = uniqueName('ev');
+  let daemon: Daemon | undefined;
+  after(async () => {
+    await daemon?.kill('SIGTERM');
+    await app.destroy(c).catch(() => undefined);
+  });
+
+  it('says there is no daemon with NO_SOCKET_AVAILABLE', () => {
+    const r = run(['events', '--count', '1']);
+    assert.equal(r.code, 153);
+    assert.match(r.stderr, /^dre-app: DRE_ERR_NO_SOCKET_AVAILABLE: .*start dred/);
+  });
+
+  it("streams the daemon's events of one container, as lines or JSON lines", async () => {
+    daemon = await Daemon.start();
+    const lines = cliAsync('dre-app', ['events', c, '--count', '2']);
+    const json = cliAsync('dre-app', ['monitor', c, '--count', '1', '--format', 'json', '--type', 'snapshot-saved']);
+    await sleep(1500); // both subscribed (a stream has no past)
+    await app.create(c, { network: false, privileged: true });
+    await app.saveSnapshot(c, 'e1');
+    const [l, j] = await Promise.all([lines.done, json.done]);
+    assert.equal(l.code, 0, l.stderr);
+    assert.match(l.stdout, new RegExp(`^\\S+  ${c}  created\\n\\S+  ${c}  snapshot-saved  \\{"tag":"e1"\\}\\n$`));
+    assert.equal(j.code, 0, j.stderr);
+    const e = JSON.parse(j.stdout);
+    assert.deepEqual([e.kind, e.name, e.type, e.tag], ['app', c, 'snapshot-saved', 'e1']);
   });
 });
