@@ -49,7 +49,8 @@ export interface Lifecycle<Config> {
   create(name: string, config: Config): Promise<void>;
   destroy(name: string): Promise<void>;
   exists(name: string): boolean;
-  list(): string[];
+  /** The containers of this root, in natural order (c1, c2, c10). */
+  list(): Promise<string[]>;
   /** Never throws for a container that exists; BUSY while another process changes it. */
   status(name: string): Promise<Status>;
   /**

@@ -204,7 +204,7 @@ export async function destroy(name: string): Promise<void> {
   });
 }
 
-export function list(): string[] {
+export async function list(): Promise<string[]> {
   return listContainers('sys', recordPath);
 }
 

@@ -9,9 +9,9 @@ import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, engineCause } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
-import { refuseState } from '../core/operation.js';
-import { changing, list, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, diskPath, qmpSocketPath, readRecord, recordPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { listContainers, refuseState } from '../core/operation.js';
+import { changing, observed, qmpStatusOn, refuseUnless, requireContainer } from './lifecycle.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
 import type { SnapshotDetail } from '../core/driver.js';
 import { launch, qemuPid } from './qemu.js';
@@ -214,7 +214,7 @@ export async function listBases(): Promise<string[]> {
 
 /** Containers standing on `base` (rootfs containers borrow the default base's kernel). */
 function usersOf(base: string): string[] {
-  return list().filter((n) => {
+  return listContainers('sys', recordPath).filter((n) => {
     const rec = readRecord(n);
     return rec !== undefined && (rec.base === base || (rec.rootfs !== null && base === DEFAULT_BASE));
   });

@@ -162,7 +162,7 @@ describe('names sort naturally', () => {
     try {
       for (const n of made) await app.create(n, { network: false, privileged: true });
       const mine = (xs: string[]) => xs.filter((x) => x.startsWith(`${p}-`));
-      assert.deepEqual(mine(app.list()), [`${p}-1`, `${p}-2`, `${p}-10`]);
+      assert.deepEqual(mine((await app.list())), [`${p}-1`, `${p}-2`, `${p}-10`]);
       assert.deepEqual(mine(run(['list', '-q']).stdout.trim().split('\n')), [`${p}-1`, `${p}-2`, `${p}-10`]);
     } finally {
       for (const n of made) await app.destroy(n).catch(() => undefined);
