@@ -7,6 +7,7 @@ import * as lifecycle from './lifecycle.js';
 import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
+import { rename } from './rename.js';
 import * as snapshots from './snapshots.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
@@ -14,6 +15,7 @@ const members = {
   kind: 'app' as const,
   create: lifecycle.create,
   destroy: lifecycle.destroy,
+  rename,
   exists: state.exists,
   list: state.list,
   status: state.status,
@@ -64,6 +66,7 @@ const members = {
 export const appDriver = journaled('app', members, {
   ...DRIVER_EVENTS,
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
+  rename: ['renamed', 'name', 'to'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
 });
 

@@ -167,6 +167,14 @@ export async function releaseNetwork(name: string): Promise<void> {
   });
 }
 
+/** Moves a container's lease (address and port) to its new name. */
+export async function renameLease(name: string, to: string): Promise<void> {
+  await withNetworkLock(`rename ${name}:`, () => {
+    const { [name]: lease, ...rest } = liveLeases();
+    if (lease) writeJsonAtomic(leasesPath(), { ...rest, [to]: lease });
+  });
+}
+
 /** The alias D-RE puts on its bridge, so that it never takes over a bridge of another root or of the user. */
 const bridgeAlias = () => `dre:${cgroupRoot()}`;
 

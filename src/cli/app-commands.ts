@@ -66,6 +66,7 @@ const commands: CommandSpec[] = [
       });
     },
   },
+  { name: 'rename', args: 'NAME NEW_NAME', summary: 'rename a stopped container (its files, snapshots, logs, address and port go with it)', run: async ([n, to]) => app.rename(n, to) },
   infoCommand(app, 'app', (n) => state.info(n)),
   topCommand(app),
   ...eventsCommands('app'),

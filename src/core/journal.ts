@@ -31,6 +31,7 @@ export type EventType =
   | 'cgroup-destroyed'
   | 'pid-bound'
   | 'pid-unbound'
+  | 'renamed'
   | 'limit-set'
   | 'limit-unset'
   | 'shared'

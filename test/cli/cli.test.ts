@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
 import { groupDir } from '../../src/core/cgroup.js';
 import { compareNames } from '../../src/core/names.js';
-import { containerGroup } from '../../src/core/paths.js';
+import { containerDir, containerGroup } from '../../src/core/paths.js';
 import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
 import { fitWidths, tableText } from '../../src/cli/output.js';
@@ -271,5 +271,37 @@ describe('dre-app events', () => {
     assert.equal(j.code, 0, j.stderr);
     const e = JSON.parse(j.stdout);
     assert.deepEqual([e.kind, e.name, e.type, e.tag], ['app', c, 'snapshot-saved', 'e1']);
+  });
+});
+
+describe('dre-app rename', () => {
+  const from = uniqueName('rn');
+  const to = uniqueName('rn');
+  const other = uniqueName('rn');
+  after(async () => {
+    for (const n of [from, to, other]) {
+      await app.stop(n, { timeoutMs: 0 }).catch(() => undefined);
+      await app.destroy(n).catch(() => undefined);
+    }
+  });
+
+  it('renames a stopped container with its snapshots, address and record, and refuses precisely', async () => {
+    await app.create(from, { privileged: true });
+    await app.create(other, { network: false, privileged: true });
+    await app.saveSnapshot(from, 's1');
+    const address = (await app.info(from)).address;
+    assert.equal(run(['rename', from, other]).code, 112);
+    assert.equal(run(['rename', from, '../x']).code, 101);
+    assert.equal(run(['rename', uniqueName('ghost'), to]).code, 111);
+    const r = run(['rename', from, to]);
+    assert.equal(r.code, 0, r.stderr);
+    const names = await app.list();
+    assert.ok(names.includes(to) && !names.includes(from), names.join(' '));
+    assert.equal(existsSync(containerDir('app', from)), false);
+    assert.deepEqual(await app.listSnapshots(to), ['s1']);
+    assert.equal((await app.info(to)).address, address);
+    await app.start(to);
+    assert.equal(run(['exec', to, '--', 'hostname']).stdout, `${to}\n`);
+    assert.equal(run(['rename', to, from]).code, 113);
   });
 });
