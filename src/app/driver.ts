@@ -8,6 +8,7 @@ import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
 import { rename } from './rename.js';
+import * as config from './settings.js';
 import * as snapshots from './snapshots.js';
 
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
@@ -16,6 +17,8 @@ const members = {
   create: lifecycle.create,
   destroy: lifecycle.destroy,
   rename,
+  settings: config.settings,
+  configure: config.configure,
   exists: state.exists,
   list: state.list,
   status: state.status,
@@ -67,6 +70,7 @@ export const appDriver = journaled('app', members, {
   ...DRIVER_EVENTS,
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
   rename: ['renamed', 'name', 'to'],
+  configure: ['configured', 'name', 'changes'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
 });
 

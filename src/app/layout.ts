@@ -20,6 +20,10 @@ export interface AppRecord {
   privileged?: boolean;
   /** The container's own read-only layers (ids under layers/), topmost first, between its upper and its base; absent: none. */
   layers?: string[];
+  /** Memory limit of the whole container in bytes, set at each start (config set); absent or null: none. */
+  memory?: number | null;
+  /** CPUs' worth of CPU time the container may use (a CFS quota of cpus × 100 %); absent or null: no limit. */
+  cpus?: number | null;
 }
 
 /** LXC's lxcpath for this D-RE root: one LXC directory per root keeps roots apart. */

@@ -167,6 +167,16 @@ export async function releaseNetwork(name: string): Promise<void> {
   });
 }
 
+/** Changes the SSH port a container's lease holds; refused when another container of this root has it. */
+export async function setLeasePort(name: string, port: number | null): Promise<void> {
+  await withNetworkLock(`configure ${name}:`, () => {
+    const leases = liveLeases();
+    const holder = Object.entries(leases).find(([n, l]) => n !== name && port !== null && l.port === port);
+    if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `configure ${name}: port ${port} is taken by application container ${holder[0]}`);
+    writeJsonAtomic(leasesPath(), { ...leases, [name]: { address: leases[name]?.address ?? null, port } });
+  });
+}
+
 /** Moves a container's lease (address and port) to its new name. */
 export async function renameLease(name: string, to: string): Promise<void> {
   await withNetworkLock(`rename ${name}:`, () => {

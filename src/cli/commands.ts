@@ -1,5 +1,5 @@
 /** Command builders shared by the CLIs (see framework.ts for the shape of a command): one container, container + tag, listings, resource words. */
-import { RESOURCE, statusName, type Cgroups, type Lifecycle, type Resource, type ResourceType, type Snapshots } from '../core/driver.js';
+import { RESOURCE, statusName, type Cgroups, type Configurable, type Lifecycle, type Resource, type ResourceType, type Settings, type Snapshots } from '../core/driver.js';
 import type { Usage } from '../core/controlgroups.js';
 import { readUntrustedFile } from '../core/store.js';
 import { lstatSync } from 'node:fs';
@@ -460,4 +460,36 @@ export const eventsCommands = (kind: Kind): CommandSpec[] =>
       });
     },
   }));
+
+const SETTING_KEYS = ['memory', 'cpus', 'port', 'autostart'] as const;
+
+/** A `config set` value as the driver takes it: sizes with units, "none" lifts a limit, true/false. */
+function settingValue(key: (typeof SETTING_KEYS)[number], text: string): Partial<Settings> {
+  if (key === 'autostart') return { autostart: oneOf(text, ['true', 'false'], 'autostart') === 'true' };
+  if (text === 'none') return { [key]: null };
+  return { [key]: key === 'memory' ? bytesArg(text, 'memory') : intArg(text, key) };
+}
+
+/** `config show NAME` and `config set NAME KEY VALUE` over the driver's settings and configure. */
+export const configCommands = (d: Lazy<Configurable>, keys: string): CommandSpec[] => [
+  {
+    name: 'config show',
+    args: 'NAME',
+    summary: 'print the settings kept across starts: memory, cpus, port, autostart',
+    output: true,
+    run: async ([n], _, out) => {
+      const s = await d.settings(n);
+      await out.print(s, {
+        key: () => n,
+        text: () => `memory: ${s.memory === null ? 'none' : mib(s.memory)}\ncpus: ${s.cpus ?? 'none'}\nport: ${s.port ?? 'none'}\nautostart: ${s.autostart}\n`,
+      });
+    },
+  },
+  {
+    name: 'config set',
+    args: 'NAME KEY VALUE',
+    summary: `change a setting: ${keys}`,
+    run: async ([n, key, value]) => d.configure(n, settingValue(oneOf(key, SETTING_KEYS, 'KEY'), value)),
+  },
+];
 

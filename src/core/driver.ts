@@ -112,5 +112,23 @@ export interface Cgroups {
   usage(name: string): Promise<Usage>;
 }
 
+/** What `config` changes after create (memory in bytes; null lifts a limit). */
+export interface Settings {
+  /** Application containers: the limit of the whole container, or null; system containers: the guest's RAM. */
+  memory: number | null;
+  /** Application containers: CPUs' worth of CPU time, or null; system containers: virtual CPUs. */
+  cpus: number | null;
+  /** The host port forwarded to SSH (application containers), or null. */
+  port: number | null;
+  /** Started by the first daemon after a boot. */
+  autostart: boolean;
+}
+
+/** Settings a container keeps across starts, changed after create. */
+export interface Configurable {
+  settings(name: string): Promise<Settings>;
+  configure(name: string, changes: Partial<Settings>): Promise<void>;
+}
+
 /** One interface for both kinds: the LXC driver and the QEMU driver implement it. */
-export type Driver<Config> = Lifecycle<Config> & Snapshots & Cgroups;
+export type Driver<Config> = Lifecycle<Config> & Snapshots & Cgroups & Configurable;

@@ -32,6 +32,7 @@ export type EventType =
   | 'pid-bound'
   | 'pid-unbound'
   | 'renamed'
+  | 'configured'
   | 'limit-set'
   | 'limit-unset'
   | 'shared'

@@ -5,6 +5,7 @@ import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
+import * as config from './settings.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
 import { startNfsServer, stopNfsServer } from './nfsserver.js';
@@ -28,6 +29,8 @@ const members = {
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
   logFiles: lifecycle.logFiles,
+  settings: config.settings,
+  configure: config.configure,
   info: lifecycle.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,
@@ -73,6 +76,7 @@ export const sysDriver = journaled('sys', members, {
   unshare: ['unshared', 'name'],
   migrate: ['migrated', 'name', 'target', 'port'],
   immigrate: ['immigrating', 'name', 'port'],
+  configure: ['configured', 'name', 'changes'],
 });
 
 export type SysDriver = typeof sysDriver;

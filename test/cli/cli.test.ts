@@ -205,6 +205,26 @@ describe('dre-sys', () => {
     assert.match(table[0], /^NAME\s+STATUS\s+DISK\s+MEMORY/);
   });
 
+  it('changes memory and CPUs after create with config set, and QEMU gets them at the next start', async () => {
+    const sysRun = (args: string[]) => cli('dre-sys', args);
+    assert.equal(sysRun(['config', 'set', vm, 'memory', '300M']).code, 0);
+    assert.equal(sysRun(['config', 'set', vm, 'cpus', '2']).code, 0);
+    assert.equal(sysRun(['config', 'set', vm, 'port', '2222']).code, 101);
+    assert.equal(sysRun(['config', 'set', vm, 'memory', '300']).code, 101); // bytes: below 16 MiB
+    assert.deepEqual(JSON.parse(sysRun(['config', 'show', vm, '--json']).stdout), { memory: 300 * 2 ** 20, cpus: 2, port: null, autostart: false });
+    assert.equal(readRecord(vm)?.memoryMiB, 300);
+    const started = cli('dre-sys', ['start', vm], { env: { DRE_SYS_ACCEL: 'tcg' } });
+    assert.equal(started.code, 0, started.stderr);
+    try {
+      const cmdline = readFileSync(`/proc/${await sys.pid(vm)}/cmdline`, 'utf8').split('\0');
+      assert.equal(cmdline[cmdline.indexOf('-m') + 1], '300');
+      assert.equal(cmdline[cmdline.indexOf('-smp') + 1], '2');
+      assert.equal(sysRun(['config', 'set', vm, 'cpus', '1']).code, 113);
+    } finally {
+      await sys.stop(vm, { timeoutMs: 0 });
+    }
+  });
+
   it("sets cause to the engine's whole result when an engine tool fails (cause was empty in every error seen)", async () => {
     rmSync(localDiskPath(vm));
     const err = await sys.listSnapshots(vm).then(() => undefined, (e: Error) => e);
@@ -305,3 +325,35 @@ describe('dre-app rename', () => {
     assert.equal(run(['rename', to, from]).code, 113);
   });
 });
+
+describe('dre-app config', () => {
+  const c = uniqueName('cfg');
+  after(async () => {
+    await app.stop(c, { timeoutMs: 0 }).catch(() => undefined);
+    await app.destroy(c).catch(() => undefined);
+  });
+
+  it('changes memory, cpus, port and autostart after create; the kernel holds the limits from the next start, or at once', async () => {
+    await app.create(c, { privileged: true });
+    assert.equal(run(['config', 'set', c, 'memory', '256M']).code, 0);
+    assert.equal(run(['config', 'set', c, 'colour', 'blue']).code, 101);
+    assert.equal(run(['config', 'set', c, 'memory', 'lots']).code, 101);
+    assert.equal(run(['start', c]).code, 0);
+    const mem = groupDir('memory', containerGroup('app', c))!;
+    const memFile = existsSync(join(mem, 'memory.limit_in_bytes')) ? 'memory.limit_in_bytes' : 'memory.max';
+    assert.equal(readFileSync(join(mem, memFile), 'utf8').trim(), String(256 * 2 ** 20));
+    assert.equal(run(['config', 'set', c, 'cpus', '1']).code, 0);
+    const cpu = groupDir('cpu', containerGroup('app', c))!;
+    if (existsSync(join(cpu, 'cpu.cfs_quota_us'))) assert.equal(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8').trim(), '100000');
+    else assert.match(readFileSync(join(cpu, 'cpu.max'), 'utf8'), /^100000 /);
+    assert.equal(run(['config', 'set', c, 'port', '2298']).code, 113);
+    assert.equal(run(['stop', c, '--timeout', '0']).code, 0);
+    assert.equal(run(['config', 'set', c, 'port', '2298']).code, 0);
+    assert.equal(run(['config', 'set', c, 'autostart', 'true']).code, 0);
+    assert.deepEqual(JSON.parse(run(['config', 'show', c, '--json']).stdout), { memory: 256 * 2 ** 20, cpus: 1, port: 2298, autostart: true });
+    assert.equal(run(['config', 'set', c, 'memory', 'none']).code, 0);
+    assert.equal(JSON.parse(run(['config', 'show', c, '--json']).stdout).memory, null);
+    assert.equal((await app.info(c)).port, 2298);
+  });
+});
+
