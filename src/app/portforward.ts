@@ -13,7 +13,8 @@ import { writeFileAtomic } from '../core/store.js';
 
 /** The port SSH listens on inside the container. */
 export const SSH_PORT = 22;
-const FORWARDER = fileURLToPath(new URL('./forwarder.js', import.meta.url));
+// From ../app/: the same file whether this module runs from dist/src/app or inlined in the CLI bundle in dist/src/bin.
+const FORWARDER = fileURLToPath(new URL('../app/forwarder.js', import.meta.url));
 
 export const forwarderPidPath = (name: string) => join(containerRunDir('app', name), 'forward.pid');
 const forwarderLogPath = (name: string) => join(containerRunDir('app', name), 'forward.log');

@@ -23,7 +23,8 @@ if (!process.env.DRE_TEST_TMP) {
 useTestNetwork(process.env.DRE_TEST_TMP);
 
 export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'cli', `${prog}.js`);
+/** The CLI as installed: the bundle (scripts/bundle-cli.mjs). */
+export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'bin', `${prog}.js`);
 
 let counter = 0;
 /** A container name unique in this run: `prefix-<pid>-<n>`. */
