@@ -35,7 +35,7 @@ export async function bench(): Promise<void> {
       const seed = privileged ? 'seedp' : 'seedu';
       await app.create(seed, { network: false, privileged });
       await app.start(seed);
-      sh(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'dre-app.js'), 'exec', seed, '--', 'sh', '-c', 'echo data > /root/seeded']);
+      sh(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin', 'dre-app.js'), 'exec', seed, '--', 'sh', '-c', 'echo data > /root/seeded']);
       await app.stop(seed, { timeoutMs: 0 });
       await app.saveSnapshot(seed, 's');
       await app.commitSnapshot(seed, 's', `${seed}-base`);

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pair, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'dre-app.js');
+const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin', 'dre-app.js');
 const sh = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => execFileSync(cmd, args, { stdio: 'pipe', env: env ?? process.env });
 
 type Op = 'create' | 'start' | 'status' | 'suspend' | 'resume' | 'stop' | 'destroy';

@@ -3,9 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DRE_ROOT="${DRE_ROOT:-/var/lib/dre}" DRE_RUNDIR="${DRE_RUNDIR:-/run/dre}"
-app() { echo "+ dre-app $*"; node dist/src/cli/dre-app.js "$@"; }
+app() { echo "+ dre-app $*"; node dist/src/bin/dre-app.js "$@"; }
 name=demo-$$
-trap 'node dist/src/cli/dre-app.js stop "$name" >/dev/null 2>&1; node dist/src/cli/dre-app.js destroy "$name" >/dev/null 2>&1' EXIT
+trap 'node dist/src/bin/dre-app.js stop "$name" >/dev/null 2>&1; node dist/src/bin/dre-app.js destroy "$name" >/dev/null 2>&1' EXIT
 app create "$name"
 app start "$name"
 app status "$name"

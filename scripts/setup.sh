@@ -36,9 +36,13 @@ fi
 # Rebuild only when a source is newer than the last build.
 if [ ! -f dist/.built ] || [ -n "$(find src test bench tsconfig.json package.json -newer dist/.built -print -quit)" ]; then
   npm run --silent build
-  chmod +x dist/src/cli/*.js
+  chmod +x dist/src/cli/*.js dist/src/bin/*.js
   touch dist/.built
 fi
+# The CLIs' man pages and bash/zsh completions (scripts/gen-docs.mjs made them in the build).
+for f in man/man1/dre-app.1 man/man1/dre-sys.1 bash-completion/completions/dre-app bash-completion/completions/dre-sys zsh/site-functions/_dre-app zsh/site-functions/_dre-sys; do
+  if ! cmp -s "dist/share/$f" "/usr/local/share/$f"; then install -D -m 0644 "dist/share/$f" "/usr/local/share/$f"; fi
+done
 
 # libdaware (daware.h, libdaware.so/.a, pkg-config daware, daware-register) under /usr/local: rebuilt only when c/daware changed.
 if [ ! -f /usr/local/lib/pkgconfig/daware.pc ] || [ -n "$(find c/daware -path c/daware/build -prune -o -type f -newer /usr/local/lib/pkgconfig/daware.pc -print -quit)" ]; then

@@ -3,7 +3,8 @@
  * plus what only LXC containers have: the running check and PIDs as seen inside the container (VPIDs).
  */
 import { STATUS, type Resource, type ResourceType } from '../core/driver.js';
-import { ControlGroups } from '../core/controlgroups.js';
+import { ControlGroups, type Usage } from '../core/controlgroups.js';
+import type { Limits } from '../core/limits.js';
 import { dreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { requireRoot } from '../core/privilege.js';
@@ -56,6 +57,8 @@ export const setResource = (name: string, cgroup: string, r: Resource): Promise<
   whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
 export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> =>
   whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
+export const setLimit = (name: string, r: Resource): Promise<void> => whileRunning('set a limit on', name, (cgs) => cgs.setOwn(r));
+export const unsetLimit = (name: string, r: Resource): Promise<void> => whileRunning('unset a limit on', name, (cgs) => cgs.unsetOwn(r));
 
 /** Reads only: no lock, so the container's status stays readable during the CPU window. */
 export async function getResource(name: string, pid: number, type: ResourceType): Promise<Resource> {
@@ -65,3 +68,18 @@ export async function getResource(name: string, pid: number, type: ResourceType)
   refuseUnless(n, 'get resource of', LIVE);
   return appControlGroups(n).get(pid, type);
 }
+
+/** Reads only, no lock: the running container's groups as `read` sees them (limits, usage). */
+async function reading<T>(what: string, name: string, read: (cgs: ControlGroups) => T | Promise<T>): Promise<T> {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  requireContainer(n, what);
+  refuseUnless(n, what, LIVE);
+  return read(appControlGroups(n));
+}
+
+/** The limits on the container as a whole. */
+export const limits = (name: string): Promise<Limits> => reading('read the limits of', name, (cgs) => cgs.ownLimits());
+/** What the container as a whole uses now (CPU % over a short window, memory bytes). */
+export const usage = (name: string): Promise<Usage> => reading('read the usage of', name, (cgs) => cgs.ownUsage());
+

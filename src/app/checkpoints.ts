@@ -13,7 +13,7 @@ import { checkName } from '../core/names.js';
 import { isAlive, waitFor } from '../core/proc.js';
 import { stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { exitFailure, lastLines, run, RunError } from '../core/run.js';
+import { lastLines, run, RunError, engineCause } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
 import { checkpointDir, checkpointsDir, containerCgroup, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing, lxcStartEnv } from './lifecycle.js';
@@ -66,7 +66,7 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     try {
       mkdirSync(staging, { mode: 0o700 });
       const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, exitFailure(r));
+      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, engineCause('lxc-checkpoint', r));
       renameSync(staging, checkpointDir(n, t));
     } finally {
       rmSync(staging, { recursive: true, force: true });
@@ -91,7 +91,7 @@ function findMonitor(name: string): number | undefined {
 async function endRun(n: string, what: string, monitor: number | undefined, lock: ContainerLock): Promise<void> {
   const r = await run('lxc-stop', [...lxcArgs(n), '-k'], { timeoutMs: 30_000, inheritFds: [lock.fd] });
   if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
-  if (runningInit(n) !== undefined) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: the running container could not be ended: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
+  if (runningInit(n) !== undefined) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: the running container could not be ended: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`, engineCause('lxc-stop', r));
 }
 
 export async function restart(name: string, tag: string): Promise<void> {
@@ -112,7 +112,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     const monitor = findMonitor(n);
     if (monitor !== undefined) writeFileSync(monitorPidPath(n), `${monitor}\n`);
     if (r.code !== 0 || runningInit(n) === undefined) {
-      throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: lxc-checkpoint -r failed: ${criuWords(checkpointDir(n, t), r.stderr) || `exit ${r.code}`}`);
+      throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: lxc-checkpoint -r failed: ${criuWords(checkpointDir(n, t), r.stderr) || `exit ${r.code}`}`, engineCause('lxc-checkpoint', r));
     }
   });
 }

@@ -7,6 +7,8 @@ import * as lifecycle from './lifecycle.js';
 import * as state from './state.js';
 import type { AppConfig } from './lifecycle.js';
 import * as registry from './registry.js';
+import { rename } from './rename.js';
+import * as config from './settings.js';
 import * as snapshots from './snapshots.js';
 import { buildDebianBase } from './debian.js';
 import { importBase } from './imports.js';
@@ -18,6 +20,9 @@ const members = {
   kind: 'app' as const,
   create: lifecycle.create,
   destroy: lifecycle.destroy,
+  rename,
+  settings: config.settings,
+  configure: config.configure,
   exists: state.exists,
   list: state.list,
   status: state.status,
@@ -29,11 +34,13 @@ const members = {
   pid: state.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
+  logFiles: lifecycle.logFiles,
   info: state.info,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,
   removeSnapshot: snapshots.removeSnapshot,
   listSnapshots: snapshots.listSnapshots,
+  snapshotDetails: snapshots.snapshotDetails,
   commitSnapshot: snapshots.commitSnapshot,
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
@@ -55,6 +62,10 @@ const members = {
   unbindVpid: cgroups.unbindVpid,
   setResource: cgroups.setResource,
   unsetResource: cgroups.unsetResource,
+  setLimit: cgroups.setLimit,
+  unsetLimit: cgroups.unsetLimit,
+  limits: cgroups.limits,
+  usage: cgroups.usage,
   getResource: cgroups.getResource,
   registerPid: registry.registerPid,
   registerVpid: registry.registerVpid,
@@ -68,6 +79,8 @@ const members = {
 export const appDriver = journaled('app', members, {
   ...DRIVER_EVENTS,
   bindVpid: ['pid-bound', 'name', 'cgroup', 'vpid'],
+  rename: ['renamed', 'name', 'to'],
+  configure: ['configured', 'name', 'changes'],
   unbindVpid: ['pid-unbound', 'name', 'cgroup', 'vpid'],
   buildDebianBase: ['base-built', 'base'],
   importBase: ['base-imported', 'base', 'source'],

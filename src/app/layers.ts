@@ -6,6 +6,7 @@ import { chownSync, chmodSync, lstatSync, mkdirSync, readdirSync, rmSync, utimes
 import { join } from 'node:path';
 import { readRecordOrSkip, snapshotRecordCheck, warnDamaged, type DamagedRecord } from '../core/records.js';
 import { hostLibc } from '../core/libc.js';
+import { compareNames } from '../core/names.js';
 import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
 import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
@@ -49,7 +50,7 @@ export function snapshotTags(name: string): string[] {
   return listEntries(snapshotsDir(name))
     .filter((f) => f.endsWith('.json'))
     .map((f) => f.slice(0, -'.json'.length))
-    .sort();
+    .sort(compareNames);
 }
 
 /** True when the upper layer holds no change since the last save. */

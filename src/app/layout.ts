@@ -20,6 +20,10 @@ export interface AppRecord {
   privileged?: boolean;
   /** The container's own read-only layers (ids under layers/), topmost first, between its upper and its base; absent: none. */
   layers?: string[];
+  /** Memory limit of the whole container in bytes, set at each start (config set); absent or null: none. */
+  memory?: number | null;
+  /** CPUs' worth of CPU time the container may use (a CFS quota of cpus × 100 %); absent or null: no limit. */
+  cpus?: number | null;
 }
 
 /** LXC's lxcpath for this D-RE root: one LXC directory per root keeps roots apart. */
@@ -50,6 +54,8 @@ export const snapshotPath = (name: string, tag: string) => join(snapshotsDir(nam
 export const checkpointsDir = (name: string) => join(containerDir('app', name), 'checkpoints');
 export const checkpointDir = (name: string, tag: string) => join(checkpointsDir(name), tag);
 export const lxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log');
+/** The LXC log of the run before (lxc.log moved aside at each start), which holds that run's stop and its D-Aware lines. */
+export const previousLxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log.1');
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
 export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
 

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
-import { STATUS, type ExecResult, type StopOptions } from '../core/driver.js';
+import { STATUS, type ExecResult, type LogFile, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
@@ -9,10 +9,10 @@ import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
-import { lastLines, run, runInteractive, signalNumber, type RunError } from '../core/run.js';
+import { lastLines, run, runInteractive, signalNumber, type RunError, engineCause } from '../core/run.js';
 import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
-import { containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, type AppRecord } from './layout.js';
+import { consoleLogPath, containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, previousLxcLogPath, type AppRecord } from './layout.js';
 import { makeOwnedDir } from '../core/access.js';
 import { confineDir, prepareContainerAccess, rootIdRange, shiftOwners } from './userns.js';
 import { refuseUnless, requireContainer, requireContainerDir, runningInit } from './state.js';
@@ -202,7 +202,7 @@ export async function start(name: string): Promise<void> {
     await waitForOldMonitor(n, monitor);
     prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
-    rmSync(lxcLogPath(n), { force: true });
+    keepPreviousLog(n);
     prepareDaware(n);
     syncLxcConfig(rec);
     const net = await prepareStart(n, rec);
@@ -223,7 +223,7 @@ export async function start(name: string): Promise<void> {
       } catch {
         /* no log written */
       }
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`);
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`, engineCause('lxc-start', r, log));
     }
   });
 }
@@ -249,7 +249,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     // LXC's monitor tears down (cgroups, post-stop hook) after lxc-stop returns: 1 ms polls, as a 10 ms one cost 5 ms of every stop on average.
     if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000, 1);
     if (runningInit(n) !== undefined) {
-      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
+      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`, engineCause('lxc-stop', r));
     }
     unmountRegistry(n);
     closePort(n);
@@ -367,5 +367,26 @@ function refuseFailedAttach(n: string, log: string): void {
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped before the command could run (${reason})`);
   }
   throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: LXC could not attach to the container: ${reason}`);
+}
+
+/** Moves the last run's LXC log aside (lxc.log.1) instead of wiping it: its stop and D-Aware lines stay readable (`dre-app logs`). */
+function keepPreviousLog(n: string): void {
+  try {
+    renameSync(lxcLogPath(n), previousLxcLogPath(n));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** The container's log files on the host, oldest first: its console, the previous run's LXC log, this run's. */
+export function logFiles(name: string): Promise<LogFile[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`read the logs of ${n}`);
+  requireContainer(n, 'read the logs of');
+  return Promise.resolve([
+    { source: 'console', path: consoleLogPath(n) },
+    { source: 'lxc.1', path: previousLxcLogPath(n) },
+    { source: 'lxc', path: lxcLogPath(n) },
+  ]);
 }
 

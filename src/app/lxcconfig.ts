@@ -55,6 +55,20 @@ function usernsLines(rec: AppRecord, range: IdRange | null): string[] {
   ];
 }
 
+/** The container's configured limits (config set memory/cpus) as LXC keys on its group, in the hierarchy each controller is on. */
+function limitLines(rec: AppRecord): string[] {
+  const version = (c: string) => hierarchies().find((h) => h.controllers.includes(c))?.version;
+  const lines: string[] = [];
+  if (rec.memory) lines.push(version('memory') === 2 ? `lxc.cgroup2.memory.max = ${rec.memory}` : `lxc.cgroup.memory.limit_in_bytes = ${rec.memory}`);
+  if (rec.cpus) {
+    const quota = rec.cpus * CPU_PERIOD_US;
+    lines.push(...(version('cpu') === 2 ? [`lxc.cgroup2.cpu.max = ${quota} ${CPU_PERIOD_US}`] : [`lxc.cgroup.cpu.cfs_period_us = ${CPU_PERIOD_US}`, `lxc.cgroup.cpu.cfs_quota_us = ${quota}`]));
+  }
+  return lines;
+}
+
+const CPU_PERIOD_US = 100_000;
+
 /** LXC's config for a container: LXC's defaults, overlay root, user namespace, its init's halt signal, cgroups under this root's. */
 export function renderLxcConfig(rec: AppRecord): string {
   const rootfs = `overlay:${[...lowerDirs(rec), upperDir(rec.name)].join(':')}`;
@@ -78,6 +92,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',
+    ...limitLines(rec),
     ...dawareMountEntries(rec.name),
     '',
   ].join('\n');

@@ -9,7 +9,7 @@ import { dreError, isDreError } from '../core/errors.js';
 import { ContainerLock, isLocked } from '../core/lock.js';
 import { cgroupRoot, containerDir, containersDir, stateRoot } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
-import { lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
 import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
 import { recordPath, type AppRecord } from './layout.js';
@@ -185,6 +185,24 @@ export async function releaseNetwork(name: string): Promise<void> {
   });
 }
 
+/** Changes the SSH port a container's lease holds; refused when another container of this root has it. */
+export async function setLeasePort(name: string, port: number | null): Promise<void> {
+  await withNetworkLock(`configure ${name}:`, () => {
+    const leases = liveLeases();
+    const holder = Object.entries(leases).find(([n, l]) => n !== name && port !== null && l.port === port);
+    if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `configure ${name}: port ${port} is taken by application container ${holder[0]}`);
+    writeJsonAtomic(leasesPath(), { ...leases, [name]: { address: leases[name]?.address ?? null, port } });
+  });
+}
+
+/** Moves a container's lease (address and port) to its new name. */
+export async function renameLease(name: string, to: string): Promise<void> {
+  await withNetworkLock(`rename ${name}:`, () => {
+    const { [name]: lease, ...rest } = liveLeases();
+    if (lease) writeJsonAtomic(leasesPath(), { ...rest, [to]: lease });
+  });
+}
+
 /** The alias D-RE puts on its bridge, so that it never takes over a bridge of another root or of the user. */
 const bridgeAlias = () => `dre:${cgroupRoot()}`;
 
@@ -257,7 +275,7 @@ export async function ensureBridge(what: string): Promise<void> {
       const r = await ip(step);
       if (r.code !== 0) {
         if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
-        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
+        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
       }
     }
   });

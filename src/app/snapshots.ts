@@ -5,15 +5,15 @@
  * stack. A committed base is a hard-link copy of the snapshot's layers: it shares no directory entry
  * with the container, so removing the container or the snapshot never harms it.
  */
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS } from '../core/driver.js';
+import { STATUS, type SnapshotDetail } from '../core/driver.js';
 import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { confineDir } from './userns.js';
@@ -134,6 +134,40 @@ export async function listSnapshots(name: string): Promise<string[]> {
   return usableSnapshotTags(n);
 }
 
+/** The snapshots with when they were saved and the bytes of the layer each froze (the changes since the one before). */
+export async function snapshotDetails(name: string): Promise<SnapshotDetail[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`list snapshots of ${n}`);
+  requireContainer(n, 'list snapshots of');
+  return usableSnapshotTags(n).flatMap((tag) => {
+    const rec = readSnapshot(n, tag);
+    if (!rec) return [];
+    const top = rec.layers[0];
+    return [{ tag, created: rec.created, bytes: top === undefined ? 0 : treeBytes(layerDir(n, top)) }];
+  });
+}
+
+/** Bytes of the regular files under `dir` (hard links counted once), as `du --apparent-size` would; a missing tree is 0. */
+function treeBytes(dir: string, seen = new Set<string>()): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = lstatSync(p);
+    if (st.isDirectory()) total += treeBytes(p, seen);
+    else if (!seen.has(`${st.dev}:${st.ino}`)) {
+      seen.add(`${st.dev}:${st.ino}`);
+      total += st.size;
+    }
+  }
+  return total;
+}
+
 /** Serialises everything that makes or removes the Base Image `base` (names starting with '.' are never containers). */
 
 /**
@@ -142,7 +176,7 @@ export async function listSnapshots(name: string): Promise<string[]> {
  */
 async function linkCopy(from: string, to: string, what: string, locks: ContainerLock[]): Promise<void> {
   const r = await run('cp', ['-a', '--link', '--', from, to], { timeoutMs: 600_000, inheritFds: locks.map((l) => l.fd) });
-  if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `${what}: copying ${from} failed: ${lastLines(r.stderr)}`, engineCause('cp', r));
 }
 
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {

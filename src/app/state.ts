@@ -103,7 +103,7 @@ export function refuseUnless(name: string, what: string, allowed: Status[]): Obs
   return o;
 }
 
-export function list(): string[] {
+export async function list(): Promise<string[]> {
   return listContainers('app', recordPath);
 }
 

@@ -10,6 +10,7 @@ import { runRoot, stateRoot } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
 import { sysDriver } from '../sys/driver.js';
 import { Api, OPENAPI_PATH } from '../daemon/api.js';
+import { daemonSocketPath } from '../daemon/client.js';
 import { EventHub } from '../daemon/events.js';
 import { Operations } from '../daemon/operations.js';
 import { Supervisor } from '../daemon/supervisor.js';
@@ -34,7 +35,6 @@ On a host, under systemd:            install dist/systemd/dred.service (or syste
 
 Environment: DRE_ROOT (default /var/lib/dre), DRE_RUNDIR (default /run/dre).`;
 
-export const socketPath = () => join(runRoot(), 'dred.sock');
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const operations = new Operations((op) => events.publish({ time: op.updated_at, type: 'operation', operation: op }));
   const server = { api_version: '1.0', server: 'dred', version: version(), pid: process.pid, root: stateRoot(), rundir: runRoot() };
   const opts = { api, ctx: { operations, server }, events };
-  events.start();
+  await events.start();
   const supervisor = new Supervisor([appDriver, sysDriver], events);
   await supervisor.start();
 
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
     process.stderr.write(`dred: serving HTTPS on ${host}:${port} (certificate ${serverCertPath(values.tls)}, trusted clients in ${trustDir(values.tls)})\n`);
   }
 
-  const sock = socketPath();
+  const sock = daemonSocketPath();
   rmSync(sock, { force: true }); // a socket left by a killed daemon (the lock says none serves it now)
   const unix = unixServer(opts);
   await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(sock, () => resolve()));

@@ -3,7 +3,8 @@ import type { SysDriver } from '../sys/driver.js';
 import type { MigrationProgress } from '../sys/migration.js';
 import { dreError } from '../core/errors.js';
 import { one, type Lazy } from './commands.js';
-import { intArg, parse, printJson, type Command } from './common.js';
+import { intArg } from './common.js';
+import { oneOf, type CommandSpec } from './framework.js';
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
@@ -21,27 +22,25 @@ function progressPrinter(name: string): (p: MigrationProgress) => void {
   };
 }
 
-
 /** The NFS and migration subcommands on the (lazily loaded) driver. */
-export const migrationCommands = (sys: Lazy<SysDriver>): Command[] => [
+export const migrationCommands = (sys: Lazy<SysDriver>): CommandSpec[] => [
   {
     name: 'nfs-config',
-    usage: '[nfs://SERVER/EXPORT]',
+    args: '[nfs://SERVER/EXPORT]',
     summary: 'set (after checking it mounts) or print the NFS server this host shares containers on; DRE_SYS_NFS overrides it',
-    run: async (args) => {
-      const { positionals } = parse(args, {}, 0);
-      if (positionals[0] !== undefined) sys.setNfsConfig(positionals[0]);
+    run: async (positionals) => {
+      if (positionals[0] !== undefined) await sys.setNfsConfig(positionals[0]);
       else process.stdout.write(`${sys.nfsConfig() ?? '(none)'}\n`);
     },
   },
   {
     name: 'nfs-server',
-    usage: 'start DIR | stop',
-    summary: "serve DIR over NFS from this host for sharing (kernel nfsd where present, else nfs-ganesha + rpcbind)",
-    run: async (args) => {
-      const { positionals } = parse(args, {}, 1);
-      if (positionals[0] === 'start' && positionals[1]) process.stdout.write(`${await sys.startNfsServer(positionals[1])}\n`);
-      else if (positionals[0] === 'stop') await sys.stopNfsServer();
+    args: 'ACTION [DIR]',
+    summary: 'nfs-server start DIR | nfs-server stop: serve DIR over NFS from this host for sharing (kernel nfsd where present, else nfs-ganesha + rpcbind)',
+    run: async ([action, dir]) => {
+      oneOf(action, ['start', 'stop'], 'nfs-server ACTION');
+      if (action === 'start' && dir) process.stdout.write(`${await sys.startNfsServer(dir)}\n`);
+      else if (action === 'stop' && !dir) await sys.stopNfsServer();
       else throw dreError('DRE_ERR_INVALID_ARGUMENT', 'nfs-server: use "start DIR" or "stop"');
     },
   },
@@ -49,46 +48,47 @@ export const migrationCommands = (sys: Lazy<SysDriver>): Command[] => [
   one('NAME', "bring a stopped shared container's disk back to this host and off the share", 'unshare', sys.unshare),
   {
     name: 'lease',
-    usage: 'NAME [--break] [--json]',
+    args: 'NAME',
     summary: "print which host runs a shared container; --break frees it from a host that died running it (only then: two hosts on one disk destroy it)",
-    run: async (args) => {
-      const { values, positionals } = parse(args, { break: { type: 'boolean' } }, 1);
-      const holder = await (values.break ? sys.breakLease : sys.leaseHolder)(positionals[0]);
-      if (values.json) printJson(holder ?? null);
-      else if (values.break) process.stdout.write(holder ? `broke the lease of ${holder.host} (since ${holder.since ?? '?'})\n` : 'no lease to break\n');
-      else process.stdout.write(holder ? `${holder.host} since ${holder.since ?? '?'}\n` : 'free\n');
+    options: { '--break': 'free the lease of a host that died running it' },
+    output: true,
+    run: async ([n], o, out) => {
+      const holder = (await (o.break ? sys.breakLease : sys.leaseHolder)(n)) ?? null;
+      const text = o.break ? (holder ? `broke the lease of ${holder.host} (since ${holder.since ?? '?'})\n` : 'no lease to break\n') : holder ? `${holder.host} since ${holder.since ?? '?'}\n` : 'free\n';
+      await out.print(holder, { key: (h) => h?.host, text: () => text });
     },
   },
   {
     name: 'immigrate',
-    usage: 'NAME PORT [--tls DIR]',
+    args: 'NAME PORT',
     summary: 'start the container here waiting for its live migration on PORT (known here or on the share)',
-    run: async (args) => {
-      const { values, positionals } = parse(args, { tls: { type: 'string' } }, 2);
-      await sys.immigrate(positionals[0], intArg(positionals[1], 'PORT')!, { tlsDir: values.tls ?? null });
+    options: { '--tls DIR': 'TLS directory (server.crt, server.key, trust/)' },
+    run: async ([n, port], o) => {
+      await sys.immigrate(n, intArg(port, 'PORT')!, { tlsDir: (o.tls as string | undefined) ?? null });
     },
   },
   {
     name: 'migrate',
-    usage: 'NAME TARGET PORT [--copy-disk] [--tls DIR] [--timeout SECONDS] [--bandwidth MIB_PER_S] [--json]',
+    args: 'NAME TARGET PORT',
     summary: 'live-migrate a running container to TARGET, printing progress (RAM sent, remaining, downtime)',
-    run: async (args) => {
-      const { values, positionals } = parse(
-        args,
-        { 'copy-disk': { type: 'boolean' }, tls: { type: 'string' }, timeout: { type: 'string' }, bandwidth: { type: 'string' } },
-        3,
-      );
-      const [name, target, port] = positionals;
+    options: {
+      '--copy-disk': 'copy the disk too (not shared)',
+      '--tls DIR': 'TLS directory (client.crt, client.key, trust/)',
+      '--timeout SECONDS': 'give up after SECONDS',
+      '--bandwidth MIB_PER_S': 'at most this many MiB/s',
+    },
+    output: true,
+    run: async ([name, target, port], values, out) => {
       const timeout = intArg(values.timeout, '--timeout');
       const bandwidth = intArg(values.bandwidth, '--bandwidth');
       const r = await sys.migrate(name, target, intArg(port, 'PORT')!, {
-        copyDisk: values['copy-disk'] ?? false,
-        tlsDir: values.tls ?? null,
+        copyDisk: values['copy-disk'] === true,
+        tlsDir: (values.tls as string | undefined) ?? null,
         timeoutMs: timeout === undefined ? undefined : timeout * 1000,
         maxBandwidth: bandwidth === undefined ? undefined : bandwidth * 2 ** 20,
         onProgress: progressPrinter(name),
       });
-      if (values.json) printJson(r);
+      if (out.format !== 'table' || out.quiet) await out.print(r, { key: () => name });
     },
   },
 ];

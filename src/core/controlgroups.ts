@@ -20,13 +20,14 @@ import {
   writeGroupFile,
   type MountedHierarchy,
 } from './cgroup.js';
-import { RESOURCE, type Resource, type ResourceType } from './driver.js';
+import { RESOURCE, type Resource, type ResourceType, type Usage } from './driver.js';
 import { dreError, isDreError, type DreErrName } from './errors.js';
 import { withRevert } from './revert.js';
 import {
   checkResourceType,
   cpuUsageNs,
   formatCpuList,
+  limitsOf,
   parseCpuList,
   RESOURCE_LABEL,
   setPlan,
@@ -35,9 +36,12 @@ import {
   type FileWrite,
   type GroupFiles,
   type LimitController,
+  type Limits,
 } from './limits.js';
 import { checkInt, checkName, checkObject, shown } from './names.js';
 import { isAlive, sleep } from './proc.js';
+
+export type { Usage };
 
 /** Where a container's groups are, relative to each hierarchy root. */
 export interface ContainerGroupLayout {
@@ -278,17 +282,61 @@ export class ControlGroups {
   set(cg: unknown, r: Resource): void {
     const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
-    const rel = this.rel(name);
-    const writes = withContext(what, () => setPlan(checkObject(r, 'resource'), this.files(hs, rel), onlineCpus()));
-    this.apply(what, hs, rel, writes, 'DRE_ERR_SET_LIMIT_FAILED');
+    this.setAt(what, hs, this.rel(name), r);
   }
 
   unset(cg: unknown, r: Resource | ResourceType): void {
     const type = typeof r === 'object' && r !== null ? r.type : r;
     const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on cgroup ${shown(cg)} in ${this.layout.owner}`;
     const { name, hs } = this.requireGroup(what, cg);
-    const rel = this.rel(name);
-    const writes = withContext(what, () => unsetPlan(type as ResourceType, this.files(hs, rel)));
+    this.unsetAt(what, hs, this.rel(name), type as ResourceType);
+  }
+
+  /** A limit on the container as a whole: its own group, which holds every process and Control Group of it. */
+  setOwn(r: Resource): void {
+    const what = `set ${RESOURCE_LABEL[r?.type] ?? 'resource'} on the ${this.layout.owner}`;
+    this.setAt(what, this.managed(what), this.layout.group, r);
+  }
+
+  unsetOwn(r: Resource | ResourceType): void {
+    const type = typeof r === 'object' && r !== null ? r.type : r;
+    const what = `unset ${RESOURCE_LABEL[type as ResourceType] ?? 'resource'} on the ${this.layout.owner}`;
+    this.unsetAt(what, this.managed(what), this.layout.group, type as ResourceType);
+  }
+
+  /** The limits on the container as a whole. */
+  ownLimits(): Limits {
+    return limitsOf(this.files(this.managed(`read the limits of the ${this.layout.owner}`), this.layout.group));
+  }
+
+  /** What the container as a whole uses: CPU % of one CPU over `windowMs`, and memory in bytes (its own group's accounting). */
+  async ownUsage(windowMs = CPU_WINDOW_MS): Promise<Usage> {
+    const what = `read the usage of the ${this.layout.owner}`;
+    const hs = this.managed(what);
+    const cpuH = this.holder(hs, USAGE_FILES.v1.cpu.controller) ?? hs.find((h) => h.version === 2);
+    const memH = this.holder(hs, 'memory');
+    const at = (h: MountedHierarchy) => join(h.mount, this.layout.group);
+    const sample = () => (cpuH ? cpuUsageNs(cpuH.version, readGroupFile(at(cpuH), (cpuH.version === 1 ? USAGE_FILES.v1 : USAGE_FILES.v2).cpu.file)) : 0);
+    try {
+      const t0 = process.hrtime.bigint();
+      const u0 = sample();
+      await sleep(windowMs);
+      const u1 = sample();
+      const elapsed = Number(process.hrtime.bigint() - t0);
+      const memory = memH ? Number(readGroupFile(at(memH), (memH.version === 1 ? USAGE_FILES.v1 : USAGE_FILES.v2).memory.file)) : null;
+      return { cpuPercent: cpuH ? Math.round(((u1 - u0) / elapsed) * 1000) / 10 : null, memory };
+    } catch (e) {
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: its cgroup went away (${errnoText(e)}); did it stop?`, e);
+    }
+  }
+
+  private setAt(what: string, hs: MountedHierarchy[], rel: string, r: Resource): void {
+    const writes = withContext(what, () => setPlan(checkObject(r, 'resource'), this.files(hs, rel), onlineCpus()));
+    this.apply(what, hs, rel, writes, 'DRE_ERR_SET_LIMIT_FAILED');
+  }
+
+  private unsetAt(what: string, hs: MountedHierarchy[], rel: string, type: ResourceType): void {
+    const writes = withContext(what, () => unsetPlan(type, this.files(hs, rel)));
     this.apply(what, hs, rel, writes, 'DRE_ERR_UNSET_LIMIT_FAILED');
   }
 

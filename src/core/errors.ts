@@ -49,11 +49,14 @@ export function errName(code: number): DreErrName | undefined {
 }
 
 /**
- * The one error type of D-RE. `code` is the spec's dre_err_t, `name` its spec name; the message says
+ * The one error type of D-RE. `code` is the spec's dre_err_t, `errName` its spec name (e.g.
+ * "DRE_ERR_CONTAINER_RUNNING"; `name` is "DreError", as for every Error subclass); the message says
  * which operation on which container failed and why; `cause` carries the engine's own words.
  */
 export class DreError extends Error {
+  /** The spec's dre_err_t, e.g. -113. */
   readonly code: DreErrCode;
+  /** The spec's name of `code`, e.g. "DRE_ERR_CONTAINER_RUNNING". */
   readonly errName: DreErrName;
 
   constructor(name: DreErrName, message: string, options?: { cause?: unknown }) {

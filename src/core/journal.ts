@@ -36,6 +36,8 @@ export type EventType =
   | 'cgroup-destroyed'
   | 'pid-bound'
   | 'pid-unbound'
+  | 'renamed'
+  | 'configured'
   | 'limit-set'
   | 'limit-unset'
   | 'shared'
@@ -120,6 +122,8 @@ export const DRIVER_EVENTS = {
   unbindPid: ['pid-unbound', 'name', 'cgroup', 'pid'],
   setResource: ['limit-set', 'name', 'cgroup', 'resource'],
   unsetResource: ['limit-unset', 'name', 'cgroup', 'resource'],
+  setLimit: ['limit-set', 'name', 'resource'],
+  unsetLimit: ['limit-unset', 'name', 'resource'],
   setPolicy: ['policy-set', 'name', 'policy'],
   markGood: ['snapshot-marked-good', 'name', 'tag'],
 } as const satisfies Record<string, EventSpec>;

@@ -3,9 +3,11 @@
  * file gets which text (kernel Documentation/admin-guide/cgroup-v1/{cpusets,memory}.rst,
  * scheduler/sched-bwc.rst and cgroup-v2.rst). Pure: the group's current files come in through `read`.
  */
-import { RESOURCE, type Resource, type ResourceType } from './driver.js';
+import { RESOURCE, type Limits, type Resource, type ResourceType } from './driver.js';
 import { shown } from './names.js';
 import { dreError } from './errors.js';
+
+export type { Limits };
 
 export type LimitController = 'cpu' | 'cpuset' | 'memory';
 
@@ -227,4 +229,27 @@ export function cpuUsageNs(version: 1 | 2, text: string): number {
   const m = /^usage_usec (\d+)$/m.exec(text);
   if (!m) throw new Error(`cpu.stat has no usage_usec line: ${JSON.stringify(text.slice(0, 80))}`);
   return Number(m[1]) * 1000;
+}
+
+/** Reads a group's limits from its files (v1 or v2, per controller); the inverse of setPlan. */
+export function limitsOf(files: GroupFiles): Limits {
+  const cpuV = files.version('cpu');
+  let cpuPercent: number | null = null;
+  if (cpuV === 1) {
+    const quota = Number(files.read('cpu', 'cpu.cfs_quota_us'));
+    if (quota > 0) cpuPercent = Math.round((quota / period(files, 1)) * 1000) / 10;
+  } else if (cpuV === 2) {
+    const quota = files.read('cpu', 'cpu.max')?.split(/\s+/)[0];
+    if (quota !== undefined && quota !== 'max') cpuPercent = Math.round((Number(quota) / period(files, 2)) * 1000) / 10;
+  }
+  const memV = files.version('memory');
+  const memory = (memV === 1 ? v1Limit(files.read('memory', 'memory.limit_in_bytes')) : memV === 2 ? v2Limit(files.read('memory', 'memory.max')) : undefined) ?? null;
+  let memsw: number | null = null;
+  if (memV === 1) memsw = v1Limit(files.read('memory', 'memory.memsw.limit_in_bytes')) ?? null;
+  else if (memV === 2) {
+    const swap = v2Limit(files.read('memory', 'memory.swap.max'));
+    memsw = memory !== null && swap !== undefined ? memory + swap : null;
+  }
+  const cores = files.read('cpuset', 'cpuset.cpus')?.trim() || null;
+  return { cpuPercent, cores, memory, memsw };
 }

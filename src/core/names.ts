@@ -55,3 +55,17 @@ export function checkObject<T>(value: T | null | undefined, what: string): T {
   if (typeof value !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an object`);
   return value;
 }
+
+/** Natural order of names: runs of digits compare as numbers (c1, c2, c10), the rest by code point; a total order. */
+export function compareNames(a: string, b: string): number {
+  const ra = a.match(/\d+|\D+/g) ?? [];
+  const rb = b.match(/\d+|\D+/g) ?? [];
+  for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
+    const [x, y] = [ra[i], rb[i]];
+    if (x === y) continue;
+    const digits = /^\d/.test(x) && /^\d/.test(y);
+    if (digits && BigInt(x) !== BigInt(y)) return BigInt(x) < BigInt(y) ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return ra.length - rb.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -123,6 +123,8 @@ export const appRecordCheck = shape({
   'layers?': strings,
   'privileged?': bool,
   'idmap?': object,
+  'memory?': orNull(int(1, Number.MAX_SAFE_INTEGER)),
+  'cpus?': orNull(int(1, 1024)),
 });
 
 /** A snapshot record of an application container (src/app/layers.ts SnapshotRecord). */
@@ -147,4 +149,5 @@ export const sysRecordCheck = shape({
   memoryMiB: int(1, 2 ** 31 - 1),
   accel: (v) => (v === 'kvm' || v === 'tcg' ? undefined : '"kvm" or "tcg"'),
   created: str,
+  'cpus?': int(1, 1024),
 });

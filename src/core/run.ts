@@ -2,8 +2,6 @@ import { spawn, type StdioOptions } from 'node:child_process';
 import { constants } from 'node:os';
 
 export interface RunResult {
-  /** The command line, for messages: the program and its arguments joined by spaces. */
-  command: string;
   code: number;
   signal: NodeJS.Signals | null;
   stdout: string;
@@ -30,7 +28,7 @@ export interface RunOptions {
 
 /**
  * A command that could not be spawned, ran over its time (`timedOut`, with what it printed until
- * then in `result`), or exited non-zero (`exitFailure`: kept as the DreError's cause).
+ * then in `result`). A command that exits non-zero is not an error here: see `run` and `engineCause`.
  */
 export class RunError extends Error {
   readonly command: string;
@@ -45,10 +43,14 @@ export class RunError extends Error {
   }
 }
 
-/** A finished run that failed, as an error: the cause a DreError keeps, with the tool's exit status and output. */
-export function exitFailure(r: RunResult): RunError {
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code}`;
-  return new RunError(`${r.command} ${how}: ${lastLines(r.stderr || r.stdout)}`, { command: r.command, result: r });
+/** What a DreError's `cause` holds for an engine tool that failed: the tool, its whole result and the log it wrote, if any. */
+export interface EngineCause extends RunResult {
+  tool: string;
+  log?: string;
+}
+
+export function engineCause(tool: string, r: Omit<RunResult, 'signal'> & { signal?: NodeJS.Signals | null }, log?: string): EngineCause {
+  return { tool, signal: null, ...r, ...(log ? { log } : {}) };
 }
 
 /**
@@ -81,7 +83,7 @@ export function run(cmd: string, args: readonly string[], opts: RunOptions = {})
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const command = [cmd, ...args].join(' ');
-      const result = { command, code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
+      const result = { code: code ?? -1, signal, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
       if (timedOut) reject(new RunError(`${command}: no answer after ${timeoutMs} ms`, { command, timedOut: true, result }));
       else resolve(result);
     });

@@ -1,6 +1,7 @@
 import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
+import { compareNames } from './names.js';
 
 /** Writes a file so that readers see the old or the new content, never a part (write, fsync, rename). */
 export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
@@ -45,7 +46,7 @@ export function readJson<T>(path: string): T | undefined {
 /** Names of the finished entries of a directory: staging entries (starting with '.') are left out. */
 export function listEntries(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => !n.startsWith('.')).sort();
+    return readdirSync(dir).filter((n) => !n.startsWith('.')).sort(compareNames);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

@@ -173,6 +173,16 @@ export function supervisionOps(kind: Kind, requireContainer: (name: string, what
   };
 }
 
+/** Sets whether the first daemon after a boot starts the container (its policy's autostart; a policy that does nothing else is made). The caller holds its lock. */
+export function setAutostart(kind: Kind, name: string, on: boolean): void {
+  const s = readSupervision(kind, name);
+  if (!s.policy && !on) return;
+  writeSupervision(kind, name, { ...s, policy: checkPolicy(kind, { ...(s.policy ?? {}), autostart: on }) });
+}
+
+/** Whether the container is started by the first daemon after a boot. */
+export const autostarts = (kind: Kind, name: string): boolean => readSupervision(kind, name).policy?.autostart ?? false;
+
 /** The tag `rollback:last-good` goes back to: the newest snapshot marked good that still exists. */
 export function lastGood(good: string[], existing: string[]): string | undefined {
   return [...good].reverse().find((t) => existing.includes(t));

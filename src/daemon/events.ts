@@ -15,7 +15,7 @@ export type StreamEvent = JournalEvent | { time: string; type: 'operation'; oper
 /** A container kind as the watcher sees it: its names and the process whose life is the container's. */
 export interface Watched {
   kind: Kind;
-  list(): string[];
+  list(): Promise<string[]>;
   enginePid(name: string): number | undefined;
 }
 
@@ -108,9 +108,9 @@ export class EventHub {
     private readonly tickMs = 200,
   ) {}
 
-  start(): void {
-    for (const k of this.kinds) for (const n of safeList(k)) this.tracked.set(`${k.kind}/${n}`, { expectAlive: k.enginePid(n) !== undefined, disagreed: 0 });
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+  async start(): Promise<void> {
+    for (const k of this.kinds) for (const n of await safeList(k)) this.tracked.set(`${k.kind}/${n}`, { expectAlive: k.enginePid(n) !== undefined, disagreed: 0 });
+    this.timer = setInterval(() => void this.tick(), this.tickMs);
     try {
       // Wakes the stream as soon as a writer appends (the tick is the fallback: inotify may miss a rotation).
       this.watcher = watch(journalPath(), () => this.readJournal());
@@ -152,11 +152,24 @@ export class EventHub {
    * container's lock, and must last two ticks: a change's journal line is written just after its lock
    * is dropped, and must not be taken for the engine acting alone.
    */
-  private tick(): void {
+  private async tick(): Promise<void> {
+    if (this.ticking) return; // the one before is still listing
+    this.ticking = true;
+    try {
+      await this.checkEngines();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private ticking = false;
+
+  private async checkEngines(): Promise<void> {
+    const names = await Promise.all(this.kinds.map(safeList)); // listed before the journal is read: a create meanwhile is in both
     this.readJournal();
     let recorded = false;
-    for (const k of this.kinds) {
-      for (const n of safeList(k)) {
+    for (const [i, k] of this.kinds.entries()) {
+      for (const n of names[i]) {
         const key = `${k.kind}/${n}`;
         const t = this.tracked.get(key) ?? { expectAlive: false, disagreed: 0 };
         this.tracked.set(key, t);
@@ -178,9 +191,9 @@ export class EventHub {
   }
 }
 
-function safeList(k: Watched): string[] {
+async function safeList(k: Watched): Promise<string[]> {
   try {
-    return k.list();
+    return await k.list();
   } catch {
     return [];
   }

@@ -54,7 +54,7 @@ export const handlers: Record<string, Handler> = {
     return { body: requireOperation(await ctx.operations.wait(req.params.id, seconds * 1000), req.params.id) };
   },
 
-  listContainers: (req) => ({ body: { containers: driverOf(req).list() } }),
+  listContainers: async (req) => ({ body: { containers: await driverOf(req).list() } }),
   createContainer: (req, ctx) => {
     const name = req.body.name as string;
     const config = (req.body.config ?? {}) as object;

@@ -27,7 +27,7 @@ export const SUPERVISOR = 'supervisor';
 /** What the supervisor needs of a driver (both kinds offer it). */
 export interface Supervised {
   kind: Kind;
-  list(): string[];
+  list(): Promise<string[]>;
   enginePid(name: string): number | undefined;
   status(name: string): Promise<Status>;
   info(name: string): object;
@@ -76,7 +76,7 @@ export class Supervisor {
   async start(): Promise<void> {
     this.unsubscribe = this.hub.subscribe((e) => this.onEvent(e));
     const firstSinceBoot = !existsSync(join(runRoot(), 'supervisor', 'booted'));
-    for (const d of this.drivers) for (const n of d.list()) this.load(d.kind, n);
+    for (const d of this.drivers) for (const n of await d.list()) this.load(d.kind, n);
     const last = lastLifeEvents();
     for (const w of this.watches.values()) {
       const alive = this.driver(w.kind).enginePid(w.name) !== undefined;

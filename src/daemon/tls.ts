@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { dreError } from '../core/errors.js';
-import { exitFailure, run } from '../core/run.js';
+import { run, engineCause } from '../core/run.js';
 import { handle, limit, type ServeOptions } from './server.js';
 
 export const serverCertPath = (dir: string) => join(dir, 'server.crt');
@@ -28,7 +28,7 @@ export async function ensureServerCertificate(dir: string): Promise<void> {
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650', '-subj', `/CN=dred@${hostname()}`, '-keyout', serverKeyPath(dir), '-out', serverCertPath(dir)],
     { timeoutMs: 30_000 },
   );
-  if (r.code !== 0) throw dreError('DRE_ERR_PERMISSION_DENIED', `dred: cannot make a server certificate in ${dir}: ${r.stderr.trim()}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_PERMISSION_DENIED', `dred: cannot make a server certificate in ${dir}: ${r.stderr.trim()}`, engineCause('openssl', r));
 }
 
 /** SHA-256 fingerprints (as Node prints them, AA:BB:...) of the certificates in the trust store. */

@@ -77,7 +77,7 @@ export const dre_app_get_pid = (h: dre_app_handle, pid: Out<number>): Promise<dr
   });
 export const dre_app_get_container_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    put(holder(list, 'list'), 'list', appDriver.list());
+    put(holder(list, 'list'), 'list', await appDriver.list());
   });
 export const dre_app_release_container_list = releaseList;
 

@@ -72,7 +72,7 @@ export const dre_sys_get_pid = (h: dre_sys_handle, pid: Out<number>): Promise<dr
   });
 export const dre_sys_get_container_list = (list: Out<dre_list_t>): Promise<dre_return_t> =>
   specCall(async () => {
-    put(holder(list, 'list'), 'list', sysDriver.list());
+    put(holder(list, 'list'), 'list', await sysDriver.list());
   });
 export const dre_sys_release_container_list = releaseList;
 

@@ -2,7 +2,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { removeStaging, writeJsonAtomic } from '../core/store.js';
 import { AGENT, GUEST_MODULES, INITRAMFS_INIT, INITTAB, POWERBUTTON, RCS } from './guest.js';
 import { baseDiskPath, baseInfoPath, baseInitrdPath, baseKernelPath } from './layout.js';
@@ -24,7 +24,7 @@ export type Progress = (step: string) => void;
 
 async function must(what: string, cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
   const r = await run(cmd, args, { timeoutMs: opts.timeoutMs ?? 300_000, cwd: opts.cwd });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${what} failed: ${lastLines(r.stderr || r.stdout)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${what} failed: ${lastLines(r.stderr || r.stdout)}`, engineCause(cmd, r));
   return r.stdout;
 }
 
@@ -74,7 +74,7 @@ async function makeInitramfs(dir: string, modulesDir: string, target: string): P
   writeText(join(dir, 'init'), INITRAMFS_INIT, 0o755);
   const files = ['.', 'bin', 'bin/busybox', 'init', 'modules', ...GUEST_MODULES.map((m) => `modules/${m.split('/').pop()}`)];
   const r = await run(BUSYBOX, ['cpio', '-o', '-H', 'newc', '-F', target], { cwd: dir, input: files.join('\n') + '\n' });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: busybox cpio failed: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: busybox cpio failed: ${lastLines(r.stderr)}`, engineCause('cpio', r));
 }
 
 /** Lays out the guest's root: busybox-static and its applet links, and the init files. */

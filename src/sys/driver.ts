@@ -5,6 +5,7 @@ import * as cgroups from './cgroups.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
+import * as config from './settings.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
 import { startNfsServer, stopNfsServer } from './nfsserver.js';
@@ -28,12 +29,16 @@ const members = {
   pid: state.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
+  logFiles: lifecycle.logFiles,
+  settings: config.settings,
+  configure: config.configure,
   info: state.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,
   removeSnapshot: snapshots.removeSnapshot,
   listSnapshots: snapshots.listSnapshots,
+  snapshotDetails: snapshots.snapshotDetails,
   commitSnapshot: snapshots.commitSnapshot,
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
@@ -48,6 +53,10 @@ const members = {
   unbindPid: cgroups.unbindPid,
   setResource: cgroups.setResource,
   unsetResource: cgroups.unsetResource,
+  setLimit: cgroups.setLimit,
+  unsetLimit: cgroups.unsetLimit,
+  limits: cgroups.limits,
+  usage: cgroups.usage,
   getResource: cgroups.getResource,
   share,
   unshare,
@@ -69,6 +78,7 @@ export const sysDriver = journaled('sys', members, {
   unshare: ['unshared', 'name'],
   migrate: ['migrated', 'name', 'target', 'port'],
   immigrate: ['immigrating', 'name', 'port'],
+  configure: ['configured', 'name', 'changes'],
 });
 
 export type SysDriver = typeof sysDriver;

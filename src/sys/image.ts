@@ -1,12 +1,14 @@
 /** What `qemu-img info` says about a container's disk: asked once per operation, checked by pure functions. */
 import { resolve } from 'node:path';
 import { dreError, type DreErrName } from '../core/errors.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 
 /** One internal snapshot of a qcow2 as `qemu-img info` (and QMP query-block) reports it. */
 export interface ImageSnapshot {
   name: string;
   'vm-state-size': number;
+  /** When it was taken, seconds since the epoch. */
+  'date-sec'?: number;
 }
 
 /** The fields of `qemu-img info --output=json` that D-RE reads. */
@@ -20,7 +22,7 @@ export interface ImageInfo {
 /** `qemu-img info` of `disk` (a path or nfs:// URL), one process; a failure → `code`, naming `what`. */
 export async function imageInfo(disk: string, what: string, code: DreErrName): Promise<ImageInfo> {
   const r = await run('qemu-img', ['info', '-U', '--output=json', disk], { timeoutMs: 60_000 });
-  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError(code, `${what}: qemu-img info failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   return JSON.parse(r.stdout) as ImageInfo;
 }
 

@@ -14,6 +14,8 @@ export interface SysRecord {
   /** Software emulation chosen at create time ('tcg'), or 'kvm' (the default). */
   accel: 'kvm' | 'tcg';
   created: string;
+  /** Virtual CPUs (QEMU -smp); absent: 1. */
+  cpus?: number;
 }
 
 /** What a Base Image holds: a kernel, its initramfs and a qcow2 root disk (ext4 on the whole disk). */

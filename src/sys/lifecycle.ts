@@ -1,20 +1,20 @@
 import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { STATUS, type Status, type StopOptions } from '../core/driver.js';
+import { STATUS, type LogFile, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { engineCause, lastLines, run } from '../core/run.js';
 import { buildAside } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
-import { agentSocketPath, baseDiskPath, qmpSocketPath, type SysRecord } from './layout.js';
+import { agentSocketPath, baseDiskPath, consoleLogPath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
 import { endLeftover, launch, powerOff, removeRunFiles, threadsGone } from './qemu.js';
 import { holding, qmpStatusOn, qemuPid, refuseUnless, requireContainer, requireContainerDir } from './state.js';
 import { releaseLease } from './lease.js';
@@ -54,7 +54,9 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
     config.memorySize === null || config.memorySize === undefined || config.memorySize === 0
       ? DEFAULT_MEMORY_MIB
       : checkInt(config.memorySize, 'memory_size (MiB)', 16, 1 << 20);
-  const accel = config.accel === null || config.accel === undefined ? 'kvm' : checkAccel(config.accel, 'accel');
+  // No accel given: the one DRE_SYS_ACCEL asks for now, so a container made under tcg still starts under tcg without the variable.
+  const env = process.env.DRE_SYS_ACCEL;
+  const accel = config.accel === null || config.accel === undefined ? (env ? checkAccel(env, 'DRE_SYS_ACCEL') : 'kvm') : checkAccel(config.accel, 'accel');
   if (config.rootfs !== null && config.rootfs !== undefined) {
     if (typeof config.rootfs !== 'string' || !config.rootfs.startsWith('/')) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `rootfs ${JSON.stringify(config.rootfs)} must be an absolute path to a partition or image`);
@@ -70,7 +72,7 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
 /** The container's disk: a qcow2 overlay on its base's disk. */
 async function createOverlay(n: string, base: string, path: string): Promise<void> {
   const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   chmodSync(path, 0o600);
 }
 
@@ -189,4 +191,15 @@ export async function exec(name: string, argv: string[]): Promise<number> {
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   return r.status;
+}
+
+/** The container's log files on the host: the guest's serial console and QEMU's own log (QEMU's files: read them as untrusted). */
+export function logFiles(name: string): Promise<LogFile[]> {
+  const n = checkName(name, 'container name');
+  requireRoot(`read the logs of ${n}`);
+  requireContainer(n, 'read the logs of');
+  return Promise.resolve([
+    { source: 'console', path: consoleLogPath(n) },
+    { source: 'qemu', path: qemuLogPath(n) },
+  ]);
 }

@@ -32,6 +32,8 @@ export interface MachineSpec {
   name: string;
   accel: Accel;
   memoryMiB: number;
+  /** Virtual CPUs; default 1. */
+  cpus?: number;
   kernel: string;
   initrd: string;
   /** The disk's path or nfs:// URL; ignored when `diskFds` is set. */
@@ -69,7 +71,7 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-accel', m.accel,
     ...(m.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-m', String(m.memoryMiB),
-    '-smp', '1',
+    '-smp', String(m.cpus ?? 1),
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-sandbox', SANDBOX,
     '-kernel', m.kernel,

@@ -11,7 +11,7 @@ import { dreError } from '../core/errors.js';
 import { runRoot } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { lastLines, run, engineCause } from '../core/run.js';
 import { readJson, writeJsonAtomic } from '../core/store.js';
 import { NfsClient } from './nfs.js';
 
@@ -86,7 +86,7 @@ export async function startNfsServer(exportDir: string): Promise<'kernel' | 'gan
   if (kernelNfsd()) {
     // Not exercised on the machines D-RE is tested on (no kernel nfsd there).
     const r = await run('exportfs', ['-o', 'rw,sync,no_subtree_check,no_root_squash', `*:${exportDir}`], { timeoutMs: 30_000 });
-    if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: exportfs failed: ${lastLines(r.stderr)}`, exitFailure(r));
+    if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: exportfs failed: ${lastLines(r.stderr)}`, engineCause('exportfs', r));
     writeJsonAtomic(statePath(), { engine: 'kernel', exportDir } satisfies ServerState);
     return 'kernel';
   }

@@ -169,6 +169,7 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       name: n,
       accel,
       memoryMiB: rec.memoryMiB,
+      cpus: rec.cpus ?? 1,
       ...files,
       qmpSocket: qmpSocketPath(n),
       agentSocket: agentSocketPath(n),

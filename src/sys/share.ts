@@ -10,7 +10,7 @@ import { STATUS } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
 import { containerDir } from '../core/paths.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { engineCause, lastLines, run } from '../core/run.js';
 import { withRevertAsync } from '../core/revert.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { baseDiskPath, localDiskPath } from './layout.js';
@@ -85,7 +85,7 @@ async function trimToImage(n: string, target: NfsTarget, what: string): Promise<
 
 async function qemuImg(what: string, args: string[]): Promise<void> {
   const r = await run('qemu-img', args, { timeoutMs: 600_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: qemu-img ${args[0]} failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
 }
 
 /**
@@ -144,7 +144,7 @@ export async function unshare(name: string): Promise<void> {
       await trimToImage(n, target, what);
       // A byte copy (not qemu-img convert): checkpoints taken while shared stay in the image.
       const r = await run('nfs-cp', [fileUrl(target, imageFile(n)), local], { timeoutMs: 600_000 });
-      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`, exitFailure(r));
+      if (r.code !== 0) throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `${what}: nfs-cp failed: ${lastLines(r.stderr || r.stdout)}`, engineCause('nfs-cp', r));
       chmodSync(local, 0o600);
       renameSync(local, localDiskPath(n));
     });

@@ -7,13 +7,14 @@ import { checkName } from '../core/names.js';
 import { baseDir, basesDir } from '../core/paths.js';
 import { buildAside, moveAside } from '../core/staging.js';
 import { requireRoot } from '../core/privilege.js';
-import { exitFailure, lastLines, run } from '../core/run.js';
+import { engineCause, lastLines, run } from '../core/run.js';
 import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, qmpSocketPath, readRecord, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
-import { refuseState } from '../core/operation.js';
+import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, qmpSocketPath, readRecord, recordPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { listContainers, refuseState } from '../core/operation.js';
+import type { SnapshotDetail } from '../core/driver.js';
 import { changing } from './lifecycle.js';
-import { list, observed, qemuPid, qmpStatusOn, refuseUnless, requireContainer } from './state.js';
+import { observed, qemuPid, qmpStatusOn, refuseUnless, requireContainer } from './state.js';
 import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from './image.js';
 import { launch } from './qemu.js';
 import { cont, humanMonitor, queryBlock } from './qmp/commands.js';
@@ -85,7 +86,7 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
  */
 async function qemuImgSnapshot(n: string, disk: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
   const r = await run('qemu-img', ['snapshot', flag, name, disk], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`, exitFailure(r));
+  if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
 }
 
 export async function saveSnapshot(name: string, tag: string): Promise<void> {
@@ -157,6 +158,20 @@ async function listing(name: string, prefix: string, what: string): Promise<stri
 export const listSnapshots = (name: string): Promise<string[]> => listing(name, SNAPSHOT_PREFIX, 'list snapshots of');
 export const listCheckpoints = (name: string): Promise<string[]> => listing(name, CHECKPOINT_PREFIX, 'list checkpoints of');
 
+/** The snapshots with when they were taken and their size (a disk snapshot's own size is not kept apart in qcow2: null). */
+export async function snapshotDetails(name: string): Promise<SnapshotDetail[]> {
+  const n = checkName(name, 'container name');
+  const what = 'list snapshots of';
+  requireRoot(`${what} ${n}`);
+  const rec = requireContainer(n, what);
+  if (rec.rootfs !== null) return [];
+  const snaps = (await imageInfo(diskPath(n), `${what} ${n}`, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS')).snapshots ?? [];
+  return filterTags(snaps, SNAPSHOT_PREFIX).map((tag) => {
+    const s = snaps.find((x) => x.name === SNAPSHOT_PREFIX + tag)!;
+    return { tag, created: s['date-sec'] === undefined ? null : new Date(s['date-sec'] * 1000).toISOString(), bytes: null };
+  });
+}
+
 /** Flattens a snapshot (with everything under it) into a standalone Base Image beside the others. */
 export async function commitSnapshot(name: string, tag: string, base: string): Promise<void> {
   const t = checkName(tag, 'snapshot tag');
@@ -177,7 +192,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
         timeoutMs: 600_000,
         inheritFds: [lock.fd],
       });
-      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`, exitFailure(r));
+      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
       copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
       copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
       writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
@@ -192,7 +207,7 @@ export async function listBases(): Promise<string[]> {
 
 /** Containers standing on `base` (rootfs containers borrow the default base's kernel). */
 function usersOf(base: string): string[] {
-  return list().filter((n) => {
+  return listContainers('sys', recordPath).filter((n) => {
     const rec = readRecord(n);
     return rec !== undefined && (rec.base === base || (rec.rootfs !== null && base === DEFAULT_BASE));
   });

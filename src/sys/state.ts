@@ -119,7 +119,7 @@ export async function refuseUnless(name: string, what: string, allowed: Status[]
   return refuseState(name, what, await observed(name), allowed);
 }
 
-export function list(): string[] {
+export async function list(): Promise<string[]> {
   return listContainers('sys', recordPath);
 }
 

@@ -29,7 +29,7 @@ describe('an application container through its whole life', () => {
   it('is created stopped, with its files and no process', async () => {
     assert.equal(await app.status(name), STATUS.STOP);
     assert.ok(existsSync(join(containerDir('app', name), 'config')));
-    assert.ok(app.list().includes(name));
+    assert.ok((await app.list()).includes(name));
   });
 
   it('starts with init as PID 1 in its own PID, mount and UTS namespaces', async () => {
@@ -103,7 +103,7 @@ describe('an application container through its whole life', () => {
     assert.equal(existsSync(containerRunDir('app', name)), false);
     for (const mount of allHierarchyMounts()) assert.equal(existsSync(join(mount, containerCgroup(name))), false, mount);
     assert.equal(readFileSync('/proc/mounts', 'utf8').includes(containerDir('app', name)), false);
-    assert.equal(app.list().includes(name), false);
+    assert.equal((await app.list()).includes(name), false);
     assert.equal(run(['status', name]).code, 111);
   });
 });
@@ -142,7 +142,7 @@ describe('the dre-app command line', () => {
       assert.deepEqual({ ...json }, { name, status: 'STOP', base: 'default', address: json.address, port: 2201 });
       const help = run(['start', '--help']);
       assert.equal(help.code, 0);
-      assert.match(help.stdout, /usage: dre-app start NAME/);
+      assert.match(help.stdout, /^Usage: dre-app start \[options\] <NAME>/);
       assert.match(run(['--help']).stdout, /exec/);
     } finally {
       run(['destroy', name]);

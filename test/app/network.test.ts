@@ -121,7 +121,7 @@ describe('networking and SSH of application containers', () => {
       await app.destroy(n).catch(() => {});
     }
     // Even when a destroy failed: no forward and no test bridge outlive this file.
-    if (app.list().length === 0) sweepNetwork(tmp);
+    if ((await app.list()).length === 0) sweepNetwork(tmp);
   });
 
   it("uses the run's own bridge and subnet, never the default one", () => {

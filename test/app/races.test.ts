@@ -44,7 +44,7 @@ describe('concurrent operations on one container', () => {
         await sleep(round * 8);
         const [created, removed] = await Promise.all([creating, cliAsync('dre-app', ['rm-base', base]).done]);
         const baseLeft = (await app.listBases()).includes(base);
-        const containerLeft = app.list().includes(made);
+        const containerLeft = (await app.list()).includes(made);
         assert.ok(!(containerLeft && !baseLeft), `round ${round}: ${made} exists on removed base ${base} (create ${created.code}, rm-base ${removed.code})`);
         assert.equal(created.code === 0, containerLeft, `round ${round}: create said ${created.code}: ${created.stderr}`);
         assert.equal(removed.code === 0, !baseLeft, `round ${round}: rm-base said ${removed.code}: ${removed.stderr}`);
@@ -64,7 +64,7 @@ describe('concurrent operations on one container', () => {
     assert.equal(c.filter((x) => x === 0).length, 1, `codes ${c}`);
     assert.ok(c.every((x) => [0, 111, 116].includes(x)), `codes ${c}`);
     assert.equal(existsSync(containerDir('app', name)), false);
-    assert.equal(app.list().includes(name), false);
+    assert.equal((await app.list()).includes(name), false);
   });
 });
 

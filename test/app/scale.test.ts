@@ -83,7 +83,7 @@ describe(`${COUNT} application containers at once`, () => {
     await each(names, (n) => app.start(n));
 
     // Running, each in its own network namespace with its own address.
-    const listed = app.list();
+    const listed = await app.list();
     for (const n of names) assert.ok(listed.includes(n), `${n} listed`);
     const statuses = await Promise.all(names.map((n) => app.status(n)));
     assert.deepEqual(names.filter((_, i) => statuses[i] !== STATUS.RUNNING), [], 'all running');
@@ -102,7 +102,7 @@ describe(`${COUNT} application containers at once`, () => {
     await each(names, (n) => app.destroy(n));
 
     // Nothing left: containers, leases, cgroups, veths, the bridge, nftables, LXC processes, mounts.
-    assert.deepEqual(app.list().filter((n) => names.includes(n)), []);
+    assert.deepEqual((await app.list()).filter((n) => names.includes(n)), []);
     assert.deepEqual(readJson(join(stateRoot(), 'app', 'leases.json')), {});
     const groups = allHierarchyMounts().flatMap((m) => names.flatMap((n) => [join(m, containerCgroup(n)), join(m, `${containerCgroup(n)}.monitor`)]));
     assert.deepEqual(groups.filter((g) => existsSync(g)), [], 'no cgroup of theirs');

@@ -5,7 +5,7 @@ import { vectorSuite } from './vectors.js';
 
 /** Removes every container and base a run made (names start with its prefix), whatever state they are in. */
 async function removeRun(prefix: string): Promise<void> {
-  for (const name of app.list().filter((n) => n.startsWith(prefix))) {
+  for (const name of (await app.list()).filter((n) => n.startsWith(prefix))) {
     try {
       if ((await app.status(name)) !== STATUS.STOP) await app.stop(name, { timeoutMs: 0 });
       await app.destroy(name);

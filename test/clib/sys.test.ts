@@ -6,7 +6,7 @@ import { vectorSuite } from './vectors.js';
 
 /** Removes every guest and base a run made (names start with its prefix), whatever state they are in. */
 async function removeRun(prefix: string): Promise<void> {
-  for (const name of sys.list().filter((n) => n.startsWith(prefix))) {
+  for (const name of (await sys.list()).filter((n) => n.startsWith(prefix))) {
     await sys.unshare(name).catch(() => {});
     await removeGuest(name);
   }

@@ -7,7 +7,7 @@ import { DRE_ERR, DreError, errName } from '../../src/core/errors.js';
 import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
 import { checkInt, checkName } from '../../src/core/names.js';
 import { sleep } from '../../src/core/proc.js';
-import { exitFailure, run, RunError } from '../../src/core/run.js';
+import { engineCause, run, RunError } from '../../src/core/run.js';
 import { mkdirRefusal } from '../../src/core/controlgroups.js';
 import { withRevert, withRevertAsync } from '../../src/core/revert.js';
 import { uniqueName } from '../support/env.js';
@@ -131,15 +131,10 @@ describe('the container lock', () => {
 });
 
 describe('the engine-tool runner', () => {
-  it('returns a non-zero exit as data, and exitFailure keeps it as an error with the status and the output', async () => {
+  it('returns a non-zero exit as data, which engineCause keeps whole as a DreError\'s cause', async () => {
     const r = await run('sh', ['-c', 'echo half >&2; echo done >&2; exit 3']);
     assert.equal(r.code, 3);
-    assert.equal(r.command, 'sh -c echo half >&2; echo done >&2; exit 3');
-    const e = exitFailure(r);
-    assert.ok(e instanceof RunError);
-    assert.equal(e.timedOut, false);
-    assert.equal(e.result, r);
-    assert.match(e.message, /exited with status 3: half \| done$/);
+    assert.deepEqual(engineCause('sh', r, 'the log'), { tool: 'sh', code: 3, signal: null, stdout: '', stderr: 'half\ndone\n', log: 'the log' });
   });
 
   it('tells a command that ran over its time (timedOut, with its output so far) from one that could not start (cause)', async () => {

@@ -24,7 +24,8 @@ if (!process.env.DRE_TEST_TMP) {
 useTestNetwork(process.env.DRE_TEST_TMP);
 
 export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'cli', `${prog}.js`);
+/** The CLI as installed: the bundle (scripts/bundle-cli.mjs). */
+export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'bin', `${prog}.js`);
 
 /** A TCP port nobody listens on right now (the kernel picks it). */
 export function freePort(): Promise<number> {

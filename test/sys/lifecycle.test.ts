@@ -31,7 +31,7 @@ describe('system container lifecycle on QEMU', () => {
 
   it('is created stopped, with no QEMU and its files root-only', async () => {
     assert.equal(await sys.status(name), STATUS.STOP);
-    assert.ok(sys.list().includes(name));
+    assert.ok((await sys.list()).includes(name));
     assert.equal(statSync(containerDir('sys', name)).mode & 0o777, 0o700);
     assert.equal(statSync(join(containerDir('sys', name), 'disk.qcow2')).mode & 0o777, 0o600);
   });
@@ -71,7 +71,7 @@ describe('system container lifecycle on QEMU', () => {
     process.env.DRE_ROOT = join(process.env.DRE_TEST_TMP!, 'other-root');
     process.env.DRE_RUNDIR = join(process.env.DRE_TEST_TMP!, 'other-run');
     try {
-      assert.equal(sys.list().includes(name), false);
+      assert.equal((await sys.list()).includes(name), false);
       assert.equal(await code(sys.status(name)), -111);
       await sys.create(name, { rootfs: '/dev/null' });
       assert.equal(await sys.status(name), STATUS.STOP);

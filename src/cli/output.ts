@@ -1,0 +1,85 @@
+/**
+ * Printing data in the format a command was given: a table that fits the terminal (the default), JSON,
+ * YAML, CSV, or with -q only the key of each item (names, tags), one a line, as `podman ps -q` does.
+ */
+export type Format = 'table' | 'json' | 'yaml' | 'csv';
+
+type Cell = string | number | null | undefined;
+
+/** How a value looks as a table and what its key is; JSON, YAML and CSV show the value itself. */
+export interface View<R> {
+  /** The table's (and CSV's) columns: header and cell; without them the rows' own keys. */
+  columns?: [header: string, cell: (row: R) => Cell][];
+  /** The table's text of a single value, instead of columns (e.g. status's two lines). */
+  text?: (value: R) => string;
+  /** What -q prints of a row; default its `name`, or the row itself when it is a string. */
+  key?: (row: R) => Cell;
+}
+
+const cellText = (c: unknown): string => (c === null || c === undefined ? '-' : typeof c === 'object' ? JSON.stringify(c) : String(c));
+
+/** The width each column gets so that the line fits `width`: the widest columns give way first, never below 8. */
+export function fitWidths(natural: number[], width: number, gap = 2): number[] {
+  const widths = [...natural];
+  const total = () => widths.reduce((a, b) => a + b, 0) + gap * (widths.length - 1);
+  while (total() > width) {
+    const widest = widths.indexOf(Math.max(...widths));
+    if (widths[widest] <= 8) break;
+    widths[widest] -= Math.min(widths[widest] - 8, total() - width);
+  }
+  return widths;
+}
+
+/** Rows as aligned text under a header line; cut to `width` (the terminal's) with "…" when given. */
+export function tableText(header: string[], rows: Cell[][], width?: number): string {
+  const cells = [header, ...rows.map((r) => r.map(cellText))];
+  const natural = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  const widths = width === undefined ? natural : fitWidths(natural, width);
+  const fit = (c: string, w: number) => (c.length > w ? `${c.slice(0, w - 1)}…` : c);
+  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? fit(c, widths[i]) : fit(c, widths[i]).padEnd(widths[i]))).join('  ').trimEnd() + '\n').join('');
+}
+
+/** A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+const csvField = (c: Cell | unknown): string => {
+  const t = c === null || c === undefined ? '' : typeof c === 'object' ? JSON.stringify(c) : String(c);
+  return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+};
+
+export class Output {
+  constructor(
+    readonly format: Format,
+    readonly quiet: boolean,
+    private readonly write: (s: string) => void = (s) => void process.stdout.write(s),
+  ) {}
+
+  /** Prints a list (rows) or one value. */
+  async print<R>(value: R | R[], view: View<R> = {}): Promise<void> {
+    const rows = Array.isArray(value) ? value : [value];
+    if (this.quiet) {
+      const key = view.key ?? ((r: R) => (typeof r === 'object' && r !== null ? (r as { name?: Cell }).name : (r as Cell)));
+      for (const r of rows) this.write(`${cellText(key(r))}\n`);
+      return;
+    }
+    if (this.format === 'json') return this.write(JSON.stringify(value, null, 2) + '\n');
+    if (this.format === 'yaml') {
+      const { default: YAML } = await import('yaml'); // loaded by --format yaml alone; CommonJS under Node, so its default export
+      return this.write(YAML.stringify(value));
+    }
+    const columns = view.columns ?? columnsOf(rows);
+    if (this.format === 'csv') {
+      const lines = [columns.map(([h]) => h), ...rows.map((r) => columns.map(([, cell]) => cell(r)))];
+      return this.write(lines.map((l) => l.map(csvField).join(',') + '\r\n').join(''));
+    }
+    if (!Array.isArray(value) && view.text) return this.write(view.text(value));
+    if (!view.columns && rows.every((r) => typeof r !== 'object' || r === null)) return this.write(rows.map((r) => `${cellText(r)}\n`).join('')); // a list of words: one a line
+    const width = process.stdout.isTTY ? process.stdout.columns : undefined;
+    this.write(tableText(columns.map(([h]) => h), rows.map((r) => columns.map(([, cell]) => cell(r))), width));
+  }
+}
+
+/** Columns from the rows' own keys (a list of strings is one column, VALUE). */
+function columnsOf<R>(rows: R[]): [string, (row: R) => Cell][] {
+  if (rows.every((r) => typeof r !== 'object' || r === null)) return [['VALUE', (r) => r as Cell]];
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r as object)))];
+  return keys.map((k) => [k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase(), (r) => (r as Record<string, Cell>)[k]]);
+}

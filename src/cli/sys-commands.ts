@@ -1,0 +1,86 @@
+/** The commands of `dre-sys` (system containers), read by dre-sys.ts to run and by scripts/gen-docs to document. */
+import { statusName } from '../core/driver.js';
+import type { Accel } from '../sys/accel.js';
+import { cgroupCommands, configCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
+import { intArg, listRows } from './common.js';
+import type { CliSpec, CommandSpec } from './framework.js';
+import { migrationCommands } from './sys-migration.js';
+
+const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
+/** Read-only queries load only the state module. */
+const state = lazy(() => import('../sys/state.js'));
+
+const commands: CommandSpec[] = [
+  {
+    name: 'create',
+    args: 'NAME',
+    summary: 'create a system container (default base: Debian cloud kernel + busybox; 256 MiB)',
+    options: {
+      '--base BASE': 'the Base Image (default: the built-in one)',
+      '--rootfs PATH': 'a disk image of your own instead of a base',
+      '--memory MIB': 'memory in MiB (default 256)',
+      '--accel ACCEL': 'kvm or tcg (default: DRE_SYS_ACCEL, else kvm)',
+    },
+    run: async ([n], o) => {
+      await sys.create(n, {
+        base: (o.base as string | undefined) ?? null,
+        rootfs: (o.rootfs as string | undefined) ?? null,
+        memorySize: intArg(o.memory, '--memory') ?? null,
+        accel: (o.accel as Accel | undefined) ?? null, // checked by create
+      });
+    },
+  },
+  ...lifecycleCommands(sys, state, 'sys', {
+    start: 'start a container; returns once the guest is ready',
+    stop: 'stop a container: ACPI power button first, QEMU ended after the timeout (default 10 s)',
+    suspend: 'pause the virtual machine',
+    resume: 'let a suspended virtual machine run again',
+    pid: "print the host PID of the container's QEMU process",
+  }),
+  {
+    name: 'list',
+    summary: 'list the containers of this D-RE root with their status, disk (base or rootfs) and memory',
+    output: true,
+    run: async (_, __, out) => {
+      const rows = await listRows('dre-sys', await state.list(), async (name) => {
+        const { base, rootfs, memoryMiB } = await state.info(name);
+        return { status: statusName(await state.status(name)), disk: base ?? rootfs, base, rootfs, memoryMiB };
+      });
+      await out.print(rows, {
+        columns: [
+          ['NAME', (r) => r.name],
+          ['STATUS', (r) => r.status],
+          ['DISK', (r) => ('disk' in r ? r.disk : null)],
+          ['MEMORY', (r) => ('memoryMiB' in r ? `${r.memoryMiB}M` : null)],
+        ],
+      });
+    },
+  },
+  ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), autostart true|false'),
+  infoCommand(sys, 'sys', (n) => state.info(n)),
+  topCommand(sys),
+  ...eventsCommands('sys'),
+  execCommand(sys, 'dre-sys', "run a command in the guest (through its agent); stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)"),
+  one('NAME', "attach the terminal to the guest's serial console (Ctrl-] detaches)", 'console', sys.console),
+  logsCommand(sys),
+  {
+    name: 'base build',
+    summary: 'build the default Base Image again (kernel package + busybox), printing progress',
+    run: async () => sys.rebuildDefaultBase((step) => process.stderr.write(`base build: ${step}\n`)),
+  },
+  policyCommand(sys, 'none, restart, rollback:TAG, rollback:last-good, restart-from:CHECKPOINT'),
+  ...snapshotCommands(sys, {
+    snapshot: 'save a snapshot of the disk of a stopped container',
+    load: 'restore the disk of a stopped container from a snapshot',
+    commit: 'make a new, independent Base Image from a snapshot',
+    checkpoint: 'save the running state of a container (memory and disk)',
+    restart: 'bring a container back to a checkpoint (running or stopped)',
+  }),
+  ...cgroupCommands(sys, {
+    create: "create a control group inside the container's group on the host",
+    bind: 'move a host process (e.g. a QEMU thread) into a control group',
+  }),
+  ...migrationCommands(sys),
+];
+
+export const sysCli: CliSpec = { prog: 'dre-sys', about: 'system containers (QEMU) of the D-RE runtime', commands };
