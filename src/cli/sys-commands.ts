@@ -4,6 +4,7 @@ import { checkAccel } from '../sys/accel.js';
 import { cgroupCommands, configCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
+import { progress } from './output.js';
 import { migrationCommands } from './sys-migration.js';
 
 const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
@@ -66,7 +67,11 @@ const commands: CommandSpec[] = [
   {
     name: 'base build',
     summary: 'build the default Base Image again (kernel package + busybox), printing progress',
-    run: async () => sys.rebuildDefaultBase((step) => process.stderr.write(`base build: ${step}\n`)),
+    run: async () => {
+      const p = progress('base build');
+      await sys.rebuildDefaultBase((step) => p.step(step));
+      p.done('done');
+    },
   },
   policyCommand(sys, 'none, restart, rollback:TAG, rollback:last-good, restart-from:CHECKPOINT'),
   ...snapshotCommands(sys, {

@@ -10,7 +10,7 @@ import { compareNames } from '../../src/core/names.js';
 import { containerDir, containerGroup } from '../../src/core/paths.js';
 import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { fitWidths, tableText } from '../../src/cli/output.js';
+import { fitWidths, progress, tableText } from '../../src/cli/output.js';
 import { bytesArg } from '../../src/cli/commands.js';
 import { sleep } from '../../src/core/proc.js';
 import { Daemon } from '../support/dred.js';
@@ -179,6 +179,25 @@ describe('sizes and tables', () => {
     assert.throws(() => bytesArg('lots', 'memory'), /DRE_ERR_INVALID_ARGUMENT|size in bytes/);
     const r = run(['limit', uniqueName('ghost'), 'g', 'memory', '512M']);
     assert.equal(r.code, 111, r.stderr); // the size parsed: the failure is the container's absence
+  });
+
+  it('shows progress as a bar redrawn in place on a terminal, and as plain lines when piped', () => {
+    const fake = (tty: boolean) => {
+      const out: string[] = [];
+      return { out, stream: { isTTY: tty, columns: 60, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream };
+    };
+    const piped = fake(false);
+    const p = progress('migrate vm', piped.stream);
+    p.step('active', 0.5);
+    p.step('making the initramfs');
+    p.done('completed');
+    assert.deepEqual(piped.out, ['migrate vm: [##########..........] 50% active\n', 'migrate vm: making the initramfs\n', 'migrate vm: completed\n']);
+    const tty = fake(true);
+    const t = progress('migrate vm', tty.stream);
+    t.step('active', 0.25);
+    t.done('completed');
+    assert.equal(tty.out[0], '\r\x1b[Kmigrate vm: [#####...............] 25% active');
+    assert.equal(tty.out[1], '\r\x1b[Kmigrate vm: completed\n');
   });
 
   it('fits a table into the terminal width, cutting the widest column', () => {
