@@ -1,7 +1,7 @@
 /** The commands of `dre-sys` (system containers), read by dre-sys.ts to run and by scripts/gen-docs to document. */
 import { statusName } from '../core/driver.js';
 import { checkAccel } from '../sys/accel.js';
-import { cgroupCommands, configCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 import { progress } from './output.js';
@@ -57,6 +57,7 @@ const commands: CommandSpec[] = [
       });
     },
   },
+  renameCommand(sys, 'rename a stopped container (its disk, snapshots and logs go with it; not while shared)'),
   ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), autostart true|false'),
   infoCommand(sys, 'sys', (n) => state.info(n)),
   topCommand(sys),

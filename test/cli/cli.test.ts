@@ -244,6 +244,16 @@ describe('dre-sys', () => {
     }
   });
 
+  it('renames a stopped system container (disk and record go with it) and refuses the same name', async () => {
+    const to = uniqueName('vm');
+    const r = cli('dre-sys', ['rename', vm, to]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await sys.list()).includes(to));
+    assert.equal(readRecord(to)?.memoryMiB, 300);
+    assert.equal(cli('dre-sys', ['rename', to, vm]).code, 0);
+    assert.equal(cli('dre-sys', ['rename', vm, vm]).code, 101);
+  });
+
   it("sets cause to the engine's whole result when an engine tool fails (cause was empty in every error seen)", async () => {
     rmSync(localDiskPath(vm));
     const err = await sys.listSnapshots(vm).then(() => undefined, (e: Error) => e);
