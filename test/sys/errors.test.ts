@@ -77,7 +77,7 @@ describe('system container errors and the spec layer', () => {
   });
 
   it('rejects bad names and configs with the precise code, creating nothing', async () => {
-    const before = (await sys.list());
+    const before = await sys.list();
     assert.equal(await code(sys.create(null as unknown as string, {})), -201);
     assert.equal(await code(sys.create('x'.repeat(65), {})), -202);
     assert.equal(await code(sys.create('../escape', {})), -101);
@@ -90,7 +90,7 @@ describe('system container errors and the spec layer', () => {
     assert.equal(await code(sys.create(uniqueName('r'), { rootfs: '/no/such/disk.img' })), -101);
     assert.equal(await code(sys.create(uniqueName('a'), { accel: 'hvf' as 'kvm' })), -101);
     assert.equal(await code(sys.create(name, {})), -112);
-    assert.deepEqual(sys.list(), before);
+    assert.deepEqual(await sys.list(), before);
   });
 
   it('answers operations on a missing container with CONTAINER_NONEXISTENCE', async () => {
