@@ -5,6 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
+import { lxcLogPath } from '../../src/app/layout.js';
 import { groupDir } from '../../src/core/cgroup.js';
 import { compareNames } from '../../src/core/names.js';
 import { containerDir, containerGroup } from '../../src/core/paths.js';
@@ -95,6 +96,10 @@ describe('dre-app usage', () => {
     const told = run(['exec', a, '--dre-status', '--', 'sh', '-c', 'exit 113']);
     assert.equal(told.code, 0);
     assert.equal(told.stderr, 'dre-app: exec: status 113\n');
+    // Issue 15 saw an ERROR 'Unsupported config key "lxc.seccomp"' at each exec: lxc-attach asks the
+    // monitor for that removed key only when the running config has no lxc.seccomp.profile.
+    assert.doesNotMatch(readFileSync(lxcLogPath(a), 'utf8'), /Unsupported config key/);
+    assert.doesNotMatch(plain.stderr + told.stderr, /ERROR/);
     const ghost = run(['exec', uniqueName('ghost'), '--dre-status', '--', 'true']);
     assert.equal(ghost.code, 111);
     assert.match(ghost.stderr, /^dre-app: DRE_ERR_CONTAINER_NONEXISTENCE: /);
@@ -239,6 +244,12 @@ describe('dre-sys', () => {
       assert.equal(cmdline[cmdline.indexOf('-m') + 1], '300');
       assert.equal(cmdline[cmdline.indexOf('-smp') + 1], '2');
       assert.equal(sysRun(['config', 'set', vm, 'cpus', '1']).code, 113);
+      const info = JSON.parse(sysRun(['info', vm, '--json']).stdout);
+      assert.equal(info.status, 'RUNNING');
+      assert.equal(info.pid, await sys.pid(vm));
+      assert.equal(info.memoryMiB, 300);
+      assert.ok(info.usage.memory > 0, JSON.stringify(info.usage));
+      assert.deepEqual(info.snapshots, []);
     } finally {
       await sys.stop(vm, { timeoutMs: 0 });
     }
