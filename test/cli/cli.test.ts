@@ -14,6 +14,7 @@ import { sysDriver as sys } from '../../src/sys/driver.js';
 import { fitWidths, progress, tableText } from '../../src/cli/output.js';
 import { bytesArg } from '../../src/cli/commands.js';
 import { sleep } from '../../src/core/proc.js';
+import { parseEventBlock } from '../../src/daemon/client.js';
 import { Daemon } from '../support/dred.js';
 import { cli, cliAsync, distDir, uniqueName } from '../support/env.js';
 
@@ -203,6 +204,12 @@ describe('sizes and tables', () => {
     t.done('completed');
     assert.equal(tty.out[0], '\r\x1b[Kmigrate vm: [#####...............] 25% active');
     assert.equal(tty.out[1], '\r\x1b[Kmigrate vm: completed\n');
+  });
+
+  it('reads one Server-Sent Event block as its event, and skips comments and keep-alives', () => {
+    assert.deepEqual(parseEventBlock('id: 3\nevent: started\ndata: {"kind":"app","name":"web","type":"started"}'), { kind: 'app', name: 'web', type: 'started' });
+    assert.equal(parseEventBlock(': keepalive'), undefined);
+    assert.equal(parseEventBlock('data: {torn'), undefined);
   });
 
   it('fits a table into the terminal width, cutting the widest column', () => {
