@@ -257,6 +257,8 @@ describe('dre-sys', () => {
       assert.equal(info.memoryMiB, 300);
       assert.ok(info.usage.memory > 0, JSON.stringify(info.usage));
       assert.deepEqual(info.snapshots, []);
+      const top = JSON.parse(sysRun(['top', '--once', '--json']).stdout) as { name: string; memory: number }[];
+      assert.ok((top.find((x) => x.name === vm)?.memory ?? 0) > 0, JSON.stringify(top));
     } finally {
       await sys.stop(vm, { timeoutMs: 0 });
     }
