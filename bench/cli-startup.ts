@@ -4,10 +4,10 @@
  * through tsc's separate modules shows what the bundle saves.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { median, timeIt } from './stats.js';
+import { benchRoot, median, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 31);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -16,10 +16,7 @@ const bundled = join(here, '..', 'src', 'bin', 'dre-app.js');
 const modules = join(here, '..', 'src', 'cli', 'dre-app.js');
 
 export async function bench(): Promise<void> {
-  const tmp = mkdtempSync('/tmp/dre-bench-');
-  chmodSync(tmp, 0o711);
-  process.env.DRE_ROOT = join(tmp, 'root');
-  process.env.DRE_RUNDIR = join(tmp, 'run');
+  const tmp = benchRoot();
   const { app } = await import('../src/index.js');
   const runs: Record<string, string[]> = {
     "node -e ''": ['-e', ''],

@@ -1,4 +1,6 @@
 /** Shared benchmark helpers: interleaved timing of our call against the raw engine, medians and ratios. */
+import { chmodSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 export function median(xs: number[]): number {
@@ -34,3 +36,13 @@ export function report(op: string, ours: number[], raw: number[] | undefined, go
   const r = median(raw);
   console.log(`${op.padEnd(34)} ours ${o.toFixed(2).padStart(9)} ms   raw ${r.toFixed(2).padStart(9)} ms   ratio ${(o / r).toFixed(2)}${goal ? `   goal ${goal}` : ''}`);
 }
+
+/** A private D-RE root for a bench under /tmp/dre-bench-*, passable for the containers' mapped root; sets DRE_ROOT and DRE_RUNDIR. */
+export function benchRoot(): string {
+  const tmp = mkdtempSync('/tmp/dre-bench-');
+  chmodSync(tmp, 0o711);
+  process.env.DRE_ROOT = join(tmp, 'root');
+  process.env.DRE_RUNDIR = join(tmp, 'run');
+  return tmp;
+}
+

@@ -4,7 +4,7 @@ import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProce
 import { STATUS, type ExecResult, type LogFile, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, inspecting, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -380,9 +380,7 @@ function keepPreviousLog(n: string): void {
 
 /** The container's log files on the host, oldest first: its console, the previous run's LXC log, this run's. */
 export function logFiles(name: string): Promise<LogFile[]> {
-  const n = checkName(name, 'container name');
-  requireRoot(`read the logs of ${n}`);
-  requireContainer(n, 'read the logs of');
+  const { n } = inspecting('read the logs of', name, requireContainer);
   return Promise.resolve([
     { source: 'console', path: consoleLogPath(n) },
     { source: 'lxc.1', path: previousLxcLogPath(n) },

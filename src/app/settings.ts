@@ -6,9 +6,8 @@
 import { RESOURCE, STATUS, type Settings } from '../core/driver.js';
 import { onlineCpus } from '../core/controlgroups.js';
 import { dreError } from '../core/errors.js';
-import { checkInt, checkName } from '../core/names.js';
-import { changingContainer } from '../core/operation.js';
-import { requireRoot } from '../core/privilege.js';
+import { checkInt } from '../core/names.js';
+import { changingContainer, inspecting } from '../core/operation.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { autostarts, setAutostart } from '../core/supervision.js';
 import { setLimit, unsetLimit } from './cgroups.js';
@@ -20,9 +19,7 @@ import { observed, refuseUnless, requireContainer } from './state.js';
 const MIN_MEMORY = 4 * 2 ** 20;
 
 export async function settings(name: string): Promise<Settings> {
-  const n = checkName(name, 'container name');
-  requireRoot(`settings of ${n}`);
-  const rec = requireContainer(n, 'settings of');
+  const { n, rec } = inspecting('settings of', name, requireContainer);
   return { memory: rec.memory ?? null, cpus: rec.cpus ?? null, port: rec.port, autostart: autostarts('app', n) };
 }
 

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { cgroupCommands, configCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 import { transferCommands } from './transfer.js';
@@ -67,7 +67,7 @@ const commands: CommandSpec[] = [
       });
     },
   },
-  { name: 'rename', args: 'NAME NEW_NAME', summary: 'rename a stopped container (its files, snapshots, logs, address and port go with it)', run: async ([n, to]) => app.rename(n, to) },
+  renameCommand(app, 'rename a stopped container (its files, snapshots, logs, address and port go with it)'),
   ...configCommands(app, 'memory SIZE|none (the whole container, e.g. 512M), cpus N|none (CPU time of N CPUs), port PORT|none (stopped only), autostart true|false'),
   infoCommand(app, 'app', (n) => state.info(n)),
   topCommand(app),

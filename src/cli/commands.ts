@@ -493,3 +493,11 @@ export const configCommands = (d: Lazy<Configurable>, keys: string): CommandSpec
   },
 ];
 
+/** `rename NAME NEW_NAME` (stopped containers). */
+export const renameCommand = (d: Lazy<{ rename(name: string, to: string): Promise<void> }>, summary: string): CommandSpec => ({
+  name: 'rename',
+  args: 'NAME NEW_NAME',
+  summary,
+  run: async ([n, to]) => d.rename(n, to),
+});
+

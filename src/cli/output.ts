@@ -83,3 +83,24 @@ function columnsOf<R>(rows: R[]): [string, (row: R) => Cell][] {
   const keys = [...new Set(rows.flatMap((r) => Object.keys(r as object)))];
   return keys.map((k) => [k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase(), (r) => (r as Record<string, Cell>)[k]]);
 }
+
+/**
+ * Progress of long work on stderr: on a terminal one line redrawn in place (a bar when the fraction is
+ * known), when piped one plain line per step, so logs and scripts read what a user saw. `done` ends it.
+ */
+export function progress(label: string, stream: NodeJS.WriteStream = process.stderr): { step(text: string, fraction?: number): void; done(text: string): void } {
+  const tty = stream.isTTY === true;
+  const width = () => Math.max(20, (stream.columns ?? 80) - 1);
+  const line = (text: string, fraction?: number) => {
+    const bar = fraction === undefined ? '' : ` [${'#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * 20)).padEnd(20, '.')}] ${Math.round(fraction * 100)}%`;
+    return `${label}:${bar} ${text}`;
+  };
+  return {
+    step: (text, fraction) => {
+      if (tty) stream.write(`\r\x1b[K${line(text, fraction).slice(0, width())}`);
+      else stream.write(`${line(text, fraction)}\n`);
+    },
+    done: (text) => stream.write(`${tty ? '\r\x1b[K' : ''}${label}: ${text}\n`),
+  };
+}
+

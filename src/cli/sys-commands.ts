@@ -1,9 +1,10 @@
 /** The commands of `dre-sys` (system containers), read by dre-sys.ts to run and by scripts/gen-docs to document. */
 import { statusName } from '../core/driver.js';
 import type { Accel } from '../sys/accel.js';
-import { cgroupCommands, configCommands, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
+import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
+import { progress } from './output.js';
 import { migrationCommands } from './sys-migration.js';
 
 const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
@@ -56,6 +57,7 @@ const commands: CommandSpec[] = [
       });
     },
   },
+  renameCommand(sys, 'rename a stopped container (its disk, snapshots and logs go with it; not while shared)'),
   ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), autostart true|false'),
   infoCommand(sys, 'sys', (n) => state.info(n)),
   topCommand(sys),
@@ -66,7 +68,11 @@ const commands: CommandSpec[] = [
   {
     name: 'base build',
     summary: 'build the default Base Image again (kernel package + busybox), printing progress',
-    run: async () => sys.rebuildDefaultBase((step) => process.stderr.write(`base build: ${step}\n`)),
+    run: async () => {
+      const p = progress('base build');
+      await sys.rebuildDefaultBase((step) => p.step(step));
+      p.done('done');
+    },
   },
   policyCommand(sys, 'none, restart, rollback:TAG, rollback:last-good, restart-from:CHECKPOINT'),
   ...snapshotCommands(sys, {

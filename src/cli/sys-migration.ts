@@ -5,19 +5,22 @@ import { dreError } from '../core/errors.js';
 import { one, type Lazy } from './commands.js';
 import { intArg } from './common.js';
 import { oneOf, type CommandSpec } from './framework.js';
+import { progress } from './output.js';
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-/** One progress line on stderr, at most every 250 ms while the migration runs, and the final one. */
+/** Migration progress: a bar of RAM sent on a terminal, a line at most every 250 ms when piped, and the final line. */
 function progressPrinter(name: string): (p: MigrationProgress) => void {
+  const bar = progress(`migrate ${name}`);
   let last = 0;
   return (p) => {
     const now = Date.now();
     if (p.status === 'completed') {
-      process.stderr.write(`migrate ${name}: completed in ${(p.elapsedMs / 1000).toFixed(2)} s, downtime ${p.downtimeMs ?? '?'} ms, ${mib(p.transferredBytes)} sent\n`);
+      bar.done(`completed in ${(p.elapsedMs / 1000).toFixed(2)} s, downtime ${p.downtimeMs ?? '?'} ms, ${mib(p.transferredBytes)} sent`);
     } else if (now - last >= 250) {
       last = now;
-      process.stderr.write(`migrate ${name}: ${p.status}, ${mib(p.transferredBytes)} sent, ${mib(p.remainingBytes)} remaining of ${mib(p.totalBytes)} (${(p.elapsedMs / 1000).toFixed(1)} s)\n`);
+      const fraction = p.totalBytes > 0 ? 1 - p.remainingBytes / p.totalBytes : undefined;
+      bar.step(`${p.status}, ${mib(p.transferredBytes)} sent, ${mib(p.remainingBytes)} remaining of ${mib(p.totalBytes)} (${(p.elapsedMs / 1000).toFixed(1)} s)`, fraction);
     }
   };
 }

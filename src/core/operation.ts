@@ -34,6 +34,13 @@ export async function changingContainer<R, T>(
   return withLock(kind, n, what, (lock) => fn(n, load(n, what), lock));
 }
 
+/** The checks of a read-only call: the name, root, and the container's record (`load` fails for a missing one). */
+export function inspecting<R>(what: string, name: unknown, load: (name: string, what: string) => R): { n: string; rec: R } {
+  const n = checkName(name, 'container name');
+  requireRoot(`${what} ${n}`);
+  return { n, rec: load(n, what) };
+}
+
 /** The containers of a kind in this root: finished entries that hold a record. */
 export function listContainers(kind: Kind, recordPath: (name: string) => string): string[] {
   requireRoot('list containers');

@@ -6,6 +6,7 @@ import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
 import * as config from './settings.js';
+import { rename } from './rename.js';
 import { attachConsole } from './console.js';
 import { immigrate, migrate } from './migration.js';
 import { startNfsServer, stopNfsServer } from './nfsserver.js';
@@ -30,6 +31,7 @@ const members = {
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
   logFiles: lifecycle.logFiles,
+  rename,
   settings: config.settings,
   configure: config.configure,
   info: state.info,
@@ -79,6 +81,7 @@ export const sysDriver = journaled('sys', members, {
   migrate: ['migrated', 'name', 'target', 'port'],
   immigrate: ['immigrating', 'name', 'port'],
   configure: ['configured', 'name', 'changes'],
+  rename: ['renamed', 'name', 'to'],
 });
 
 export type SysDriver = typeof sysDriver;

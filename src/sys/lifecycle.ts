@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { STATUS, type LogFile, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, refuseState, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, inspecting, refuseState, removeContainerFiles } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -195,9 +195,7 @@ export async function exec(name: string, argv: string[]): Promise<number> {
 
 /** The container's log files on the host: the guest's serial console and QEMU's own log (QEMU's files: read them as untrusted). */
 export function logFiles(name: string): Promise<LogFile[]> {
-  const n = checkName(name, 'container name');
-  requireRoot(`read the logs of ${n}`);
-  requireContainer(n, 'read the logs of');
+  const { n } = inspecting('read the logs of', name, requireContainer);
   return Promise.resolve([
     { source: 'console', path: consoleLogPath(n) },
     { source: 'qemu', path: qemuLogPath(n) },

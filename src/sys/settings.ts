@@ -1,8 +1,8 @@
 /** Settings of a system container after create (`dre-sys config`): guest RAM and virtual CPUs (stopped only: QEMU's command line), autostart. */
 import { STATUS, type Settings } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { checkInt, checkName } from '../core/names.js';
-import { requireRoot } from '../core/privilege.js';
+import { checkInt } from '../core/names.js';
+import { inspecting } from '../core/operation.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { autostarts, setAutostart } from '../core/supervision.js';
 import { recordPath } from './layout.js';
@@ -12,9 +12,7 @@ import { refuseUnless, requireContainer } from './state.js';
 const MIB = 2 ** 20;
 
 export async function settings(name: string): Promise<Settings> {
-  const n = checkName(name, 'container name');
-  requireRoot(`settings of ${n}`);
-  const rec = requireContainer(n, 'settings of');
+  const { n, rec } = inspecting('settings of', name, requireContainer);
   return { memory: rec.memoryMiB * MIB, cpus: rec.cpus ?? 1, port: null, autostart: autostarts('sys', n) };
 }
 

@@ -5,14 +5,16 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
+import { lxcLogPath } from '../../src/app/layout.js';
 import { groupDir } from '../../src/core/cgroup.js';
 import { compareNames } from '../../src/core/names.js';
 import { containerDir, containerGroup } from '../../src/core/paths.js';
 import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
-import { fitWidths, tableText } from '../../src/cli/output.js';
+import { fitWidths, progress, tableText } from '../../src/cli/output.js';
 import { bytesArg } from '../../src/cli/commands.js';
 import { sleep } from '../../src/core/proc.js';
+import { parseEventBlock } from '../../src/daemon/client.js';
 import { Daemon } from '../support/dred.js';
 import { cli, cliAsync, distDir, uniqueName } from '../support/env.js';
 
@@ -95,6 +97,10 @@ describe('dre-app usage', () => {
     const told = run(['exec', a, '--dre-status', '--', 'sh', '-c', 'exit 113']);
     assert.equal(told.code, 0);
     assert.equal(told.stderr, 'dre-app: exec: status 113\n');
+    // Issue 15 saw an ERROR 'Unsupported config key "lxc.seccomp"' at each exec: lxc-attach asks the
+    // monitor for that removed key only when the running config has no lxc.seccomp.profile.
+    assert.doesNotMatch(readFileSync(lxcLogPath(a), 'utf8'), /Unsupported config key/);
+    assert.doesNotMatch(plain.stderr + told.stderr, /ERROR/);
     const ghost = run(['exec', uniqueName('ghost'), '--dre-status', '--', 'true']);
     assert.equal(ghost.code, 111);
     assert.match(ghost.stderr, /^dre-app: DRE_ERR_CONTAINER_NONEXISTENCE: /);
@@ -181,6 +187,31 @@ describe('sizes and tables', () => {
     assert.equal(r.code, 111, r.stderr); // the size parsed: the failure is the container's absence
   });
 
+  it('shows progress as a bar redrawn in place on a terminal, and as plain lines when piped', () => {
+    const fake = (tty: boolean) => {
+      const out: string[] = [];
+      return { out, stream: { isTTY: tty, columns: 60, write: (s: string) => out.push(s) } as unknown as NodeJS.WriteStream };
+    };
+    const piped = fake(false);
+    const p = progress('migrate vm', piped.stream);
+    p.step('active', 0.5);
+    p.step('making the initramfs');
+    p.done('completed');
+    assert.deepEqual(piped.out, ['migrate vm: [##########..........] 50% active\n', 'migrate vm: making the initramfs\n', 'migrate vm: completed\n']);
+    const tty = fake(true);
+    const t = progress('migrate vm', tty.stream);
+    t.step('active', 0.25);
+    t.done('completed');
+    assert.equal(tty.out[0], '\r\x1b[Kmigrate vm: [#####...............] 25% active');
+    assert.equal(tty.out[1], '\r\x1b[Kmigrate vm: completed\n');
+  });
+
+  it('reads one Server-Sent Event block as its event, and skips comments and keep-alives', () => {
+    assert.deepEqual(parseEventBlock('id: 3\nevent: started\ndata: {"kind":"app","name":"web","type":"started"}'), { kind: 'app', name: 'web', type: 'started' });
+    assert.equal(parseEventBlock(': keepalive'), undefined);
+    assert.equal(parseEventBlock('data: {torn'), undefined);
+  });
+
   it('fits a table into the terminal width, cutting the widest column', () => {
     assert.deepEqual(fitWidths([4, 40, 10], 40), [4, 22, 10]);
     const text = tableText(['NAME', 'NOTE'], [['web', 'x'.repeat(60)]], 30);
@@ -220,9 +251,27 @@ describe('dre-sys', () => {
       assert.equal(cmdline[cmdline.indexOf('-m') + 1], '300');
       assert.equal(cmdline[cmdline.indexOf('-smp') + 1], '2');
       assert.equal(sysRun(['config', 'set', vm, 'cpus', '1']).code, 113);
+      const info = JSON.parse(sysRun(['info', vm, '--json']).stdout);
+      assert.equal(info.status, 'RUNNING');
+      assert.equal(info.pid, await sys.pid(vm));
+      assert.equal(info.memoryMiB, 300);
+      assert.ok(info.usage.memory > 0, JSON.stringify(info.usage));
+      assert.deepEqual(info.snapshots, []);
+      const top = JSON.parse(sysRun(['top', '--once', '--json']).stdout) as { name: string; memory: number }[];
+      assert.ok((top.find((x) => x.name === vm)?.memory ?? 0) > 0, JSON.stringify(top));
     } finally {
       await sys.stop(vm, { timeoutMs: 0 });
     }
+  });
+
+  it('renames a stopped system container (disk and record go with it) and refuses the same name', async () => {
+    const to = uniqueName('vm');
+    const r = cli('dre-sys', ['rename', vm, to]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await sys.list()).includes(to));
+    assert.equal(readRecord(to)?.memoryMiB, 300);
+    assert.equal(cli('dre-sys', ['rename', to, vm]).code, 0);
+    assert.equal(cli('dre-sys', ['rename', vm, vm]).code, 101);
   });
 
   it("sets cause to the engine's whole result when an engine tool fails (cause was empty in every error seen)", async () => {

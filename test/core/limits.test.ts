@@ -2,7 +2,7 @@ import '../support/env.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RESOURCE } from '../../src/core/driver.js';
-import { checkCores, formatCpuList, parseCpuList, setPlan, unsetPlan, type FileWrite, type GroupFiles } from '../../src/core/limits.js';
+import { checkCores, formatCpuList, limitsOf, parseCpuList, setPlan, unsetPlan, type FileWrite, type GroupFiles } from '../../src/core/limits.js';
 
 const MiB = 1024 * 1024;
 const NONE_V1 = '9223372036854771712';
@@ -62,5 +62,21 @@ describe('limits as cgroup v1 files, and the checks of a caller’s values', () 
     const none: GroupFiles = { version: () => undefined, read: () => undefined, readParent: () => undefined };
     assert.throws(() => setPlan({ type: RESOURCE.MEMORY, bytes: MiB }, none, [0]), { errName: 'DRE_ERR_SET_LIMIT_FAILED' });
     assert.throws(() => unsetPlan(RESOURCE.CPU, none), { errName: 'DRE_ERR_UNSET_LIMIT_FAILED' });
+  });
+});
+
+describe('limits read back from a group’s files (limitsOf, the inverse of setPlan)', () => {
+  const v2 = (files: Record<string, string>): GroupFiles => ({ version: () => 2, read: (_c, f) => files[f], readParent: () => undefined });
+
+  it('reads no limit from a fresh v1 or v2 group', () => {
+    assert.deepEqual(limitsOf(v1Group()), { cpuPercent: null, cores: '0-1', memory: null, memsw: null });
+    assert.deepEqual(limitsOf(v2({ 'cpu.max': 'max 100000', 'cpuset.cpus': '', 'memory.max': 'max', 'memory.swap.max': 'max' })), { cpuPercent: null, cores: null, memory: null, memsw: null });
+  });
+
+  it('reads back what setPlan writes: CPU %, memory and memory+swap, on both versions', () => {
+    const one = v1Group({ 'cpu.cfs_period_us': '50000', 'cpu.cfs_quota_us': '25000', 'memory.limit_in_bytes': String(64 * MiB), 'memory.memsw.limit_in_bytes': String(96 * MiB) });
+    assert.deepEqual(limitsOf(one), { cpuPercent: 50, cores: '0-1', memory: 64 * MiB, memsw: 96 * MiB });
+    const two = v2({ 'cpu.max': '150000 100000', 'cpuset.cpus': '1', 'memory.max': String(64 * MiB), 'memory.swap.max': String(32 * MiB) });
+    assert.deepEqual(limitsOf(two), { cpuPercent: 150, cores: '1', memory: 64 * MiB, memsw: 96 * MiB });
   });
 });

@@ -87,7 +87,7 @@ describe('system container errors and the spec layer', () => {
   });
 
   it('rejects bad names and configs with the precise code, creating nothing', async () => {
-    const before = (await sys.list());
+    const before = await sys.list();
     assert.equal(await code(sys.create(null as unknown as string, {})), -201);
     assert.equal(await code(sys.create('x'.repeat(65), {})), -202);
     assert.equal(await code(sys.create('../escape', {})), -101);
