@@ -50,6 +50,9 @@ const paths = {
     get: route('listBases', 'Names of the Base Images', [kind], names('bases')),
     post: route('commitSnapshot', "Makes a Base Image from a container's snapshot", [kind], op202, body(obj({ name, container: name, snapshot: name }))),
   },
+  '/1.0/{kind}/base-builds': {
+    post: route('buildBase', 'Builds a Base Image in the background, with progress: app flavour debian (mmdebstrap, NAME default debian), sys flavour default (the built-in one, rebuilt)', [kind], op202, body(obj({ flavour: { type: 'string', enum: ['debian', 'default'] }, name, release: { type: 'string', pattern: '^[a-z][a-z0-9.-]{0,31}$' }, include: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]{0,99}$' } } }, ['flavour']))),
+  },
   '/1.0/{kind}/bases/{base}': { delete: route('removeBase', 'Removes a Base Image no container uses', [kind, P('base', 'Base Image name')], empty) },
   '/1.0/{kind}/containers/{name}/checkpoints': {
     get: route('listCheckpoints', 'Tags of the checkpoints', [kind, cname], names('checkpoints')),

@@ -7,7 +7,7 @@ import { dreError } from '../core/errors.js';
 import type { Kind } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
 import { sysDriver } from '../sys/driver.js';
-import type { Operation, Operations } from './operations.js';
+import type { Operation, Operations, Progress } from './operations.js';
 
 export interface Request {
   params: Record<string, string>;
@@ -39,7 +39,7 @@ function intParam(text: string | null, what: string): number {
 
 const state = (s: Status) => ({ body: { status: s, statusName: statusName(s) } });
 
-function background(ctx: Context, req: Request, name: string, description: string, work: () => Promise<unknown>): Reply {
+function background(ctx: Context, req: Request, name: string, description: string, work: (progress: Progress) => Promise<unknown>): Reply {
   return { operation: ctx.operations.start(kindOf(req), name, description, work) };
 }
 
@@ -94,6 +94,16 @@ export const handlers: Record<string, Handler> = {
     return background(ctx, req, container, `commit snapshot ${snapshot} of ${container} as base ${name}`, () =>
       driverOf(req).commitSnapshot(container, snapshot, name),
     );
+  },
+  buildBase: (req, ctx) => {
+    const { flavour, name, release, include } = req.body as { flavour: string; name?: string; release?: string; include?: string[] };
+    if (req.params.kind === 'sys') {
+      if (flavour !== 'default' || name !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'build a system Base Image: only the built-in one is built here (flavour "default", no name)');
+      return background(ctx, req, 'default', 'build the default system Base Image', (progress) => sysDriver.rebuildDefaultBase((step) => progress(step)));
+    }
+    if (flavour !== 'debian') throw dreError('DRE_ERR_INVALID_ARGUMENT', `build an application Base Image: flavour "debian" is the one there is, not ${JSON.stringify(flavour)}`);
+    const base = name ?? 'debian';
+    return background(ctx, req, base, `build Debian base ${base}`, (progress) => appDriver.buildDebianBase(base, { release, include, progress: (line) => progress(line) }));
   },
   removeBase: async (req) => (await driverOf(req).removeBase(req.params.base), DONE),
 

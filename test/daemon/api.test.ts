@@ -167,6 +167,31 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
     assert.equal(daemon.proc.exitCode, null, 'the daemon still runs');
   });
 
+  it('builds a Base Image in the background over REST, with progress; a flavour the kind has not is refused and changes nothing', async () => {
+    const basesBefore = (await call('GET', '/1.0/app/bases')).body.bases;
+    for (const [kind, body] of [['app', { flavour: 'default' }], ['sys', { flavour: 'debian' }], ['sys', { flavour: 'default', name: 'mine' }], ['app', { flavour: 'debian', include: ['../etc'] }]] as const) {
+      const r = await call('POST', `/1.0/${kind}/base-builds`, body);
+      assert.deepEqual([r.status, r.body.error], [400, 'DRE_ERR_INVALID_ARGUMENT'], `${kind} ${JSON.stringify(body)}`);
+    }
+    assert.deepEqual((await call('GET', '/1.0/app/bases')).body.bases, basesBefore);
+    // A real build from the Debian archive (the .debs are cached from test/app/debian by then).
+    const base = uniqueName('restdeb');
+    const started = await call('POST', '/1.0/app/base-builds', { flavour: 'debian', name: base });
+    assert.equal(started.status, 202, JSON.stringify(started.body));
+    const stages = new Set<string>();
+    let op;
+    for (;;) {
+      op = (await call('GET', `/1.0/operations/${started.body.id}`)).body;
+      if (op.progress) stages.add(op.progress.stage);
+      if (op.status !== 'running') break;
+      await sleep(100);
+    }
+    assert.equal(op.status, 'success', JSON.stringify(op.error));
+    assert.ok(stages.size > 1, `progress seen: ${[...stages].join(' | ')}`);
+    assert.ok((await call('GET', '/1.0/app/bases')).body.bases.includes(base));
+    assert.equal((await call('DELETE', `/1.0/app/bases/${base}`)).status, 200);
+  });
+
   it("runs a command in the container over REST: its status and output come back, and a stopped container's is refused", async () => {
     const stopped = await call('POST', `/1.0/app/containers/${name}/exec`, { argv: ['true'] });
     assert.deepEqual([stopped.status, stopped.body.error], [409, 'DRE_ERR_CONTAINER_STOPPED']);
