@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pair, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: 'pipe' });
+const sh = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => execFileSync(cmd, args, { stdio: 'pipe', env: env ?? process.env });
 
 type Op = 'create' | 'start' | 'stop' | 'save' | 'load' | 'destroy';
 const OPS: Op[] = ['create', 'start', 'stop', 'save', 'load', 'destroy'];
@@ -23,6 +23,7 @@ export async function bench(): Promise<void> {
   process.env.DRE_RUNDIR = join(tmp, 'run');
   const { app } = await import('../src/index.js');
   const { lxcPath } = await import('../src/app/layout.js');
+  const { lxcStartEnv } = await import('../src/app/lifecycle.js'); // the raw lxc-start runs as ours does (no newuidmap on its PATH)
   const { makeRawContainer } = await import('./rawlxc.js');
   const rawPath = join(tmp, 'raw');
   const times: Record<string, number[]> = {};
@@ -66,7 +67,7 @@ export async function bench(): Promise<void> {
           const r = `r${round}`;
           add(
             `raw ${op}`,
-            await timeIt(() => (op === 'create' ? makeRaw(r) : op === 'start' ? sh('lxc-start', [...raw(r), '-d']) : sh('lxc-stop', [...raw(r), '-k']))),
+            await timeIt(() => (op === 'create' ? makeRaw(r) : op === 'start' ? sh('/usr/bin/lxc-start', [...raw(r), '-d'], lxcStartEnv()) : sh('lxc-stop', [...raw(r), '-k']))),
           );
         }
         // A change after the stop, so that save has a layer to freeze.

@@ -1,7 +1,7 @@
 /**
  * Application container lifecycle: each operation through the in-process API, through `dre-app`, and
  * with the raw lxc-* tools on an identical container, interleaved per round; medians and ratios.
- * Containers have networking off: bench/app-network.ts measures what a veth and a port forwarder add.
+ * Containers have networking off: bench/app-network.ts measures what a veth and an SSH port add.
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +23,7 @@ export async function bench(): Promise<void> {
   process.env.DRE_RUNDIR = join(tmp, 'run');
   const { app } = await import('../src/index.js');
   const { lxcPath } = await import('../src/app/layout.js');
+  const { lxcStartEnv } = await import('../src/app/lifecycle.js'); // the raw lxc-start runs as ours does (no newuidmap on its PATH)
   const rawPath = join(tmp, 'raw');
   const times: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
@@ -49,7 +50,7 @@ export async function bench(): Promise<void> {
             `raw ${op}`,
             await timeIt(() => {
               if (op === 'create') makeRaw(rawName, template);
-              else if (op === 'start') sh('lxc-start', [...raw(rawName), '-d']);
+              else if (op === 'start') sh('/usr/bin/lxc-start', [...raw(rawName), '-d'], lxcStartEnv());
               else if (op === 'status') sh('lxc-info', [...raw(rawName), '-s']);
               else if (op === 'suspend') sh('lxc-freeze', raw(rawName));
               else if (op === 'resume') sh('lxc-unfreeze', raw(rawName));

@@ -1,7 +1,7 @@
 /**
- * Application container networking: what a veth on the bridge and the SSH forwarder add to start,
- * and what the forwarder costs an SSH session and a TCP banner compared with going to the container's
- * address directly. Its own bridge and subnet (never the default one); medians and ratios.
+ * Application container networking: what a veth on the bridge and the SSH port (an nftables DNAT
+ * element) add to start, and what the DNAT costs an SSH session and a TCP banner compared with going to
+ * the container's address directly. Its own bridge and subnet (never the default one); medians and ratios.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -64,9 +64,9 @@ export async function bench(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   report('start, veth on the bridge', times['start (veth)'], times['start (loopback)']);
-  report('start, veth + SSH forwarder', times['start (ssh)'], times['start (loopback)']);
+  report('start, veth + SSH port (DNAT)', times['start (ssh)'], times['start (loopback)']);
   report('stop -k, veth on the bridge', times['stop -k (veth)'], times['stop -k (loopback)']);
-  report('stop -k, veth + SSH forwarder', times['stop -k (ssh)'], times['stop -k (loopback)']);
-  report('ssh true, forwarder vs direct', times['ssh true via 127.0.0.1:PORT'], times['ssh true to the address']);
-  report('TCP banner, forwarder vs direct', times['banner via 127.0.0.1:PORT'], times['banner from the address']);
+  report('stop -k, veth + SSH port (DNAT)', times['stop -k (ssh)'], times['stop -k (loopback)']);
+  report('ssh true, DNAT vs direct', times['ssh true via 127.0.0.1:PORT'], times['ssh true to the address']);
+  report('TCP banner, DNAT vs direct', times['banner via 127.0.0.1:PORT'], times['banner from the address']);
 }

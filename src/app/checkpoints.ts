@@ -16,7 +16,7 @@ import { requireRoot } from '../core/privilege.js';
 import { exitFailure, lastLines, run, RunError } from '../core/run.js';
 import { listEntries, removeStaging } from '../core/store.js';
 import { checkpointDir, checkpointsDir, containerCgroup, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
-import { changing } from './lifecycle.js';
+import { changing, lxcStartEnv } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
 import { containerIdRange } from './lxcconfig.js';
 import { prepareContainerAccess } from './userns.js';
@@ -108,7 +108,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
     // No lock handed down here: the restored container's monitor would keep it for as long as it runs.
-    const r = await run('lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000 });
+    const r = await run('/usr/bin/lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000, env: lxcStartEnv() });
     const monitor = findMonitor(n);
     if (monitor !== undefined) writeFileSync(monitorPidPath(n), `${monitor}\n`);
     if (r.code !== 0 || runningInit(n) === undefined) {

@@ -40,6 +40,14 @@ export interface AppConfig {
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * lxc-start's environment: a PATH without shadow's newuidmap (/usr/bin, and /bin, its merged-/usr alias).
+ * Where newuidmap is installed (Podman, mmdebstrap pull it in) LXC insists on it even as root, which then
+ * needs a `root:` line in /etc/subuid, and forks a shell and two tools per start; root writes the maps
+ * itself, and the range is reserved in /etc/subuid under this root's own name (userns.ts).
+ */
+export const lxcStartEnv = (): NodeJS.ProcessEnv => ({ ...process.env, PATH: '/usr/local/sbin:/usr/sbin:/sbin' });
+
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: AppRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
   return changingContainer('app', what, name, requireContainer, fn);
@@ -118,7 +126,7 @@ export async function destroy(name: string): Promise<void> {
     const { monitor } = refuseUnless(n, 'destroy', [STATUS.STOP]);
     if (monitor === undefined) await clearLeftovers(n, 'destroy');
     removeContainerFiles('app', n);
-    await forgetNetwork(n); // ends the forwarder found through the run dir, so before that goes
+    await forgetNetwork(n);
     unmountRegistry(n);
     rmSync(containerRunDir('app', n), { recursive: true, force: true });
     removeCgroups(n);
@@ -198,18 +206,17 @@ export async function start(name: string): Promise<void> {
     prepareDaware(n);
     syncLxcConfig(rec);
     const net = await prepareStart(n, rec);
-    const r = await run('lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
+    const r = await run('/usr/bin/lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
       timeoutMs: 60_000,
+      env: lxcStartEnv(),
       // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
       inheritFds: [lock.fd],
-    }).catch(async (e) => {
-      await net.failed();
+    }).catch((e) => {
+      net.failed();
       throw e;
     });
-    const init = r.code === 0 ? runningInit(n) : undefined;
-    if (init !== undefined) net.started(init);
-    else {
-      await net.failed();
+    if (r.code !== 0 || runningInit(n) === undefined) {
+      net.failed();
       let log = '';
       try {
         log = readFileSync(lxcLogPath(n), 'utf8');
@@ -229,9 +236,9 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     if (status === STATUS.STOP) {
       // A killed monitor's leftovers (a suspended container's frozen processes among them): ending them is this stop's work.
       const ended = monitor === undefined && (await clearLeftovers(n, 'stop'));
+      closePort(n); // a forward left by a killed start or monitor goes even when there was nothing to stop
       if (!ended) refuseState(n, 'stop', status, [STATUS.RUNNING]);
       unmountRegistry(n);
-      await closePort(n);
       return;
     }
     // D-Aware processes first: their signal, up to the same timeout to finish their callbacks and exit.
@@ -244,7 +251,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
       throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`);
     }
     unmountRegistry(n);
-    await closePort(n);
+    closePort(n);
   });
 }
 

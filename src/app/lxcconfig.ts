@@ -6,6 +6,7 @@ import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
 import { lxcNetLines } from './network.js';
+import { portHookLines } from './portforward.js';
 
 /**
  * The read-only layers under the container's upper layer, topmost first (overlayfs `lowerdir` order:
@@ -74,6 +75,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
     ...lxcNetLines(rec.address),
+    ...portHookLines(rec.name, rec.address, rec.port),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',

@@ -13,7 +13,7 @@ import { lastLines, run } from '../core/run.js';
 import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
 import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
 import { recordPath, type AppRecord } from './layout.js';
-import { closePort, openPort } from './portforward.js';
+import { closePort, openPort, removePortTable } from './portforward.js';
 
 /** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
 export interface NetworkConfig {
@@ -22,8 +22,12 @@ export interface NetworkConfig {
   subnet: string;
 }
 
-/** Defaults away from LXC's lxcbr0 (10.0.3.0/24), Docker (172.17/16) and Podman (10.88/16). */
-export const DEFAULT_NETWORK: NetworkConfig = { bridge: 'dre0', subnet: '10.47.0.0/24' };
+/**
+ * Defaults away from LXC's lxcbr0 (10.0.3.0/24), Docker (172.17/16) and Podman (10.88/16); a /22 holds
+ * 1021 containers (a root of 500 running ones fits twice). Roots made with the /24 of before keep their
+ * addresses (10.47.0.x lies in it): their bridge is given the wider prefix at the next start.
+ */
+export const DEFAULT_NETWORK: NetworkConfig = { bridge: 'dre0', subnet: '10.47.0.0/22' };
 
 /** What D-RE has handed out to one container. */
 export interface Lease {
@@ -71,8 +75,22 @@ export function networkConfig(): NetworkConfig & { gateway: string; broadcast: s
 /** How long a create or destroy waits for the network lock: 50 parallel creates on 2 cores queue for seconds. */
 const NETWORK_LOCK_WAIT_MS = 60_000;
 
-/** Runs `fn` holding this root's network lock (waits, bounded: allocations are short). */
-async function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+/** This process's turn at the network lock: callers of one process queue here, so only one polls the flock. */
+let inProcessTurn: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `fn` holding this root's network lock (waits, bounded: allocations are short). Callers in this
+ * process take turns first: 20 parallel starts in one process each polling the flock (whose probe
+ * blocks the thread for a few ms) starved the event loop, and the holder's `ip` never got its answer.
+ */
+function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  const turn = inProcessTurn.then(() => withFileLock(what, fn));
+  inProcessTurn = turn.catch(() => {});
+  return turn;
+}
+
+/** Runs `fn` holding the root's network lock file, waiting out other processes. */
+async function withFileLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
   const end = Date.now() + NETWORK_LOCK_WAIT_MS;
   for (;;) {
     let lock: ContainerLock;
@@ -203,10 +221,21 @@ function interfaceRouting(subnet: string): string | undefined {
 /** Creates this root's bridge with the gateway address, or checks the one that is there is ours. */
 export async function ensureBridge(what: string): Promise<void> {
   const net = networkConfig();
-  if (bridgeAliasOf(net.bridge) === bridgeAlias()) return;
+  // Ours, and routing the subnet as configured (two file reads, no process).
+  const ready = () => bridgeAliasOf(net.bridge) === bridgeAlias() && interfaceRouting(net.subnet) === net.bridge;
+  if (ready()) return;
   await withNetworkLock(what, async () => {
+    if (ready()) return;
     const alias = bridgeAliasOf(net.bridge);
-    if (alias === bridgeAlias()) return;
+    if (alias === bridgeAlias()) {
+      // Ours with another prefix (made before the subnet was widened): the gateway gets the configured one.
+      const steps = [['addr', 'flush', 'dev', net.bridge], ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge]];
+      for (const step of steps) {
+        const r = await ip(step);
+        if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not readdress bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
+      }
+      return;
+    }
     // No alias yet but our MAC: made by a create of ours that was killed half-way; finish it.
     const halfMade = alias === null && readSys(net.bridge, 'address') === macOf(net.gateway);
     if (alias !== undefined && !halfMade) {
@@ -235,6 +264,7 @@ export async function ensureBridge(what: string): Promise<void> {
 }
 
 async function removeOwnBridge(): Promise<void> {
+  removePortTable();
   const { bridge } = networkConfig();
   if (bridgeAliasOf(bridge) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
 }
@@ -274,30 +304,28 @@ export function lxcNetLines(address: string | null | undefined): string[] {
   ];
 }
 
-/** What start does once LXC has answered: hand the port to the running container, or close it. */
+/** What start does if LXC fails: give the port back. */
 export interface StartHooks {
-  started(initPid: number): void;
-  failed(): Promise<void>;
+  failed(): void;
 }
 
-/** Before lxc-start: the bridge is up and the SSH port is bound (a taken port stops the start here). */
+/** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here). */
 export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
-  if (rec.address) {
-    const { subnet } = networkConfig();
-    const { base, size } = parseSubnet(subnet);
-    const host = ipToInt(rec.address)! - base;
-    if (host <= 1 || host >= size - 1) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
-    }
-    await ensureBridge(`start ${name}:`);
+  if (!rec.address) return { failed: () => {} };
+  const net = networkConfig();
+  const { base, size } = parseSubnet(net.subnet);
+  const host = ipToInt(rec.address)! - base;
+  if (host <= 1 || host >= size - 1) {
+    throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${net.subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
   }
-  if (rec.address && rec.port !== null) return openPort(name, rec.address, rec.port);
-  await closePort(name);
-  return { started: () => {}, failed: async () => {} };
+  await ensureBridge(`start ${name}:`);
+  if (rec.port === null) return { failed: () => {} };
+  await openPort(name, rec.address, rec.port, net.bridge);
+  return { failed: () => closePort(name) };
 }
 
-/** After the container is gone for good: its forwarder ended, its address and port free again. */
+/** After the container is gone for good: its forward removed, its address and port free again. */
 export async function forgetNetwork(name: string): Promise<void> {
-  await closePort(name);
+  closePort(name);
   await releaseNetwork(name);
 }

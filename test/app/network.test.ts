@@ -1,45 +1,55 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
 import { upperDir } from '../../src/app/layout.js';
 import { networkConfig } from '../../src/app/network.js';
-import { forwarderPidPath } from '../../src/app/portforward.js';
+import { portTable } from '../../src/app/portforward.js';
 import { STATUS } from '../../src/core/driver.js';
 import { DRE_ERR, isDreError } from '../../src/core/errors.js';
 import { containerDir } from '../../src/core/paths.js';
 import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
-import { cli, cliAsync, uniqueName } from '../support/env.js';
+import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
 import { sweepNetwork, TEST_BRIDGE_PREFIX } from '../support/sweep.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_test');
 const pubKey = () => readFileSync(`${keyFile}.pub`, 'utf8');
 
-/** A TCP port nobody listens on right now (the kernel picks it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+/** The host ports some D-RE root forwards (any root's table), asked of the `nft` tool. */
+function forwardedPorts(): Map<number, string> {
+  const out = JSON.parse(spawnSync('nft', ['-j', 'list', 'ruleset'], { encoding: 'utf8' }).stdout) as { nftables: { map?: { table: string; name: string; elem?: unknown[][] } }[] };
+  const ports = new Map<number, string>();
+  for (const { map } of out.nftables) {
+    if (!map || !map.table.startsWith('dre_') || map.name !== 'ssh') continue;
+    for (const [key] of map.elem ?? []) {
+      const k = key as number | { elem: { val: number; comment?: string } };
+      if (typeof k === 'number') ports.set(k, map.table);
+      else ports.set(k.elem.val, `${map.table} ${k.elem.comment}`);
+    }
+  }
+  return ports;
 }
 
-/** True when some socket listens on TCP `port`, read from the kernel's tables (/proc/net/tcp, tcp6). */
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
-  return ['/proc/net/tcp', '/proc/net/tcp6'].some((f) =>
-    readFileSync(f, 'utf8')
-      .split('\n')
-      .some((l) => l.trim().split(/\s+/)[3] === '0A' && l.includes(hex)),
-  );
+/** True when the kernel forwards host port `port` for some D-RE root. */
+const forwarded = (port: number) => forwardedPorts().has(port);
+
+/** Whether something answers (sends its first bytes, SSH's banner) on 127.0.0.1:port within `ms`. */
+function answers(port: number, ms = 3_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    const done = (ok: boolean) => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(ms, () => done(false));
+    s.once('data', () => done(true));
+    s.once('error', () => done(false));
+  });
 }
 
 /** Runs `command` over SSH through 127.0.0.1:port with the test key, retrying while the server boots. */
@@ -87,10 +97,6 @@ async function expectCode(p: Promise<unknown>, code: keyof typeof DRE_ERR, text?
   });
 }
 
-async function forwarderGone(name: string): Promise<boolean> {
-  return (await waitFor(() => (existsSync(forwarderPidPath(name)) && isAlive(Number(readFileSync(forwarderPidPath(name), 'utf8'))) ? undefined : true), 5_000)) === true;
-}
-
 describe('networking and SSH of application containers', () => {
   const web = uniqueName('net-web');
   const peer = uniqueName('net-peer');
@@ -114,7 +120,7 @@ describe('networking and SSH of application containers', () => {
       await app.stop(n, { timeoutMs: 0 }).catch(() => {});
       await app.destroy(n).catch(() => {});
     }
-    // Even when a destroy failed: no forwarder and no test bridge outlive this file.
+    // Even when a destroy failed: no forward and no test bridge outlive this file.
     if (app.list().length === 0) sweepNetwork(tmp);
   });
 
@@ -126,9 +132,9 @@ describe('networking and SSH of application containers', () => {
   });
 
   it('answers ssh on 127.0.0.1:PORT with the given key and runs the command inside the container', async () => {
-    assert.equal(listening(webPort), false, 'nothing listens before start');
+    assert.equal(forwarded(webPort), false, 'nothing is forwarded before start');
     await app.start(web);
-    assert.ok(listening(webPort), 'the port listens once the container runs');
+    assert.equal(forwardedPorts().get(webPort), `${portTable()} ${web}`, "the port is forwarded in this root's table once the container runs");
     const r = await ssh(webPort, 'hostname; id -u; cat /proc/1/comm');
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n'), [web, '0', 'init']);
@@ -227,8 +233,8 @@ describe('networking and SSH of application containers', () => {
   it('closes the port on stop', async () => {
     const { port } = app.info(later);
     await app.stop(later, { timeoutMs: 0 });
-    assert.equal(listening(port!), false, 'nothing listens on a stopped container');
-    assert.ok(await forwarderGone(later));
+    assert.equal(forwarded(port!), false, 'nothing is forwarded to a stopped container');
+    assert.equal(await answers(port!, 500), false, 'nothing answers on the port');
   });
 
   it('closes the port when the container stops from inside', async () => {
@@ -238,30 +244,65 @@ describe('networking and SSH of application containers', () => {
     assert.equal(cli('dre-app', ['exec', later, '--', 'poweroff']).code, 0);
     const stopped = await waitFor(async () => ((await app.status(later)) === STATUS.STOP ? true : undefined), 30_000, 50);
     assert.equal(stopped, true, 'the container stopped');
-    assert.equal(await waitFor(() => (listening(port!) ? undefined : true), 5_000), true, 'the forwarder followed its container');
+    assert.equal(await waitFor(() => (forwarded(port!) ? undefined : true), 5_000), true, "LXC's post-stop hook removed the forward");
   });
 
-  it('leaves nothing that blocks the next start after its forwarder is SIGKILLed', async () => {
-    const pid = Number(readFileSync(forwarderPidPath(web), 'utf8'));
-    process.kill(pid, 'SIGKILL');
-    assert.equal(await waitFor(() => (listening(webPort) ? undefined : true), 5_000), true, 'the killed forwarder let go of the port');
-    await app.stop(web, { timeoutMs: 0 });
+  it('heals a forward a killed LXC monitor left behind at the next call', async () => {
+    const monitor = Number(readFileSync(join(process.env.DRE_RUNDIR!, 'app', web, 'monitor.pid'), 'utf8'));
+    const init = await app.pid(web);
+    process.kill(monitor, 'SIGKILL'); // its post-stop hook never runs; LXC's death signal ends init
+    assert.equal(await waitFor(() => (isAlive(init) ? undefined : true), 10_000), true, 'init died with its monitor');
+    assert.ok(forwarded(webPort), 'the forward outlived the container');
+    assert.equal(await app.status(web), STATUS.STOP);
+    await app.stop(web, { timeoutMs: 0 }).catch(() => {}); // ends what the monitor left, the forward among it
+    assert.equal(forwarded(webPort), false, 'the next call removed the forward');
     await app.start(web);
     await assertSshReaches(webPort, web);
+  });
+
+  it('refuses a port a container of another D-RE root forwards, and leaves that root alone', async () => {
+    const other = join(tmp, 'other-net-root');
+    mkdirSync(join(other, 'app'), { recursive: true });
+    const net = networkConfig();
+    const [a, b] = net.subnet.split('.').map(Number);
+    writeFileSync(join(other, 'app', 'network.json'), JSON.stringify({ bridge: `${net.bridge.slice(0, 9)}o`, subnet: `${a}.${b + 1 > 255 ? b - 1 : b + 1}.77.0/24` }));
+    const env = { DRE_ROOT: other, DRE_RUNDIR: join(tmp, 'other-net-run') };
+    const port = await freePort();
+    const theirs = uniqueName('net-theirs');
+    const ours = uniqueName('net-ours');
+    try {
+      assert.equal(cli('dre-app', ['create', theirs, '--port', String(port), '--ssh-key', keyFile + '.pub'], { env }).code, 0);
+      const started = cli('dre-app', ['start', theirs], { env });
+      assert.equal(started.code, 0, started.stderr);
+      await app.create(ours, { port, sshKey: pubKey() });
+      await expectCode(app.start(ours), 'DRE_ERR_NO_SOCKET_AVAILABLE', 'another D-RE root');
+      assert.equal(await app.status(ours), STATUS.STOP);
+      assert.equal(forwardedPorts().get(port), `${portTable(other)} ${theirs}`, "the other root's forward is untouched");
+      assert.equal(cli('dre-app', ['stop', theirs, '--timeout', '0'], { env }).code, 0);
+      assert.equal(forwarded(port), false);
+      await app.start(ours);
+      await assertSshReaches(port, ours);
+      await app.stop(ours, { timeoutMs: 0 });
+    } finally {
+      await app.destroy(ours).catch(() => {});
+      cli('dre-app', ['stop', theirs, '--timeout', '0'], { env });
+      cli('dre-app', ['destroy', theirs], { env });
+    }
   });
 
   it('leaves nothing that blocks the next start after dre-app is SIGKILLed while starting', async () => {
     const { port } = app.info(later);
     const starting = cliAsync('dre-app', ['start', later]);
-    await waitFor(() => (listening(port!) ? true : undefined), 20_000, 2);
+    await waitFor(() => (forwarded(port!) ? true : undefined), 20_000, 2);
     starting.child.kill('SIGKILL');
     await starting.done;
     // lxc-start, if it was under way, keeps the container's lock until the container runs.
     const settled = await waitFor(async () => ((await app.status(later)) === STATUS.BUSY ? undefined : true), 20_000);
     assert.equal(settled, true, 'the container is not left busy');
-    // Either the start got through (the forwarder follows the container) or it did not (the forwarder went away).
-    if ((await app.status(later)) === STATUS.RUNNING) await app.stop(later, { timeoutMs: 0 });
-    assert.equal(await waitFor(() => (listening(port!) ? undefined : true), 5_000), true, 'the port is free again');
+    // Either the start got through (the forward serves the container) or it did not (the next call removes it).
+    if ((await app.status(later)) === STATUS.RUNNING) await assertSshReaches(port!, later);
+    await app.stop(later, { timeoutMs: 0 }).catch(() => {});
+    assert.equal(forwarded(port!), false, 'the port is free again');
     await app.start(later);
     await assertSshReaches(port!, later);
     await app.stop(later, { timeoutMs: 0 });
@@ -270,7 +311,7 @@ describe('networking and SSH of application containers', () => {
   it('frees the address and the port on destroy', async () => {
     await app.stop(web, { timeoutMs: 0 });
     await app.destroy(web);
-    assert.equal(listening(webPort), false);
+    assert.equal(forwarded(webPort), false);
     await app.create(web, { port: webPort, sshKey: pubKey() });
     assert.equal(leasedAddress(web), webAddress, 'the lowest free address, the one just given back, is handed out again');
     assert.ok(readFileSync(join(containerDir('app', web), 'config'), 'utf8').includes(`lxc.net.0.ipv4.address = ${webAddress}/`));
@@ -282,6 +323,7 @@ describe('networking and SSH of application containers', () => {
       await app.destroy(n);
     }
     assert.equal(existsSync(`/sys/class/net/${networkConfig().bridge}`), false);
+    assert.equal(spawnSync('nft', ['list', 'table', 'inet', portTable()]).status, 1, "the root's nftables table is gone with it");
   });
 
   it('finishes a bridge a killed start left half-made, and refuses a bridge it did not make', async () => {

@@ -4,6 +4,7 @@
  */
 import { spawnSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../../src/core/proc.js';
@@ -24,6 +25,18 @@ useTestNetwork(process.env.DRE_TEST_TMP);
 
 export const distDir = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const cliPath = (prog: 'dre-app' | 'dre-sys') => join(distDir, 'src', 'cli', `${prog}.js`);
+
+/** A TCP port nobody listens on right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
 
 let counter = 0;
 /** A container name unique in this run: `prefix-<pid>-<n>`. */

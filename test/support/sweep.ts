@@ -13,6 +13,7 @@ import { cgroupRoot } from '../../src/core/paths.js';
 import { isAlive } from '../../src/core/proc.js';
 import { readJson, writeJsonAtomic } from '../../src/core/store.js';
 import { releaseReservation } from '../../src/app/userns.js';
+import { portTable } from '../../src/app/portforward.js';
 
 /** Every bridge a test run makes starts with this, so the sweep never touches a user's bridge. */
 export const TEST_BRIDGE_PREFIX = 'drt';
@@ -28,28 +29,28 @@ export function useTestNetwork(tmp: string): void {
   writeJsonAtomic(path, { bridge: `${TEST_BRIDGE_PREFIX}${h.toString('hex').slice(0, 6)}`, subnet: `10.${240 + (h[2] % 14)}.${h[3]}.0/24` });
 }
 
-/** Ends SSH forwarders of the run's containers, then removes the run's bridge and any veth left on it. */
+/** Removes the run's port forwards (its nftables table), bridge and any veth left on it. */
 export function sweepNetwork(tmp: string): void {
-  killRunProcesses(tmp);
-  removeBridge(tmp);
+  removeNetwork(join(tmp, 'root'));
 }
 
-/** Kills every SSH forwarder serving a container below `tmp`, and every dred of a root below it (one scan of /proc). */
+/** Kills every dred of a root below `tmp` (one scan of /proc). */
 function killRunProcesses(tmp: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const forwarder = argv[1]?.endsWith('/forwarder.js') && argv[2]?.startsWith(tmp + '/');
       const daemon = argv[1]?.endsWith('/dred.js') && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').some((v) => v.startsWith(`DRE_RUNDIR=${tmp}/`));
-      if (forwarder || daemon) process.kill(Number(pid), 'SIGKILL');
+      if (daemon) process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* gone */
     }
   }
 }
 
-function removeBridge(tmp: string): void {
-  const bridge = readJson<{ bridge?: string }>(join(tmp, 'root', 'app', 'network.json'))?.bridge;
+/** Removes D-RE root `root`'s nftables table, and its bridge with any veth on it when it is a test bridge. */
+function removeNetwork(root: string): void {
+  quiet('nft', ['delete', 'table', 'inet', portTable(root)]);
+  const bridge = readJson<{ bridge?: string }>(join(root, 'app', 'network.json'))?.bridge;
   if (!bridge?.startsWith(TEST_BRIDGE_PREFIX)) return;
   for (const link of readdirSync('/sys/class/net')) {
     if (link === bridge || link.startsWith(`${bridge}-`)) quiet('ip', ['link', 'del', 'dev', link]);
@@ -88,12 +89,11 @@ export function sweep(tmp: string): void {
   const dirs = [...hosts, tmp];
   killRunProcesses(tmp); // daemons first: none may start anything while the engines are stopped
   for (const dir of dirs) stopEngines(dir);
-  // Mounts and forwarders of every host lie below tmp: one scan each covers them all.
+  // Mounts of every host lie below tmp: one scan covers them all.
   unmountBelow(tmp);
-  killRunProcesses(tmp);
-  for (const dir of dirs) removeBridge(dir);
-  // Every root the run made (root/, and others such as other-root/ of a test): its cgroups and id reservation.
+  // Every root the run made (root/, and others such as other-root/ of a test): its network, cgroups and id reservation.
   for (const root of rootsBelow(dirs)) {
+    removeNetwork(root);
     removeGroups(root);
     releaseReservation(root);
   }
@@ -112,9 +112,11 @@ function rootsBelow(dirs: string[]): string[] {
 /** Kills the QEMUs and stops the LXC containers of the D-RE host whose root and run dirs are in `dir`. */
 function stopEngines(dir: string): void {
   killQemus(dir);
-  const lxcpath = join(dir, 'root', 'app', 'containers');
-  if (existsSync(lxcpath)) {
-    for (const name of readdirSync(lxcpath)) quiet('lxc-stop', ['-n', name, '-P', lxcpath, '-k']);
+  for (const root of rootsBelow([dir])) {
+    const lxcpath = join(root, 'app', 'containers');
+    if (existsSync(lxcpath)) {
+      for (const name of readdirSync(lxcpath)) quiet('lxc-stop', ['-n', name, '-P', lxcpath, '-k']);
+    }
   }
 }
 
