@@ -14,12 +14,12 @@ const state = lazy(() => import('../sys/state.js'));
 const commands: Command[] = [
   {
     name: 'create',
-    usage: 'NAME [--base BASE | --rootfs PATH] [--memory MIB] [--accel kvm|tcg]',
+    usage: 'NAME [--base BASE | --rootfs PATH] [--memory MIB] [--accel kvm|tcg] [--port HOSTPORT | --no-network]',
     summary: 'create a system container (default base: Debian cloud kernel + busybox; 256 MiB)',
     run: async (args) => {
       const { values, positionals } = parse(
         args,
-        { base: { type: 'string' }, rootfs: { type: 'string' }, memory: { type: 'string' }, accel: { type: 'string' } },
+        { base: { type: 'string' }, rootfs: { type: 'string' }, memory: { type: 'string' }, accel: { type: 'string' }, port: { type: 'string' }, 'no-network': { type: 'boolean' } },
         1,
       );
       await sys.create(positionals[0], {
@@ -27,6 +27,8 @@ const commands: Command[] = [
         rootfs: values.rootfs ?? null,
         memorySize: intArg(values.memory, '--memory') ?? null,
         accel: (values.accel ?? null) as Accel | null, // checked by create
+        network: !values['no-network'],
+        port: intArg(values.port, '--port') ?? null,
       });
     },
   },
@@ -44,7 +46,10 @@ const commands: Command[] = [
       const { values } = parse(args, {}, 0);
       const rows = await listRows('dre-sys', await state.list(), async (name) => ({ status: statusName(await state.status(name)), ...(await state.info(name)) }));
       if (values.json) printJson(rows);
-      else printTable(['NAME', 'STATUS', 'DISK', 'MEMORY'], rows.map((r) => ('memoryMiB' in r ? [r.name, r.status, r.base ?? r.rootfs ?? '-', `${r.memoryMiB}M`] : [r.name, r.status, '-', '-'])));
+      else {
+        const cells = (r: (typeof rows)[number]) => ('memoryMiB' in r ? [r.name, r.status, r.base ?? r.rootfs ?? '-', `${r.memoryMiB}M`, r.address ?? '-', r.port === null ? '-' : String(r.port)] : [r.name, r.status, '-', '-', '-', '-']);
+        printTable(['NAME', 'STATUS', 'DISK', 'MEMORY', 'ADDRESS', 'PORT'], rows.map(cells));
+      }
     },
   },
   execCommand(sys, 'run a command in the guest (through its agent); stdout, stderr and exit status pass through'),

@@ -6,8 +6,8 @@
 
 /**
  * Modules the initramfs loads, in dependency order: virtio-blk for the root disk (NVMe is built in but
- * QEMU cannot save the state of an NVMe device, so checkpoints need virtio), virtio-serial for the
- * agent, and the ACPI power button.
+ * QEMU cannot save the state of an NVMe device, so checkpoints need virtio), virtio-net for the NIC,
+ * virtio-serial for the agent, and the ACPI power button.
  */
 export const GUEST_MODULES = [
   'kernel/drivers/virtio/virtio_ring.ko',
@@ -16,6 +16,9 @@ export const GUEST_MODULES = [
   'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
   'kernel/drivers/virtio/virtio_pci.ko',
   'kernel/drivers/block/virtio_blk.ko',
+  'kernel/net/core/failover.ko',
+  'kernel/drivers/net/net_failover.ko',
+  'kernel/drivers/net/virtio_net.ko',
   'kernel/drivers/char/virtio_console.ko',
   'kernel/drivers/input/evdev.ko',
   'kernel/drivers/acpi/button.ko',
@@ -58,6 +61,15 @@ mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -o remount,rw /
 [ -s /etc/hostname ] && hostname -F /etc/hostname
+ip link set lo up
+# The NIC's address from D-RE's dre.ip= and dre.gw= (Debian's cloud kernel has no IP autoconfig for ip=).
+for a in $(cat /proc/cmdline); do
+  case "$a" in dre.ip=*) dre_ip=\${a#dre.ip=} ;; dre.gw=*) dre_gw=\${a#dre.gw=} ;; esac
+done
+if [ -n "$dre_ip" ]; then
+  ip addr add "$dre_ip" dev eth0 && ip link set eth0 up || echo "dre: eth0 cannot be configured" >/dev/console
+  [ -n "$dre_gw" ] && ip route add default via "$dre_gw"
+fi
 /sbin/dre-powerbutton
 [ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
 exit 0

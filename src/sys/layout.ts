@@ -13,6 +13,12 @@ export interface SysRecord {
   memoryMiB: number;
   /** Software emulation chosen at create time ('tcg'), or 'kvm' (the default). */
   accel: 'kvm' | 'tcg';
+  /** Its address on the D-RE bridge (core/network.ts); null or absent (a record made before VMs had a NIC): no network. */
+  address?: string | null;
+  /** The host port forwarded to the guest's SSH port, or null. */
+  port?: number | null;
+  /** Its NIC's MAC (tap.ts sysMac), kept so that a restart or a migration target uses the same one. */
+  mac?: string;
   created: string;
 }
 

@@ -18,6 +18,8 @@ import { agentSocketPath, baseDiskPath, qmpSocketPath, type SysRecord } from './
 import { endLeftover, launch, powerOff, removeRunFiles, threadsGone } from './qemu.js';
 import { holding, qmpStatusOn, qemuPid, refuseUnless, requireContainer, requireContainerDir } from './state.js';
 import { releaseLease } from './lease.js';
+import { sysMac } from './tap.js';
+import { claimNetwork, forgetNetwork, releaseNetwork } from '../core/network.js';
 import * as qmp from './qmp/commands.js';
 import { Qmp } from './qmp/monitor.js';
 
@@ -31,6 +33,10 @@ export interface SysConfig {
   rootfs?: string | null;
   /** 'tcg' opts this container into software emulation where KVM is unavailable; DRE_SYS_ACCEL overrides it. */
   accel?: Accel | null;
+  /** false: no NIC (the guest has loopback only); default: a virtio-net on the D-RE bridge with an address of its own. */
+  network?: boolean | null;
+  /** A host port forwarded to the guest's SSH port (22); null or absent: none. */
+  port?: number | null;
 }
 
 export const DEFAULT_MEMORY_MIB = 256;
@@ -49,7 +55,20 @@ function changingDir<T>(what: string, name: unknown, fn: (name: string, lock: Co
   return changingContainer('sys', what, name, requireContainerDir, (n, _rec, lock) => holding(n, () => fn(n, lock)));
 }
 
-function checkConfig(config: SysConfig): { base: string | null; rootfs: string | null; memoryMiB: number; accel: Accel } {
+interface CheckedConfig {
+  base: string | null;
+  rootfs: string | null;
+  memoryMiB: number;
+  accel: Accel;
+  network: boolean;
+  port: number | null;
+}
+
+function checkConfig(config: SysConfig): CheckedConfig {
+  const net = {
+    network: config.network !== false,
+    port: config.port === null || config.port === undefined ? null : checkInt(config.port, 'port', 1, 65535),
+  };
   const memoryMiB =
     config.memorySize === null || config.memorySize === undefined || config.memorySize === 0
       ? DEFAULT_MEMORY_MIB
@@ -61,10 +80,10 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
     }
     if (config.rootfs.length > 4096) throw dreError('DRE_ERR_REQUEST_TOO_LONG', 'rootfs path is longer than 4096 characters');
     if (config.base !== null && config.base !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'give base or rootfs, not both');
-    return { base: null, rootfs: config.rootfs, memoryMiB, accel };
+    return { base: null, rootfs: config.rootfs, memoryMiB, accel, ...net };
   }
   const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
-  return { base, rootfs: null, memoryMiB, accel };
+  return { base, rootfs: null, memoryMiB, accel, ...net };
 }
 
 /** The container's disk: a qcow2 overlay on its base's disk. */
@@ -76,7 +95,7 @@ async function createOverlay(n: string, base: string, path: string): Promise<voi
 
 export async function create(name: string, config: SysConfig = {}): Promise<void> {
   const n = checkName(name, 'container name');
-  const cfg = checkConfig(config ?? {});
+  const { network, port, ...cfg } = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('sys', n, 'create', async () => {
     if (existsSync(containerDir('sys', n))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: a system container of that name exists`);
@@ -86,14 +105,22 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
       await ensureDefaultBase();
     } else if (cfg.base === DEFAULT_BASE) await ensureDefaultBase();
     else if (!baseExists(cfg.base!)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${cfg.base}`);
-    const rec: SysRecord = { name: n, ...cfg, created: new Date().toISOString() };
-    await buildAside(containersDir('sys'), n, async (staging) => {
-      if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'));
-      writeJsonAtomic(join(staging, 'dre.json'), rec);
-    });
+    // The address comes from the allocator application containers use (one bridge, one subnet).
+    const lease = await claimNetwork('sys', n, network, port);
+    const rec: SysRecord = { name: n, ...cfg, address: lease.address, port: lease.port, ...(lease.address ? { mac: sysMac(n) } : {}), created: new Date().toISOString() };
+    try {
+      await buildAside(containersDir('sys'), n, async (staging) => {
+        if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'));
+        writeJsonAtomic(join(staging, 'dre.json'), rec);
+      });
+    } catch (e) {
+      await releaseNetwork('sys', n);
+      throw e;
+    }
     // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
     if (rec.base !== null && !baseExists(rec.base)) {
       rmSync(containerDir('sys', n), { recursive: true, force: true });
+      await releaseNetwork('sys', n);
       throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${rec.base} was removed meanwhile`);
     }
   });
@@ -105,6 +132,7 @@ export async function destroy(name: string): Promise<void> {
     await endLeftover(n);
     removeContainerFiles('sys', n);
     rmSync(containerRunDir('sys', n), { recursive: true, force: true });
+    await forgetNetwork('sys', n);
     await removeCgroupsSettled(n);
     lock.removeFile();
   });

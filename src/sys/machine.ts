@@ -48,6 +48,8 @@ export interface MachineSpec {
   loadvm?: string;
   /** Wait for an incoming migration (set up over QMP) instead of booting; the guest runs when it arrives. */
   incoming?: boolean;
+  /** The NIC: a virtio-net on the tap QEMU inherits as fd `fd` (tap.ts), and the guest's address on the kernel command line; none: no NIC. */
+  nic?: { fd: number; mac: string; cmdline: string };
 }
 
 /** The kernel command line: the console on the 8250 serial port; the initramfs mounts /dev/vda itself. */
@@ -74,7 +76,7 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-sandbox', SANDBOX,
     '-kernel', m.kernel,
     '-initrd', m.initrd,
-    '-append', KERNEL_CMDLINE,
+    '-append', m.nic ? `${KERNEL_CMDLINE} ${m.nic.cmdline}` : KERNEL_CMDLINE,
     ...(m.diskFds ? DISK_FDSET : []),
     '-drive', `file=${m.diskFds ? '/dev/fdset/1' : m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
     '-device', 'virtio-blk-pci,drive=d0',
@@ -84,7 +86,7 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-chardev', `socket,id=agent0,path=${m.agentSocket},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent0,name=${AGENT_PORT_NAME}`,
     '-qmp', `unix:${m.qmpSocket},server=on,wait=off`,
-    '-nic', 'none',
+    ...(m.nic ? ['-netdev', `tap,id=net0,fd=${m.nic.fd}`, '-device', `virtio-net-pci,netdev=net0,mac=${m.nic.mac}`] : ['-nic', 'none']),
     '-pidfile', m.pidFile,
     ...(m.incoming ? ['-incoming', 'defer'] : ['-S']),
     ...(m.loadvm ? ['-loadvm', m.loadvm] : []),

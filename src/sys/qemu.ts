@@ -27,6 +27,7 @@ import { cont, queryStatus, quit, systemPowerdown } from './qmp/commands.js';
 import { Qmp, withQmp } from './qmp/monitor.js';
 import { launching, qemuPid } from './state.js';
 import { diskPath, releaseLease, sharedBootFiles } from './lease.js';
+import { endNic, prepareNic, type Nic } from './tap.js';
 
 // The QEMU process of a container: finding it, launching it until the guest is ready, ending it.
 
@@ -162,8 +163,12 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
   const runDir = containerRunDir('sys', n);
   for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
   const fds = files.diskFds ? openRootfs(files.disk, `${what} ${n}`) : [];
+  let nic: Nic | undefined;
   let started: Started;
   try {
+    nic = await prepareNic(n, rec, what);
+    // QEMU inherits the disk's fds as 3 and 4 (when a --rootfs image), then the tap's.
+    if (nic) fds.push(nic.fd);
     grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
     const args = qemuArgs({
       name: n,
@@ -177,13 +182,16 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       pidFile: pidFilePath(n),
       loadvm,
       incoming: incoming !== undefined,
+      nic: nic && { fd: 2 + fds.length, mac: nic.mac, cmdline: nic.cmdline },
     });
     started = await runQemu(n, user, args, fds, `${what} ${n}`);
   } catch (e) {
+    nic?.undo();
     await releaseLease(n);
     throw e;
   } finally {
-    for (const fd of fds) closeSync(fd);
+    nic?.closeFd();
+    for (const fd of fds) if (fd !== nic?.fd) closeSync(fd);
   }
   const { pid, qmp } = started;
   try {
@@ -196,6 +204,7 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
   } catch (e) {
     qmp.close(); // QMP serves one client: killQemu's own connection comes next
     await killQemu(n, pid);
+    endNic(n);
     await releaseLease(n);
     if (isDreError(e)) throw e;
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
@@ -320,7 +329,9 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
 /** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
 const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];
 
+/** After QEMU has ended: its run files and its port forward removed (its tap went with it). */
 export function removeRunFiles(n: string): void {
   for (const p of runFiles(n)) rmSync(p, { force: true });
+  endNic(n);
 }
 
