@@ -3,7 +3,7 @@
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import type { Accel } from '../sys/accel.js';
-import { cgroupCommands, execCommand, lazy, one, policyCommand, snapshotCommands, stateCommands, stopCommand } from './commands.js';
+import { cgroupCommands, lazy, one, policyCommand, snapshotCommands, splitCommand, stateCommands, stopCommand } from './commands.js';
 import { cliMain, intArg, listRows, parse, printJson, printTable, type Command } from './common.js';
 import { migrationCommands } from './sys-migration.js';
 
@@ -11,15 +11,43 @@ const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
 /** Read-only queries load only the state module. */
 const state = lazy(() => import('../sys/state.js'));
 
+/** `push` and `pull`: NAME SRC DST. */
+function fileCommand(name: string, summary: string, copy: (n: string, src: string, dst: string) => Promise<void>): Command {
+  return {
+    name,
+    usage: 'NAME SRC DST',
+    summary,
+    run: async (args) => {
+      const { positionals } = parse(args, {}, 3);
+      await copy(positionals[0], positionals[1], positionals[2]);
+    },
+  };
+}
+
+/** All of this process's stdin. */
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A size as MiB: a number of MiB, or with a suffix M, G or T (e.g. 2G). */
+function mibArg(value: string | undefined, flag: string): number | null {
+  if (value === undefined) return null;
+  const m = /^(\d+)([MGT]?)(?:i?B)?$/i.exec(value);
+  if (!m) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${flag} ${JSON.stringify(value)} is not a size such as 2048, 512M or 2G`);
+  return Number(m[1]) * { '': 1, M: 1, G: 1024, T: 1024 * 1024 }[m[2].toUpperCase() as '' | 'M' | 'G' | 'T'];
+}
+
 const commands: Command[] = [
   {
     name: 'create',
-    usage: 'NAME [--base BASE | --rootfs PATH] [--memory MIB] [--accel kvm|tcg] [--port HOSTPORT | --no-network]',
+    usage: 'NAME [--base BASE | --rootfs PATH] [--memory MIB] [--accel kvm|tcg] [--port HOSTPORT | --no-network] [--cpus N] [--disk-size SIZE]',
     summary: 'create a system container (default base: Debian cloud kernel + busybox; 256 MiB)',
     run: async (args) => {
       const { values, positionals } = parse(
         args,
-        { base: { type: 'string' }, rootfs: { type: 'string' }, memory: { type: 'string' }, accel: { type: 'string' }, port: { type: 'string' }, 'no-network': { type: 'boolean' } },
+        { base: { type: 'string' }, rootfs: { type: 'string' }, memory: { type: 'string' }, accel: { type: 'string' }, port: { type: 'string' }, 'no-network': { type: 'boolean' }, cpus: { type: 'string' }, 'disk-size': { type: 'string' } },
         1,
       );
       await sys.create(positionals[0], {
@@ -29,6 +57,8 @@ const commands: Command[] = [
         accel: (values.accel ?? null) as Accel | null, // checked by create
         network: !values['no-network'],
         port: intArg(values.port, '--port') ?? null,
+        cpus: intArg(values.cpus, '--cpus') ?? null,
+        diskSize: mibArg(values['disk-size'], '--disk-size'),
       });
     },
   },
@@ -52,7 +82,18 @@ const commands: Command[] = [
       }
     },
   },
-  execCommand(sys, 'run a command in the guest (through its agent); stdout, stderr and exit status pass through'),
+  {
+    name: 'exec',
+    usage: 'NAME -- CMD [ARGS...]',
+    summary: 'run a command in the guest (through its agent); stdin (unless a terminal: use </dev/null to give none), stdout, stderr and exit status pass through',
+    run: async (args) => {
+      const { before, argv } = splitCommand(args);
+      const { positionals } = parse(before, {}, 1);
+      return sys.exec(positionals[0], argv, process.stdin.isTTY ? undefined : await readStdin());
+    },
+  },
+  fileCommand('push', 'copy host file SRC to DST in the running guest (through its agent), with its mode', (n, src, dst) => sys.push(n, src, dst)),
+  fileCommand('pull', 'copy file SRC of the running guest to host path DST (through its agent), with its mode', (n, src, dst) => sys.pull(n, src, dst)),
   one('NAME', "attach the terminal to the guest's serial console (Ctrl-] detaches)", 'console', sys.console),
   {
     name: 'base',

@@ -149,5 +149,7 @@ export const sysRecordCheck = shape({
   'address?': orNull(str),
   'port?': orNull(int(1, 65535)),
   'mac?': str,
+  'cpus?': int(1, 255),
+  'diskMiB?': int(1, 2 ** 31 - 1),
   created: str,
 });

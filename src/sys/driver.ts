@@ -2,6 +2,7 @@ import type { Driver } from '../core/driver.js';
 import { DRIVER_EVENTS, journaled } from '../core/journal.js';
 import { supervisionOps } from '../core/supervision.js';
 import * as cgroups from './cgroups.js';
+import * as files from './files.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
@@ -28,6 +29,8 @@ const members = {
   pid: state.pid,
   exec: lifecycle.exec,
   execCapture: lifecycle.execCapture,
+  push: files.push,
+  pull: files.pull,
   info: state.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,

@@ -62,6 +62,8 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -o remount,rw /
 [ -s /etc/hostname ] && hostname -F /etc/hostname
 ip link set lo up
+# A disk made larger than its base (create --disk-size): the root ext4 grows to it, online.
+grep -q dre.growroot=1 /proc/cmdline && { resize2fs /dev/vda >/dev/null 2>&1 || echo "dre: resize2fs /dev/vda failed" >/dev/console; }
 # The NIC's address from D-RE's dre.ip= and dre.gw= (Debian's cloud kernel has no IP autoconfig for ip=).
 for a in $(cat /proc/cmdline); do
   case "$a" in dre.ip=*) dre_ip=\${a#dre.ip=} ;; dre.gw=*) dre_gw=\${a#dre.gw=} ;; esac
@@ -104,7 +106,9 @@ exit 1
 /**
  * The guest agent: one request per line on its virtio-serial port, one answer per line.
  *   P ID           → P ID                           (ping: the guest is ready)
- *   X ID B64SCRIPT → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
+ *   X ID B64SCRIPT [N] → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
+ * With N, the N bytes after the request line are the script's stdin (raw; read by dd, which never
+ * reads past them: busybox head -c reads ahead), else its stdin is empty.
  * The port stays open for good: the guest driver discards data that reaches a closed port, and a
  * close racing with a new host connection would lose that request. While no host client is
  * connected a read returns end-of-file at once, so the agent polls (briefly after a request, then
@@ -120,13 +124,15 @@ w=/run/dre-agent
 mkdir -p $w
 idle=0
 while :; do
-  while read -r op id arg; do
+  while read -r op id arg len; do
     idle=0
     case "$op" in
       P) echo "P $id" ;;
       X) echo "$arg" | base64 -d > $w/cmd
-         sh $w/cmd </dev/null >$w/out 2>$w/err 3>&-
+         if [ -n "$len" ]; then dd bs=65536 count="$len" iflag=fullblock,count_bytes of=$w/in 2>/dev/null; else : >$w/in; fi
+         sh $w/cmd <$w/in >$w/out 2>$w/err 3>&-
          rc=$?
+         rm -f $w/in
          echo "R $id $rc .$(base64 -w0 < $w/out) .$(base64 -w0 < $w/err)" ;;
     esac
   done

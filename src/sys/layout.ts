@@ -19,6 +19,10 @@ export interface SysRecord {
   port?: number | null;
   /** Its NIC's MAC (tap.ts sysMac), kept so that a restart or a migration target uses the same one. */
   mac?: string;
+  /** Virtual CPUs (QEMU -smp); absent (records of before): 1. */
+  cpus?: number;
+  /** The virtual size of its disk in MiB when made larger than its base's (the guest grows its ext4 to it); absent: the base's. */
+  diskMiB?: number;
   created: string;
 }
 

@@ -32,6 +32,10 @@ export interface MachineSpec {
   name: string;
   accel: Accel;
   memoryMiB: number;
+  /** Virtual CPUs; absent: 1. */
+  cpus?: number;
+  /** The guest grows its root file system to the disk at boot (a disk made larger than its base). */
+  growRoot?: boolean;
   kernel: string;
   initrd: string;
   /** The disk's path or nfs:// URL; ignored when `diskFds` is set. */
@@ -71,12 +75,12 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-accel', m.accel,
     ...(m.accel === 'kvm' ? ['-cpu', 'host'] : []),
     '-m', String(m.memoryMiB),
-    '-smp', '1',
+    '-smp', String(m.cpus ?? 1),
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-sandbox', SANDBOX,
     '-kernel', m.kernel,
     '-initrd', m.initrd,
-    '-append', m.nic ? `${KERNEL_CMDLINE} ${m.nic.cmdline}` : KERNEL_CMDLINE,
+    '-append', [KERNEL_CMDLINE, ...(m.nic ? [m.nic.cmdline] : []), ...(m.growRoot ? ['dre.growroot=1'] : [])].join(' '),
     ...(m.diskFds ? DISK_FDSET : []),
     '-drive', `file=${m.diskFds ? '/dev/fdset/1' : m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
     '-device', 'virtio-blk-pci,drive=d0',
