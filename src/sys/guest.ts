@@ -133,7 +133,8 @@ while :; do
          sh $w/cmd <$w/in >$w/out 2>$w/err 3>&-
          rc=$?
          rm -f $w/in
-         echo "R $id $rc .$(base64 -w0 < $w/out) .$(base64 -w0 < $w/err)" ;;
+         # Streamed to the port, not through $(...), which holds the whole answer in the shell first.
+         printf 'R %s %s .' "$id" "$rc"; base64 -w0 < $w/out; printf ' .'; base64 -w0 < $w/err; echo ;;
     esac
   done
   if [ $idle -lt 50 ]; then idle=$((idle+1)); sleep 0.02; else sleep 0.2; fi

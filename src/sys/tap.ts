@@ -55,9 +55,17 @@ async function ip(args: string[]) {
   return run('ip', args, { timeoutMs: 10_000 });
 }
 
-/** Creates the tap `name` (not persistent) on an fd of /dev/net/tun; a tap by that name left over is removed first. */
+/**
+ * Creates the tap `name` (not persistent) on an fd of /dev/net/tun; a tap by that name left over is
+ * removed first. Another kind of link by that name is not D-RE's: DRE_ERR_NO_TAP_AVAILABLE, untouched.
+ */
 async function openTap(name: string, what: string): Promise<number> {
-  if (existsSync(`/sys/class/net/${name}`)) await ip(['link', 'del', 'dev', name]);
+  if (existsSync(`/sys/class/net/${name}`)) {
+    if (!existsSync(`/sys/class/net/${name}/tun_flags`)) {
+      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what}: a link named ${name} exists and is not a tap; remove it or set another bridge in the network config`);
+    }
+    await ip(['link', 'del', 'dev', name]);
+  }
   let fd: number;
   try {
     fd = openSync('/dev/net/tun', constants.O_RDWR);

@@ -148,6 +148,21 @@ describe('system containers on the network', { timeout: 900_000 }, () => {
     assert.equal(map.stdout.includes(`"val": ${hostPort}`) || map.stdout.includes(`${hostPort},`), false, `no forward of port ${hostPort} left: ${map.stdout}`);
   });
 
+  it('fails a start with DRE_ERR_NO_TAP_AVAILABLE when its tap cannot be made, changing nothing', async () => {
+    const { address } = await sys.info(vm);
+    const tap = tapName(address!);
+    // A link of another kind holding the tap's name: not D-RE's to remove.
+    const add = spawnSync('ip', ['link', 'add', tap, 'type', 'dummy'], { encoding: 'utf8' });
+    assert.equal(add.status, 0, add.stderr);
+    try {
+      await assert.rejects(sys.start(vm), (e) => isDreError(e) && e.errName === 'DRE_ERR_NO_TAP_AVAILABLE' && e.message.includes(`a link named ${tap} exists and is not a tap`));
+      assert.equal(await sys.status(vm), STATUS.STOP);
+      assert.ok(existsSync(`/sys/class/net/${tap}/`), 'the other link is left alone');
+    } finally {
+      spawnSync('ip', ['link', 'del', tap]);
+    }
+  });
+
   it('gives a VM created with --no-network loopback only', async () => {
     await sys.start(lone);
     assert.equal(await sh(lone, 'ls /sys/class/net'), 'lo');
