@@ -116,7 +116,9 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     assert.ok(address, 'the shared container has an address');
     const mac = ok(A, 'exec', SHARED, '--', 'cat', '/sys/class/net/eth0/address');
     ok(A, 'exec', SHARED, '--', 'sh', '-c', 'mkdir -p /tmp/www && echo nic-here > /tmp/www/index.html && httpd -p 80 -h /tmp/www');
-    const fetchFrom = (h: Host) => spawnSync('ip', ['netns', 'exec', h.ns, 'busybox', 'sh', '-c', `for i in $(seq 50); do busybox wget -q -T 3 -O- http://${address}/ && exit 0; sleep 0.2; done; exit 1`], { encoding: 'utf8', timeout: 120_000 });
+    // Node's fetch inside the host's namespace (the host's static busybox wget crashes here), retried while ARP settles.
+    const get = `for (let i = 0; i < 50; i++) { try { const r = await fetch('http://${address}/', { signal: AbortSignal.timeout(3000) }); process.stdout.write(await r.text()); process.exit(0); } catch { await new Promise((r) => setTimeout(r, 200)); } } process.exit(1);`;
+    const fetchFrom = (h: Host) => spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, '--input-type=module', '-e', get], { encoding: 'utf8', timeout: 240_000 });
     const taps = (h: Host) => (JSON.parse(execFileSync('ip', ['-n', h.ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[]).map((l) => l.ifname).filter((n) => /-t\d+$/.test(n));
     assert.equal(fetchFrom(A).stdout.trim(), 'nic-here', 'host A reaches the guest');
     assert.equal(taps(A).length, 1);

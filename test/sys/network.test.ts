@@ -152,7 +152,7 @@ describe('system containers on the network', { timeout: 900_000 }, () => {
     const { address } = await sys.info(vm);
     const tap = tapName(address!);
     // A link of another kind holding the tap's name: not D-RE's to remove.
-    const add = spawnSync('ip', ['link', 'add', tap, 'type', 'dummy'], { encoding: 'utf8' });
+    const add = spawnSync('ip', ['link', 'add', tap, 'type', 'bridge'], { encoding: 'utf8' });
     assert.equal(add.status, 0, add.stderr);
     try {
       await assert.rejects(sys.start(vm), (e) => isDreError(e) && e.errName === 'DRE_ERR_NO_TAP_AVAILABLE' && e.message.includes(`a link named ${tap} exists and is not a tap`));
