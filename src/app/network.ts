@@ -1,308 +1,20 @@
 /**
- * Networking of application containers: the bridge D-RE owns, static addresses handed out without
- * DHCP, SSH ports claimed once per root, and the LXC config lines that wire a container to them.
+ * Networking of application containers: the LXC config lines that wire a container to the bridge and
+ * address the shared allocator (core/network.ts) gave it, and its SSH port before it starts.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { dreError, isDreError } from '../core/errors.js';
-import { ContainerLock, isLocked } from '../core/lock.js';
-import { cgroupRoot, containerDir, containersDir, stateRoot } from '../core/paths.js';
-import { sleep } from '../core/proc.js';
-import { lastLines, run, engineCause } from '../core/run.js';
-import { appRecordCheck, DamagedRecord, leasesCheck, readRecordFile, readRecordOrSkip, warnDamaged } from '../core/records.js';
-import { listEntries, readJson, writeJsonAtomic } from '../core/store.js';
-import { recordPath, type AppRecord } from './layout.js';
-import { closePort, openPort, removePortTable } from './portforward.js';
+import { leaseKey, leaseOwner } from '../core/names.js';
+import * as net from '../core/network.js';
+import { hostLinkName, macOf, networkConfig, prepareAddress, type Lease } from '../core/network.js';
+import { closePort, openPort } from '../core/portforward.js';
+import { runningInit } from './state.js';
 
-/** `$DRE_ROOT/app/network.json`: the bridge and subnet of this root's containers. */
-export interface NetworkConfig {
-  bridge: string;
-  /** IPv4 CIDR; the first host address is the bridge's (the gateway), the rest go to containers. */
-  subnet: string;
-}
+export { DEFAULT_NETWORK, networkConfig, networkConfigPath, type Lease, type NetworkConfig } from '../core/network.js';
 
-/**
- * Defaults away from LXC's lxcbr0 (10.0.3.0/24), Docker (172.17/16) and Podman (10.88/16); a /22 holds
- * 1021 containers (a root of 500 running ones fits twice). Roots made with the /24 of before keep their
- * addresses (10.47.0.x lies in it): their bridge is given the wider prefix at the next start.
- */
-export const DEFAULT_NETWORK: NetworkConfig = { bridge: 'dre0', subnet: '10.47.0.0/22' };
-
-/** What D-RE has handed out to one container. */
-export interface Lease {
-  /** e.g. "10.47.0.2"; null when the container has networking off. */
-  address: string | null;
-  port: number | null;
-}
-
-export const networkConfigPath = () => join(stateRoot(), 'app', 'network.json');
-const leasesPath = () => join(stateRoot(), 'app', 'leases.json');
-const IFNAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/;
-
-function ipToInt(ip: string): number | undefined {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return undefined;
-  return parts.reduce((n, p) => n * 256 + Number(p), 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
-}
-
-/** The subnet as numbers: its first address, prefix length and size. */
-function parseSubnet(cidr: string): { base: number; prefix: number; size: number } {
-  const [ip, len] = cidr.split('/');
-  const start = ipToInt(ip ?? '');
-  const prefix = Number(len);
-  if (start === undefined || !Number.isInteger(prefix) || prefix < 8 || prefix > 29) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `network: subnet ${JSON.stringify(cidr)} in ${networkConfigPath()} is not an IPv4 CIDR with a prefix of 8..29`);
-  }
-  const size = 2 ** (32 - prefix);
-  return { base: start - (start % size), prefix, size };
-}
-
-/** This root's network, from network.json or the defaults; checked, so a bad file changes nothing. */
-export function networkConfig(): NetworkConfig & { gateway: string; broadcast: string; prefix: number } {
-  const cfg = { ...DEFAULT_NETWORK, ...(readJson<Partial<NetworkConfig>>(networkConfigPath()) ?? {}) };
-  if (typeof cfg.bridge !== 'string' || !IFNAME_RE.test(cfg.bridge)) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `network: bridge ${JSON.stringify(cfg.bridge)} in ${networkConfigPath()} is not an interface name of 1-15 characters`);
-  }
-  const { base, prefix, size } = parseSubnet(String(cfg.subnet));
-  return { bridge: cfg.bridge, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(base + 1), broadcast: intToIp(base + size - 1), prefix };
-}
-
-/** How long a create or destroy waits for the network lock: 50 parallel creates on 2 cores queue for seconds. */
-const NETWORK_LOCK_WAIT_MS = 60_000;
-
-/** This process's turn at the network lock: callers of one process queue here, so only one polls the flock. */
-let inProcessTurn: Promise<unknown> = Promise.resolve();
-
-/**
- * Runs `fn` holding this root's network lock (waits, bounded: allocations are short). Callers in this
- * process take turns first: 20 parallel starts in one process each polling the flock (whose probe
- * blocks the thread for a few ms) starved the event loop, and the holder's `ip` never got its answer.
- */
-function withNetworkLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const turn = inProcessTurn.then(() => withFileLock(what, fn));
-  inProcessTurn = turn.catch(() => {});
-  return turn;
-}
-
-/** Runs `fn` holding the root's network lock file, waiting out other processes. */
-async function withFileLock<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
-  const end = Date.now() + NETWORK_LOCK_WAIT_MS;
-  for (;;) {
-    let lock: ContainerLock;
-    try {
-      lock = ContainerLock.acquire('app', '.network', what);
-    } catch (e) {
-      if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY') throw e;
-      if (Date.now() > end) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} the network lock of this root was held by others for over ${NETWORK_LOCK_WAIT_MS / 1000} s; try again`);
-      // Jittered: waiters that woke together do not keep colliding.
-      await sleep(5 + Math.random() * 20);
-      continue;
-    }
-    try {
-      return await fn();
-    } finally {
-      lock.release();
-    }
-  }
-}
-
-/**
- * Whether a lease still counts: its container exists, or its create or destroy still runs (holds the
- * container's lock). Existence is asked again after the lock: a create renames its container into
- * place before it lets go of the lock, so one that finishes between the first two questions is seen
- * by the third (asked only before the lock, a create that finished in between lost its lease: two
- * containers got one address under load).
- * The lock is probed only for leases without a container, so finished containers are never probed.
- */
-function leaseIsLive(name: string): boolean {
-  return existsSync(containerDir('app', name)) || isLocked('app', name) || existsSync(containerDir('app', name));
-}
-
-/**
- * The leases on file, checked; a damaged leases.json is rebuilt from the containers' own records (a
- * create running at that moment has no record yet: its address may be handed out again, so the
- * rebuild is announced).
- */
-function readLeases(): Record<string, Lease> {
-  try {
-    return readRecordFile<Record<string, Lease>>(leasesPath(), leasesCheck) ?? {};
-  } catch (e) {
-    if (!(e instanceof DamagedRecord)) throw e;
-    warnDamaged(e, "rebuilt from the containers' records");
-    const rebuilt: Record<string, Lease> = {};
-    for (const name of listEntries(containersDir('app'))) {
-      const rec = readRecordOrSkip<AppRecord>(recordPath(name), appRecordCheck, () => {});
-      if (rec) rebuilt[name] = { address: rec.address ?? null, port: rec.port };
-    }
-    return rebuilt;
-  }
-}
-
-/** The leases that count: a lease whose container never came into being (a killed create) or is gone (a killed destroy) is dropped. */
-function liveLeases(): Record<string, Lease> {
-  return Object.fromEntries(Object.entries(readLeases()).filter(([name]) => leaseIsLive(name)));
-}
-
-/**
- * Claims an address (unless networking is off) and the SSH port for a container being created.
- * A port another container holds → DRE_ERR_INVALID_ARGUMENT naming it.
- */
-export async function claimNetwork(name: string, networked: boolean, port: number | null): Promise<Lease> {
-  if (port !== null && !networked) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} needs networking; it cannot be forwarded to a container with networking off`);
-  }
-  const net = networked ? networkConfig() : undefined;
-  return withNetworkLock(`create ${name}:`, () => {
-    const leases = liveLeases();
-    const holder = Object.entries(leases).find(([n, l]) => n !== name && port !== null && l.port === port);
-    if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} is taken by application container ${holder[0]}`);
-    let address: string | null = null;
-    if (net) {
-      const { base, size } = parseSubnet(net.subnet);
-      const taken = new Set(Object.values(leases).map((l) => l.address));
-      for (let host = 2; host < size - 1 && address === null; host++) {
-        if (!taken.has(intToIp(base + host))) address = intToIp(base + host);
-      }
-      if (address === null) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `create ${name}: no address left in ${net.subnet} (${networkConfigPath()})`);
-    }
-    const lease = { address, port };
-    writeJsonAtomic(leasesPath(), { ...leases, [name]: lease });
-    return lease;
-  });
-}
-
-/** Gives back a container's address and port; removes the bridge when no container of this root has an address left. */
-export async function releaseNetwork(name: string): Promise<void> {
-  await withNetworkLock(`release network of ${name}:`, async () => {
-    const { [name]: gone, ...rest } = liveLeases();
-    writeJsonAtomic(leasesPath(), rest);
-    if (gone?.address && !Object.values(rest).some((l) => l.address)) await removeOwnBridge();
-  });
-}
-
-/** Changes the SSH port a container's lease holds; refused when another container of this root has it. */
-export async function setLeasePort(name: string, port: number | null): Promise<void> {
-  await withNetworkLock(`configure ${name}:`, () => {
-    const leases = liveLeases();
-    const holder = Object.entries(leases).find(([n, l]) => n !== name && port !== null && l.port === port);
-    if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `configure ${name}: port ${port} is taken by application container ${holder[0]}`);
-    writeJsonAtomic(leasesPath(), { ...leases, [name]: { address: leases[name]?.address ?? null, port } });
-  });
-}
-
-/** Moves a container's lease (address and port) to its new name. */
-export async function renameLease(name: string, to: string): Promise<void> {
-  await withNetworkLock(`rename ${name}:`, () => {
-    const { [name]: lease, ...rest } = liveLeases();
-    if (lease) writeJsonAtomic(leasesPath(), { ...rest, [to]: lease });
-  });
-}
-
-/** The alias D-RE puts on its bridge, so that it never takes over a bridge of another root or of the user. */
-const bridgeAlias = () => `dre:${cgroupRoot()}`;
-
-async function ip(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return run('ip', args, { timeoutMs: 10_000 });
-}
-
-/** An attribute of a host interface from sysfs (no process spawned), or undefined when there is no such interface. */
-function readSys(iface: string, attribute: 'ifalias' | 'address'): string | undefined {
-  try {
-    return readFileSync(`/sys/class/net/${iface}/${attribute}`, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** The alias of a host interface (null: none), or undefined when there is no such interface. */
-function bridgeAliasOf(bridge: string): string | null | undefined {
-  const alias = readSys(bridge, 'ifalias');
-  return alias === undefined ? undefined : alias || null;
-}
-
-/** The host interface that already routes `subnet` (another bridge, a LAN), from /proc/net/route. */
-function interfaceRouting(subnet: string): string | undefined {
-  const { base, size } = parseSubnet(subnet);
-  const le = (n: number) => [0, 8, 16, 24].reduce((acc, s, i) => acc + ((Math.floor(n / 2 ** (24 - s)) % 256) * 2 ** (8 * i)), 0);
-  for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
-    const [iface, dest, , , , , , mask] = line.trim().split(/\s+/);
-    if (iface && parseInt(dest, 16) === le(base) && parseInt(mask, 16) === le(2 ** 32 - size)) return iface;
-  }
-  return undefined;
-}
-
-/** Creates this root's bridge with the gateway address, or checks the one that is there is ours. */
-export async function ensureBridge(what: string): Promise<void> {
-  const net = networkConfig();
-  // Ours, and routing the subnet as configured (two file reads, no process).
-  const ready = () => bridgeAliasOf(net.bridge) === bridgeAlias() && interfaceRouting(net.subnet) === net.bridge;
-  if (ready()) return;
-  await withNetworkLock(what, async () => {
-    if (ready()) return;
-    const alias = bridgeAliasOf(net.bridge);
-    if (alias === bridgeAlias()) {
-      // Ours with another prefix (made before the subnet was widened): the gateway gets the configured one.
-      const steps = [['addr', 'flush', 'dev', net.bridge], ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge]];
-      for (const step of steps) {
-        const r = await ip(step);
-        if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not readdress bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
-      }
-      return;
-    }
-    // No alias yet but our MAC: made by a create of ours that was killed half-way; finish it.
-    const halfMade = alias === null && readSys(net.bridge, 'address') === macOf(net.gateway);
-    if (alias !== undefined && !halfMade) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
-    }
-    const taken = interfaceRouting(net.subnet);
-    if (taken && taken !== net.bridge) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} subnet ${net.subnet} is already in use on ${taken}; set another subnet in ${networkConfigPath()}`);
-    }
-    const steps = [
-      // The MAC is set at birth: it marks the bridge as ours until the alias is on, and the bridge's
-      // own MAC would otherwise change as ports come and go.
-      ...(halfMade ? [] : [['link', 'add', 'name', net.bridge, 'address', macOf(net.gateway), 'type', 'bridge']]),
-      ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
-      ['link', 'set', 'dev', net.bridge, 'up'],
-      ['link', 'set', 'dev', net.bridge, 'alias', bridgeAlias()],
-    ];
-    for (const [i, step] of steps.entries()) {
-      const r = await ip(step);
-      if (r.code !== 0) {
-        if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
-        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
-      }
-    }
-  });
-}
-
-async function removeOwnBridge(): Promise<void> {
-  removePortTable();
-  const { bridge } = networkConfig();
-  if (bridgeAliasOf(bridge) === bridgeAlias()) await ip(['link', 'del', 'dev', bridge]);
-}
-
-/**
- * A fixed, locally administered MAC for an address: a restarted container keeps its MAC, so the
- * neighbours' ARP caches stay right (a new random MAC left the host sending to the old one for seconds).
- */
-function macOf(address: string): string {
-  return ['02', 'de', ...address.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
-}
-
-/**
- * The host end of a container's veth pair, `<bridge>-<host number>` within 15 characters; a bridge
- * name too long for that is replaced by a hash of it, so two bridges never share a prefix.
- */
-function hostVethName(bridge: string, address: string, subnet: string): string {
-  const prefix = bridge.length <= 9 ? bridge : `v${createHash('sha256').update(bridge).digest('hex').slice(0, 8)}`;
-  return `${prefix}-${ipToInt(address)! - parseSubnet(subnet).base}`;
-}
+export const claimNetwork = (name: string, networked: boolean, port: number | null): Promise<Lease> => net.claimNetwork('app', name, networked, port);
+export const releaseNetwork = (name: string): Promise<void> => net.releaseNetwork('app', name);
+export const forgetNetwork = (name: string): Promise<void> => net.forgetNetwork('app', name);
+export const setLeasePort = (name: string, port: number | null): Promise<void> => net.setLeasePort('app', name, port);
+export const renameLease = (name: string, to: string): Promise<void> => net.renameLease('app', name, to);
 
 /** The `lxc.net.*` lines of a container: a veth on the bridge with its static address, or loopback only. */
 export function lxcNetLines(address: string | null | undefined): string[] {
@@ -312,7 +24,7 @@ export function lxcNetLines(address: string | null | undefined): string[] {
   return [
     'lxc.net.0.type = veth',
     `lxc.net.0.link = ${net.bridge}`,
-    `lxc.net.0.veth.pair = ${hostVethName(net.bridge, address, net.subnet)}`,
+    `lxc.net.0.veth.pair = ${hostLinkName(address, 'veth')}`,
     'lxc.net.0.name = eth0',
     'lxc.net.0.flags = up',
     `lxc.net.0.hwaddr = ${macOf(address)}`,
@@ -327,23 +39,21 @@ export interface StartHooks {
   failed(): void;
 }
 
+/**
+ * Whether the container a forward's key names still runs: an application container's init; a system
+ * container's forward counts as held (its QEMU is not looked at from here; its own start and stop
+ * tend it, and its lease keeps the port from being claimed by anyone else).
+ */
+const forwardRuns = (key: string) => {
+  const o = leaseOwner(key);
+  return o.kind !== 'app' || runningInit(o.name) !== undefined;
+};
+
 /** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here). */
 export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
   if (!rec.address) return { failed: () => {} };
-  const net = networkConfig();
-  const { base, size } = parseSubnet(net.subnet);
-  const host = ipToInt(rec.address)! - base;
-  if (host <= 1 || host >= size - 1) {
-    throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${rec.address} is outside subnet ${net.subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
-  }
-  await ensureBridge(`start ${name}:`);
+  const { bridge } = await prepareAddress(name, rec.address);
   if (rec.port === null) return { failed: () => {} };
-  await openPort(name, rec.address, rec.port, net.bridge);
+  await openPort(leaseKey('app', name), rec.address, rec.port, bridge, forwardRuns);
   return { failed: () => closePort(name) };
-}
-
-/** After the container is gone for good: its forward removed, its address and port free again. */
-export async function forgetNetwork(name: string): Promise<void> {
-  closePort(name);
-  await releaseNetwork(name);
 }

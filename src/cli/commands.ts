@@ -155,13 +155,21 @@ export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: 
  * status is D-RE's alone (0: the command ran, whatever its status; else |DRE_ERR code|) and the
  * command's status is the last line on stderr, `PROG: exec: status N`.
  */
-export const execCommand = (d: Ops<'exec'>, prog: string, summary: string): CommandSpec => ({
+/** All of this process's stdin (a system container's exec sends it to the guest whole). */
+async function readStdin(): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** `exec`; with `stdin`, the command gets this process's stdin unless that is a terminal. */
+export const execCommand = (d: Lazy<{ exec(name: string, argv: string[], stdin?: Buffer): Promise<number> }>, prog: string, summary: string, stdin = false): CommandSpec => ({
   name: 'exec',
   args: 'NAME CMD...',
   summary,
   options: { '--dre-status': "exit with D-RE's status only (0 once the command ran); the command's status goes to stderr as 'PROG: exec: status N'" },
   run: async ([n, ...argv], o) => {
-    const status = await d.exec(n, argv);
+    const status = stdin && !process.stdin.isTTY ? await d.exec(n, argv, await readStdin()) : await d.exec(n, argv);
     if (!o['dre-status']) return status;
     process.stderr.write(`${prog}: exec: status ${status}\n`);
     return 0;

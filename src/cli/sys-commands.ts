@@ -1,5 +1,6 @@
 /** The commands of `dre-sys` (system containers), read by dre-sys.ts to run and by scripts/gen-docs to document. */
 import { statusName } from '../core/driver.js';
+import { dreError } from '../core/errors.js';
 import type { Accel } from '../sys/accel.js';
 import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
 import { intArg, listRows } from './common.js';
@@ -11,6 +12,14 @@ const sys = lazy(() => import('../sys/driver.js').then((m) => m.sysDriver));
 /** Read-only queries load only the state module. */
 const state = lazy(() => import('../sys/state.js'));
 
+/** A size as MiB: a number of MiB, or with a suffix M, G or T (e.g. 2G). */
+function mibArg(value: string | boolean | undefined, flag: string): number | null {
+  if (value === undefined) return null;
+  const m = typeof value === 'string' ? /^(\d+)([MGT]?)(?:i?B)?$/i.exec(value) : null;
+  if (!m) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${flag} ${JSON.stringify(value)} is not a size such as 2048, 512M or 2G`);
+  return Number(m[1]) * { '': 1, M: 1, G: 1024, T: 1024 * 1024 }[m[2].toUpperCase() as '' | 'M' | 'G' | 'T'];
+}
+
 const commands: CommandSpec[] = [
   {
     name: 'create',
@@ -21,6 +30,10 @@ const commands: CommandSpec[] = [
       '--rootfs PATH': 'a disk image of your own instead of a base',
       '--memory MIB': 'memory in MiB (default 256)',
       '--accel ACCEL': 'kvm or tcg (default: DRE_SYS_ACCEL, else kvm)',
+      '--port HOSTPORT': "forward this host port to the guest's SSH port (22)",
+      '--no-network': 'no NIC (by default one on the D-RE bridge, its address from the same allocator as application containers)',
+      '--cpus N': 'virtual CPUs (default 1)',
+      '--disk-size SIZE': "the disk's size, larger than the base's (e.g. 2G; the guest grows its file system)",
     },
     run: async ([n], o) => {
       await sys.create(n, {
@@ -28,6 +41,10 @@ const commands: CommandSpec[] = [
         rootfs: (o.rootfs as string | undefined) ?? null,
         memorySize: intArg(o.memory, '--memory') ?? null,
         accel: (o.accel as Accel | undefined) ?? null, // checked by create
+        network: !o['no-network'],
+        port: intArg(o.port, '--port') ?? null,
+        cpus: intArg(o.cpus, '--cpus') ?? null,
+        diskSize: mibArg(o['disk-size'], '--disk-size'),
       });
     },
   },
@@ -44,8 +61,8 @@ const commands: CommandSpec[] = [
     output: true,
     run: async (_, __, out) => {
       const rows = await listRows('dre-sys', await state.list(), async (name) => {
-        const { base, rootfs, memoryMiB } = await state.info(name);
-        return { status: statusName(await state.status(name)), disk: base ?? rootfs, base, rootfs, memoryMiB };
+        const { base, rootfs, memoryMiB, address, port } = await state.info(name);
+        return { status: statusName(await state.status(name)), disk: base ?? rootfs, base, rootfs, memoryMiB, address, port };
       });
       await out.print(rows, {
         columns: [
@@ -53,16 +70,30 @@ const commands: CommandSpec[] = [
           ['STATUS', (r) => r.status],
           ['DISK', (r) => ('disk' in r ? r.disk : null)],
           ['MEMORY', (r) => ('memoryMiB' in r ? `${r.memoryMiB}M` : null)],
+          ['ADDRESS', (r) => ('address' in r ? r.address : null)],
+          ['PORT', (r) => ('port' in r ? r.port : null)],
         ],
       });
     },
   },
   renameCommand(sys, 'rename a stopped container (its disk, snapshots and logs go with it; not while shared)'),
-  ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), autostart true|false'),
+  ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), port PORT|none (stopped only), autostart true|false'),
   infoCommand(sys, 'sys', (n) => state.info(n)),
   topCommand(sys),
   ...eventsCommands('sys'),
-  execCommand(sys, 'dre-sys', "run a command in the guest (through its agent); stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)"),
+  execCommand(sys, 'dre-sys', "run a command in the guest (through its agent); stdin (unless a terminal: give </dev/null for none), stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)", true),
+  {
+    name: 'push',
+    args: 'NAME SRC DST',
+    summary: 'copy host file SRC to DST in the running guest (through its agent), with its mode',
+    run: async ([n, src, dst]) => sys.push(n, src, dst),
+  },
+  {
+    name: 'pull',
+    args: 'NAME SRC DST',
+    summary: 'copy file SRC of the running guest to host path DST (through its agent), with its mode',
+    run: async ([n, src, dst]) => sys.pull(n, src, dst),
+  },
   one('NAME', "attach the terminal to the guest's serial console (Ctrl-] detaches)", 'console', sys.console),
   logsCommand(sys),
   {

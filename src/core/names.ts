@@ -1,4 +1,5 @@
 import { dreError } from './errors.js';
+import type { Kind } from './paths.js';
 
 /** Longest name of a container, base, snapshot, checkpoint or cgroup (DESIGN.md). */
 export const NAME_MAX = 64;
@@ -69,3 +70,20 @@ export function compareNames(a: string, b: string): number {
   }
   return ra.length - rb.length || (a < b ? -1 : a > b ? 1 : 0);
 }
+
+/**
+ * The key of a container's lease in leases.json (and of its port forward): an application
+ * container's name as it always was, `sys:NAME` for a system container (no name holds a colon).
+ */
+export const leaseKey = (kind: Kind, name: string) => (kind === 'app' ? name : `${kind}:${name}`);
+
+/** The container a lease key names. */
+export function leaseOwner(key: string): { kind: Kind; name: string } {
+  return key.startsWith('sys:') ? { kind: 'sys', name: key.slice(4) } : { kind: 'app', name: key };
+}
+
+/** "application container NAME" or "system container NAME", for messages. */
+export const ownerLabel = (key: string) => {
+  const o = leaseOwner(key);
+  return `${o.kind === 'app' ? 'application' : 'system'} container ${o.name}`;
+};

@@ -148,6 +148,10 @@ export const sysRecordCheck = shape({
   rootfs: orNull(str),
   memoryMiB: int(1, 2 ** 31 - 1),
   accel: (v) => (v === 'kvm' || v === 'tcg' ? undefined : '"kvm" or "tcg"'),
+  'address?': orNull(str),
+  'port?': orNull(int(1, 65535)),
+  'mac?': str,
+  'cpus?': int(1, 255),
+  'diskMiB?': int(1, 2 ** 31 - 1),
   created: str,
-  'cpus?': int(1, 1024),
 });

@@ -16,7 +16,7 @@ const requestId = () => `${process.pid}.${Date.now().toString(36)}.${++requestCo
  * (built from a fresh id), and resolves with the answer words carrying that id. Answers to earlier,
  * abandoned requests are skipped.
  */
-async function request(socketPath: string, make: (id: string) => string, timeoutMs: number): Promise<string[]> {
+async function request(socketPath: string, make: (id: string) => string, timeoutMs: number, payload?: Buffer): Promise<string[]> {
   const id = requestId();
   const end = Date.now() + timeoutMs;
   const sock = await connectUnix(socketPath, timeoutMs);
@@ -44,6 +44,7 @@ async function request(socketPath: string, make: (id: string) => string, timeout
     sock.on('error', (e) => finish(e));
     sock.on('close', () => finish(new Error('the guest agent connection closed')));
     sock.write(make(id) + '\n');
+    if (payload) sock.write(payload);
   });
 }
 
@@ -57,10 +58,10 @@ export async function ping(socketPath: string, timeoutMs: number): Promise<boole
   }
 }
 
-/** Runs `argv` in the guest through its agent; resolves to its exit status and output. */
-export async function execInGuest(socketPath: string, argv: string[], timeoutMs: number): Promise<ExecResult> {
+/** Runs `argv` in the guest through its agent, `stdin` as its input (none: empty); resolves to its exit status and output. */
+export async function execInGuest(socketPath: string, argv: string[], timeoutMs: number, stdin?: Buffer): Promise<ExecResult> {
   const script = Buffer.from(argv.map(shellQuote).join(' ') + '\n').toString('base64');
-  const words = await request(socketPath, (id) => `X ${id} ${script}`, timeoutMs);
+  const words = await request(socketPath, (id) => `X ${id} ${script}${stdin ? ` ${stdin.length}` : ''}`, timeoutMs, stdin);
   const [, , status, out = '.', err = '.'] = words;
   return { status: Number(status), stdout: Buffer.from(out.slice(1), 'base64'), stderr: Buffer.from(err.slice(1), 'base64') };
 }

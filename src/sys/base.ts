@@ -1,5 +1,5 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { baseDir, basesDir, stagingPath } from '../core/paths.js';
 import { lastLines, run, engineCause } from '../core/run.js';
@@ -77,7 +77,21 @@ async function makeInitramfs(dir: string, modulesDir: string, target: string): P
   if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: busybox cpio failed: ${lastLines(r.stderr)}`, engineCause('cpio', r));
 }
 
-/** Lays out the guest's root: busybox-static and its applet links, and the init files. */
+/** The host's resize2fs (e2fsprogs), copied into the guest with the libraries it loads: the guest grows its root ext4 online to a larger disk. */
+const RESIZE2FS = '/sbin/resize2fs';
+
+/** Copies a host program and the shared libraries `ldd` names for it into the guest's root, at the same paths. */
+async function copyWithLibraries(root: string, program: string): Promise<void> {
+  const out = await must(`ldd ${program}`, 'ldd', [program]);
+  const libs = [...out.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x/g)].map((m) => m[1]);
+  for (const file of [program, ...libs]) {
+    mkdirSync(join(root, dirname(file)), { recursive: true, mode: 0o755 });
+    copyFileSync(file, join(root, file));
+    chmodSync(join(root, file), 0o755);
+  }
+}
+
+/** Lays out the guest's root: busybox-static and its applet links, resize2fs, and the init files. */
 async function layRootfs(root: string): Promise<void> {
   for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt', 'var/log']) {
     mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
@@ -91,6 +105,7 @@ async function layRootfs(root: string): Promise<void> {
     if (applet === 'bin/busybox' || applet.includes('..')) continue;
     if (!existsSync(join(root, applet))) symlinkSync('/bin/busybox', join(root, applet));
   }
+  await copyWithLibraries(root, RESIZE2FS);
   writeText(join(root, 'etc/inittab'), INITTAB);
   writeText(join(root, 'etc/init.d/rcS'), RCS, 0o755);
   writeText(join(root, 'sbin/dre-powerbutton'), POWERBUTTON, 0o755);

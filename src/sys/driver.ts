@@ -2,6 +2,7 @@ import type { Driver } from '../core/driver.js';
 import { DRIVER_EVENTS, journaled } from '../core/journal.js';
 import { supervisionOps } from '../core/supervision.js';
 import * as cgroups from './cgroups.js';
+import * as files from './files.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
@@ -34,6 +35,8 @@ const members = {
   rename,
   settings: config.settings,
   configure: config.configure,
+  push: files.push,
+  pull: files.pull,
   info: state.info,
   console: attachConsole,
   saveSnapshot: snapshots.saveSnapshot,

@@ -6,8 +6,8 @@
 
 /**
  * Modules the initramfs loads, in dependency order: virtio-blk for the root disk (NVMe is built in but
- * QEMU cannot save the state of an NVMe device, so checkpoints need virtio), virtio-serial for the
- * agent, and the ACPI power button.
+ * QEMU cannot save the state of an NVMe device, so checkpoints need virtio), virtio-net for the NIC,
+ * virtio-serial for the agent, and the ACPI power button.
  */
 export const GUEST_MODULES = [
   'kernel/drivers/virtio/virtio_ring.ko',
@@ -16,6 +16,9 @@ export const GUEST_MODULES = [
   'kernel/drivers/virtio/virtio_pci_modern_dev.ko',
   'kernel/drivers/virtio/virtio_pci.ko',
   'kernel/drivers/block/virtio_blk.ko',
+  'kernel/net/core/failover.ko',
+  'kernel/drivers/net/net_failover.ko',
+  'kernel/drivers/net/virtio_net.ko',
   'kernel/drivers/char/virtio_console.ko',
   'kernel/drivers/input/evdev.ko',
   'kernel/drivers/acpi/button.ko',
@@ -58,6 +61,17 @@ mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -o remount,rw /
 [ -s /etc/hostname ] && hostname -F /etc/hostname
+ip link set lo up
+# A disk made larger than its base (create --disk-size): the root ext4 grows to it, online.
+grep -q dre.growroot=1 /proc/cmdline && { resize2fs /dev/vda >/dev/null 2>&1 || echo "dre: resize2fs /dev/vda failed" >/dev/console; }
+# The NIC's address from D-RE's dre.ip= and dre.gw= (Debian's cloud kernel has no IP autoconfig for ip=).
+for a in $(cat /proc/cmdline); do
+  case "$a" in dre.ip=*) dre_ip=\${a#dre.ip=} ;; dre.gw=*) dre_gw=\${a#dre.gw=} ;; esac
+done
+if [ -n "$dre_ip" ]; then
+  ip addr add "$dre_ip" dev eth0 && ip link set eth0 up || echo "dre: eth0 cannot be configured" >/dev/console
+  [ -n "$dre_gw" ] && ip route add default via "$dre_gw"
+fi
 /sbin/dre-powerbutton
 [ -x /etc/init.d/rc.local ] && /etc/init.d/rc.local
 exit 0
@@ -92,7 +106,9 @@ exit 1
 /**
  * The guest agent: one request per line on its virtio-serial port, one answer per line.
  *   P ID           → P ID                           (ping: the guest is ready)
- *   X ID B64SCRIPT → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
+ *   X ID B64SCRIPT [N] → R ID STATUS .B64STDOUT .B64STDERR (run a sh script; "." keeps empty fields)
+ * With N, the N bytes after the request line are the script's stdin (raw; read by dd, which never
+ * reads past them: busybox head -c reads ahead), else its stdin is empty.
  * The port stays open for good: the guest driver discards data that reaches a closed port, and a
  * close racing with a new host connection would lose that request. While no host client is
  * connected a read returns end-of-file at once, so the agent polls (briefly after a request, then
@@ -108,14 +124,17 @@ w=/run/dre-agent
 mkdir -p $w
 idle=0
 while :; do
-  while read -r op id arg; do
+  while read -r op id arg len; do
     idle=0
     case "$op" in
       P) echo "P $id" ;;
       X) echo "$arg" | base64 -d > $w/cmd
-         sh $w/cmd </dev/null >$w/out 2>$w/err 3>&-
+         if [ -n "$len" ]; then dd bs=65536 count="$len" iflag=fullblock,count_bytes of=$w/in 2>/dev/null; else : >$w/in; fi
+         sh $w/cmd <$w/in >$w/out 2>$w/err 3>&-
          rc=$?
-         echo "R $id $rc .$(base64 -w0 < $w/out) .$(base64 -w0 < $w/err)" ;;
+         rm -f $w/in
+         # Streamed to the port, not through $(...), which holds the whole answer in the shell first.
+         printf 'R %s %s .' "$id" "$rc"; base64 -w0 < $w/out; printf ' .'; base64 -w0 < $w/err; echo ;;
     esac
   done
   if [ $idle -lt 50 ]; then idle=$((idle+1)); sleep 0.02; else sleep 0.2; fi

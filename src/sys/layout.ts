@@ -13,9 +13,17 @@ export interface SysRecord {
   memoryMiB: number;
   /** Software emulation chosen at create time ('tcg'), or 'kvm' (the default). */
   accel: 'kvm' | 'tcg';
-  created: string;
-  /** Virtual CPUs (QEMU -smp); absent: 1. */
+  /** Its address on the D-RE bridge (core/network.ts); null or absent (a record made before VMs had a NIC): no network. */
+  address?: string | null;
+  /** The host port forwarded to the guest's SSH port, or null. */
+  port?: number | null;
+  /** Its NIC's MAC (tap.ts sysMac), kept so that a restart or a migration target uses the same one. */
+  mac?: string;
+  /** Virtual CPUs (QEMU -smp); absent (records of before): 1. */
   cpus?: number;
+  /** The virtual size of its disk in MiB when made larger than its base's (the guest grows its ext4 to it); absent: the base's. */
+  diskMiB?: number;
+  created: string;
 }
 
 /** What a Base Image holds: a kernel, its initramfs and a qcow2 root disk (ext4 on the whole disk). */

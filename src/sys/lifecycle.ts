@@ -11,13 +11,15 @@ import { engineCause, lastLines, run } from '../core/run.js';
 import { buildAside } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
-import { execInGuest, type ExecResult } from './agent.js';
+import { execInGuest, ping, type ExecResult } from './agent.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, consoleLogPath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
-import { endLeftover, launch, powerOff, removeRunFiles, threadsGone } from './qemu.js';
+import { endLeftover, launch, NO_AGENT, powerOff, removeRunFiles, threadsGone } from './qemu.js';
 import { holding, qmpStatusOn, qemuPid, refuseUnless, requireContainer, requireContainerDir } from './state.js';
 import { releaseLease } from './lease.js';
+import { sysMac } from './tap.js';
+import { claimNetwork, forgetNetwork, releaseNetwork } from '../core/network.js';
 import * as qmp from './qmp/commands.js';
 import { Qmp } from './qmp/monitor.js';
 
@@ -31,12 +33,24 @@ export interface SysConfig {
   rootfs?: string | null;
   /** 'tcg' opts this container into software emulation where KVM is unavailable; DRE_SYS_ACCEL overrides it. */
   accel?: Accel | null;
+  /** false: no NIC (the guest has loopback only); default: a virtio-net on the D-RE bridge with an address of its own. */
+  network?: boolean | null;
+  /** A host port forwarded to the guest's SSH port (22); null or absent: none. */
+  port?: number | null;
+  /** Virtual CPUs; 0, null or absent: 1. */
+  cpus?: number | null;
+  /** The disk's virtual size in MiB, at least its base's (the guest's ext4 grows to it); 0, null or absent: the base's. Not with rootfs. */
+  diskSize?: number | null;
 }
 
 export const DEFAULT_MEMORY_MIB = 256;
+/** The most virtual CPUs a container may have (QEMU's q35 takes 288; a sane bound). */
+export const MAX_CPUS = 64;
 /** Default grace for the guest to power off after the ACPI button before QEMU is ended. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const EXEC_TIMEOUT_MS = 600_000;
+/** How long exec in a --rootfs guest waits for its agent to answer a ping before saying it has none. */
+const AGENT_PING_MS = 5_000;
 
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
@@ -49,7 +63,25 @@ function changingDir<T>(what: string, name: unknown, fn: (name: string, lock: Co
   return changingContainer('sys', what, name, requireContainerDir, (n, _rec, lock) => holding(n, () => fn(n, lock)));
 }
 
-function checkConfig(config: SysConfig): { base: string | null; rootfs: string | null; memoryMiB: number; accel: Accel } {
+interface CheckedConfig {
+  base: string | null;
+  rootfs: string | null;
+  memoryMiB: number;
+  accel: Accel;
+  network: boolean;
+  port: number | null;
+  cpus: number;
+  diskMiB: number | undefined;
+}
+
+function checkConfig(config: SysConfig): CheckedConfig {
+  const unset = (v: unknown) => v === null || v === undefined || v === 0;
+  const net = {
+    network: config.network !== false,
+    port: config.port === null || config.port === undefined ? null : checkInt(config.port, 'port', 1, 65535),
+    cpus: unset(config.cpus) ? 1 : checkInt(config.cpus, 'cpus', 1, MAX_CPUS),
+    diskMiB: unset(config.diskSize) ? undefined : checkInt(config.diskSize, 'disk_size (MiB)', 1, 16 << 20),
+  };
   const memoryMiB =
     config.memorySize === null || config.memorySize === undefined || config.memorySize === 0
       ? DEFAULT_MEMORY_MIB
@@ -63,22 +95,32 @@ function checkConfig(config: SysConfig): { base: string | null; rootfs: string |
     }
     if (config.rootfs.length > 4096) throw dreError('DRE_ERR_REQUEST_TOO_LONG', 'rootfs path is longer than 4096 characters');
     if (config.base !== null && config.base !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'give base or rootfs, not both');
-    return { base: null, rootfs: config.rootfs, memoryMiB, accel };
+    if (net.diskMiB !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'disk_size applies to a disk made on a base, not to a rootfs (resize the image itself)');
+    return { base: null, rootfs: config.rootfs, memoryMiB, accel, ...net };
   }
   const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
-  return { base, rootfs: null, memoryMiB, accel };
+  return { base, rootfs: null, memoryMiB, accel, ...net };
 }
 
-/** The container's disk: a qcow2 overlay on its base's disk. */
-async function createOverlay(n: string, base: string, path: string): Promise<void> {
-  const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path], { timeoutMs: 120_000 });
+/** A base disk's virtual size in MiB (qemu-img info). */
+async function baseDiskMiB(n: string, base: string): Promise<number> {
+  const r = await run('qemu-img', ['info', '-U', '--output=json', baseDiskPath(base)], { timeoutMs: 60_000 });
+  const bytes = r.code === 0 ? Number((JSON.parse(r.stdout) as { 'virtual-size'?: number })['virtual-size']) : NaN;
+  if (!Number.isFinite(bytes)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img info cannot read base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
+  return Math.ceil(bytes / 2 ** 20);
+}
+
+/** The container's disk: a qcow2 overlay on its base's disk, `diskMiB` large when given. */
+async function createOverlay(n: string, base: string, path: string, diskMiB: number | undefined): Promise<void> {
+  const size = diskMiB === undefined ? [] : [`${diskMiB}M`];
+  const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path, ...size], { timeoutMs: 120_000 });
   if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   chmodSync(path, 0o600);
 }
 
 export async function create(name: string, config: SysConfig = {}): Promise<void> {
   const n = checkName(name, 'container name');
-  const cfg = checkConfig(config ?? {});
+  const { network, port, diskMiB, ...cfg } = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('sys', n, 'create', async () => {
     if (existsSync(containerDir('sys', n))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: a system container of that name exists`);
@@ -88,14 +130,34 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
       await ensureDefaultBase();
     } else if (cfg.base === DEFAULT_BASE) await ensureDefaultBase();
     else if (!baseExists(cfg.base!)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${cfg.base}`);
-    const rec: SysRecord = { name: n, ...cfg, created: new Date().toISOString() };
-    await buildAside(containersDir('sys'), n, async (staging) => {
-      if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'));
-      writeJsonAtomic(join(staging, 'dre.json'), rec);
-    });
+    if (diskMiB !== undefined) {
+      const least = await baseDiskMiB(n, cfg.base!);
+      if (diskMiB < least) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${n}: disk_size ${diskMiB} MiB is smaller than base ${cfg.base}'s disk (${least} MiB)`);
+    }
+    // The address comes from the allocator application containers use (one bridge, one subnet).
+    const lease = await claimNetwork('sys', n, network, port);
+    const rec: SysRecord = {
+      name: n,
+      ...cfg,
+      address: lease.address,
+      port: lease.port,
+      ...(lease.address ? { mac: sysMac(n) } : {}),
+      ...(diskMiB !== undefined ? { diskMiB } : {}),
+      created: new Date().toISOString(),
+    };
+    try {
+      await buildAside(containersDir('sys'), n, async (staging) => {
+        if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'), diskMiB);
+        writeJsonAtomic(join(staging, 'dre.json'), rec);
+      });
+    } catch (e) {
+      await releaseNetwork('sys', n);
+      throw e;
+    }
     // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
     if (rec.base !== null && !baseExists(rec.base)) {
       rmSync(containerDir('sys', n), { recursive: true, force: true });
+      await releaseNetwork('sys', n);
       throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${rec.base} was removed meanwhile`);
     }
   });
@@ -107,6 +169,7 @@ export async function destroy(name: string): Promise<void> {
     await endLeftover(n);
     removeContainerFiles('sys', n);
     rmSync(containerRunDir('sys', n), { recursive: true, force: true });
+    await forgetNetwork('sys', n);
     await removeCgroupsSettled(n);
     lock.removeFile();
   });
@@ -166,18 +229,23 @@ export async function resume(name: string): Promise<void> {
   await changing('resume', name, (n) => qmpCommandWhen(n, 'resume', [STATUS.SUSPENDED], (q) => qmp.cont(q)));
 }
 
-/** Runs `argv` in the running guest through its agent, returning its status and output. */
-export async function execCapture(name: string, argv: string[], timeoutMs = EXEC_TIMEOUT_MS): Promise<ExecResult> {
+/** Runs `argv` in the running guest through its agent, `stdin` as its input (none: empty), returning its status and output. */
+export async function execCapture(name: string, argv: string[], timeoutMs = EXEC_TIMEOUT_MS, stdin?: Buffer): Promise<ExecResult> {
   const n = checkName(name, 'container name');
   requireRoot(`exec in ${n}`);
-  requireContainer(n, 'exec in');
+  const rec = requireContainer(n, 'exec in');
   if (!Array.isArray(argv) || argv.length === 0 || argv.some((a) => typeof a !== 'string')) {
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: no command given`);
   }
+  if (stdin !== undefined && !Buffer.isBuffer(stdin)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: stdin must be a Buffer`);
   if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container is stopped; start it first`);
   if (!isLocked('sys', n)) await refuseUnless(n, 'exec in', [STATUS.RUNNING]);
+  // A --rootfs image may run no agent: asked first, or the request would wait for the whole timeout.
+  if (rec.rootfs !== null && !(await ping(agentSocketPath(n), AGENT_PING_MS))) {
+    throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: no answer from a D-RE agent in ${AGENT_PING_MS / 1000} s: ${NO_AGENT}`);
+  }
   try {
-    return await execInGuest(agentSocketPath(n), argv, timeoutMs);
+    return await execInGuest(agentSocketPath(n), argv, timeoutMs, stdin);
   } catch (e) {
     // A stop (or a dying QEMU) that won the race: the container is stopped, not busy.
     if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container stopped: ${(e as Error).message}`, e);
@@ -185,9 +253,9 @@ export async function execCapture(name: string, argv: string[], timeoutMs = EXEC
   }
 }
 
-/** Runs `argv` in the guest with its output passed to the caller's stdout and stderr; resolves to its exit status. */
-export async function exec(name: string, argv: string[]): Promise<number> {
-  const r = await execCapture(name, argv);
+/** Runs `argv` in the guest with `stdin` as its input and its output passed to the caller's stdout and stderr; resolves to its exit status. */
+export async function exec(name: string, argv: string[], stdin?: Buffer): Promise<number> {
+  const r = await execCapture(name, argv, EXEC_TIMEOUT_MS, stdin);
   process.stdout.write(r.stdout);
   process.stderr.write(r.stderr);
   return r.status;

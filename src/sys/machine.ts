@@ -32,8 +32,10 @@ export interface MachineSpec {
   name: string;
   accel: Accel;
   memoryMiB: number;
-  /** Virtual CPUs; default 1. */
+  /** Virtual CPUs; absent: 1. */
   cpus?: number;
+  /** The guest grows its root file system to the disk at boot (a disk made larger than its base). */
+  growRoot?: boolean;
   kernel: string;
   initrd: string;
   /** The disk's path or nfs:// URL; ignored when `diskFds` is set. */
@@ -50,6 +52,8 @@ export interface MachineSpec {
   loadvm?: string;
   /** Wait for an incoming migration (set up over QMP) instead of booting; the guest runs when it arrives. */
   incoming?: boolean;
+  /** The NIC: a virtio-net on the tap QEMU inherits as fd `fd` (tap.ts), and the guest's address on the kernel command line; none: no NIC. */
+  nic?: { fd: number; mac: string; cmdline: string };
 }
 
 /** The kernel command line: the console on the 8250 serial port; the initramfs mounts /dev/vda itself. */
@@ -76,7 +80,7 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-sandbox', SANDBOX,
     '-kernel', m.kernel,
     '-initrd', m.initrd,
-    '-append', KERNEL_CMDLINE,
+    '-append', [KERNEL_CMDLINE, ...(m.nic ? [m.nic.cmdline] : []), ...(m.growRoot ? ['dre.growroot=1'] : [])].join(' '),
     ...(m.diskFds ? DISK_FDSET : []),
     '-drive', `file=${m.diskFds ? '/dev/fdset/1' : m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,
     '-device', 'virtio-blk-pci,drive=d0',
@@ -86,7 +90,7 @@ export function qemuArgs(m: MachineSpec): string[] {
     '-chardev', `socket,id=agent0,path=${m.agentSocket},server=on,wait=off`,
     '-device', `virtserialport,chardev=agent0,name=${AGENT_PORT_NAME}`,
     '-qmp', `unix:${m.qmpSocket},server=on,wait=off`,
-    '-nic', 'none',
+    ...(m.nic ? ['-netdev', `tap,id=net0,fd=${m.nic.fd}`, '-device', `virtio-net-pci,netdev=net0,mac=${m.nic.mac}`] : ['-nic', 'none']),
     '-pidfile', m.pidFile,
     ...(m.incoming ? ['-incoming', 'defer'] : ['-S']),
     ...(m.loadvm ? ['-loadvm', m.loadvm] : []),

@@ -27,11 +27,24 @@ import { cont, queryStatus, quit, systemPowerdown } from './qmp/commands.js';
 import { Qmp, withQmp } from './qmp/monitor.js';
 import { launching, qemuPid } from './state.js';
 import { diskPath, releaseLease, sharedBootFiles } from './lease.js';
+import { endNic, prepareNic, type Nic } from './tap.js';
 
 // The QEMU process of a container: finding it, launching it until the guest is ready, ending it.
 
 /** How long a start may wait for the guest agent (software emulation on a loaded 2-core host is slow). */
 const READY_TIMEOUT_MS = 180_000;
+/**
+ * A --rootfs image may have no D-RE agent: its start returns once the guest has booted without one,
+ * that is when the agent has not answered this long after a login prompt on the console, or this
+ * long after QEMU began running the guest at all.
+ */
+const AFTER_PROMPT_MS = 5_000;
+const AGENTLESS_BOOT_MS = 60_000;
+/** What a guest prints on its serial console once booted: a getty's prompt, busybox init's askfirst. */
+const BOOTED_MARKER = /login: |Please press Enter to activate this console/;
+
+/** Why exec and a graceful stop are not available in a guest without the agent (start says it, exec refuses with it). */
+export const NO_AGENT = 'the guest runs no D-RE agent (port org.dre.agent): exec needs the agent, and stop presses the ACPI power button and ends QEMU after the timeout';
 
 /** The disk and kernel a container boots, and which of D-RE's files QEMU writes and reads for it. */
 interface BootFiles {
@@ -162,14 +175,19 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
   const runDir = containerRunDir('sys', n);
   for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
   const fds = files.diskFds ? openRootfs(files.disk, `${what} ${n}`) : [];
+  let nic: Nic | undefined;
   let started: Started;
   try {
+    nic = await prepareNic(n, rec, what);
+    // QEMU inherits the disk's fds as 3 and 4 (when a --rootfs image), then the tap's.
+    if (nic) fds.push(nic.fd);
     grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
     const args = qemuArgs({
       name: n,
       accel,
       memoryMiB: rec.memoryMiB,
       cpus: rec.cpus ?? 1,
+      growRoot: rec.diskMiB !== undefined && rec.rootfs === null,
       ...files,
       qmpSocket: qmpSocketPath(n),
       agentSocket: agentSocketPath(n),
@@ -178,13 +196,16 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       pidFile: pidFilePath(n),
       loadvm,
       incoming: incoming !== undefined,
+      nic: nic && { fd: 2 + fds.length, mac: nic.mac, cmdline: nic.cmdline },
     });
     started = await runQemu(n, user, args, fds, `${what} ${n}`);
   } catch (e) {
+    nic?.undo();
     await releaseLease(n);
     throw e;
   } finally {
-    for (const fd of fds) closeSync(fd);
+    nic?.closeFd();
+    for (const fd of fds) if (fd !== nic?.fd) closeSync(fd);
   }
   const { pid, qmp } = started;
   try {
@@ -192,11 +213,13 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
     if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
     const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
     await cont(qmp);
-    const ready = await readiness(n, pid, shutdown);
+    const ready = await readiness(n, pid, shutdown, rec.rootfs !== null);
     if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
+    if (ready === 'booted') process.stderr.write(`D-RE notice: ${what} ${n}: the guest booted, but ${NO_AGENT}\n`);
   } catch (e) {
     qmp.close(); // QMP serves one client: killQemu's own connection comes next
     await killQemu(n, pid);
+    endNic(n);
     await releaseLease(n);
     if (isDreError(e)) throw e;
     throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
@@ -287,13 +310,24 @@ async function answeringQmp(n: string): Promise<Qmp | undefined> {
   }
 }
 
-/** Pings the guest agent until it answers; false when QEMU shuts down or dies, or the time is up. */
-async function readiness(n: string, pid: number, shutdown: Promise<unknown>): Promise<boolean> {
+/**
+ * Pings the guest agent until it answers ('agent'); false when QEMU shuts down or dies, or the time
+ * is up. With `agentless` (a --rootfs image), a guest that booted without an agent is 'booted': no
+ * answer AFTER_PROMPT_MS after a login prompt on its console, or AGENTLESS_BOOT_MS after it began.
+ */
+async function readiness(n: string, pid: number, shutdown: Promise<unknown>, agentless: boolean): Promise<'agent' | 'booted' | false> {
   let down = false;
   void shutdown.then((ev) => (down = ev !== undefined));
-  const end = Date.now() + READY_TIMEOUT_MS;
+  const begun = Date.now();
+  const end = begun + READY_TIMEOUT_MS;
+  let prompted: number | undefined;
   while (Date.now() < end && !down && isAlive(pid)) {
-    if (await ping(agentSocketPath(n), 2_000)) return true;
+    if (await ping(agentSocketPath(n), 2_000)) return 'agent';
+    if (agentless) {
+      prompted ??= BOOTED_MARKER.test(consoleTail(n)) ? Date.now() : undefined;
+      const booted = prompted !== undefined ? Date.now() - prompted > AFTER_PROMPT_MS : Date.now() - begun > AGENTLESS_BOOT_MS;
+      if (booted && !down && isAlive(pid)) return 'booted';
+    }
     if (!down) await sleep(20);
   }
   return false;
@@ -321,7 +355,9 @@ export async function powerOff(n: string, pid: number, timeoutMs: number): Promi
 /** The files a running QEMU keeps in the run dir (its console log stays after it ends). */
 const runFiles = (n: string) => [qmpSocketPath(n), agentSocketPath(n), consoleSocketPath(n), pidFilePath(n)];
 
+/** After QEMU has ended: its run files and its port forward removed (its tap went with it). */
 export function removeRunFiles(n: string): void {
   for (const p of runFiles(n)) rmSync(p, { force: true });
+  endNic(n);
 }
 

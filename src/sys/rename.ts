@@ -6,6 +6,7 @@ import { dreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { containerDir, containerRunDir } from '../core/paths.js';
+import { renameLease } from '../core/network.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { recordPath } from './layout.js';
 import { changing } from './lifecycle.js';
@@ -24,6 +25,7 @@ export async function rename(name: string, newName: string): Promise<void> {
     await withLock('sys', to, `rename ${n} to`, async () => {
       if (existsSync(containerDir('sys', to))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `rename ${n} to ${to}: a system container of that name exists`);
       writeJsonAtomic(join(containerDir('sys', n), RECORD_STAGED), { ...rec, name: to });
+      await renameLease('sys', n, to); // its address and port (the MAC is in the record)
       renameSync(containerDir('sys', n), containerDir('sys', to));
       renameSync(join(containerDir('sys', to), RECORD_STAGED), recordPath(to));
       if (existsSync(containerRunDir('sys', n))) {

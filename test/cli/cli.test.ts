@@ -16,7 +16,7 @@ import { bytesArg } from '../../src/cli/commands.js';
 import { sleep } from '../../src/core/proc.js';
 import { parseEventBlock } from '../../src/daemon/client.js';
 import { Daemon } from '../support/dred.js';
-import { cli, cliAsync, distDir, uniqueName } from '../support/env.js';
+import { cli, cliAsync, distDir, freePort, uniqueName } from '../support/env.js';
 
 const run = (args: string[]) => cli('dre-app', args);
 const oneUsageLine = (stderr: string, re: RegExp) => {
@@ -240,7 +240,10 @@ describe('dre-sys', () => {
     const sysRun = (args: string[]) => cli('dre-sys', args);
     assert.equal(sysRun(['config', 'set', vm, 'memory', '300M']).code, 0);
     assert.equal(sysRun(['config', 'set', vm, 'cpus', '2']).code, 0);
-    assert.equal(sysRun(['config', 'set', vm, 'port', '2222']).code, 101);
+    const port = await freePort();
+    assert.equal(sysRun(['config', 'set', vm, 'port', String(port)]).code, 0); // a VM on the D-RE bridge forwards a port to its SSH
+    assert.equal(sysRun(['config', 'show', vm, '--json']).stdout.includes(`"port": ${port}`), true);
+    assert.equal(sysRun(['config', 'set', vm, 'port', 'none']).code, 0);
     assert.equal(sysRun(['config', 'set', vm, 'memory', '300']).code, 101); // bytes: below 16 MiB
     assert.deepEqual(JSON.parse(sysRun(['config', 'show', vm, '--json']).stdout), { memory: 300 * 2 ** 20, cpus: 2, port: null, autostart: false });
     assert.equal(readRecord(vm)?.memoryMiB, 300);

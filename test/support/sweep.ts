@@ -29,7 +29,7 @@ export function useTestNetwork(tmp: string): void {
   writeJsonAtomic(path, { bridge: `${TEST_BRIDGE_PREFIX}${h.toString('hex').slice(0, 6)}`, subnet: `10.${240 + (h[2] % 14)}.${h[3]}.0/24` });
 }
 
-/** Removes the run's port forwards (its nftables table), bridge and any veth left on it. */
+/** Removes the run's port forwards (its nftables table), bridge and any veth or tap left on it. */
 export function sweepNetwork(tmp: string): void {
   removeNetwork(join(tmp, 'root'));
 }
@@ -47,7 +47,10 @@ function killRunProcesses(tmp: string): void {
   }
 }
 
-/** Removes D-RE root `root`'s nftables table, and its bridge with any veth on it when it is a test bridge. */
+/**
+ * Removes D-RE root `root`'s nftables table, and its bridge with any veth (`<bridge>-N`) or VM tap
+ * (`<bridge>-tN`: not persistent, so only one whose QEMU is still alive) when it is a test bridge.
+ */
 function removeNetwork(root: string): void {
   quiet('nft', ['delete', 'table', 'inet', portTable(root)]);
   const bridge = readJson<{ bridge?: string }>(join(root, 'app', 'network.json'))?.bridge;
