@@ -5,6 +5,7 @@ import { baseLowers } from './base.js';
 import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
+import { notifyConfigLines } from './notifydir.js';
 import { lxcNetLines } from './network.js';
 
 /**
@@ -93,6 +94,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.cgroup.dir.container.inner = ns',
     ...limitLines(rec),
     ...dawareMountEntries(rec.name),
+    ...notifyConfigLines(rec.name),
     '',
   ].join('\n');
 }

@@ -199,7 +199,7 @@ export const snapshotCommands = (
 type SupervisionOps = ReturnType<typeof supervisionOps>;
 
 const POLICY_FLAGS = {
-  '--probe PROBE': 'tcp:PORT or http:PORT/PATH',
+  '--probe PROBE': "tcp:PORT, http:PORT/PATH, exec:'CMD ...' (run by sh -c inside the container, healthy on status 0) or heartbeat[:MS] (WATCHDOG=1 on NOTIFY_SOCKET within MS, or --timeout)",
   '--interval MS': 'probe every MS',
   '--timeout MS': 'each probe within MS',
   '--retries N': 'N failures in a row make it unhealthy',
@@ -240,10 +240,13 @@ export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command
   },
 });
 
-/** `tcp:PORT` or `http:PORT/PATH` as a probe. */
-function probeArg(text: string): { type: 'tcp' | 'http'; port: number; path?: string } {
+/** `tcp:PORT`, `http:PORT/PATH`, `exec:CMD ...` or `heartbeat[:MS]` as a probe. */
+function probeArg(text: string): { type: 'tcp' | 'http' | 'exec' | 'heartbeat'; port?: number; path?: string; command?: string; timeoutMs?: number } {
+  if (text.startsWith('exec:')) return { type: 'exec', command: text.slice('exec:'.length) };
+  const hb = /^(?:heartbeat|watchdog)(?::(.*))?$/.exec(text);
+  if (hb) return { type: 'heartbeat', ...(hb[1] === undefined ? {} : { timeoutMs: intArg(hb[1], '--probe heartbeat:MS') }) };
   const m = /^(tcp|http):(\d{1,5})(\/.*)?$/.exec(text);
-  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT or http:PORT/PATH`);
+  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT, http:PORT/PATH, exec:'CMD ...' or heartbeat[:MS]`);
   return m[1] === 'tcp' ? { type: 'tcp', port: Number(m[2]) } : { type: 'http', port: Number(m[2]), path: m[3] ?? '/' };
 }
 

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
+import { after, before } from 'node:test';
 import { distDir } from './env.js';
 
 export const dredPath = join(distDir, 'src', 'cli', 'dred.js');
@@ -129,4 +130,24 @@ export class EventLog {
   close(): void {
     this.res?.destroy();
   }
+}
+
+/**
+ * A daemon and a subscriber of its events for one describe block (before/after hooks), once
+ * `requireEngines` passes; `cleanup` removes the block's containers after the daemon ended.
+ */
+export function daemonWithEvents(requireEngines: () => void, cleanup: () => Promise<void>): { log: () => EventLog; daemon: () => Daemon } {
+  let daemon: Daemon | undefined;
+  let log: EventLog | undefined;
+  before(async () => {
+    requireEngines();
+    daemon = await Daemon.start();
+    log = await EventLog.open();
+  });
+  after(async () => {
+    log?.close();
+    await daemon?.kill('SIGTERM');
+    await cleanup();
+  });
+  return { log: () => log!, daemon: () => daemon! };
 }
