@@ -102,6 +102,23 @@ export const destroyCommand = (d: Ops<'stop' | 'destroy' | 'status'>): CommandSp
   },
 });
 
+/** `start NAME [--wait-ready [--ready-timeout MS]]`: with --wait-ready, returns once dred says the container is ready. */
+const startCommand = (d: Ops<'start'>, kind: Kind, summary: string): CommandSpec => ({
+  name: 'start',
+  args: 'NAME',
+  summary: `${summary}; --wait-ready: return once it is ready (its first passing probe, or READY=1 on its NOTIFY_SOCKET; needs dred)`,
+  options: { '--wait-ready': 'wait until the container is ready', '--ready-timeout MS': 'give up waiting after MS (default 30000; the container keeps running)' },
+  run: async ([n], o) => {
+    if (!o['wait-ready']) {
+      if (o['ready-timeout'] !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', '--ready-timeout goes with --wait-ready');
+      return d.start(n);
+    }
+    const { startWhenReady, streamSubscribe } = await import('../daemon/readiness.js'); // only --wait-ready pays for it
+    const r = await startWhenReady(kind, n, () => d.start(n), streamSubscribe, intArg(o['ready-timeout'] as string | undefined, '--ready-timeout'));
+    process.stderr.write(`${n}: ready in ${r.ms} ms (${r.via === 'notify' ? 'READY=1' : 'first passing probe'})\n`);
+  },
+});
+
 /** destroy, start, stop, suspend, resume, status and pid: the same words for both kinds; `texts` says what each does to this kind. */
 export const lifecycleCommands = (
   d: Ops<'destroy' | 'start' | 'stop' | 'suspend' | 'resume' | 'status'>,
@@ -110,7 +127,7 @@ export const lifecycleCommands = (
   texts: { start: string; stop: string; suspend: string; resume: string; pid: string },
 ): CommandSpec[] => [
   destroyCommand(d),
-  one('NAME', texts.start, 'start', d.start),
+  startCommand(d, kind, texts.start),
   stopCommand(d, texts.stop),
   one('NAME', texts.suspend, 'suspend', d.suspend),
   one('NAME', texts.resume, 'resume', d.resume),
