@@ -137,7 +137,8 @@ export const lifecycleCommands = (
 /** One line on the supervisor's view of a container, e.g. "health: healthy; last recovery: rollback:good (exit) recovered in 412 ms". */
 function healthLine(h: Health): string {
   const last = h.last ? `; last recovery: ${h.last.action} (${h.last.trigger}) ${h.last.result}${h.last.ms === null ? '' : ` in ${h.last.ms} ms`} at ${h.last.startedAt}` : '';
-  return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}`;
+  const marked = h.markedGood ? `\nmarked good: ${h.markedGood.tag} at ${h.markedGood.at} (healthy long enough)` : '';
+  return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}${marked}`;
 }
 
 /** `status NAME` (with the supervisor's health when the container has a policy) and `pid NAME`. */
@@ -226,6 +227,7 @@ const POLICY_FLAGS = {
   '--max N': 'at most N recoveries in the window',
   '--window SECONDS': 'the window of --max',
   '--autostart': 'start it when the first daemon after a boot starts',
+  '--mark-good-after DURATION': 'once healthy for DURATION (e.g. 30s, 5m, 1500ms) after a start, mark the newest snapshot older than the start good',
   '--clear': 'remove the policy',
 };
 
@@ -253,9 +255,17 @@ export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command
       ...ms('max', 'max'),
       ...(v.window === undefined ? {} : { windowMs: intArg(v.window as string, '--window')! * 1000 }),
       autostart: v.autostart === true,
+      ...(v['mark-good-after'] === undefined ? {} : { markGoodAfterMs: durationArg(v['mark-good-after'] as string, '--mark-good-after') }),
     } as Parameters<SupervisionOps['setPolicy']>[1]);
   },
 });
+
+/** A duration as `1500ms`, `30s`, `5m`, `2h` (a bare number: seconds), in ms. */
+function durationArg(text: string, what: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h)?$/.exec(text);
+  if (!m) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(text)}: give a duration such as 1500ms, 30s, 5m or 2h`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+}
 
 /** `tcp:PORT`, `http:PORT/PATH`, `exec:CMD ...` or `heartbeat[:MS]` as a probe. */
 function probeArg(text: string): { type: 'tcp' | 'http' | 'exec' | 'heartbeat'; port?: number; path?: string; command?: string; timeoutMs?: number } {

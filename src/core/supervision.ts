@@ -47,6 +47,11 @@ export interface RecoveryPolicy {
   windowMs: number;
   /** Started by the daemon when it starts (at boot, through the systemd unit). */
   autostart: boolean;
+  /**
+   * Once the container stayed healthy this long after its last start (or recovery), the newest
+   * snapshot older than that start is marked good (the target of `rollback:last-good`); null: never.
+   */
+  markGoodAfterMs?: number | null;
 }
 
 export interface Supervision {
@@ -60,7 +65,7 @@ export const DEFAULT_LIMIT = { max: 5, windowMs: 10 * 60_000 };
 
 const probeCheck = shape({ type: str, 'port?': int(1, 65535), 'path?': str, 'command?': str, intervalMs: int(50, 3_600_000), timeoutMs: int(10, 600_000), retries: int(1, 1000), startPeriodMs: int(0, 3_600_000) });
 const supervisionCheck: Check = shape({
-  policy: orNull(shape({ probe: orNull(probeCheck), onUnhealthy: str, onExit: str, max: int(1, 1000), windowMs: int(1000, 86_400_000), autostart: bool })),
+  policy: orNull(shape({ probe: orNull(probeCheck), onUnhealthy: str, onExit: str, max: int(1, 1000), windowMs: int(1000, 86_400_000), autostart: bool, 'markGoodAfterMs?': orNull(int(100, 604_800_000)) })),
   good: (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'a list of snapshot tags'),
 });
 
@@ -116,8 +121,11 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
     };
   }
   if (v.autostart !== undefined && typeof v.autostart !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', `autostart must be true or false, not ${shown(v.autostart)}`);
+  const markGood = v.markGoodAfterMs ?? null;
+  if (markGood !== null && !probe) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'marking snapshots good after a healthy time needs a probe (--probe) to tell healthy');
   return {
     probe,
+    markGoodAfterMs: markGood === null ? null : checkInt(markGood, 'mark-good-after (ms)', 100, 604_800_000),
     onUnhealthy: checkAction(kind, v.onUnhealthy ?? (probe ? 'restart' : 'none'), 'onUnhealthy'),
     onExit: checkAction(kind, v.onExit ?? 'none', 'onExit'),
     max: checkInt(v.max ?? DEFAULT_LIMIT.max, 'max recoveries', 1, 1000),
@@ -133,6 +141,8 @@ export interface Health {
   reason: string | null;
   /** Recoveries begun (epoch ms), within the policy's window. */
   recoveries: number[];
+  /** The last snapshot the supervisor marked good by itself (policy markGoodAfterMs). */
+  markedGood?: { tag: string; at: string };
   /** What the container's NOTIFY_SOCKET said since its last start (application containers). */
   notify?: { ready: boolean; status: string | null; stopping: boolean };
   /** The recovery under way (state `recovering`) or the last one. */

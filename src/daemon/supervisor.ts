@@ -37,6 +37,8 @@ export interface Supervised {
   listSnapshots(name: string): Promise<string[]>;
   restart(name: string, tag: string): Promise<void>;
   execCapture(name: string, argv: string[], timeoutMs?: number): Promise<{ status: number }>;
+  snapshotDetails(name: string): Promise<{ tag: string; created: string | null }[]>;
+  markGood(name: string, tag: string): Promise<void>;
 }
 
 interface Watch {
@@ -50,6 +52,10 @@ interface Watch {
   generation: number;
   recovering: boolean;
   timer?: NodeJS.Timeout;
+  /** Since when every probe passed (undefined: the last one failed, or none passed since the start). */
+  healthySince?: number;
+  /** The start (startedAt) whose good snapshot was marked already. */
+  markedFor?: number;
   /** The address probes go to, read on the first probe (again while the container has none). */
   address?: string | null;
 }
@@ -161,6 +167,7 @@ export class Supervisor {
     } else if ((e.type === 'started' || e.type === 'restarted') && !ours) {
       w.failures = 0;
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null, { recoveries: w.health.state === 'failed' ? [] : w.health.recoveries });
     }
   }
@@ -179,12 +186,14 @@ export class Supervisor {
     if (target === null) return;
     if (await target.passes()) {
       w.failures = 0;
+      w.healthySince ??= Date.now();
       if (w.health.state !== 'healthy') {
         this.setHealth(w, 'healthy', null);
         this.event(w, 'healthy', {});
       }
-      return;
+      return this.markGoodWhenDue(w);
     }
+    w.healthySince = undefined;
     if (Date.now() - w.startedAt < probe.startPeriodMs) return;
     // A container the user suspended, or one another operation holds, is not unhealthy.
     const s = await d.status(w.name).catch(() => STATUS.BUSY);
@@ -221,6 +230,30 @@ export class Supervisor {
     const n = this.notes.get(`${w.kind}/${w.name}`);
     if (n?.stopping) return true; // the service said it is going down: not a hang
     return Date.now() - Math.max(n?.watchdogAt ?? 0, w.startedAt) <= (n?.watchdogMs ?? probe.timeoutMs);
+  }
+
+  /**
+   * Policy markGoodAfterMs: once every probe passed for that long since the last start (or
+   * recovery), marks good the newest snapshot taken before that start (a driver call under the
+   * container's lock, journaled `snapshot-marked-good` with cause supervisor), once per start.
+   */
+  private async markGoodWhenDue(w: Watch): Promise<void> {
+    const after = w.policy.markGoodAfterMs;
+    if (!after || w.healthySince === undefined || w.markedFor === w.startedAt) return;
+    if (Date.now() - Math.max(w.healthySince, w.startedAt) < after) return;
+    const run = w.startedAt;
+    w.markedFor = run;
+    const d = this.driver(w.kind);
+    try {
+      const older = (await d.snapshotDetails(w.name)).filter((s) => s.created !== null && Date.parse(s.created) < run);
+      const newest = older.sort((a, b) => Date.parse(b.created!) - Date.parse(a.created!))[0];
+      if (!newest || readSupervision(w.kind, w.name).good.at(-1) === newest.tag) return;
+      await withCause(SUPERVISOR, () => d.markGood(w.name, newest.tag));
+      this.setHealth(w, w.health.state, w.health.reason, { markedGood: { tag: newest.tag, at: new Date().toISOString() } });
+    } catch (e) {
+      if (w.markedFor === run) w.markedFor = undefined; // busy (a user's operation): the next passing probe tries again
+      process.stderr.write(`dred: supervisor: mark a snapshot of ${w.name} good: ${(e as Error).message}\n`);
+    }
   }
 
   /** What a probe of the container runs and how it is shown in events; null while a network probe has no address to go to. */
@@ -260,6 +293,7 @@ export class Supervisor {
       const ms = Math.round(performance.now() - t0);
       w.failures = 0;
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null, { last: { trigger, action, startedAt, ms, result: 'recovered' } });
       this.event(w, 'recovered', { trigger, action, ms });
     } catch (e) {
@@ -311,6 +345,7 @@ export class Supervisor {
     try {
       await withCause(SUPERVISOR, () => this.driver(w.kind).start(w.name));
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null);
     } catch (e) {
       process.stderr.write(`dred: autostart ${w.kind} ${w.name}: ${(e as Error).message}\n`);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cli, uniqueName } from '../support/env.js';
-import { call, daemonWithEvents, type EventLog } from '../support/dred.js';
+import { call, clearPolicy, daemonWithApp, type EventLog } from '../support/dred.js';
 import { sleep } from '../../src/core/proc.js';
 import { notifySocketPath } from '../../src/app/notifydir.js';
 
@@ -37,13 +37,7 @@ function relaysOf(ppid: number): number[] {
 
 describe('dred: the NOTIFY_SOCKET of application containers, heartbeats and its trust rules', () => {
   const name = uniqueName('ntfy');
-  const events = daemonWithEvents(
-    () => undefined,
-    async () => {
-      cli('dre-app', ['stop', name, '--timeout', '0']);
-      cli('dre-app', ['destroy', name]);
-    },
-  );
+  const events = daemonWithApp(name);
 
   it('systemd-notify inside the container reports READY; a killed relay comes back; a heartbeat that stops brings recovery; the host cannot feed it', async () => {
     const log = events.log();
@@ -103,9 +97,6 @@ describe('dred: the NOTIFY_SOCKET of application containers, heartbeats and its 
     }
     assert.equal(fails.length, 1, 'the host heartbeats did not count');
     assert.match(daemon.stderr.join('').slice(stderrBefore), /dropped \d+ message\(s\): sender is not a process of the container/);
-    // A recovery may hold the container's lock (DRE_ERR_CONTAINER_BUSY) for a moment.
-    let cleared = cli('dre-app', ['policy', name, '--clear']);
-    for (let i = 0; i < 50 && cleared.code !== 0; i++, await sleep(100)) cleared = cli('dre-app', ['policy', name, '--clear']);
-    assert.equal(cleared.code, 0, cleared.stderr);
+    await clearPolicy(name);
   });
 });

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cli, uniqueName } from '../support/env.js';
-import { call, daemonWithEvents } from '../support/dred.js';
+import { call, daemonWithApp } from '../support/dred.js';
 
 const sh = (name: string, script: string, input?: string) => {
   const r = cli('dre-app', ['exec', name, '--', 'sh', '-c', script], { input });
@@ -25,13 +25,7 @@ echo up > /root/up
 
 describe('start --wait-ready: returns once the container is ready (READY=1 or its first passing probe), within a bound', () => {
   const name = uniqueName('rdy');
-  daemonWithEvents(
-    () => undefined,
-    async () => {
-      cli('dre-app', ['stop', name, '--timeout', '0']);
-      cli('dre-app', ['destroy', name]);
-    },
-  );
+  daemonWithApp(name);
 
   it('CLI: waits for READY=1 from systemd-notify run by the init', async () => {
     assert.equal(cli('dre-app', ['create', name, '--no-network']).code, 0);

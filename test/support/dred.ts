@@ -5,7 +5,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
 import { after, before } from 'node:test';
-import { distDir } from './env.js';
+import { cli, distDir } from './env.js';
 
 export const dredPath = join(distDir, 'src', 'cli', 'dred.js');
 export const socketPath = () => join(process.env.DRE_RUNDIR!, 'dred.sock');
@@ -150,4 +150,21 @@ export function daemonWithEvents(requireEngines: () => void, cleanup: () => Prom
     await cleanup();
   });
   return { log: () => log!, daemon: () => daemon! };
+}
+
+/** daemonWithEvents for a block that makes one application container, `name`, removed at the end. */
+export const daemonWithApp = (name: string) =>
+  daemonWithEvents(
+    () => undefined,
+    async () => {
+      cli('dre-app', ['stop', name, '--timeout', '0']);
+      cli('dre-app', ['destroy', name]);
+    },
+  );
+
+/** Clears the container's policy, again while a recovery holds its lock (DRE_ERR_CONTAINER_BUSY) for a moment. */
+export async function clearPolicy(name: string): Promise<void> {
+  let r = cli('dre-app', ['policy', name, '--clear']);
+  for (let i = 0; i < 50 && r.code !== 0; i++, await sleep(100)) r = cli('dre-app', ['policy', name, '--clear']);
+  if (r.code !== 0) throw new Error(`policy ${name} --clear: ${r.stderr}`);
 }
