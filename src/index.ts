@@ -10,4 +10,3 @@ export { appDriver as app, type AppConfig, type AppDriver } from './app/driver.j
 export { sysDriver as sys, type SysConfig, type SysDriver } from './sys/driver.js';
 export { DRE_ERR, DreError, errName, isDreError, type DreErrName, type DreErrCode } from './core/errors.js';
 export { RESOURCE, STATUS, statusName, type Driver, type Resource, type ResourceType, type Status, type StopOptions } from './core/driver.js';
-export { startReady, READY_TIMEOUT_MS, type Ready } from './daemon/readiness.js';

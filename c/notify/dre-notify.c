@@ -4,7 +4,8 @@
  * One process for the whole D-RE root: it binds the unix datagram sockets the daemon names on its
  * stdin and writes one JSON line per accepted message on its stdout.
  *
- * stdin, one command a line:  add KEY PATH CGROUP  |  del KEY
+ * stdin, one command a line, fields separated by tabs (paths may hold spaces):
+ *   add KEY PATH CGROUP  |  del KEY
  *   KEY names the container (letters, digits, . _ -), PATH is the socket to bind (replaced), CGROUP
  *   the container's cgroup path as /proc/PID/cgroup shows it.
  * stdout, one JSON object a line:
@@ -157,12 +158,12 @@ static void add(const char *key, const char *path, const char *cgroup) {
 /* One command line from the daemon. */
 static void command(char *line) {
   char *save = NULL;
-  char *verb = strtok_r(line, " \n", &save);
-  char *key = strtok_r(NULL, " \n", &save);
+  char *verb = strtok_r(line, "\t\n", &save);
+  char *key = strtok_r(NULL, "\t\n", &save);
   if (!verb || !key || !valid_key(key)) return;
   if (strcmp(verb, "del") == 0) return del(key);
-  char *path = strtok_r(NULL, " \n", &save);
-  char *cgroup = strtok_r(NULL, " \n", &save);
+  char *path = strtok_r(NULL, "\t\n", &save);
+  char *cgroup = strtok_r(NULL, "\t\n", &save);
   if (strcmp(verb, "add") == 0 && path && cgroup) add(key, path, cgroup);
 }
 

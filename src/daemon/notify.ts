@@ -59,7 +59,7 @@ export class NotifyRelay {
 
   unwatch(name: string): void {
     if (!this.names.delete(name)) return;
-    this.child?.stdin?.write(`del ${name}\n`);
+    this.child?.stdin?.write(`del\t${name}\n`);
   }
 
   /** The relay's pid (tests kill it to see it come back). */
@@ -82,7 +82,9 @@ export class NotifyRelay {
     } catch (e) {
       return this.log(`${name}: ${(e as Error).message}`);
     }
-    child.stdin.write(`add ${name} ${notifySocketPath(name)} /${containerCgroup(name)}\n`);
+    const path = notifySocketPath(name);
+    if (/[\t\n]/.test(path)) return this.log(`${name}: its socket path ${JSON.stringify(path)} holds a tab or a newline: not served`);
+    child.stdin.write(`add\t${name}\t${path}\t/${containerCgroup(name)}\n`);
   }
 
   private spawn(): void {
