@@ -92,12 +92,15 @@ static void drop(struct watched *w, const char *why) {
   w->dropped = 0;
 }
 
-/* Whether process pid is in the cgroup `want` or below it, in any hierarchy /proc/PID/cgroup lists. */
+/*
+ * Whether process pid is in the cgroup `want` or below it, in any hierarchy /proc/PID/cgroup lists;
+ * -1 when the process is gone (reaped before it could be checked: it cannot count).
+ */
 static int in_cgroup(pid_t pid, const char *want) {
   char path[64], line[1024];
   snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
   FILE *f = fopen(path, "re");
-  if (!f) return 0;
+  if (!f) return -1;
   size_t n = strlen(want);
   int found = 0;
   while (!found && fgets(line, sizeof line, f)) {
@@ -179,6 +182,7 @@ static void receive(struct watched *w) {
     ssize_t n = recvmsg(w->fd, &m, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n < 0) return;
     struct ucred *cred = NULL;
+    int member;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
       if (c->cmsg_level != SOL_SOCKET) continue;
       if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) cred = (struct ucred *)CMSG_DATA(c);
@@ -191,7 +195,8 @@ static void receive(struct watched *w) {
     w->refilled = t;
     if ((size_t)n > MAX_MSG || (m.msg_flags & MSG_TRUNC)) drop(w, "longer than 4096 bytes");
     else if (!cred || cred->pid <= 0) drop(w, "no credentials");
-    else if (!in_cgroup(cred->pid, w->cgroup)) drop(w, "sender is not a process of the container");
+    else if ((member = in_cgroup(cred->pid, w->cgroup)) < 0) drop(w, "sender gone before it could be checked");
+    else if (!member) drop(w, "sender is not a process of the container");
     else if (w->tokens < 1.0) drop(w, "more than 20 messages a second");
     else {
       w->tokens -= 1.0;
