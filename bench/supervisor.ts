@@ -32,7 +32,7 @@ function page(host: string): Promise<string | undefined> {
 }
 
 /** Reads dred's event stream; `next(pred)` resolves at the first matching event from now on. */
-function events(sock: string) {
+export function events(sock: string) {
   const waiters: { pred: (e: any) => boolean; resolve: (t: number) => void }[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
   let buf = '';
   const req = request({ socketPath: sock, path: '/1.0/events' }, (res) =>

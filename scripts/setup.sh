@@ -50,6 +50,12 @@ if [ ! -f /usr/local/lib/pkgconfig/daware.pc ] || [ -n "$(find c/daware -path c/
   make -s -C c/daware install PREFIX=/usr/local
 fi
 
+# dre-notify, dred's relay of the containers' NOTIFY_SOCKETs, under /usr/local/libexec/dre: rebuilt only when c/notify changed.
+if [ ! -x /usr/local/libexec/dre/dre-notify ] || [ -n "$(find c/notify -path c/notify/build -prune -o -type f -newer /usr/local/libexec/dre/dre-notify -print -quit)" ]; then
+  echo "setup: building and installing dre-notify"
+  make -s -C c/notify install PREFIX=/usr/local
+fi
+
 # The C interface (libdreapp, libdresys): built and installed under /usr/local when c/dre changed or is not installed.
 if [ ! -f c/dre/build/.installed ] || [ -n "$(find c/dre -path c/dre/build -prune -o -newer c/dre/build/.installed -print -quit)" ] || ! pkg-config --exists dreapp dresys; then
   echo "setup: building and installing libdreapp and libdresys"

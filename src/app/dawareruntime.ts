@@ -100,7 +100,7 @@ function hostRuntime(): HostRuntime {
 }
 
 /** A path as a field of an fstab-style mount entry (spaces and the like as octal escapes). */
-const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+export const field = (p: string) => p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 /** Where the host's Python standard library goes, relative to /opt/dre (PYTHONHOME is /opt/dre/python). */
 const pythonStdlibAt = () => join('python', 'lib', basename(hostRuntime().python!.stdlib));
 /** Where koffi's native package goes, relative to /opt/dre. */

@@ -18,6 +18,7 @@ import { confineDir, prepareContainerAccess, rootIdRange, shiftOwners } from './
 import { refuseUnless, requireContainer, requireContainerDir, runningInit } from './state.js';
 import { containerIdRange, lowerDirs, renderLxcConfig, syncLxcConfig } from './lxcconfig.js';
 import { prepareDaware } from './dawareruntime.js';
+import { prepareNotifyDir } from './notifydir.js';
 import { terminateRegistered, unmountRegistry } from './registrydir.js';
 import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
 import { closePort } from './portforward.js';
@@ -204,6 +205,7 @@ export async function start(name: string): Promise<void> {
     rmSync(monitorPidPath(n), { force: true });
     keepPreviousLog(n);
     prepareDaware(n);
+    prepareNotifyDir(n);
     syncLxcConfig(rec);
     const net = await prepareStart(n, rec);
     const r = await run('/usr/bin/lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {

@@ -5,6 +5,7 @@ import { baseLowers } from './base.js';
 import { writeFileAtomic, writeIfChanged } from '../core/store.js';
 import { join } from 'node:path';
 import { dawareMountEntries } from './dawareruntime.js';
+import { notifyConfigLines } from './notifydir.js';
 import { lxcNetLines } from './network.js';
 import { initLines, initSystem } from './init.js';
 import { portHookLines } from './portforward.js';
@@ -94,6 +95,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.cgroup.dir.container.inner = ns',
     ...limitLines(rec),
     ...dawareMountEntries(rec.name),
+    ...notifyConfigLines(rec.name),
     '',
   ].join('\n');
 }

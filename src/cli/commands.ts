@@ -102,6 +102,23 @@ export const destroyCommand = (d: Ops<'stop' | 'destroy' | 'status'>): CommandSp
   },
 });
 
+/** `start NAME [--wait-ready [--ready-timeout MS]]`: with --wait-ready, returns once dred says the container is ready. */
+const startCommand = (d: Ops<'start'>, kind: Kind, summary: string): CommandSpec => ({
+  name: 'start',
+  args: 'NAME',
+  summary: `${summary}; --wait-ready: return once it is ready (its first passing probe, or READY=1 on its NOTIFY_SOCKET; needs dred)`,
+  options: { '--wait-ready': 'wait until the container is ready', '--ready-timeout MS': 'give up waiting after MS (default 30000; the container keeps running)' },
+  run: async ([n], o) => {
+    if (!o['wait-ready']) {
+      if (o['ready-timeout'] !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', '--ready-timeout goes with --wait-ready');
+      return d.start(n);
+    }
+    const { startWhenReady, streamSubscribe } = await import('../daemon/readiness.js'); // only --wait-ready pays for it
+    const r = await startWhenReady(kind, n, () => d.start(n), streamSubscribe, intArg(o['ready-timeout'] as string | undefined, '--ready-timeout'));
+    process.stderr.write(`${n}: ready in ${r.ms} ms (${r.via === 'notify' ? 'READY=1' : 'first passing probe'})\n`);
+  },
+});
+
 /** destroy, start, stop, suspend, resume, status and pid: the same words for both kinds; `texts` says what each does to this kind. */
 export const lifecycleCommands = (
   d: Ops<'destroy' | 'start' | 'stop' | 'suspend' | 'resume' | 'status'>,
@@ -110,7 +127,7 @@ export const lifecycleCommands = (
   texts: { start: string; stop: string; suspend: string; resume: string; pid: string },
 ): CommandSpec[] => [
   destroyCommand(d),
-  one('NAME', texts.start, 'start', d.start),
+  startCommand(d, kind, texts.start),
   stopCommand(d, texts.stop),
   one('NAME', texts.suspend, 'suspend', d.suspend),
   one('NAME', texts.resume, 'resume', d.resume),
@@ -120,7 +137,8 @@ export const lifecycleCommands = (
 /** One line on the supervisor's view of a container, e.g. "health: healthy; last recovery: rollback:good (exit) recovered in 412 ms". */
 function healthLine(h: Health): string {
   const last = h.last ? `; last recovery: ${h.last.action} (${h.last.trigger}) ${h.last.result}${h.last.ms === null ? '' : ` in ${h.last.ms} ms`} at ${h.last.startedAt}` : '';
-  return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}`;
+  const marked = h.markedGood ? `\nmarked good: ${h.markedGood.tag} at ${h.markedGood.at} (healthy long enough)` : '';
+  return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}${marked}`;
 }
 
 /** `status NAME` (with the supervisor's health when the container has a policy) and `pid NAME`. */
@@ -207,7 +225,7 @@ export const snapshotCommands = (
 type SupervisionOps = ReturnType<typeof supervisionOps>;
 
 const POLICY_FLAGS = {
-  '--probe PROBE': 'tcp:PORT or http:PORT/PATH',
+  '--probe PROBE': "tcp:PORT, http:PORT/PATH, exec:'CMD ...' (run by sh -c inside the container, healthy on status 0) or heartbeat[:MS] (WATCHDOG=1 on NOTIFY_SOCKET within MS, or --timeout)",
   '--interval MS': 'probe every MS',
   '--timeout MS': 'each probe within MS',
   '--retries N': 'N failures in a row make it unhealthy',
@@ -217,6 +235,7 @@ const POLICY_FLAGS = {
   '--max N': 'at most N recoveries in the window',
   '--window SECONDS': 'the window of --max',
   '--autostart': 'start it when the first daemon after a boot starts',
+  '--mark-good-after DURATION': 'once healthy for DURATION (e.g. 30s, 5m, 1500ms) after a start, mark the newest snapshot older than the start good',
   '--clear': 'remove the policy',
 };
 
@@ -244,14 +263,25 @@ export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command
       ...ms('max', 'max'),
       ...(v.window === undefined ? {} : { windowMs: intArg(v.window as string, '--window')! * 1000 }),
       autostart: v.autostart === true,
+      ...(v['mark-good-after'] === undefined ? {} : { markGoodAfterMs: durationArg(v['mark-good-after'] as string, '--mark-good-after') }),
     } as Parameters<SupervisionOps['setPolicy']>[1]);
   },
 });
 
-/** `tcp:PORT` or `http:PORT/PATH` as a probe. */
-function probeArg(text: string): { type: 'tcp' | 'http'; port: number; path?: string } {
+/** A duration as `1500ms`, `30s`, `5m`, `2h` (a bare number: seconds), in ms. */
+function durationArg(text: string, what: string): number {
+  const m = /^(\d{1,9})(ms|s|m|h)?$/.exec(text);
+  if (!m) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${JSON.stringify(text)}: give a duration such as 1500ms, 30s, 5m or 2h`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+}
+
+/** `tcp:PORT`, `http:PORT/PATH`, `exec:CMD ...` or `heartbeat[:MS]` as a probe. */
+function probeArg(text: string): { type: 'tcp' | 'http' | 'exec' | 'heartbeat'; port?: number; path?: string; command?: string; timeoutMs?: number } {
+  if (text.startsWith('exec:')) return { type: 'exec', command: text.slice('exec:'.length) };
+  const hb = /^(?:heartbeat|watchdog)(?::(.*))?$/.exec(text);
+  if (hb) return { type: 'heartbeat', ...(hb[1] === undefined ? {} : { timeoutMs: intArg(hb[1], '--probe heartbeat:MS') }) };
   const m = /^(tcp|http):(\d{1,5})(\/.*)?$/.exec(text);
-  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT or http:PORT/PATH`);
+  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT, http:PORT/PATH, exec:'CMD ...' or heartbeat[:MS]`);
   return m[1] === 'tcp' ? { type: 'tcp', port: Number(m[2]) } : { type: 'http', port: Number(m[2]), path: m[3] ?? '/' };
 }
 

@@ -13,6 +13,7 @@ import { Api, OPENAPI_PATH } from '../daemon/api.js';
 import { daemonSocketPath } from '../daemon/client.js';
 import { EventHub } from '../daemon/events.js';
 import { Operations } from '../daemon/operations.js';
+import { NotifyRelay } from '../daemon/notify.js';
 import { Supervisor } from '../daemon/supervisor.js';
 import { checkHandlers, unixServer } from '../daemon/server.js';
 import { ensureServerCertificate, serverCertPath, tlsServer, trustDir } from '../daemon/tls.js';
@@ -62,10 +63,20 @@ async function main(): Promise<void> {
   const events = new EventHub([appDriver, sysDriver]);
   const operations = new Operations((op) => events.publish({ time: op.updated_at, type: 'operation', operation: op }));
   const server = { api_version: '1.0', server: 'dred', version: version(), pid: process.pid, root: stateRoot(), rundir: runRoot() };
-  const opts = { api, ctx: { operations, server }, events };
+  const opts = { api, ctx: { operations, server, events }, events };
   await events.start();
   const supervisor = new Supervisor([appDriver, sysDriver], events);
   await supervisor.start();
+  // Every application container's NOTIFY_SOCKET, through one relay process.
+  const notify = new NotifyRelay((n, fields, pid) => supervisor.onNotify(n, fields, pid));
+  notify.start();
+  for (const n of await appDriver.list()) notify.watch(n);
+  events.subscribe((e) => {
+    if (e.type === 'operation' || e.kind !== 'app') return;
+    if (e.type === 'destroyed' || e.type === 'renamed') notify.unwatch(e.name);
+    if (e.type === 'renamed' && typeof e.to === 'string') notify.watch(e.to);
+    else if (e.type === 'created' || e.type === 'started') notify.watch(e.name);
+  });
 
   // The TCP listener first: a client that finds the unix socket answering finds every listener up.
   let tcp: ReturnType<typeof tlsServer> | undefined;
@@ -86,6 +97,7 @@ async function main(): Promise<void> {
 
   const shutdown = () => {
     supervisor.stop();
+    notify.stop();
     events.stop();
     unix.close();
     tcp?.close();

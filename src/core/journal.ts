@@ -52,7 +52,9 @@ export type EventType =
   | 'recovering'
   | 'recovered'
   | 'recovery-failed'
-  | 'gave-up';
+  | 'gave-up'
+  // READY=1 on the container's NOTIFY_SOCKET (src/daemon/notify.ts).
+  | 'ready';
 
 export interface JournalEvent {
   time: string;

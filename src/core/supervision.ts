@@ -18,10 +18,17 @@ import { readJson, writeJsonAtomic } from './store.js';
 export type Action = string;
 
 export interface Probe {
-  /** tcp: connect to the container's address on `port`; http: GET `path` there, 2xx/3xx passes. */
-  type: 'tcp' | 'http';
-  port: number;
+  /**
+   * tcp: connect to the container's address on `port`; http: GET `path` there, 2xx/3xx passes;
+   * exec: `command` run by `/bin/sh -c` inside the container (app: lxc-attach; sys: the guest agent)
+   * passes when it exits 0 within the timeout; heartbeat (application containers): passes while a
+   * process of the container sent `WATCHDOG=1` on its NOTIFY_SOCKET within the last `timeoutMs`
+   * (or the `WATCHDOG_USEC=` it sent last).
+   */
+  type: 'tcp' | 'http' | 'exec' | 'heartbeat';
+  port?: number;
   path?: string;
+  command?: string;
   intervalMs: number;
   timeoutMs: number;
   /** Failures in a row that make the container unhealthy. */
@@ -40,6 +47,11 @@ export interface RecoveryPolicy {
   windowMs: number;
   /** Started by the daemon when it starts (at boot, through the systemd unit). */
   autostart: boolean;
+  /**
+   * Once the container stayed healthy this long after its last start (or recovery), the newest
+   * snapshot older than that start is marked good (the target of `rollback:last-good`); null: never.
+   */
+  markGoodAfterMs?: number | null;
 }
 
 export interface Supervision {
@@ -51,9 +63,9 @@ export interface Supervision {
 export const DEFAULT_PROBE = { intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0 };
 export const DEFAULT_LIMIT = { max: 5, windowMs: 10 * 60_000 };
 
-const probeCheck = shape({ type: str, port: int(1, 65535), 'path?': str, intervalMs: int(50, 3_600_000), timeoutMs: int(10, 600_000), retries: int(1, 1000), startPeriodMs: int(0, 3_600_000) });
+const probeCheck = shape({ type: str, 'port?': int(1, 65535), 'path?': str, 'command?': str, intervalMs: int(50, 3_600_000), timeoutMs: int(10, 600_000), retries: int(1, 1000), startPeriodMs: int(0, 3_600_000) });
 const supervisionCheck: Check = shape({
-  policy: orNull(shape({ probe: orNull(probeCheck), onUnhealthy: str, onExit: str, max: int(1, 1000), windowMs: int(1000, 86_400_000), autostart: bool })),
+  policy: orNull(shape({ probe: orNull(probeCheck), onUnhealthy: str, onExit: str, max: int(1, 1000), windowMs: int(1000, 86_400_000), autostart: bool, 'markGoodAfterMs?': orNull(int(100, 604_800_000)) })),
   good: (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'a list of snapshot tags'),
 });
 
@@ -91,11 +103,16 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
   if (v.probe !== undefined && v.probe !== null) {
     if (typeof v.probe !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe must be an object, not ${shown(v.probe)}`);
     const q: Record<string, unknown> = { ...DEFAULT_PROBE, ...(v.probe as Record<string, unknown>) };
-    if (q.type !== 'tcp' && q.type !== 'http') throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe type must be tcp or http, not ${shown(q.type)}`);
+    if (q.type !== 'tcp' && q.type !== 'http' && q.type !== 'exec' && q.type !== 'heartbeat') throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe type must be tcp, http, exec or heartbeat, not ${shown(q.type)}`);
     if (q.path !== undefined && (typeof q.path !== 'string' || !q.path.startsWith('/'))) throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe path must start with /, not ${shown(q.path)}`);
+    if (q.type === 'exec' && (typeof q.command !== 'string' || q.command.trim() === '' || q.command.includes('\0') || q.command.length > 4096)) {
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `an exec probe needs a command (1 to 4096 characters, no NUL), not ${shown(q.command)}`);
+    }
+    if (q.type === 'heartbeat' && kind === 'sys') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'a system container has no NOTIFY_SOCKET to send heartbeats on: use an exec probe (run through its guest agent)');
+    if ((q.type === 'tcp' || q.type === 'http') && kind === 'sys') throw dreError('DRE_ERR_INVALID_ARGUMENT', `a system container has no network address to probe: use an exec probe (run through its guest agent), not ${q.type}`);
     probe = {
       type: q.type,
-      port: checkInt(q.port, 'probe port', 1, 65535),
+      ...(q.type === 'exec' ? { command: q.command as string } : q.type === 'heartbeat' ? {} : { port: checkInt(q.port, 'probe port', 1, 65535) }),
       ...(q.type === 'http' ? { path: (q.path as string | undefined) ?? '/' } : {}),
       intervalMs: checkInt(q.intervalMs, 'probe interval (ms)', 50, 3_600_000),
       timeoutMs: checkInt(q.timeoutMs, 'probe timeout (ms)', 10, 600_000),
@@ -103,10 +120,12 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
       startPeriodMs: checkInt(q.startPeriodMs, 'probe start period (ms)', 0, 3_600_000),
     };
   }
-  if (probe && kind === 'sys') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'a system container has no network address to probe: give onExit only');
   if (v.autostart !== undefined && typeof v.autostart !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', `autostart must be true or false, not ${shown(v.autostart)}`);
+  const markGood = v.markGoodAfterMs ?? null;
+  if (markGood !== null && !probe) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'marking snapshots good after a healthy time needs a probe (--probe) to tell healthy');
   return {
     probe,
+    markGoodAfterMs: markGood === null ? null : checkInt(markGood, 'mark-good-after (ms)', 100, 604_800_000),
     onUnhealthy: checkAction(kind, v.onUnhealthy ?? (probe ? 'restart' : 'none'), 'onUnhealthy'),
     onExit: checkAction(kind, v.onExit ?? 'none', 'onExit'),
     max: checkInt(v.max ?? DEFAULT_LIMIT.max, 'max recoveries', 1, 1000),
@@ -122,6 +141,10 @@ export interface Health {
   reason: string | null;
   /** Recoveries begun (epoch ms), within the policy's window. */
   recoveries: number[];
+  /** The last snapshot the supervisor marked good by itself (policy markGoodAfterMs). */
+  markedGood?: { tag: string; at: string };
+  /** What the container's NOTIFY_SOCKET said since its last start (application containers). */
+  notify?: { ready: boolean; status: string | null; stopping: boolean };
   /** The recovery under way (state `recovering`) or the last one. */
   last: { trigger: 'unhealthy' | 'exit'; action: Action; startedAt: string; ms: number | null; result: 'running' | 'recovered' | 'failed'; error?: string } | null;
 }

@@ -26,8 +26,9 @@ export function parseEventBlock(block: string): StreamEvent | undefined {
 /**
  * Streams the daemon's events to `onEvent` until `onEvent` returns false or `signal` aborts; resolves
  * then. No daemon (no socket, a refused one) is DRE_ERR_NO_SOCKET_AVAILABLE, as for the C interface.
+ * `onOpen` is called once the daemon answered: every event from then on reaches `onEvent`.
  */
-export function watchEvents(onEvent: (e: StreamEvent) => boolean | void, signal?: AbortSignal): Promise<void> {
+export function watchEvents(onEvent: (e: StreamEvent) => boolean | void, signal?: AbortSignal, onOpen?: () => void): Promise<void> {
   const path = daemonSocketPath();
   return new Promise((resolve, reject) => {
     const req = request({ socketPath: path, path: '/1.0/events', headers: { accept: 'text/event-stream' } }, (res) => {
@@ -37,6 +38,7 @@ export function watchEvents(onEvent: (e: StreamEvent) => boolean | void, signal?
       }
       let buffer = '';
       res.setEncoding('utf8');
+      onOpen?.();
       res.on('data', (chunk: string) => {
         buffer += chunk;
         for (let cut = buffer.indexOf('\n\n'); cut >= 0; cut = buffer.indexOf('\n\n')) {

@@ -7,7 +7,9 @@ import { dreError } from '../core/errors.js';
 import type { Kind } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
 import { sysDriver } from '../sys/driver.js';
+import type { StreamEvent } from './events.js';
 import type { Operation, Operations, Progress } from './operations.js';
+import { startWhenReady } from './readiness.js';
 
 export interface Request {
   params: Record<string, string>;
@@ -21,6 +23,8 @@ export type Reply = { body: unknown } | { operation: Operation };
 export interface Context {
   operations: Operations;
   server: Record<string, unknown>;
+  /** The daemon's event hub (a start with waitReady waits for the container's `ready` or `healthy`). */
+  events?: { subscribe(fn: (e: StreamEvent) => void): () => void };
 }
 
 type Handler = (req: Request, ctx: Context) => Promise<Reply> | Reply;
@@ -67,10 +71,16 @@ export const handlers: Record<string, Handler> = {
   },
   destroyContainer: async (req) => (await driverOf(req).destroy(req.params.name), DONE),
   getState: async (req) => state(await driverOf(req).status(req.params.name)),
-  changeState: async (req) => {
+  changeState: async (req, ctx) => {
     const d = driverOf(req);
     const n = req.params.name;
     const action = req.body.action as 'start' | 'stop' | 'suspend' | 'resume';
+    if (req.body.waitReady !== undefined && action !== 'start') throw dreError('DRE_ERR_INVALID_ARGUMENT', `waitReady goes with action start, not ${action}`);
+    if (action === 'start' && req.body.waitReady === true && ctx.events) {
+      const hub = ctx.events;
+      const ready = await startWhenReady(d.kind, n, () => d.start(n), async (fn) => hub.subscribe(fn), req.body.readyTimeoutMs as number | undefined);
+      return { body: { ...state(await d.status(n)).body, ready } };
+    }
     if (action === 'stop') await d.stop(n, { timeoutMs: req.body.timeoutMs as number | undefined });
     else await d[action](n);
     return state(await d.status(n));

@@ -36,6 +36,9 @@ export interface Supervised {
   loadSnapshot(name: string, tag: string): Promise<void>;
   listSnapshots(name: string): Promise<string[]>;
   restart(name: string, tag: string): Promise<void>;
+  execCapture(name: string, argv: string[], timeoutMs?: number): Promise<{ status: number }>;
+  snapshotDetails(name: string): Promise<{ tag: string; created: string | null }[]>;
+  markGood(name: string, tag: string): Promise<void>;
 }
 
 interface Watch {
@@ -49,17 +52,33 @@ interface Watch {
   generation: number;
   recovering: boolean;
   timer?: NodeJS.Timeout;
+  /** Since when every probe passed (undefined: the last one failed, or none passed since the start). */
+  healthySince?: number;
+  /** The start (startedAt) whose good snapshot was marked already. */
+  markedFor?: number;
   /** The address probes go to, read on the first probe (again while the container has none). */
   address?: string | null;
 }
 
 class Cancelled extends Error {}
 
+/** What a container's NOTIFY_SOCKET said since its last start. */
+interface Notes {
+  ready: boolean;
+  status: string | null;
+  stopping: boolean;
+  /** The last WATCHDOG=1 (epoch ms). */
+  watchdogAt: number;
+  /** WATCHDOG_USEC= as the service last set it, in ms (it replaces the probe's timeout). */
+  watchdogMs?: number;
+}
+
 /** Recoveries after the first in a window wait 250 ms, 500 ms, 1 s ... up to 10 s. */
 const backoffMs = (earlier: number) => (earlier === 0 ? 0 : Math.min(250 * 2 ** (earlier - 1), 10_000));
 
 export class Supervisor {
   private readonly watches = new Map<string, Watch>();
+  private readonly notes = new Map<string, Notes>();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
 
@@ -123,7 +142,7 @@ export class Supervisor {
     }
     const w: Watch = { kind, name, policy, health, failures: 0, startedAt: Date.now(), generation: 0, recovering: false };
     this.watches.set(key, w);
-    writeHealth(kind, name, w.health);
+    this.setHealth(w, w.health.state, w.health.reason);
     this.schedule(w);
   }
 
@@ -131,6 +150,7 @@ export class Supervisor {
     if (e.type === 'operation') return;
     const key = `${e.kind}/${e.name}`;
     if (e.type === 'policy-set' || e.type === 'created') return this.load(e.kind, e.name);
+    if (e.type === 'stopped' || e.type === 'died' || e.type === 'destroyed') this.notes.delete(key); // a new run says READY again
     const w = this.watches.get(key);
     if (!w) return;
     const ours = e.cause === SUPERVISOR;
@@ -147,6 +167,7 @@ export class Supervisor {
     } else if ((e.type === 'started' || e.type === 'restarted') && !ours) {
       w.failures = 0;
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null, { recoveries: w.health.state === 'failed' ? [] : w.health.recoveries });
     }
   }
@@ -161,25 +182,92 @@ export class Supervisor {
     if (w.recovering || ['failed', 'stopped'].includes(w.health.state)) return;
     const d = this.driver(w.kind);
     if (d.enginePid(w.name) === undefined) return; // not running: the engine watch (died) decides
-    // The address is the container's for its whole life (leased at create): read once per watch.
-    const address = (w.address ??= (d.info(w.name) as { address?: string | null }).address ?? null);
-    if (!address) return;
-    if (await probePasses(probe, address)) {
+    const target = this.probeTarget(w, probe);
+    if (target === null) return;
+    if (await target.passes()) {
       w.failures = 0;
+      w.healthySince ??= Date.now();
       if (w.health.state !== 'healthy') {
         this.setHealth(w, 'healthy', null);
         this.event(w, 'healthy', {});
       }
-      return;
+      return this.markGoodWhenDue(w);
     }
+    w.healthySince = undefined;
     if (Date.now() - w.startedAt < probe.startPeriodMs) return;
     // A container the user suspended, or one another operation holds, is not unhealthy.
     const s = await d.status(w.name).catch(() => STATUS.BUSY);
     if (s !== STATUS.RUNNING) return;
     w.failures++;
     if (w.failures < probe.retries) return;
-    this.event(w, 'health-failed', { probe: `${probe.type} ${address}:${probe.port}${probe.path ?? ''}`, failures: w.failures });
+    this.event(w, 'health-failed', { probe: target.shown, failures: w.failures });
     await this.recover(w, 'unhealthy');
+  }
+
+  /**
+   * A message on the container's NOTIFY_SOCKET (from its own processes: the relay checked the sender).
+   * READY, STATUS and STOPPING go into its health (and READY=1 is the `ready` event); WATCHDOG=1 feeds
+   * a heartbeat probe.
+   */
+  onNotify(name: string, fields: Record<string, string>, pid: number): void {
+    const key = `app/${name}`;
+    const n = this.notes.get(key) ?? { ready: false, status: null, stopping: false, watchdogAt: 0 };
+    this.notes.set(key, n);
+    if (fields.WATCHDOG === '1') n.watchdogAt = Date.now();
+    const usec = Number(fields.WATCHDOG_USEC);
+    if (fields.WATCHDOG_USEC !== undefined && Number.isSafeInteger(usec) && usec > 0) n.watchdogMs = Math.max(10, Math.round(usec / 1000));
+    const was = { ready: n.ready, status: n.status, stopping: n.stopping };
+    if (fields.READY === '1') n.ready = true;
+    if (fields.STATUS !== undefined) n.status = fields.STATUS.slice(0, 256);
+    if (fields.STOPPING === '1') n.stopping = true;
+    if (n.ready && !was.ready) record('app', name, 'ready', { cause: SUPERVISOR, pid_in_host: pid, via: 'notify' });
+    const w = this.watches.get(key);
+    if (w && (n.ready !== was.ready || n.status !== was.status || n.stopping !== was.stopping)) this.setHealth(w, w.health.state, w.health.reason);
+  }
+
+  /** Whether a WATCHDOG=1 came within the heartbeat's timeout (counted from the last start when none came since). */
+  private heartbeatFresh(w: Watch, probe: Probe): boolean {
+    const n = this.notes.get(`${w.kind}/${w.name}`);
+    if (n?.stopping) return true; // the service said it is going down: not a hang
+    return Date.now() - Math.max(n?.watchdogAt ?? 0, w.startedAt) <= (n?.watchdogMs ?? probe.timeoutMs);
+  }
+
+  /**
+   * Policy markGoodAfterMs: once every probe passed for that long since the last start (or
+   * recovery), marks good the newest snapshot taken before that start (a driver call under the
+   * container's lock, journaled `snapshot-marked-good` with cause supervisor), once per start.
+   */
+  private async markGoodWhenDue(w: Watch): Promise<void> {
+    const after = w.policy.markGoodAfterMs;
+    if (!after || w.healthySince === undefined || w.markedFor === w.startedAt) return;
+    if (Date.now() - Math.max(w.healthySince, w.startedAt) < after) return;
+    const run = w.startedAt;
+    w.markedFor = run;
+    const d = this.driver(w.kind);
+    try {
+      const older = (await d.snapshotDetails(w.name)).filter((s) => s.created !== null && Date.parse(s.created) < run);
+      const newest = older.sort((a, b) => Date.parse(b.created!) - Date.parse(a.created!))[0];
+      if (!newest || readSupervision(w.kind, w.name).good.at(-1) === newest.tag) return;
+      await withCause(SUPERVISOR, () => d.markGood(w.name, newest.tag));
+      this.setHealth(w, w.health.state, w.health.reason, { markedGood: { tag: newest.tag, at: new Date().toISOString() } });
+    } catch (e) {
+      if (w.markedFor === run) w.markedFor = undefined; // busy (a user's operation): the next passing probe tries again
+      process.stderr.write(`dred: supervisor: mark a snapshot of ${w.name} good: ${(e as Error).message}\n`);
+    }
+  }
+
+  /** What a probe of the container runs and how it is shown in events; null while a network probe has no address to go to. */
+  private probeTarget(w: Watch, probe: Probe): { passes: () => Promise<boolean>; shown: string } | null {
+    const d = this.driver(w.kind);
+    if (probe.type === 'heartbeat') return { passes: async () => this.heartbeatFresh(w, probe), shown: `heartbeat within ${probe.timeoutMs} ms` };
+    if (probe.type === 'exec') {
+      const command = probe.command!;
+      return { passes: () => execPasses(d, w.name, command, probe.timeoutMs), shown: `exec ${command}` };
+    }
+    // The address is the container's for its whole life (leased at create): read once per watch.
+    const address = (w.address ??= (d.info(w.name) as { address?: string | null }).address ?? null);
+    if (!address) return null;
+    return { passes: () => probePasses(probe, address), shown: `${probe.type} ${address}:${probe.port}${probe.path ?? ''}` };
   }
 
   /** Brings the container back as its policy says, or leaves it stopped and `failed` past the limit. */
@@ -205,6 +293,7 @@ export class Supervisor {
       const ms = Math.round(performance.now() - t0);
       w.failures = 0;
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null, { last: { trigger, action, startedAt, ms, result: 'recovered' } });
       this.event(w, 'recovered', { trigger, action, ms });
     } catch (e) {
@@ -256,6 +345,7 @@ export class Supervisor {
     try {
       await withCause(SUPERVISOR, () => this.driver(w.kind).start(w.name));
       w.startedAt = Date.now();
+      w.healthySince = undefined;
       this.setHealth(w, 'starting', null);
     } catch (e) {
       process.stderr.write(`dred: autostart ${w.kind} ${w.name}: ${(e as Error).message}\n`);
@@ -263,7 +353,9 @@ export class Supervisor {
   }
 
   private setHealth(w: Watch, state: Health['state'], reason: string | null, more: Partial<Health> = {}): void {
-    w.health = { ...w.health, ...more, state, reason, since: state === w.health.state ? w.health.since : new Date().toISOString() };
+    const n = this.notes.get(`${w.kind}/${w.name}`);
+    const notify = { notify: n ? { ready: n.ready, status: n.status, stopping: n.stopping } : undefined };
+    w.health = { ...w.health, ...notify, ...more, state, reason, since: state === w.health.state ? w.health.since : new Date().toISOString() };
     writeHealth(w.kind, w.name, w.health);
   }
 
@@ -288,6 +380,20 @@ function markTakenUp(): void {
   writeFileSync(join(runRoot(), 'supervisor', 'booted'), `${new Date().toISOString()}\n`);
 }
 
+/**
+ * An exec probe: `/bin/sh -c COMMAND` inside the container, passing when it exits 0 within `timeoutMs`.
+ * On a timeout the driver kills its lxc-attach (or the agent's wait ends); a container that is not
+ * running, or that another operation holds, fails the probe here and the caller's status check
+ * keeps that from counting.
+ */
+async function execPasses(d: Supervised, name: string, command: string, timeoutMs: number): Promise<boolean> {
+  try {
+    return (await d.execCapture(name, ['/bin/sh', '-c', command], timeoutMs)).status === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** One probe: a TCP connect, or an HTTP GET answered with a status below 400, within the timeout. */
 export function probePasses(p: Probe, host: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -303,13 +409,13 @@ export function probePasses(p: Probe, host: string): Promise<boolean> {
     let sock: ReturnType<typeof connect> | undefined;
     let req: ReturnType<typeof request> | undefined;
     if (p.type === 'tcp') {
-      sock = connect({ host, port: p.port }, () => {
+      sock = connect({ host, port: p.port! }, () => {
         sock!.destroy();
         done(true);
       });
       sock.on('error', () => done(false));
     } else {
-      req = request({ host, port: p.port, path: p.path ?? '/', method: 'GET', agent: false }, (res) => {
+      req = request({ host, port: p.port!, path: p.path ?? '/', method: 'GET', agent: false }, (res) => {
         res.resume();
         done((res.statusCode ?? 500) < 400);
       });

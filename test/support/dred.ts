@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
-import { distDir } from './env.js';
+import { after, before } from 'node:test';
+import { cli, distDir } from './env.js';
 
 export const dredPath = join(distDir, 'src', 'cli', 'dred.js');
 export const socketPath = () => join(process.env.DRE_RUNDIR!, 'dred.sock');
@@ -129,4 +130,41 @@ export class EventLog {
   close(): void {
     this.res?.destroy();
   }
+}
+
+/**
+ * A daemon and a subscriber of its events for one describe block (before/after hooks), once
+ * `requireEngines` passes; `cleanup` removes the block's containers after the daemon ended.
+ */
+export function daemonWithEvents(requireEngines: () => void, cleanup: () => Promise<void>): { log: () => EventLog; daemon: () => Daemon } {
+  let daemon: Daemon | undefined;
+  let log: EventLog | undefined;
+  before(async () => {
+    requireEngines();
+    daemon = await Daemon.start();
+    log = await EventLog.open();
+  });
+  after(async () => {
+    log?.close();
+    await daemon?.kill('SIGTERM');
+    await cleanup();
+  });
+  return { log: () => log!, daemon: () => daemon! };
+}
+
+/** daemonWithEvents for a block that makes one application container, `name`, removed at the end. */
+export const daemonWithApp = (name: string) =>
+  daemonWithEvents(
+    () => undefined,
+    async () => {
+      cli('dre-app', ['stop', name, '--timeout', '0']);
+      cli('dre-app', ['destroy', name]);
+    },
+  );
+
+/** Clears the container's policy, again while a recovery holds its lock (DRE_ERR_CONTAINER_BUSY) for a moment. */
+export async function clearPolicy(name: string): Promise<void> {
+  let r = cli('dre-app', ['policy', name, '--clear']);
+  for (let i = 0; i < 50 && r.code !== 0; i++, await sleep(100)) r = cli('dre-app', ['policy', name, '--clear']);
+  if (r.code !== 0) throw new Error(`policy ${name} --clear: ${r.stderr}`);
 }
