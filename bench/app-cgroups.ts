@@ -33,15 +33,21 @@ export async function bench(): Promise<void> {
       add('api set MEMORY', await timeIt(() => app.setResource(name, 'g', { type: RESOURCE.MEMORY, bytes })));
       add('lxc-cgroup memory', await timeIt(() => execFileSync('lxc-cgroup', ['-n', name, '-P', lxcPath(), 'memory.limit_in_bytes', `${bytes}`])));
       add('write memory', await timeIt(() => writeFileSync(join(memDir, 'memory.limit_in_bytes'), `${bytes}`)));
-      add('api bind+unbind', await timeIt(async () => {
-        await app.bindPid(name, 'g', init);
-        await app.unbindPid(name, 'g', init);
-      }));
-      add('write bind+unbind', await timeIt(() => {
-        for (const rel of [`${containerCgroup(name)}/g`, containerProcsCgroup(name)]) {
-          for (const m of allHierarchyMounts()) writeFileSync(join(m, rel, 'cgroup.procs'), `${init}`);
-        }
-      }));
+      add(
+        'api bind+unbind',
+        await timeIt(async () => {
+          await app.bindPid(name, 'g', init);
+          await app.unbindPid(name, 'g', init);
+        }),
+      );
+      add(
+        'write bind+unbind',
+        await timeIt(() => {
+          for (const rel of [`${containerCgroup(name)}/g`, containerProcsCgroup(name)]) {
+            for (const m of allHierarchyMounts()) writeFileSync(join(m, rel, 'cgroup.procs'), `${init}`);
+          }
+        }),
+      );
       add('api get MEMORY', await timeIt(() => app.getResource(name, init, RESOURCE.MEMORY)));
     }
     report('set MEMORY (vs lxc-cgroup)', times['api set MEMORY'], times['lxc-cgroup memory']);

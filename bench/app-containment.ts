@@ -35,7 +35,15 @@ export async function bench(): Promise<void> {
       const seed = privileged ? 'seedp' : 'seedu';
       await app.create(seed, { network: false, privileged });
       await app.start(seed);
-      sh(process.execPath, [join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin', 'dre-app.js'), 'exec', seed, '--', 'sh', '-c', 'echo data > /root/seeded']);
+      sh(process.execPath, [
+        join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin', 'dre-app.js'),
+        'exec',
+        seed,
+        '--',
+        'sh',
+        '-c',
+        'echo data > /root/seeded',
+      ]);
       await app.stop(seed, { timeoutMs: 0 });
       await app.saveSnapshot(seed, 's');
       await app.commitSnapshot(seed, 's', `${seed}-base`);
@@ -67,7 +75,9 @@ export async function bench(): Promise<void> {
           const r = `r${round}`;
           add(
             `raw ${op}`,
-            await timeIt(() => (op === 'create' ? makeRaw(r) : op === 'start' ? sh('/usr/bin/lxc-start', [...raw(r), '-d'], lxcStartEnv()) : sh('lxc-stop', [...raw(r), '-k']))),
+            await timeIt(() =>
+              op === 'create' ? makeRaw(r) : op === 'start' ? sh('/usr/bin/lxc-start', [...raw(r), '-d'], lxcStartEnv()) : sh('lxc-stop', [...raw(r), '-k']),
+            ),
           );
         }
         // A change after the stop, so that save has a layer to freeze.

@@ -59,7 +59,12 @@ export async function bench(): Promise<void> {
     const ready = (args: string[]) => {
       for (let i = 0; i < 3000; i++) {
         try {
-          if (execFileSync('lxc-attach', [...args, '--', 'systemctl', 'is-system-running'], { stdio: 'pipe' }).toString().trim() === 'running') return;
+          if (
+            execFileSync('lxc-attach', [...args, '--', 'systemctl', 'is-system-running'], { stdio: 'pipe' })
+              .toString()
+              .trim() === 'running'
+          )
+            return;
         } catch {
           /* booting (is-system-running exits non-zero until running) */
         }
@@ -70,17 +75,23 @@ export async function bench(): Promise<void> {
       await pair(
         i,
         async () => {
-          add('start to ready', await timeIt(async () => {
-            await app.start('tmpl');
-            ready(['-n', 'tmpl', '-P', lxcPath()]);
-          }));
+          add(
+            'start to ready',
+            await timeIt(async () => {
+              await app.start('tmpl');
+              ready(['-n', 'tmpl', '-P', lxcPath()]);
+            }),
+          );
           await app.stop('tmpl', { timeoutMs: 0 });
         },
         async () => {
-          add('raw start to ready', await timeIt(() => {
-            sh('lxc-start', [...raw, '-d']);
-            ready(raw);
-          }));
+          add(
+            'raw start to ready',
+            await timeIt(() => {
+              sh('lxc-start', [...raw, '-d']);
+              ready(raw);
+            }),
+          );
           sh('lxc-stop', [...raw, '-k']);
         },
       );

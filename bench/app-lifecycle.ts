@@ -44,7 +44,8 @@ export async function bench(): Promise<void> {
       const viaCli = `cli${round}`;
       const rawName = `raw${round}`;
       for (const op of OPS) {
-        const ours = async () => add(`api ${op}`, await timeIt(() => (op === 'create' ? app.create(api, { network: false }) : op === 'stop' ? app.stop(api) : app[op](api))));
+        const ours = async () =>
+          add(`api ${op}`, await timeIt(() => (op === 'create' ? app.create(api, { network: false }) : op === 'stop' ? app.stop(api) : app[op](api))));
         const viaTool = async () =>
           add(
             `raw ${op}`,

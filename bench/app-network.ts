@@ -38,7 +38,22 @@ export async function bench(): Promise<void> {
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
   const kinds = { ssh: { port: PORT, sshKey }, veth: {}, loopback: { network: false } } as const;
   const ssh = (host: string, port: number) =>
-    spawnSync('ssh', ['-i', join(tmp, 'key'), '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', `root@${host}`, 'true']);
+    spawnSync('ssh', [
+      '-i',
+      join(tmp, 'key'),
+      '-p',
+      String(port),
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=no',
+      '-o',
+      'UserKnownHostsFile=/dev/null',
+      '-o',
+      'LogLevel=ERROR',
+      `root@${host}`,
+      'true',
+    ]);
   try {
     for (const [k, config] of Object.entries(kinds)) await app.create(k, config);
     for (let round = 0; round < ROUNDS; round++) {

@@ -38,9 +38,11 @@ function raiseLimits(): () => void {
 /** Runs `fn` on every item, PARALLEL at a time. */
 async function each<T>(items: T[], fn: (x: T) => Promise<unknown>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: PARALLEL }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < items.length) await fn(items[next++]);
+    }),
+  );
 }
 
 const pssKiB = (pid: number) => {
@@ -94,24 +96,41 @@ export async function bench(): Promise<void> {
     copyFileSync(join(lxcPath(), 'probe', 'config'), template);
     makeRawContainer(rawPath, 'raw', 'probe', template);
     // The raw container's veth must not take the probe's name or address: it gets the last address of the subnet.
-    writeFileSync(join(rawPath, 'raw', 'config'), readFileSync(join(rawPath, 'raw', 'config'), 'utf8')
-      .replace(/lxc\.net\.0\.veth\.pair = .*/, 'lxc.net.0.veth.pair = drs0-raw')
-      .replace(/lxc\.net\.0\.hwaddr = .*/, 'lxc.net.0.hwaddr = 02:de:0a:fd:03:fe')
-      .replace(/lxc\.net\.0\.ipv4\.address = \S+/, 'lxc.net.0.ipv4.address = 10.253.3.254/22'));
+    writeFileSync(
+      join(rawPath, 'raw', 'config'),
+      readFileSync(join(rawPath, 'raw', 'config'), 'utf8')
+        .replace(/lxc\.net\.0\.veth\.pair = .*/, 'lxc.net.0.veth.pair = drs0-raw')
+        .replace(/lxc\.net\.0\.hwaddr = .*/, 'lxc.net.0.hwaddr = 02:de:0a:fd:03:fe')
+        .replace(/lxc\.net\.0\.ipv4\.address = \S+/, 'lxc.net.0.ipv4.address = 10.253.3.254/22'),
+    );
 
     for (const size of SIZES) {
       const grow = Array.from({ length: size - names.length }, (_, i) => `s${names.length + i}`);
-      const created = await timeIt(() => each(grow, (n) => app.create(n, { port: (names.length + grow.indexOf(n)) % 5 === 0 ? 44_000 + names.length + grow.indexOf(n) : null })));
+      const created = await timeIt(() =>
+        each(grow, (n) => app.create(n, { port: (names.length + grow.indexOf(n)) % 5 === 0 ? 44_000 + names.length + grow.indexOf(n) : null })),
+      );
       const started = await timeIt(() => each(grow, (n) => app.start(n)));
       names.push(...grow);
       const running = (await Promise.all(names.map((n) => app.status(n)))).filter((s) => s === STATUS.RUNNING).length;
       if (running !== size) throw new Error(`${size - running} of ${size} containers are not running`);
       times = {};
       for (let round = 0; round < SAMPLES; round++) {
-        await pair(round, async () => t('start').push(await timeIt(() => app.start('probe'))), async () => t('raw start').push(await timeIt(() => sh('/usr/bin/lxc-start', [...raw, '-d'], lxcStartEnv()))));
+        await pair(
+          round,
+          async () => t('start').push(await timeIt(() => app.start('probe'))),
+          async () => t('raw start').push(await timeIt(() => sh('/usr/bin/lxc-start', [...raw, '-d'], lxcStartEnv()))),
+        );
         t('start, port').push(await timeIt(() => app.start('probe-port')));
-        await pair(round, async () => t('status').push(await timeIt(() => app.status('probe'))), async () => t('raw status').push(await timeIt(() => sh('lxc-info', [...raw, '-s']))));
-        await pair(round, async () => t('stop -k').push(await timeIt(() => app.stop('probe', { timeoutMs: 0 }))), async () => t('raw stop -k').push(await timeIt(() => sh('lxc-stop', [...raw, '-k']))));
+        await pair(
+          round,
+          async () => t('status').push(await timeIt(() => app.status('probe'))),
+          async () => t('raw status').push(await timeIt(() => sh('lxc-info', [...raw, '-s']))),
+        );
+        await pair(
+          round,
+          async () => t('stop -k').push(await timeIt(() => app.stop('probe', { timeoutMs: 0 }))),
+          async () => t('raw stop -k').push(await timeIt(() => sh('lxc-stop', [...raw, '-k']))),
+        );
         t('stop -k, port').push(await timeIt(() => app.stop('probe-port', { timeoutMs: 0 })));
         t('list').push(await timeIt(() => app.list()));
         t('list rows').push(await timeIt(async () => Promise.all((await app.list()).map(async (n) => ({ n, s: await app.status(n), ...app.info(n) })))));
@@ -128,7 +147,9 @@ export async function bench(): Promise<void> {
       const inContainers = new Set(processesWith(`/${cgroupRoot()}/app/`, 'cgroup'));
       const lxcMonitors = new Set(processesWith('[lxc monitor]', 'cmdline'));
       const dreExtra = processesWith(tmp, 'cmdline').filter((p) => p !== process.pid && !inContainers.has(p) && !lxcMonitors.has(p));
-      console.log(`\n-- ${size} running containers (${size / 5} with SSH ports): grown by ${grow.length} in ${(created / 1000).toFixed(1)} s create + ${(started / 1000).toFixed(1)} s start, ${PARALLEL} at a time`);
+      console.log(
+        `\n-- ${size} running containers (${size / 5} with SSH ports): grown by ${grow.length} in ${(created / 1000).toFixed(1)} s create + ${(started / 1000).toFixed(1)} s start, ${PARALLEL} at a time`,
+      );
       report(`start of one more`, t('start'), t('raw start'), '<= 1.0x');
       report(`start of one more, with a port`, t('start, port'), t('start'), '<= 1.1x');
       report(`stop -k`, t('stop -k'), t('raw stop -k'), '<= 1.2x');
@@ -138,13 +159,22 @@ export async function bench(): Promise<void> {
       report(`list rows (name status base address port)`, t('list rows'), undefined, '<= 50 ms');
       report(`dre-app list vs node -e ""`, t('dre-app list'), t('node -e ""'), '<= 1.2x');
       report(`dre-app list vs lxc-ls -f`, t('dre-app list'), t('lxc-ls -f'));
-      console.log(`memory per container: LXC monitor ${(monitorPss / 1024).toFixed(2)} MiB + init ${(initPss / 1024).toFixed(2)} MiB PSS; memory cgroup ${(Number(memGroup) / size / 2 ** 20).toFixed(2)} MiB; D-RE processes beside them: ${dreExtra.length} (${(dreExtra.reduce((a, p) => a + pssKiB(p), 0) / 1024).toFixed(1)} MiB PSS in all)`);
-      rows.push(`| ${size} | ${median(t('start')).toFixed(1)} / ${median(t('raw start')).toFixed(1)} | ${median(t('start, port')).toFixed(1)} | ${median(t('stop -k')).toFixed(1)} / ${median(t('raw stop -k')).toFixed(1)} | ${median(t('status')).toFixed(2)} | ${median(t('list rows')).toFixed(1)} | ${median(t('dre-app list')).toFixed(0)} / ${median(t('node -e ""')).toFixed(0)} / ${median(t('lxc-ls -f')).toFixed(0)} | ${(monitorPss / 1024).toFixed(2)} + ${(initPss / 1024).toFixed(2)} | ${dreExtra.length} |`);
+      console.log(
+        `memory per container: LXC monitor ${(monitorPss / 1024).toFixed(2)} MiB + init ${(initPss / 1024).toFixed(2)} MiB PSS; memory cgroup ${(Number(memGroup) / size / 2 ** 20).toFixed(2)} MiB; D-RE processes beside them: ${dreExtra.length} (${(dreExtra.reduce((a, p) => a + pssKiB(p), 0) / 1024).toFixed(1)} MiB PSS in all)`,
+      );
+      rows.push(
+        `| ${size} | ${median(t('start')).toFixed(1)} / ${median(t('raw start')).toFixed(1)} | ${median(t('start, port')).toFixed(1)} | ${median(t('stop -k')).toFixed(1)} / ${median(t('raw stop -k')).toFixed(1)} | ${median(t('status')).toFixed(2)} | ${median(t('list rows')).toFixed(1)} | ${median(t('dre-app list')).toFixed(0)} / ${median(t('node -e ""')).toFixed(0)} / ${median(t('lxc-ls -f')).toFixed(0)} | ${(monitorPss / 1024).toFixed(2)} + ${(initPss / 1024).toFixed(2)} | ${dreExtra.length} |`,
+      );
     }
-    console.log('\n| running | start ms (ours / lxc-start) | start with port | stop -k (ours / lxc-stop -k) | status | list rows in process | dre-app list / node -e "" / lxc-ls -f | LXC MiB PSS per container (monitor + init) | D-RE processes |');
+    console.log(
+      '\n| running | start ms (ours / lxc-start) | start with port | stop -k (ours / lxc-stop -k) | status | list rows in process | dre-app list / node -e "" / lxc-ls -f | LXC MiB PSS per container (monitor + init) | D-RE processes |',
+    );
     console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) console.log(r);
-    const teardown = { stop: await timeIt(() => each(names, (n) => app.stop(n, { timeoutMs: 0 }))), destroy: await timeIt(() => each([...names, 'probe', 'probe-port'], (n) => app.destroy(n))) };
+    const teardown = {
+      stop: await timeIt(() => each(names, (n) => app.stop(n, { timeoutMs: 0 }))),
+      destroy: await timeIt(() => each([...names, 'probe', 'probe-port'], (n) => app.destroy(n))),
+    };
     console.log(`teardown of ${names.length}: stop -k ${(teardown.stop / 1000).toFixed(1)} s, destroy ${(teardown.destroy / 1000).toFixed(1)} s`);
   } finally {
     try {

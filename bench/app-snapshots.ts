@@ -62,10 +62,7 @@ export async function bench(): Promise<void> {
       mkdirSync(join(rawPath, raw));
       await run('cp', ['-a', baseRootfs(DEFAULT_BASE), join(rawPath, raw, 'rootfs')]);
       await run('cp', [blobPath(size.mib), join(rawPath, raw, 'rootfs', 'blob')]);
-      writeFileSync(
-        join(rawPath, raw, 'config'),
-        `lxc.uts.name = ${raw}\nlxc.rootfs.path = dir:${join(rawPath, raw, 'rootfs')}\nlxc.net.0.type = empty\n`,
-      );
+      writeFileSync(join(rawPath, raw, 'config'), `lxc.uts.name = ${raw}\nlxc.rootfs.path = dir:${join(rawPath, raw, 'rootfs')}\nlxc.net.0.type = empty\n`);
       results[size.label] = { save: { ours: [], raw: [] }, load: { ours: [], raw: [] }, commit: { ours: [], raw: [] }, create: { ours: [], raw: [] } };
     }
     for (let i = 0; i < ROUNDS; i++) {
@@ -113,7 +110,12 @@ export async function bench(): Promise<void> {
     sweep(tmp); // engines, mounts, cgroups and the root's id reservation
     rmSync(tmp, { recursive: true, force: true });
   }
-  const names = { save: 'save_snapshot vs lxc-snapshot', load: 'load_snapshot vs lxc-snapshot -r', commit: 'commit vs lxc-copy', create: 'create from base vs lxc-copy' };
+  const names = {
+    save: 'save_snapshot vs lxc-snapshot',
+    load: 'load_snapshot vs lxc-snapshot -r',
+    commit: 'commit vs lxc-copy',
+    create: 'create from base vs lxc-copy',
+  };
   for (const size of SIZES) {
     for (const [op, title] of Object.entries(names)) {
       const r = results[size.label][op as keyof Times];

@@ -36,7 +36,8 @@ export async function bench(): Promise<void> {
       for (const k of order) (times[k] ??= []).push(await timeIt(() => spawnSync(process.execPath, runs[k], { stdio: 'pipe' })));
     }
     const bare = median(times["node -e ''"]);
-    for (const [k, t] of Object.entries(times)) console.log(`${k.padEnd(34)} ${median(t).toFixed(1).padStart(7)} ms   ratio to node ${(median(t) / bare).toFixed(2)}`);
+    for (const [k, t] of Object.entries(times))
+      console.log(`${k.padEnd(34)} ${median(t).toFixed(1).padStart(7)} ms   ratio to node ${(median(t) / bare).toFixed(2)}`);
   } finally {
     await app.destroy('c1').catch(() => undefined);
     const { sweep } = await import('../test/support/sweep.js');

@@ -29,7 +29,11 @@ export async function bench(): Promise<void> {
   execFileSync('cc', ['-O2', '-o', program, sourceOf('clib.c'), ...flags]);
   const dred = spawn(process.execPath, [join(here, '..', 'src', 'cli', 'dred.js')], { env: process.env, stdio: 'ignore' });
   const name = 'bench';
-  const c = (args: string[]) => execFileSync(program, [args[0], name, ...args.slice(1)], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  const c = (args: string[]) =>
+    execFileSync(program, [args[0], name, ...args.slice(1)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
   try {
     for (let i = 0; i < 200 && !existsSync(join(process.env.DRE_RUNDIR, 'dred.sock')); i++) await new Promise((r) => setTimeout(r, 50));
     if ((await A.dre_app_create_container(name, { type: A.DRE_APP_CONTAINER_TYPE_LXC, udata: { lxc: {} } })) !== 0) throw new Error('create failed');

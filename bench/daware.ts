@@ -100,7 +100,16 @@ function clibLogging(): void {
   const tmp = mkdtempSync('/tmp/dre-bench-clib-');
   try {
     const exe = join(tmp, 'bench');
-    execFileSync('gcc', ['-O2', '-I', join(lib, 'build', 'root', 'include'), '-static', '-o', exe, join(repo, 'bench', 'daware-clib.c'), join(lib, 'build', 'root', 'lib', 'libdaware.a')]);
+    execFileSync('gcc', [
+      '-O2',
+      '-I',
+      join(lib, 'build', 'root', 'include'),
+      '-static',
+      '-o',
+      exe,
+      join(repo, 'bench', 'daware-clib.c'),
+      join(lib, 'build', 'root', 'lib', 'libdaware.a'),
+    ]);
     // A private mount namespace: a fresh /dev with only syslogd's socket, the host's /dev untouched.
     const script = `mount -t tmpfs -o mode=0755 tmpfs /dev && mknod -m 666 /dev/null c 1 3 || exit 1
 busybox syslogd -n -O ${tmp}/messages & pid=$!
@@ -108,9 +117,17 @@ for i in $(seq 100); do [ -S /dev/log ] && break; sleep 0.05; done
 ${exe} 15 2000; kill $pid; wait $pid 2>/dev/null; exit 0`;
     writeFileSync(join(tmp, 'run.sh'), script);
     const out = execFileSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', join(tmp, 'run.sh')], { encoding: 'utf8', timeout: 300_000 });
-    const rows = out.trim().split('\n').map((l) => l.split(' ').map(Number));
+    const rows = out
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number));
     console.log('(µs per call, not ms; C program, busybox syslogd listening on /dev/log)');
-    report('C DLOG_INFO vs syslog(3) (µs)', rows.map((r) => r[0]), rows.map((r) => r[1]), '≤ 1.10');
+    report(
+      'C DLOG_INFO vs syslog(3) (µs)',
+      rows.map((r) => r[0]),
+      rows.map((r) => r[1]),
+      '≤ 1.10',
+    );
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }

@@ -60,9 +60,16 @@ export async function bench(): Promise<void> {
     const ev = events(sock);
 
     // (2) heartbeats stop
-    await app.setPolicy('hb', { probe: { type: 'heartbeat', intervalMs: 100, timeoutMs: 500, retries: 1, startPeriodMs: 1000 }, onUnhealthy: 'restart', max: 1000, windowMs: 1000 });
+    await app.setPolicy('hb', {
+      probe: { type: 'heartbeat', intervalMs: 100, timeoutMs: 500, retries: 1, startPeriodMs: 1000 },
+      onUnhealthy: 'restart',
+      max: 1000,
+      windowMs: 1000,
+    });
     for (let i = 0; i < ROUNDS; i++) {
-      await sh(`(while true; do NOTIFY_SOCKET=/run/dre-notify/notify ${NOTIFY} WATCHDOG=1; sleep 0.1; done) </dev/null >/dev/null 2>&1 & echo $! > /root/hb.pid`);
+      await sh(
+        `(while true; do NOTIFY_SOCKET=/run/dre-notify/notify ${NOTIFY} WATCHDOG=1; sleep 0.1; done) </dev/null >/dev/null 2>&1 & echo $! > /root/hb.pid`,
+      );
       await sleep(1500); // past the start period, healthy on heartbeats
       const failed = ev.next((e) => e.name === 'hb' && e.type === 'health-failed');
       const recovered = ev.next((e) => e.name === 'hb' && e.type === 'recovered');
@@ -93,7 +100,8 @@ export async function bench(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   report('exec probe (true) vs lxc-attach', exec.ours, exec.raw);
-  const line = (what: string, xs: number[]) => console.log(`${what.padEnd(34)} p50 ${median(xs).toFixed(1).padStart(8)} ms   p95 ${p95(xs).toFixed(1).padStart(8)} ms`);
+  const line = (what: string, xs: number[]) =>
+    console.log(`${what.padEnd(34)} p50 ${median(xs).toFixed(1).padStart(8)} ms   p95 ${p95(xs).toFixed(1).padStart(8)} ms`);
   line('heartbeat stops -> health-failed', detect);
   line('health-failed -> recovered (restart)', restart);
   report('start -> READY=1 event vs start', ready.ours, ready.raw);

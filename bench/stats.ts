@@ -34,7 +34,9 @@ export function report(op: string, ours: number[], raw: number[] | undefined, go
     return;
   }
   const r = median(raw);
-  console.log(`${op.padEnd(34)} ours ${o.toFixed(2).padStart(9)} ms   raw ${r.toFixed(2).padStart(9)} ms   ratio ${(o / r).toFixed(2)}${goal ? `   goal ${goal}` : ''}`);
+  console.log(
+    `${op.padEnd(34)} ours ${o.toFixed(2).padStart(9)} ms   raw ${r.toFixed(2).padStart(9)} ms   ratio ${(o / r).toFixed(2)}${goal ? `   goal ${goal}` : ''}`,
+  );
 }
 
 /** A private D-RE root for a bench under /tmp/dre-bench-*, passable for the containers' mapped root; sets DRE_ROOT and DRE_RUNDIR. */
@@ -45,4 +47,3 @@ export function benchRoot(): string {
   process.env.DRE_RUNDIR = join(tmp, 'run');
   return tmp;
 }
-

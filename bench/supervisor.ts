@@ -40,17 +40,21 @@ export function events(sock: string) {
       buf += c.toString();
       let cut;
       while ((cut = buf.indexOf('\n\n')) >= 0) {
-        const data = buf.slice(0, cut).split('\n').find((l) => l.startsWith('data: '));
+        const data = buf
+          .slice(0, cut)
+          .split('\n')
+          .find((l) => l.startsWith('data: '));
         buf = buf.slice(cut + 2);
         if (!data) continue;
         const e = JSON.parse(data.slice(6));
         const now = performance.now();
-        for (const w of waiters.splice(0)) (w.pred(e) ? w.resolve(now) : waiters.push(w));
+        for (const w of waiters.splice(0)) w.pred(e) ? w.resolve(now) : waiters.push(w);
       }
     }),
   );
   req.end();
-  const next = (pred: (e: any) => boolean) => // eslint-disable-line @typescript-eslint/no-explicit-any
+  const next = (pred: (e: any) => boolean) =>
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no such event from dred in 30 s')), 30_000);
       waiters.push({ pred, resolve: (t) => (clearTimeout(timer), resolve(t)) });
@@ -87,11 +91,19 @@ export async function bench(): Promise<void> {
     await app.create('web', {});
     made.push('web');
     await app.start('web');
-    await sh('web', "mkdir -p /www && echo good > /www/index.html && printf '#!/bin/sh\\nhttpd -p 80 -h /www\\n' > /etc/init.d/rc.local && chmod +x /etc/init.d/rc.local");
+    await sh(
+      'web',
+      "mkdir -p /www && echo good > /www/index.html && printf '#!/bin/sh\\nhttpd -p 80 -h /www\\n' > /etc/init.d/rc.local && chmod +x /etc/init.d/rc.local",
+    );
     await app.stop('web', { timeoutMs: 0 });
     await app.saveSnapshot('web', 'good');
     await app.markGood('web', 'good');
-    await app.setPolicy('web', { probe: { type: 'http', port: 80, path: '/', intervalMs: 200, timeoutMs: 150, retries: 2, startPeriodMs: 0 }, onUnhealthy: 'rollback:last-good', max: 1000, windowMs: 1000 }); // no back-off between rounds
+    await app.setPolicy('web', {
+      probe: { type: 'http', port: 80, path: '/', intervalMs: 200, timeoutMs: 150, retries: 2, startPeriodMs: 0 },
+      onUnhealthy: 'rollback:last-good',
+      max: 1000,
+      windowMs: 1000,
+    }); // no back-off between rounds
     await app.start('web');
     const address = app.info('web').address!;
     dred = spawn(process.execPath, [join(here, '..', 'src', 'cli', 'dred.js')], { env: process.env, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -132,7 +144,10 @@ export async function bench(): Promise<void> {
     mkdirSync(join(rawPath, 'raw'), { recursive: true });
     await run('cp', ['-a', baseRootfs(DEFAULT_BASE), join(rawPath, 'raw', 'rootfs')]);
     await run('cp', [blob, join(rawPath, 'raw', 'rootfs', 'blob')]);
-    writeFileSync(join(rawPath, 'raw', 'config'), `lxc.uts.name = raw\nlxc.rootfs.path = dir:${join(rawPath, 'raw', 'rootfs')}\nlxc.net.0.type = empty\nlxc.include = /usr/share/lxc/config/common.conf\n`);
+    writeFileSync(
+      join(rawPath, 'raw', 'config'),
+      `lxc.uts.name = raw\nlxc.rootfs.path = dir:${join(rawPath, 'raw', 'rootfs')}\nlxc.net.0.type = empty\nlxc.include = /usr/share/lxc/config/common.conf\n`,
+    );
     const lxc = async (tool: string, args: string[]) => {
       const r = await run(tool, ['-n', 'raw', '-P', rawPath, ...args], { timeoutMs: 600_000 });
       if (r.code !== 0) throw new Error(`${tool} ${args.join(' ')}: ${r.stderr.trim()}`);
@@ -143,16 +158,22 @@ export async function bench(): Promise<void> {
     for (let i = 0; i < ROLLBACKS; i++) {
       await pair(
         i,
-        async () => rollback.ours.push(await timeIt(async () => {
-          await app.stop('rb', { timeoutMs: 0 });
-          await app.loadSnapshot('rb', 'good');
-          await app.start('rb');
-        })),
-        async () => rollback.raw.push(await timeIt(async () => {
-          await lxc('lxc-stop', ['-k']);
-          await lxc('lxc-snapshot', ['-r', 'snap0', '-N', 'raw']);
-          await lxc('lxc-start', []);
-        })),
+        async () =>
+          rollback.ours.push(
+            await timeIt(async () => {
+              await app.stop('rb', { timeoutMs: 0 });
+              await app.loadSnapshot('rb', 'good');
+              await app.start('rb');
+            }),
+          ),
+        async () =>
+          rollback.raw.push(
+            await timeIt(async () => {
+              await lxc('lxc-stop', ['-k']);
+              await lxc('lxc-snapshot', ['-r', 'snap0', '-N', 'raw']);
+              await lxc('lxc-start', []);
+            }),
+          ),
       );
     }
     await lxc('lxc-stop', ['-k']);
@@ -166,7 +187,8 @@ export async function bench(): Promise<void> {
     sweep(tmp);
     rmSync(tmp, { recursive: true, force: true });
   }
-  const line = (what: string, xs: number[]) => console.log(`${what.padEnd(34)} p50 ${median(xs).toFixed(1).padStart(8)} ms   p95 ${p95(xs).toFixed(1).padStart(8)} ms`);
+  const line = (what: string, xs: number[]) =>
+    console.log(`${what.padEnd(34)} p50 ${median(xs).toFixed(1).padStart(8)} ms   p95 ${p95(xs).toFixed(1).padStart(8)} ms`);
   line('hang -> health-failed (detection)', detect);
   line('recovering -> recovered (rollback)', recover);
   line('recovered -> page answers (ready)', ready);

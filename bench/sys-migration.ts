@@ -129,7 +129,12 @@ export async function bench(): Promise<void> {
         const doOurs = () => {
           const p = port++;
           must(ourTarget, ['immigrate', name, String(p)]);
-          const r = JSON.parse(must(ourHost, ['migrate', name, ourTarget.addr, String(p), '--json'])) as { totalTimeMs: number; downtimeMs: number; transferredBytes: number; elapsedMs: number };
+          const r = JSON.parse(must(ourHost, ['migrate', name, ourTarget.addr, String(p), '--json'])) as {
+            totalTimeMs: number;
+            downtimeMs: number;
+            transferredBytes: number;
+            elapsedMs: number;
+          };
           ours.push({ total: r.totalTimeMs, downtime: r.downtimeMs, bytes: r.transferredBytes, wall: r.elapsedMs });
           ourHost = ourTarget;
         };

@@ -62,7 +62,10 @@ export interface Manifest {
 const LAYER_ID = /^[0-9a-z]{1,16}$/;
 const MEMBER_PATH = /^(container\/(upper|layers\/[0-9a-z]{1,16})|bases\/[^/]+\/[^/]+)\.tar$/;
 
-const listOf = (c: Check): Check => (v) => (Array.isArray(v) ? v.map(c).find(Boolean) : 'a list');
+const listOf =
+  (c: Check): Check =>
+  (v) =>
+    Array.isArray(v) ? v.map(c).find(Boolean) : 'a list';
 const manifestCheck = shape({
   format: (v) => (v === EXPORT_FORMAT ? undefined : `"${EXPORT_FORMAT}"`),
   version: int(EXPORT_VERSION, EXPORT_VERSION),
@@ -72,7 +75,12 @@ const manifestCheck = shape({
   snapshots: listOf(snapshotRecordCheck),
   bases: listOf(shape({ name: str, layers: strings, record: (v) => (v === null ? undefined : baseRecordCheck(v)) })),
   builtInBase: (v) => (v === null || typeof v === 'string' ? undefined : 'a string or null'),
-  members: (v) => (typeof v === 'object' && v !== null ? Object.values(v).map(shape({ size: int(0, Number.MAX_SAFE_INTEGER), sha256: str })).find(Boolean) : 'an object'),
+  members: (v) =>
+    typeof v === 'object' && v !== null
+      ? Object.values(v)
+          .map(shape({ size: int(0, Number.MAX_SAFE_INTEGER), sha256: str }))
+          .find(Boolean)
+      : 'an object',
 });
 
 /** The command that runs tar as the container's root would (inside its id map), or as host root for a privileged container. */
@@ -95,7 +103,17 @@ async function tarLayer(dir: string, out: string | null, range: IdRange | null, 
   let size = 0;
   try {
     // Sorted, without access and change times or pids in the pax headers: the same files give the same bytes.
-    const [cmd, args] = tarArgv(range, ['-c', '--format=posix', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime', '--sort=name', '-f', '-', '-C', dir, '.']);
+    const [cmd, args] = tarArgv(range, [
+      '-c',
+      '--format=posix',
+      '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+      '--sort=name',
+      '-f',
+      '-',
+      '-C',
+      dir,
+      '.',
+    ]);
     const r = await run(cmd, args, {
       timeoutMs: TIMEOUT_MS,
       inheritFds: [lock.fd],
@@ -128,7 +146,7 @@ async function untarLayer(file: string, dir: string, range: IdRange | null, what
 function baseChain(rec: AppRecord): { bases: ExportedBase[]; builtIn: string | null } {
   const bases: ExportedBase[] = [];
   const seen = new Set<string>();
-  for (let b: string | null = rec.base; b !== null && !seen.has(b); ) {
+  for (let b: string | null = rec.base; b !== null && !seen.has(b);) {
     seen.add(b);
     if (BUILT_IN_BASES.includes(b)) return { bases, builtIn: b };
     if (!baseExists(b)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `export ${rec.name}: its Base Image ${b} is missing`);
@@ -190,7 +208,9 @@ export async function exportContainer(name: string, file: string, opts: ExportOp
       writeJsonAtomic(join(staging, 'manifest.json'), manifest);
       const tmp = `${out}.tmp-${process.pid}`;
       // The manifest first: an import reads it before the layers.
-      await must(what, 'tar', ['-c', ...(zstd ? ['--zstd'] : []), '-f', tmp, '-C', staging, 'manifest.json', ...Object.keys(members)], { inheritFds: [lock.fd] }).catch((e) => {
+      await must(what, 'tar', ['-c', ...(zstd ? ['--zstd'] : []), '-f', tmp, '-C', staging, 'manifest.json', ...Object.keys(members)], {
+        inheritFds: [lock.fd],
+      }).catch((e) => {
         rmSync(tmp, { force: true });
         throw e;
       });
@@ -222,7 +242,7 @@ function sha256File(path: string): string {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n));
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
   } finally {
     closeSync(fd);
   }
@@ -283,7 +303,11 @@ async function importBases(m: Manifest, scratch: string, range: IdRange | null, 
         for (const l of b.layers) {
           const dir = join(baseDir('app', b.name), l);
           const same = existsSync(dir) && (await tarLayer(dir, null, range, lock)).sha256 === m.members[`bases/${b.name}/${l}.tar`].sha256;
-          if (!same) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a different Base Image named ${b.name} exists here; remove it (dre-app rm-base ${b.name}) or import where it is the same`);
+          if (!same)
+            throw dreError(
+              'DRE_ERR_BASE_EXISTENCE',
+              `${what}: a different Base Image named ${b.name} exists here; remove it (dre-app rm-base ${b.name}) or import where it is the same`,
+            );
         }
         return;
       }

@@ -57,7 +57,7 @@ export function baseExists(base: string): boolean {
 export function baseLowers(base: string): string[] {
   const dirs: string[] = [];
   const seen = new Set<string>();
-  for (let b: string | null = base; b !== null && !seen.has(b); ) {
+  for (let b: string | null = base; b !== null && !seen.has(b);) {
     seen.add(b);
     const rec = readBaseRecord(b);
     dirs.push(...(rec?.layers ?? ['rootfs']).map((l) => join(baseDir('app', b!), l)));
@@ -185,12 +185,18 @@ export const withBaseLock = <T>(base: string, what: string, fn: (lock: Container
  * (shifted, as the default base is) and renamed into place, so a failed or killed fill never leaves a
  * half base (the next one removes the staging entry). Failures that are not DRE errors become `code`.
  */
-export async function installBase(base: unknown, what: string, fill: (rootfs: string, lock: ContainerLock) => Promise<void>, code: DreErrName = 'DRE_ERR_BASE_NONEXISTENCE'): Promise<string> {
+export async function installBase(
+  base: unknown,
+  what: string,
+  fill: (rootfs: string, lock: ContainerLock) => Promise<void>,
+  code: DreErrName = 'DRE_ERR_BASE_NONEXISTENCE',
+): Promise<string> {
   const b = checkName(base, 'base name');
   const doing = `${what} ${b}`;
   requireRoot(doing);
   await withBaseLock(b, what, async (lock) => {
-    if (BUILT_IN_BASES.includes(b) || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name exists (dre-app rm-base ${b} first)`);
+    if (BUILT_IN_BASES.includes(b) || baseExists(b))
+      throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name exists (dre-app rm-base ${b} first)`);
     const range = rootIdRange();
     mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
     removeStaging(basesDir('app'));
@@ -204,7 +210,8 @@ export async function installBase(base: unknown, what: string, fill: (rootfs: st
       renameSync(staging, baseDir('app', b));
     } catch (e) {
       if (isDreError(e)) throw e;
-      if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name appeared meanwhile`);
+      if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? ''))
+        throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name appeared meanwhile`);
       throw dreError(code, `${doing}: ${(e as Error).message}`, e);
     } finally {
       rmSync(staging, { recursive: true, force: true });

@@ -40,21 +40,17 @@ function hostPidOf(name: string, vpid: number, what: string): number {
   return found;
 }
 
-export const createCgroup = (name: string, cgroup: string): Promise<void> =>
-  whileRunning('create cgroup in', name, (cgs) => cgs.create(cgroup));
-export const destroyCgroup = (name: string, cgroup: string): Promise<void> =>
-  whileRunning('destroy cgroup in', name, (cgs) => cgs.destroy(cgroup));
+export const createCgroup = (name: string, cgroup: string): Promise<void> => whileRunning('create cgroup in', name, (cgs) => cgs.create(cgroup));
+export const destroyCgroup = (name: string, cgroup: string): Promise<void> => whileRunning('destroy cgroup in', name, (cgs) => cgs.destroy(cgroup));
 /** A host PID that is not a process of this container is refused with PID_NONEXISTENCE (see README). */
-export const bindPid = (name: string, cgroup: string, pid: number): Promise<void> =>
-  whileRunning('bind a process in', name, (cgs) => cgs.bind(cgroup, pid));
+export const bindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('bind a process in', name, (cgs) => cgs.bind(cgroup, pid));
 export const bindVpid = (name: string, cgroup: string, vpid: number): Promise<void> =>
   whileRunning('bind a process in', name, (cgs, n) => cgs.bind(cgroup, hostPidOf(n, vpid, 'bind a process in')));
 export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> =>
   whileRunning('unbind a process in', name, (cgs) => cgs.unbind(cgroup, pid));
 export const unbindVpid = (name: string, cgroup: string, vpid: number): Promise<void> =>
   whileRunning('unbind a process in', name, (cgs, n) => cgs.unbind(cgroup, hostPidOf(n, vpid, 'unbind a process in')));
-export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> =>
-  whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
+export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
 export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> =>
   whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
 export const setLimit = (name: string, r: Resource): Promise<void> => whileRunning('set a limit on', name, (cgs) => cgs.setOwn(r));
@@ -82,4 +78,3 @@ async function reading<T>(what: string, name: string, read: (cgs: ControlGroups)
 export const limits = (name: string): Promise<Limits> => reading('read the limits of', name, (cgs) => cgs.ownLimits());
 /** What the container as a whole uses now (CPU % over a short window, memory bytes). */
 export const usage = (name: string): Promise<Usage> => reading('read the usage of', name, (cgs) => cgs.ownUsage());
-

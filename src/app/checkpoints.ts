@@ -66,7 +66,8 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     try {
       mkdirSync(staging, { mode: 0o700 });
       const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000, inheritFds: [lock.fd] });
-      if (r.code !== 0) throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, engineCause('lxc-checkpoint', r));
+      if (r.code !== 0)
+        throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, engineCause('lxc-checkpoint', r));
       renameSync(staging, checkpointDir(n, t));
     } finally {
       rmSync(staging, { recursive: true, force: true });
@@ -91,7 +92,12 @@ function findMonitor(name: string): number | undefined {
 async function endRun(n: string, what: string, monitor: number | undefined, lock: ContainerLock): Promise<void> {
   const r = await run('lxc-stop', [...lxcArgs(n), '-k'], { timeoutMs: 30_000, inheritFds: [lock.fd] });
   if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000);
-  if (runningInit(n) !== undefined) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: the running container could not be ended: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`, engineCause('lxc-stop', r));
+  if (runningInit(n) !== undefined)
+    throw dreError(
+      'DRE_ERR_LOAD_SNAPSHOT_FAILED',
+      `${what}: the running container could not be ended: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`,
+      engineCause('lxc-stop', r),
+    );
 }
 
 export async function restart(name: string, tag: string): Promise<void> {
@@ -108,11 +114,18 @@ export async function restart(name: string, tag: string): Promise<void> {
     prepareContainerAccess(n, containerIdRange(rec));
     rmSync(monitorPidPath(n), { force: true });
     // No lock handed down here: the restored container's monitor would keep it for as long as it runs.
-    const r = await run('/usr/bin/lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], { timeoutMs: 300_000, env: lxcStartEnv() });
+    const r = await run('/usr/bin/lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], {
+      timeoutMs: 300_000,
+      env: lxcStartEnv(),
+    });
     const monitor = findMonitor(n);
     if (monitor !== undefined) writeFileSync(monitorPidPath(n), `${monitor}\n`);
     if (r.code !== 0 || runningInit(n) === undefined) {
-      throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: lxc-checkpoint -r failed: ${criuWords(checkpointDir(n, t), r.stderr) || `exit ${r.code}`}`, engineCause('lxc-checkpoint', r));
+      throw dreError(
+        'DRE_ERR_LOAD_SNAPSHOT_FAILED',
+        `${what}: lxc-checkpoint -r failed: ${criuWords(checkpointDir(n, t), r.stderr) || `exit ${r.code}`}`,
+        engineCause('lxc-checkpoint', r),
+      );
     }
   });
 }

@@ -69,7 +69,9 @@ function elfInterpreter(file: string): string {
     for (let i = 0; i < h.readUInt16LE(56); i++) {
       const ph = read(phoff + i * phentsize, phentsize);
       if (ph.readUInt32LE(0) !== 3) continue; // PT_INTERP
-      return read(Number(ph.readBigUInt64LE(8)), Number(ph.readBigUInt64LE(32))).toString('latin1').replace(/\0.*$/s, '');
+      return read(Number(ph.readBigUInt64LE(8)), Number(ph.readBigUInt64LE(32)))
+        .toString('latin1')
+        .replace(/\0.*$/s, '');
     }
   } finally {
     closeSync(fd);
@@ -118,7 +120,11 @@ export function dawareMountEntries(name: string): string[] {
 
 /** The host's mounts at or below `dir` (mount point → its per-mount options). */
 function mountsBelow(dir: string): Map<string, string> {
-  return new Map(mountTable().filter((m) => m.at === dir || m.at.startsWith(`${dir}/`)).map((m) => [m.at, m.options]));
+  return new Map(
+    mountTable()
+      .filter((m) => m.at === dir || m.at.startsWith(`${dir}/`))
+      .map((m) => [m.at, m.options]),
+  );
 }
 
 /**
@@ -136,7 +142,12 @@ function ensureRuntimeDir(): void {
     [h.pkg, join(dir, 'node_modules', 'dre')],
     [h.koffi, join(dir, 'node_modules', 'koffi')],
     ...(existsSync(h.koffiNative) ? [[h.koffiNative, join(dir, koffiNativeAt())] as [string, string]] : []),
-    ...(h.python ? ([[h.python.exe, join(dir, 'bin', 'python3.bin')], [h.python.stdlib, join(dir, pythonStdlibAt())]] as [string, string][]) : []),
+    ...(h.python
+      ? ([
+          [h.python.exe, join(dir, 'bin', 'python3.bin')],
+          [h.python.stdlib, join(dir, pythonStdlibAt())],
+        ] as [string, string][])
+      : []),
   ];
   const links: [string, string][] = [
     // libdaware's staged install (c/daware/build/root, made by set-up's make) as seen through the package bind.

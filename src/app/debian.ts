@@ -55,14 +55,17 @@ WantedBy=multi-user.target
 /** The checked build arguments: release, the full package list, the archive's source lines. */
 export function debianBuildPlan(opts: DebianBaseOptions): { release: string; packages: string[]; sources: string[] } {
   const release = opts.release ?? DEFAULT_RELEASE;
-  if (typeof release !== 'string' || !DEBIAN_NAME.test(release)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: release ${JSON.stringify(release)} is not a Debian suite name`);
+  if (typeof release !== 'string' || !DEBIAN_NAME.test(release))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: release ${JSON.stringify(release)} is not a Debian suite name`);
   const include = opts.include ?? [];
   if (!Array.isArray(include)) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'build Debian base: include must be a list of package names');
   for (const p of include) {
-    if (typeof p !== 'string' || !DEBIAN_NAME.test(p)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: ${JSON.stringify(p)} is not a Debian package name`);
+    if (typeof p !== 'string' || !DEBIAN_NAME.test(p))
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: ${JSON.stringify(p)} is not a Debian package name`);
   }
   const mirror = opts.mirror ?? (process.env.DRE_DEBIAN_MIRROR || 'http://deb.debian.org/debian');
-  if (typeof mirror !== 'string' || !MIRROR.test(mirror)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: mirror ${JSON.stringify(mirror)} is not an http(s) URL`);
+  if (typeof mirror !== 'string' || !MIRROR.test(mirror))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: mirror ${JSON.stringify(mirror)} is not an http(s) URL`);
   const sources = [`deb ${mirror} ${release} main`];
   if (!['sid', 'unstable', 'experimental'].includes(release)) {
     sources.push(`deb ${mirror} ${release}-updates main`);
@@ -74,7 +77,8 @@ export function debianBuildPlan(opts: DebianBaseOptions): { release: string; pac
 
 /** mmdebstrap's arguments: minbase plus the packages, the cache synced in and out, no .deb left in the root. */
 export function mmdebstrapArgs(plan: ReturnType<typeof debianBuildPlan>, rootfs: string, cache: string): string[] {
-  if (/[^\w./-]/.test(cache)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: the cache directory ${cache} has characters a hook line cannot carry`);
+  if (/[^\w./-]/.test(cache))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `build Debian base: the cache directory ${cache} has characters a hook line cannot carry`);
   return [
     '--mode=root',
     '--variant=minbase',
@@ -127,12 +131,16 @@ export async function buildDebianBase(name: string = DEFAULT_DEBIAN_BASE, opts: 
     const progress = opts.progress;
     // Own mount and PID namespaces: mmdebstrap's /proc, /sys and /dev mounts stay out of the host's
     // view, and everything it started dies with it; setpriv ties it to our life (a killed build stops).
-    const r = await run('setpriv', ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'mmdebstrap', ...args], {
-      timeoutMs: BUILD_TIMEOUT_MS,
-      inheritFds: [lock.fd],
-      stderr: progress === 'inherit' ? 'inherit' : 'pipe',
-      onStderr: typeof progress === 'function' ? lineSplitter(progress) : undefined,
-    }).catch((e: Error) => {
+    const r = await run(
+      'setpriv',
+      ['--pdeathsig', 'KILL', 'unshare', '--mount', '--propagation', 'private', '--pid', '--fork', '--kill-child', 'mmdebstrap', ...args],
+      {
+        timeoutMs: BUILD_TIMEOUT_MS,
+        inheritFds: [lock.fd],
+        stderr: progress === 'inherit' ? 'inherit' : 'pipe',
+        onStderr: typeof progress === 'function' ? lineSplitter(progress) : undefined,
+      },
+    ).catch((e: Error) => {
       throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build Debian base ${name}: ${e.message}`, e);
     });
     if (r.code !== 0) {

@@ -7,7 +7,21 @@
  * named. The data streams through the attached process's stdin or stdout (binary-safe, any size);
  * owners are the ids as seen inside (through the container's id map), modes are kept.
  */
-import { closeSync, constants as fsc, fchmodSync, fchownSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
@@ -71,7 +85,13 @@ async function inContainer(name: string, what: string, script: string, args: str
   const argv = ['/bin/sh', '-c', script, 'sh', ...args];
   const opts = { ...io, timeoutMs: TRANSFER_TIMEOUT_MS };
   const { status } = refuseUnless(name, what, [STATUS.RUNNING, STATUS.STOP]);
-  if (status === STATUS.RUNNING) return attached(name, argv, (a) => run('lxc-attach', a, opts), (r) => r.code);
+  if (status === STATUS.RUNNING)
+    return attached(
+      name,
+      argv,
+      (a) => run('lxc-attach', a, opts),
+      (r) => r.code,
+    );
   return changing(what, name, async (n, rec, lock) => {
     refuseUnless(n, what, [STATUS.STOP]);
     prepareContainerAccess(n, containerIdRange(rec));
@@ -81,7 +101,8 @@ async function inContainer(name: string, what: string, script: string, args: str
       // No network: the container's address and port stay free for a start; its user namespace and root are its own.
       const r = await run('lxc-execute', [...lxcArgs(n), '-s', 'lxc.net=', '-o', log, '-l', 'ERROR', '--', ...argv], { ...opts, inheritFds: [lock.fd] });
       const lxcLog = r.code === 0 ? '' : readLog(log);
-      if (/ ERROR /.test(lxcLog)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: LXC could not run a helper in the stopped container: ${lxcReason(lxcLog)}`, r);
+      if (/ ERROR /.test(lxcLog))
+        throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: LXC could not run a helper in the stopped container: ${lxcReason(lxcLog)}`, r);
       return r;
     } finally {
       rmSync(log, { force: true });
@@ -166,7 +187,11 @@ export async function pull(name: string, src: string, dst: string): Promise<void
       },
     });
     if (r.code !== 0 || written !== size) {
-      throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: reading ${path} gave ${written} of its ${size} bytes${r.stderr ? `: ${lastLines(r.stderr)}` : ''}`, r);
+      throw dreError(
+        'DRE_ERR_INVALID_ARGUMENT',
+        `${what}: reading ${path} gave ${written} of its ${size} bytes${r.stderr ? `: ${lastLines(r.stderr)}` : ''}`,
+        r,
+      );
     }
     fchownSync(fd, uid, gid);
     fchmodSync(fd, mode);

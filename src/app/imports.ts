@@ -75,8 +75,10 @@ async function unpackOci(source: string, isDir: boolean, rootfs: string, tag: st
 export async function importBase(name: string, source: string, opts: ImportOptions = {}): Promise<void> {
   if (typeof source !== 'string' || source === '') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'import base: no source given');
   const { format, tag } = opts ?? {};
-  if (format !== undefined && format !== 'rootfs' && format !== 'oci') throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base: format must be rootfs or oci, not ${JSON.stringify(format)}`);
-  if (tag !== undefined && (typeof tag !== 'string' || !TAG.test(tag))) throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base: ${JSON.stringify(tag)} is not an OCI tag`);
+  if (format !== undefined && format !== 'rootfs' && format !== 'oci')
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base: format must be rootfs or oci, not ${JSON.stringify(format)}`);
+  if (tag !== undefined && (typeof tag !== 'string' || !TAG.test(tag)))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base: ${JSON.stringify(tag)} is not an OCI tag`);
   const src = resolve(source);
   let st;
   try {
@@ -85,17 +87,22 @@ export async function importBase(name: string, source: string, opts: ImportOptio
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base ${name}: ${src} does not exist`);
   }
   if (!st.isDirectory() && !st.isFile()) throw dreError('DRE_ERR_INVALID_ARGUMENT', `import base ${name}: ${src} is neither a directory nor a file`);
-  await installBase(name, 'import base', async (rootfs, lock) => {
-    const what = `import base ${name} from ${src}`;
-    const oci = format === 'oci' || (format === undefined && (st.isDirectory() ? existsSync(join(src, 'oci-layout')) : await tarIsOci(src)));
-    if (oci) return unpackOci(src, st.isDirectory(), rootfs, tag, what, lock);
-    if (st.isDirectory()) {
-      // cp -a keeps owners, modes, links, device nodes and xattrs; the copy is ours, the source stays the user's.
-      await step(what, 'cp', ['-a', '--', src, rootfs], lock);
-      return;
-    }
-    mkdirSync(rootfs, { mode: 0o755 });
-    // GNU tar finds the compression itself, keeps numeric owners, refuses members outside the directory.
-    await step(what, 'tar', ['-x', '--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', rootfs, '-f', src], lock);
-  }, 'DRE_ERR_BASE_NONEXISTENCE');
+  await installBase(
+    name,
+    'import base',
+    async (rootfs, lock) => {
+      const what = `import base ${name} from ${src}`;
+      const oci = format === 'oci' || (format === undefined && (st.isDirectory() ? existsSync(join(src, 'oci-layout')) : await tarIsOci(src)));
+      if (oci) return unpackOci(src, st.isDirectory(), rootfs, tag, what, lock);
+      if (st.isDirectory()) {
+        // cp -a keeps owners, modes, links, device nodes and xattrs; the copy is ours, the source stays the user's.
+        await step(what, 'cp', ['-a', '--', src, rootfs], lock);
+        return;
+      }
+      mkdirSync(rootfs, { mode: 0o755 });
+      // GNU tar finds the compression itself, keeps numeric owners, refuses members outside the directory.
+      await step(what, 'tar', ['-x', '--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', rootfs, '-f', src], lock);
+    },
+    'DRE_ERR_BASE_NONEXISTENCE',
+  );
 }

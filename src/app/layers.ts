@@ -32,7 +32,8 @@ export function exchange(a: string, b: string): void {
 }
 
 /** A damaged snapshot record is skipped with a warning: the snapshot is lost, the container and its other snapshots are not. */
-const skipDamaged = (e: DamagedRecord) => warnDamaged(e, 'the snapshot is skipped (remove it with rm-snapshot, or save a snapshot of the same tag to replace it)');
+const skipDamaged = (e: DamagedRecord) =>
+  warnDamaged(e, 'the snapshot is skipped (remove it with rm-snapshot, or save a snapshot of the same tag to replace it)');
 
 /** The snapshot's record, checked; undefined when there is none or it is damaged (skipped, with a warning). */
 export function readSnapshot(name: string, tag: string): SnapshotRecord | undefined {

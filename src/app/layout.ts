@@ -67,7 +67,10 @@ export function readRecord(name: string): AppRecord | undefined {
   const fix = `restore the file, or remove the container with dre-app destroy ${name}`;
   const rec = readRecordOr<AppRecord>(recordPath(name), appRecordCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `application container ${name}`, fix);
   if (rec && rec.name !== name) {
-    throw dreError('DRE_ERR_CONTAINER_UNKNOWN_STATUS', `application container ${name}: its record ${recordPath(name)} names container ${JSON.stringify(rec.name)}; ${fix}`);
+    throw dreError(
+      'DRE_ERR_CONTAINER_UNKNOWN_STATUS',
+      `application container ${name}: its record ${recordPath(name)} names container ${JSON.stringify(rec.name)}; ${fix}`,
+    );
   }
   return rec;
 }

@@ -138,7 +138,12 @@ export async function destroy(name: string): Promise<void> {
 /** The lines of LXC's log that say why a start failed: its first errors, not lxc-start's closing advice. */
 export function lxcReason(log: string): string {
   const errors = log.split('\n').filter((l) => / ERROR /.test(l) && !/lxc_start\.c:main:/.test(l));
-  return errors.length > 0 ? errors.slice(0, 4).map((l) => l.replace(/^.*? ERROR\s+/, '')).join(' | ') : lastLines(log);
+  return errors.length > 0
+    ? errors
+        .slice(0, 4)
+        .map((l) => l.replace(/^.*? ERROR\s+/, ''))
+        .join(' | ')
+    : lastLines(log);
 }
 
 /** Waits (bounded) for a monitor left from the previous run to finish its clean-up, then clears what a dead one left. */
@@ -175,17 +180,21 @@ export async function clearLeftovers(name: string, what: string): Promise<boolea
     } catch {
       /* no freezer group: nothing frozen */
     }
-    const gone = await waitFor(() => {
-      const pids = living();
-      for (const pid of pids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* gone meanwhile */
+    const gone = await waitFor(
+      () => {
+        const pids = living();
+        for (const pid of pids) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* gone meanwhile */
+          }
         }
-      }
-      return pids.length === 0 ? true : undefined;
-    }, 10_000, 20);
+        return pids.length === 0 ? true : undefined;
+      },
+      10_000,
+      20,
+    );
     if (!gone) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${name}: processes left by a dead LXC monitor do not end: ${living().join(' ')}`);
   }
   for (const g of groups) removeGroupTree(g);
@@ -225,7 +234,11 @@ export async function start(name: string): Promise<void> {
       } catch {
         /* no log written */
       }
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`, engineCause('lxc-start', r, log));
+      throw dreError(
+        'DRE_ERR_CONTAINER_STOPPED',
+        `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`,
+        engineCause('lxc-start', r, log),
+      );
     }
   });
 }
@@ -251,7 +264,11 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     // LXC's monitor tears down (cgroups, post-stop hook) after lxc-stop returns: 1 ms polls, as a 10 ms one cost 5 ms of every stop on average.
     if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000, 1);
     if (runningInit(n) !== undefined) {
-      throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`, engineCause('lxc-stop', r));
+      throw dreError(
+        'DRE_ERR_CONTAINER_RUNNING',
+        `stop ${n}: the container is still running: ${lastLines(r.stderr) || `lxc-stop exited ${r.code}`}`,
+        engineCause('lxc-stop', r),
+      );
     }
     unmountRegistry(n);
     closePort(n);
@@ -290,7 +307,12 @@ export async function resume(name: string): Promise<void> {
 
 /** Runs `argv` inside the running container with the caller's stdio (lxc-attach); resolves to its exit status. */
 export const exec = (name: string, argv: string[]): Promise<number> =>
-  attached(name, argv, (args) => runInteractive('lxc-attach', args), (status) => status);
+  attached(
+    name,
+    argv,
+    (args) => runInteractive('lxc-attach', args),
+    (status) => status,
+  );
 
 /** Runs `argv` inside the running container with its output captured, killed after `timeoutMs`. */
 export const execCapture = (name: string, argv: string[], timeoutMs = 600_000): Promise<ExecResult> =>
@@ -317,7 +339,20 @@ export async function attached<T>(name: string, argv: string[], launch: (args: s
   const log = join(containerRunDir('app', n), `attach-${process.pid}-${++attachCount}.log`);
   mkdirSync(containerRunDir('app', n), { recursive: true, mode: 0o700 });
   try {
-    const result = await launch([...lxcArgs(n), '-o', log, '-l', 'ERROR', '--clear-env', '--set-var', PATH_IN_CONTAINER, '--set-var', 'HOME=/root', '--', ...argv]);
+    const result = await launch([
+      ...lxcArgs(n),
+      '-o',
+      log,
+      '-l',
+      'ERROR',
+      '--clear-env',
+      '--set-var',
+      PATH_IN_CONTAINER,
+      '--set-var',
+      'HOME=/root',
+      '--',
+      ...argv,
+    ]);
     if (statusOf(result) !== 0 && attachFailed(readLog(log))) {
       // A helper of the failed attach may still print its errors after lxc-attach itself exited: let it finish first.
       await waitFor(() => (processWithArg(log) ? undefined : true), 2_000);
@@ -389,4 +424,3 @@ export function logFiles(name: string): Promise<LogFile[]> {
     { source: 'lxc', path: lxcLogPath(n) },
   ]);
 }
-

@@ -46,7 +46,7 @@ function cgroupConfineHook(name: string): string[] {
 
 /** The user namespace lines: the root's id range, and the cgroup leaves taken back. */
 function usernsLines(rec: AppRecord, range: IdRange | null): string[] {
-  if (!range) return ['# Privileged: no user namespace; the container\'s root is the host\'s root.'];
+  if (!range) return ["# Privileged: no user namespace; the container's root is the host's root."];
   return [
     // overlayfs mounted in a user namespace cannot write trusted.* xattrs (opaque directories): user.* instead.
     'lxc.rootfs.options = userxattr',
@@ -63,7 +63,11 @@ function limitLines(rec: AppRecord): string[] {
   if (rec.memory) lines.push(version('memory') === 2 ? `lxc.cgroup2.memory.max = ${rec.memory}` : `lxc.cgroup.memory.limit_in_bytes = ${rec.memory}`);
   if (rec.cpus) {
     const quota = rec.cpus * CPU_PERIOD_US;
-    lines.push(...(version('cpu') === 2 ? [`lxc.cgroup2.cpu.max = ${quota} ${CPU_PERIOD_US}`] : [`lxc.cgroup.cpu.cfs_period_us = ${CPU_PERIOD_US}`, `lxc.cgroup.cpu.cfs_quota_us = ${quota}`]));
+    lines.push(
+      ...(version('cpu') === 2
+        ? [`lxc.cgroup2.cpu.max = ${quota} ${CPU_PERIOD_US}`]
+        : [`lxc.cgroup.cpu.cfs_period_us = ${CPU_PERIOD_US}`, `lxc.cgroup.cpu.cfs_quota_us = ${quota}`]),
+    );
   }
   return lines;
 }

@@ -7,7 +7,21 @@
  * could be a link or a special file, creates files only under fresh names, and the tmpfs caps what a
  * container can store (and keeps the registry off the host's file systems).
  */
-import { appendFileSync, closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants as fsc,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { constants as osc } from 'node:os';
 import { join } from 'node:path';
@@ -160,7 +174,11 @@ export function writeEntry(what: string, name: string, vpid: number, pid: number
   } catch (e) {
     if (created) rmSync(tmp, { force: true });
     const code = (e as NodeJS.ErrnoException).code ?? String(e);
-    throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${name}: the container's D-Aware registry does not take entry ${entry} (${code}: full, or something of the container's in the way)`, e);
+    throw dreError(
+      'DRE_ERR_DEVICE_BUSY',
+      `${what} ${name}: the container's D-Aware registry does not take entry ${entry} (${code}: full, or something of the container's in the way)`,
+      e,
+    );
   }
 }
 

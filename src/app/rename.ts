@@ -31,7 +31,8 @@ export async function rename(name: string, newName: string): Promise<void> {
     if (to === n) throw dreError('DRE_ERR_INVALID_ARGUMENT', `rename ${n}: the new name is the same`);
     refuseUnless(n, 'rename', [STATUS.STOP]);
     await withLock('app', to, `rename ${n} to`, async () => {
-      if (existsSync(containerDir('app', to))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `rename ${n} to ${to}: an application container of that name exists`);
+      if (existsSync(containerDir('app', to)))
+        throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `rename ${n} to ${to}: an application container of that name exists`);
       const renamed = { ...rec, name: to };
       writeJsonAtomic(join(containerDir('app', n), RECORD_STAGED), renamed);
       await renameLease(n, to);

@@ -27,7 +27,8 @@ export async function configure(name: string, changes: Partial<Settings>): Promi
   let live = false;
   const rec = await changingContainer('app', 'configure', name, requireContainer, async (n, rec) => {
     const next = { ...rec };
-    if (changes.memory !== undefined) next.memory = changes.memory === null ? null : checkInt(changes.memory, 'memory (bytes)', MIN_MEMORY, Number.MAX_SAFE_INTEGER);
+    if (changes.memory !== undefined)
+      next.memory = changes.memory === null ? null : checkInt(changes.memory, 'memory (bytes)', MIN_MEMORY, Number.MAX_SAFE_INTEGER);
     if (changes.cpus !== undefined) next.cpus = changes.cpus === null ? null : checkInt(changes.cpus, 'cpus', 1, onlineCpus().length);
     if (changes.port !== undefined) {
       refuseUnless(n, 'change the port of', [STATUS.STOP]);
@@ -47,6 +48,8 @@ export async function configure(name: string, changes: Partial<Settings>): Promi
   });
   if (!live) return;
   // A running container gets its new limits at once (its lock is free again: setLimit takes it).
-  if (changes.memory !== undefined) await (rec.memory ? setLimit(rec.name, { type: RESOURCE.MEMORY, bytes: rec.memory }) : unsetLimit(rec.name, { type: RESOURCE.MEMORY }));
-  if (changes.cpus !== undefined) await (rec.cpus ? setLimit(rec.name, { type: RESOURCE.CPU, percent: rec.cpus * 100 }) : unsetLimit(rec.name, { type: RESOURCE.CPU }));
+  if (changes.memory !== undefined)
+    await (rec.memory ? setLimit(rec.name, { type: RESOURCE.MEMORY, bytes: rec.memory }) : unsetLimit(rec.name, { type: RESOURCE.MEMORY }));
+  if (changes.cpus !== undefined)
+    await (rec.cpus ? setLimit(rec.name, { type: RESOURCE.CPU, percent: rec.cpus * 100 }) : unsetLimit(rec.name, { type: RESOURCE.CPU }));
 }

@@ -241,11 +241,17 @@ function refuseIfUsed(base: string, what: string): void {
   };
   const users: string[] = [];
   for (const c of listEntries(containersDir('app'))) {
-    const u = standsOn(() => readRecord(c), (r) => r.base === base);
+    const u = standsOn(
+      () => readRecord(c),
+      (r) => r.base === base,
+    );
     if (u !== 'no') users.push(`container ${c}${u === 'damaged' ? ' (its record is damaged)' : ''}`);
   }
   for (const x of listEntries(basesDir('app')).filter((x) => x !== base)) {
-    const u = standsOn(() => readBaseRecord(x), (r) => r.parent === base);
+    const u = standsOn(
+      () => readBaseRecord(x),
+      (r) => r.parent === base,
+    );
     if (u !== 'no') users.push(`base ${x}${u === 'damaged' ? ' (its record is damaged)' : ''}`);
   }
   if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `${what}: still used by ${users.join(', ')}`);

@@ -73,7 +73,10 @@ function reserveIn(file: string, name: string, start: number, count: number): vo
   if (entries.some((e) => e.name === name && e.start === start && e.count === count)) return;
   const clash = entries.find((e) => e.name !== name && overlaps(e, { start, count }));
   if (clash) {
-    throw dreError('DRE_ERR_PERMISSION_DENIED', `reserve ids ${start}-${start + count - 1} for this D-RE root: ${file} gives them to ${clash.name} too; remove one of the two`);
+    throw dreError(
+      'DRE_ERR_PERMISSION_DENIED',
+      `reserve ids ${start}-${start + count - 1} for this D-RE root: ${file} gives them to ${clash.name} too; remove one of the two`,
+    );
   }
   let text = '';
   try {
@@ -130,7 +133,8 @@ function reserveRootIdRange(): IdRange {
     if (!validRange(r)) {
       const mine = (e: SubidEntry) => e.name !== name;
       const start = freeStart([...readSubids(SUBUID).filter(mine), ...readSubids(SUBGID).filter(mine)]);
-      if (start === undefined) throw dreError('DRE_ERR_PERMISSION_DENIED', `reserve ids for this D-RE root: no free range of ${ID_COUNT} ids left in ${SUBUID}/${SUBGID}`);
+      if (start === undefined)
+        throw dreError('DRE_ERR_PERMISSION_DENIED', `reserve ids for this D-RE root: no free range of ${ID_COUNT} ids left in ${SUBUID}/${SUBGID}`);
       r = { uid: start, gid: start, count: ID_COUNT };
     }
     reserveIn(SUBUID, name, r.uid, r.count);

@@ -2,7 +2,21 @@
 import { readFileSync } from 'node:fs';
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
-import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, policyCommand, pidOf, snapshotCommands, topCommand } from './commands.js';
+import {
+  cgroupCommands,
+  configCommands,
+  renameCommand,
+  eventsCommands,
+  execCommand,
+  infoCommand,
+  lazy,
+  lifecycleCommands,
+  logsCommand,
+  policyCommand,
+  pidOf,
+  snapshotCommands,
+  topCommand,
+} from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 import { transferCommands } from './transfer.js';
@@ -55,7 +69,10 @@ const commands: CommandSpec[] = [
     summary: 'list the containers of this D-RE root with their status, base, address and SSH port',
     output: true,
     run: async (_, __, out) => {
-      const rows = await listRows('dre-app', await state.list(), async (name) => ({ status: statusName(await state.status(name)), ...(await state.info(name)) }));
+      const rows = await listRows('dre-app', await state.list(), async (name) => ({
+        status: statusName(await state.status(name)),
+        ...(await state.info(name)),
+      }));
       await out.print(rows, {
         columns: [
           ['NAME', (r) => r.name],
@@ -68,11 +85,18 @@ const commands: CommandSpec[] = [
     },
   },
   renameCommand(app, 'rename a stopped container (its files, snapshots, logs, address and port go with it)'),
-  ...configCommands(app, 'memory SIZE|none (the whole container, e.g. 512M), cpus N|none (CPU time of N CPUs), port PORT|none (stopped only), autostart true|false'),
+  ...configCommands(
+    app,
+    'memory SIZE|none (the whole container, e.g. 512M), cpus N|none (CPU time of N CPUs), port PORT|none (stopped only), autostart true|false',
+  ),
   infoCommand(app, 'app', (n) => state.info(n)),
   topCommand(app),
   ...eventsCommands('app'),
-  execCommand(app, 'dre-app', "run a command in a running container; stdin, stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-app:' line on stderr; --dre-status tells them apart)"),
+  execCommand(
+    app,
+    'dre-app',
+    "run a command in a running container; stdin, stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-app:' line on stderr; --dre-status tells them apart)",
+  ),
   policyCommand(app, 'none, restart, rollback:TAG, rollback:last-good'),
   ...snapshotCommands(app, {
     snapshot: 'save a snapshot of a stopped container',
@@ -83,7 +107,10 @@ const commands: CommandSpec[] = [
   }),
   ...cgroupCommands(
     app,
-    { create: "create a control group inside the container's group", bind: 'move a process (host PID, or with --vpid a PID inside the container) into a control group' },
+    {
+      create: "create a control group inside the container's group",
+      bind: 'move a process (host PID, or with --vpid a PID inside the container) into a control group',
+    },
     app,
   ),
   {
@@ -107,7 +134,13 @@ const commands: CommandSpec[] = [
     output: true,
     run: async ([n], _, out) => {
       const pids = await app.registeredPids(n);
-      await out.print(pids, { key: (p) => p.pid, columns: [['PID', (p) => p.pid], ['VPID', (p) => p.vpid]] });
+      await out.print(pids, {
+        key: (p) => p.pid,
+        columns: [
+          ['PID', (p) => p.pid],
+          ['VPID', (p) => p.vpid],
+        ],
+      });
     },
   },
   // The syslog is read inside the container, through its own view: the file and every directory above it are the container's to make links of.

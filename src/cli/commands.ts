@@ -1,5 +1,15 @@
 /** Command builders shared by the CLIs (see framework.ts for the shape of a command): one container, container + tag, listings, resource words. */
-import { RESOURCE, statusName, type Cgroups, type Configurable, type Lifecycle, type Resource, type ResourceType, type Settings, type Snapshots } from '../core/driver.js';
+import {
+  RESOURCE,
+  statusName,
+  type Cgroups,
+  type Configurable,
+  type Lifecycle,
+  type Resource,
+  type ResourceType,
+  type Settings,
+  type Snapshots,
+} from '../core/driver.js';
 import type { Usage } from '../core/controlgroups.js';
 import { readUntrustedFile } from '../core/store.js';
 import { lstatSync } from 'node:fs';
@@ -35,7 +45,8 @@ const RESOURCE_NAMES: Record<string, ResourceType> = { cpu: RESOURCE.CPU, cores:
 
 export function resourceType(word: string | undefined): ResourceType {
   const t = word === undefined ? undefined : RESOURCE_NAMES[word];
-  if (t === undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', `resource must be one of ${Object.keys(RESOURCE_NAMES).join(', ')}, not ${JSON.stringify(word)}`);
+  if (t === undefined)
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `resource must be one of ${Object.keys(RESOURCE_NAMES).join(', ')}, not ${JSON.stringify(word)}`);
   return t;
 }
 
@@ -69,10 +80,12 @@ export type Lazy<T> = { [K in keyof T]: T[K] extends (...a: infer A) => infer R 
 export function lazy<T extends object>(load: () => Promise<T>): Lazy<T> {
   let loaded: Promise<T> | undefined;
   return new Proxy({} as Lazy<T>, {
-    get: (_, key) => async (...args: unknown[]) => {
-      const target = await (loaded ??= load());
-      return (target[key as keyof T] as (...a: unknown[]) => unknown)(...args);
-    },
+    get:
+      (_, key) =>
+      async (...args: unknown[]) => {
+        const target = await (loaded ??= load());
+        return (target[key as keyof T] as (...a: unknown[]) => unknown)(...args);
+      },
   });
 }
 
@@ -107,7 +120,10 @@ const startCommand = (d: Ops<'start'>, kind: Kind, summary: string): CommandSpec
   name: 'start',
   args: 'NAME',
   summary: `${summary}; --wait-ready: return once it is ready (its first passing probe, or READY=1 on its NOTIFY_SOCKET; needs dred)`,
-  options: { '--wait-ready': 'wait until the container is ready', '--ready-timeout MS': 'give up waiting after MS (default 30000; the container keeps running)' },
+  options: {
+    '--wait-ready': 'wait until the container is ready',
+    '--ready-timeout MS': 'give up waiting after MS (default 30000; the container keeps running)',
+  },
   run: async ([n], o) => {
     if (!o['wait-ready']) {
       if (o['ready-timeout'] !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', '--ready-timeout goes with --wait-ready');
@@ -136,7 +152,9 @@ export const lifecycleCommands = (
 
 /** One line on the supervisor's view of a container, e.g. "health: healthy; last recovery: rollback:good (exit) recovered in 412 ms". */
 function healthLine(h: Health): string {
-  const last = h.last ? `; last recovery: ${h.last.action} (${h.last.trigger}) ${h.last.result}${h.last.ms === null ? '' : ` in ${h.last.ms} ms`} at ${h.last.startedAt}` : '';
+  const last = h.last
+    ? `; last recovery: ${h.last.action} (${h.last.trigger}) ${h.last.result}${h.last.ms === null ? '' : ` in ${h.last.ms} ms`} at ${h.last.startedAt}`
+    : '';
   const marked = h.markedGood ? `\nmarked good: ${h.markedGood.tag} at ${h.markedGood.at} (healthy long enough)` : '';
   return `health: ${h.state}${h.reason ? ` (${h.reason})` : ''}${last}${marked}`;
 }
@@ -152,7 +170,10 @@ export const stateCommands = (d: Ops<'status' | 'pid'>, kind: Kind, pidSummary: 
       const s = statusName(await d.status(n));
       const { readHealth } = await import('../core/supervision.js'); // loaded by status alone: no other command's start-up pays for it
       const health = readHealth(kind, n);
-      await out.print({ name: n, status: s, ...(health ? { health } : {}) }, { key: (r) => r.status, text: () => `${s}\n${health ? `${healthLine(health)}\n` : ''}` });
+      await out.print(
+        { name: n, status: s, ...(health ? { health } : {}) },
+        { key: (r) => r.status, text: () => `${s}\n${health ? `${healthLine(health)}\n` : ''}` },
+      );
     },
   },
   {
@@ -181,7 +202,12 @@ async function readStdin(): Promise<Buffer> {
 }
 
 /** `exec`; with `stdin`, the command gets this process's stdin unless that is a terminal. */
-export const execCommand = (d: Lazy<{ exec(name: string, argv: string[], stdin?: Buffer): Promise<number> }>, prog: string, summary: string, stdin = false): CommandSpec => ({
+export const execCommand = (
+  d: Lazy<{ exec(name: string, argv: string[], stdin?: Buffer): Promise<number> }>,
+  prog: string,
+  summary: string,
+  stdin = false,
+): CommandSpec => ({
   name: 'exec',
   args: 'NAME CMD...',
   summary,
@@ -225,7 +251,8 @@ export const snapshotCommands = (
 type SupervisionOps = ReturnType<typeof supervisionOps>;
 
 const POLICY_FLAGS = {
-  '--probe PROBE': "tcp:PORT, http:PORT/PATH, exec:'CMD ...' (run by sh -c inside the container, healthy on status 0) or heartbeat[:MS] (WATCHDOG=1 on NOTIFY_SOCKET within MS, or --timeout)",
+  '--probe PROBE':
+    "tcp:PORT, http:PORT/PATH, exec:'CMD ...' (run by sh -c inside the container, healthy on status 0) or heartbeat[:MS] (WATCHDOG=1 on NOTIFY_SOCKET within MS, or --timeout)",
   '--interval MS': 'probe every MS',
   '--timeout MS': 'each probe within MS',
   '--retries N': 'N failures in a row make it unhealthy',
@@ -250,14 +277,23 @@ export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command
     const setting = Object.keys(POLICY_FLAGS).some((f) => v[f.split(' ')[0].slice(2)] !== undefined);
     if (!setting) {
       const s = await d.supervision(n);
-      await out.print(s, { key: () => n, text: () => `${JSON.stringify(s.policy)}\ngood snapshots: ${s.good.join(' ') || '-'}\n${s.health ? healthLine(s.health) : 'health: unsupervised'}\n` });
+      await out.print(s, {
+        key: () => n,
+        text: () => `${JSON.stringify(s.policy)}\ngood snapshots: ${s.good.join(' ') || '-'}\n${s.health ? healthLine(s.health) : 'health: unsupervised'}\n`,
+      });
       return;
     }
     if (v.clear) return d.setPolicy(n, null);
     const probe = v.probe === undefined ? null : probeArg(v.probe as string);
     const ms = (flag: string, key: string) => (v[flag] === undefined ? {} : { [key]: intArg(v[flag] as string, `--${flag}`) });
     await d.setPolicy(n, {
-      probe: probe && { ...probe, ...ms('interval', 'intervalMs'), ...ms('timeout', 'timeoutMs'), ...ms('retries', 'retries'), ...ms('start-period', 'startPeriodMs') },
+      probe: probe && {
+        ...probe,
+        ...ms('interval', 'intervalMs'),
+        ...ms('timeout', 'timeoutMs'),
+        ...ms('retries', 'retries'),
+        ...ms('start-period', 'startPeriodMs'),
+      },
       ...(v['on-unhealthy'] === undefined ? {} : { onUnhealthy: v['on-unhealthy'] }),
       ...(v['on-exit'] === undefined ? {} : { onExit: v['on-exit'] }),
       ...ms('max', 'max'),
@@ -281,7 +317,8 @@ function probeArg(text: string): { type: 'tcp' | 'http' | 'exec' | 'heartbeat'; 
   const hb = /^(?:heartbeat|watchdog)(?::(.*))?$/.exec(text);
   if (hb) return { type: 'heartbeat', ...(hb[1] === undefined ? {} : { timeoutMs: intArg(hb[1], '--probe heartbeat:MS') }) };
   const m = /^(tcp|http):(\d{1,5})(\/.*)?$/.exec(text);
-  if (!m || (m[1] === 'tcp' && m[3])) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT, http:PORT/PATH, exec:'CMD ...' or heartbeat[:MS]`);
+  if (!m || (m[1] === 'tcp' && m[3]))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `--probe ${JSON.stringify(text)}: give tcp:PORT, http:PORT/PATH, exec:'CMD ...' or heartbeat[:MS]`);
   return m[1] === 'tcp' ? { type: 'tcp', port: Number(m[2]) } : { type: 'http', port: Number(m[2]), path: m[3] ?? '/' };
 }
 
@@ -293,7 +330,12 @@ export interface VpidOps {
 
 /** Control Groups and limits, the same words for both kinds; with `vpid`, bind and unbind take --vpid. */
 export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: string }, vpid?: VpidOps): CommandSpec[] {
-  const moving = (name: string, summary: string, host: (n: string, cg: string, pid: number) => Promise<void>, inside?: (n: string, cg: string, vpid: number) => Promise<void>): CommandSpec => ({
+  const moving = (
+    name: string,
+    summary: string,
+    host: (n: string, cg: string, pid: number) => Promise<void>,
+    inside?: (n: string, cg: string, vpid: number) => Promise<void>,
+  ): CommandSpec => ({
     name,
     args: 'NAME CGROUP PID',
     summary,
@@ -302,7 +344,12 @@ export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: 
   });
   return [
     { name: 'cgroup-create', args: 'NAME CGROUP', summary: texts.create, run: async ([n, cg]) => d.createCgroup(n, cg) },
-    { name: 'cgroup-destroy', args: 'NAME CGROUP', summary: 'remove a control group (its processes go back to the container)', run: async ([n, cg]) => d.destroyCgroup(n, cg) },
+    {
+      name: 'cgroup-destroy',
+      args: 'NAME CGROUP',
+      summary: 'remove a control group (its processes go back to the container)',
+      run: async ([n, cg]) => d.destroyCgroup(n, cg),
+    },
     moving('bind', texts.bind, d.bindPid, vpid?.bindVpid),
     moving('unbind', "move a process back into the container's own group", d.unbindPid, vpid?.unbindVpid),
     {
@@ -316,7 +363,8 @@ export function cgroupCommands(d: Lazy<Cgroups>, texts: { create: string; bind: 
     {
       name: 'unlimit',
       args: 'NAME CGROUP|RESOURCE [RESOURCE]',
-      summary: 'lift a limit of the container itself (unlimit NAME RESOURCE) or of a control group (unlimit NAME CGROUP RESOURCE); RESOURCE: cpu, cores, memory, memsw',
+      summary:
+        'lift a limit of the container itself (unlimit NAME RESOURCE) or of a control group (unlimit NAME CGROUP RESOURCE); RESOURCE: cpu, cores, memory, memsw',
       run: async ([n, a, b]) => (b === undefined ? d.unsetLimit(n, { type: resourceType(a) }) : d.unsetResource(n, a, { type: resourceType(b) })),
     },
     {
@@ -425,7 +473,10 @@ export const logsCommand = (d: Ops<'logFiles' | 'status' | 'exec'>, inside?: { s
   name: 'logs',
   args: 'NAME',
   summary: `print a container's logs: console, ${inside ? "LXC's log (lxc.1: the run before, with its stop), and the syslog inside it" : "QEMU's log"}; -f follows them`,
-  options: { '-f, --follow': 'keep printing what is added (Ctrl-C ends)', '--source SOURCE': `only one: ${inside ? 'console, lxc.1, lxc, syslog' : 'console, qemu'}` },
+  options: {
+    '-f, --follow': 'keep printing what is added (Ctrl-C ends)',
+    '--source SOURCE': `only one: ${inside ? 'console, lxc.1, lxc, syslog' : 'console, qemu'}`,
+  },
   run: async ([n], o) => {
     const files = await d.logFiles(n);
     const sources = [...files.map((f) => f.source), ...(inside ? [inside.source] : [])];
@@ -538,4 +589,3 @@ export const renameCommand = (d: Lazy<{ rename(name: string, to: string): Promis
   summary,
   run: async ([n, to]) => d.rename(n, to),
 });
-

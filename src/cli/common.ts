@@ -12,7 +12,11 @@ export function intArg(text: string | boolean | undefined, what: string): number
  * The rows of a `list`: a container whose row cannot be made (a damaged record) is listed with status
  * UNKNOWN and its error, and named on stderr, so one broken container never hides the others.
  */
-export async function listRows<R extends object>(prog: string, names: string[], row: (name: string) => Promise<R>): Promise<(({ name: string } & R) | { name: string; status: 'UNKNOWN'; error: string })[]> {
+export async function listRows<R extends object>(
+  prog: string,
+  names: string[],
+  row: (name: string) => Promise<R>,
+): Promise<(({ name: string } & R) | { name: string; status: 'UNKNOWN'; error: string })[]> {
   return Promise.all(
     names.map(async (name) => {
       try {

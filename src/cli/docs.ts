@@ -53,7 +53,15 @@ export function bashCompletion(spec: CliSpec): string {
     })
     .join('\n');
   const groups = [...new Set(es.filter((e) => e.path.includes(' ')).map((e) => e.path.split(' ')[0]))];
-  const groupCases = groups.map((g) => `    ${g}) COMPREPLY=($(compgen -W "${es.filter((e) => e.path.startsWith(`${g} `)).map((e) => e.path.split(' ')[1]).join(' ')}" -- "$cur")); return ;;`).join('\n');
+  const groupCases = groups
+    .map(
+      (g) =>
+        `    ${g}) COMPREPLY=($(compgen -W "${es
+          .filter((e) => e.path.startsWith(`${g} `))
+          .map((e) => e.path.split(' ')[1])
+          .join(' ')}" -- "$cur")); return ;;`,
+    )
+    .join('\n');
   const f = fnName(spec.prog);
   return `# bash completion for ${spec.prog} (made by scripts/gen-docs from the command definitions)
 ${f}() {
@@ -103,7 +111,15 @@ ${[...top].map(([n, s]) => `    '${n}:${zshQuote(s)}'`).join('\n')}
   )
   if (( CURRENT == 2 )); then _describe command cmds; return; fi
   local key=$words[2]
-  case $key in ${[...new Set(es.filter((e) => e.path.includes(' ')).map((e) => e.path.split(' ')[0]))].map((g) => `${g}) if (( CURRENT == 3 )); then compadd -- ${es.filter((e) => e.path.startsWith(`${g} `)).map((e) => e.path.split(' ')[1]).join(' ')}; return; fi; key=$key/$words[3]; shift words; (( CURRENT-- )) ;;`).join(' ')} esac
+  case $key in ${[...new Set(es.filter((e) => e.path.includes(' ')).map((e) => e.path.split(' ')[0]))]
+    .map(
+      (g) =>
+        `${g}) if (( CURRENT == 3 )); then compadd -- ${es
+          .filter((e) => e.path.startsWith(`${g} `))
+          .map((e) => e.path.split(' ')[1])
+          .join(' ')}; return; fi; key=$key/$words[3]; shift words; (( CURRENT-- )) ;;`,
+    )
+    .join(' ')} esac
   shift words; (( CURRENT-- ))
   case $key in
 ${cases}
@@ -114,7 +130,11 @@ ${f} "$@"
 }
 
 /** Text for roff: backslashes escaped, dashes as \\-, and a line never starting with a control character. */
-const roff = (s: string) => s.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1');
+const roff = (s: string) =>
+  s
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1');
 
 /** The man page (section 1) of the CLI. */
 export function manPage(spec: CliSpec, version: string, environment: string, exitStatus: string): string {
@@ -142,6 +162,14 @@ export function manPage(spec: CliSpec, version: string, environment: string, exi
       lines.push('.RE');
     }
   }
-  lines.push('.SH ENVIRONMENT', roff(environment), '.SH EXIT STATUS', roff(exitStatus), '.SH SEE ALSO', spec.prog === 'dre-app' ? '\\fBdre\\-sys\\fR(1), \\fBdred\\fR' : '\\fBdre\\-app\\fR(1), \\fBdred\\fR', '');
+  lines.push(
+    '.SH ENVIRONMENT',
+    roff(environment),
+    '.SH EXIT STATUS',
+    roff(exitStatus),
+    '.SH SEE ALSO',
+    spec.prog === 'dre-app' ? '\\fBdre\\-sys\\fR(1), \\fBdred\\fR' : '\\fBdre\\-app\\fR(1), \\fBdred\\fR',
+    '',
+  );
   return lines.join('\n');
 }

@@ -36,7 +36,6 @@ On a host, under systemd:            install dist/systemd/dred.service (or syste
 
 Environment: DRE_ROOT (default /var/lib/dre), DRE_RUNDIR (default /run/dre).`;
 
-
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
@@ -50,13 +49,18 @@ function listenAddress(text: string): { host: string; port: number } {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { listen: { type: 'string' }, tls: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } }, strict: true });
+  const { values } = parseArgs({
+    options: { listen: { type: 'string' }, tls: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+    strict: true,
+  });
   if (values.help) return void process.stdout.write(`${HELP}\n`);
   if (values.version) return void process.stdout.write(`${version()}\n`);
-  if (values.listen && !values.tls) throw new DreError('DRE_ERR_INVALID_ARGUMENT', '--listen needs --tls DIR: the TCP listener serves only trusted client certificates');
+  if (values.listen && !values.tls)
+    throw new DreError('DRE_ERR_INVALID_ARGUMENT', '--listen needs --tls DIR: the TCP listener serves only trusted client certificates');
   requireRoot('dred');
   mkdirSync(runRoot(), { recursive: true, mode: 0o700 });
-  if (!holdForLife(join(runRoot(), 'dred.lock'))) throw new DreError('DRE_ERR_CONTAINER_BUSY', `another dred already serves ${stateRoot()} (lock ${join(runRoot(), 'dred.lock')})`);
+  if (!holdForLife(join(runRoot(), 'dred.lock')))
+    throw new DreError('DRE_ERR_CONTAINER_BUSY', `another dred already serves ${stateRoot()} (lock ${join(runRoot(), 'dred.lock')})`);
 
   const api = new Api();
   checkHandlers(api);

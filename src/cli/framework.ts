@@ -87,13 +87,22 @@ export function buildProgram(spec: CliSpec, onRun?: (status: number | void) => v
     for (const g of words.slice(0, -1)) {
       let group = groups.get(g);
       if (!group) {
-        group = parent.command(g).description(`${spec.commands.filter((x) => x.name.startsWith(`${g} `)).map((x) => x.name.slice(g.length + 1)).join(', ')}`);
+        group = parent.command(g).description(
+          `${spec.commands
+            .filter((x) => x.name.startsWith(`${g} `))
+            .map((x) => x.name.slice(g.length + 1))
+            .join(', ')}`,
+        );
         group.helpOption('-h, --help', 'print help').allowExcessArguments(false);
         groups.set(g, group);
       }
       parent = group;
     }
-    const cmd = parent.command(words[words.length - 1]).description(c.summary).helpOption('-h, --help', 'print help').allowExcessArguments(false);
+    const cmd = parent
+      .command(words[words.length - 1])
+      .description(c.summary)
+      .helpOption('-h, --help', 'print help')
+      .allowExcessArguments(false);
     for (const a of argumentsOf(c.args)) cmd.argument(a);
     for (const [flags, help] of Object.entries(c.options ?? {})) cmd.addOption(new Option(flagsOf(flags), help));
     if (c.output) {
@@ -120,7 +129,10 @@ export function buildProgram(spec: CliSpec, onRun?: (status: number | void) => v
 
 /** A commander usage error as one line: its message without "error: ", the suggestion joined on. */
 function usageMessage(e: CommanderError): string {
-  return e.message.replace(/^error: /, '').replace(/\n+/g, ' ').trim();
+  return e.message
+    .replace(/^error: /, '')
+    .replace(/\n+/g, ' ')
+    .trim();
 }
 
 /** Runs the CLI: parses, dispatches, prints a failure as one line naming its DRE_ERR_*, and exits. */
@@ -155,6 +167,7 @@ function failure(prog: string, e: unknown): number {
 
 /** Throws DRE_ERR_INVALID_ARGUMENT unless `word` is one of `choices` (a positional with a fixed set of values). */
 export function oneOf<T extends string>(word: string, choices: readonly T[], what: string): T {
-  if (!(choices as readonly string[]).includes(word)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be one of ${choices.join(', ')}, not ${JSON.stringify(word)}`);
+  if (!(choices as readonly string[]).includes(word))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be one of ${choices.join(', ')}, not ${JSON.stringify(word)}`);
   return word as T;
 }

@@ -36,7 +36,15 @@ export function tableText(header: string[], rows: Cell[][], width?: number): str
   const natural = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const widths = width === undefined ? natural : fitWidths(natural, width);
   const fit = (c: string, w: number) => (c.length > w ? `${c.slice(0, w - 1)}…` : c);
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? fit(c, widths[i]) : fit(c, widths[i]).padEnd(widths[i]))).join('  ').trimEnd() + '\n').join('');
+  return cells
+    .map(
+      (r) =>
+        r
+          .map((c, i) => (i === r.length - 1 ? fit(c, widths[i]) : fit(c, widths[i]).padEnd(widths[i])))
+          .join('  ')
+          .trimEnd() + '\n',
+    )
+    .join('');
 }
 
 /** A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
@@ -73,7 +81,13 @@ export class Output {
     if (!Array.isArray(value) && view.text) return this.write(view.text(value));
     if (!view.columns && rows.every((r) => typeof r !== 'object' || r === null)) return this.write(rows.map((r) => `${cellText(r)}\n`).join('')); // a list of words: one a line
     const width = process.stdout.isTTY ? process.stdout.columns : undefined;
-    this.write(tableText(columns.map(([h]) => h), rows.map((r) => columns.map(([, cell]) => cell(r))), width));
+    this.write(
+      tableText(
+        columns.map(([h]) => h),
+        rows.map((r) => columns.map(([, cell]) => cell(r))),
+        width,
+      ),
+    );
   }
 }
 
@@ -88,11 +102,15 @@ function columnsOf<R>(rows: R[]): [string, (row: R) => Cell][] {
  * Progress of long work on stderr: on a terminal one line redrawn in place (a bar when the fraction is
  * known), when piped one plain line per step, so logs and scripts read what a user saw. `done` ends it.
  */
-export function progress(label: string, stream: NodeJS.WriteStream = process.stderr): { step(text: string, fraction?: number): void; done(text: string): void } {
+export function progress(
+  label: string,
+  stream: NodeJS.WriteStream = process.stderr,
+): { step(text: string, fraction?: number): void; done(text: string): void } {
   const tty = stream.isTTY === true;
   const width = () => Math.max(20, (stream.columns ?? 80) - 1);
   const line = (text: string, fraction?: number) => {
-    const bar = fraction === undefined ? '' : ` [${'#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * 20)).padEnd(20, '.')}] ${Math.round(fraction * 100)}%`;
+    const bar =
+      fraction === undefined ? '' : ` [${'#'.repeat(Math.round(Math.min(1, Math.max(0, fraction)) * 20)).padEnd(20, '.')}] ${Math.round(fraction * 100)}%`;
     return `${label}:${bar} ${text}`;
   };
   return {
@@ -103,4 +121,3 @@ export function progress(label: string, stream: NodeJS.WriteStream = process.std
     done: (text) => stream.write(`${tty ? '\r\x1b[K' : ''}${label}: ${text}\n`),
   };
 }
-

@@ -2,7 +2,21 @@
 import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import type { Accel } from '../sys/accel.js';
-import { cgroupCommands, configCommands, renameCommand, eventsCommands, execCommand, infoCommand, lazy, lifecycleCommands, logsCommand, one, policyCommand, snapshotCommands, topCommand } from './commands.js';
+import {
+  cgroupCommands,
+  configCommands,
+  renameCommand,
+  eventsCommands,
+  execCommand,
+  infoCommand,
+  lazy,
+  lifecycleCommands,
+  logsCommand,
+  one,
+  policyCommand,
+  snapshotCommands,
+  topCommand,
+} from './commands.js';
 import { intArg, listRows } from './common.js';
 import type { CliSpec, CommandSpec } from './framework.js';
 import { progress } from './output.js';
@@ -77,11 +91,19 @@ const commands: CommandSpec[] = [
     },
   },
   renameCommand(sys, 'rename a stopped container (its disk, snapshots and logs go with it; not while shared)'),
-  ...configCommands(sys, 'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), port PORT|none (stopped only), autostart true|false'),
+  ...configCommands(
+    sys,
+    'memory SIZE (guest RAM, e.g. 512M; stopped only), cpus N (virtual CPUs; stopped only), port PORT|none (stopped only), autostart true|false',
+  ),
   infoCommand(sys, 'sys', (n) => state.info(n)),
   topCommand(sys),
   ...eventsCommands('sys'),
-  execCommand(sys, 'dre-sys', "run a command in the guest (through its agent); stdin (unless a terminal: give </dev/null for none), stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)", true),
+  execCommand(
+    sys,
+    'dre-sys',
+    "run a command in the guest (through its agent); stdin (unless a terminal: give </dev/null for none), stdout, stderr and exit status pass through (D-RE's own failures: a 'dre-sys:' line on stderr; --dre-status tells them apart)",
+    true,
+  ),
   {
     name: 'push',
     args: 'NAME SRC DST',

@@ -20,7 +20,10 @@ function progressPrinter(name: string): (p: MigrationProgress) => void {
     } else if (now - last >= 250) {
       last = now;
       const fraction = p.totalBytes > 0 ? 1 - p.remainingBytes / p.totalBytes : undefined;
-      bar.step(`${p.status}, ${mib(p.transferredBytes)} sent, ${mib(p.remainingBytes)} remaining of ${mib(p.totalBytes)} (${(p.elapsedMs / 1000).toFixed(1)} s)`, fraction);
+      bar.step(
+        `${p.status}, ${mib(p.transferredBytes)} sent, ${mib(p.remainingBytes)} remaining of ${mib(p.totalBytes)} (${(p.elapsedMs / 1000).toFixed(1)} s)`,
+        fraction,
+      );
     }
   };
 }
@@ -52,12 +55,18 @@ export const migrationCommands = (sys: Lazy<SysDriver>): CommandSpec[] => [
   {
     name: 'lease',
     args: 'NAME',
-    summary: "print which host runs a shared container; --break frees it from a host that died running it (only then: two hosts on one disk destroy it)",
+    summary: 'print which host runs a shared container; --break frees it from a host that died running it (only then: two hosts on one disk destroy it)',
     options: { '--break': 'free the lease of a host that died running it' },
     output: true,
     run: async ([n], o, out) => {
       const holder = (await (o.break ? sys.breakLease : sys.leaseHolder)(n)) ?? null;
-      const text = o.break ? (holder ? `broke the lease of ${holder.host} (since ${holder.since ?? '?'})\n` : 'no lease to break\n') : holder ? `${holder.host} since ${holder.since ?? '?'}\n` : 'free\n';
+      const text = o.break
+        ? holder
+          ? `broke the lease of ${holder.host} (since ${holder.since ?? '?'})\n`
+          : 'no lease to break\n'
+        : holder
+          ? `${holder.host} since ${holder.since ?? '?'}\n`
+          : 'free\n';
       await out.print(holder, { key: (h) => h?.host, text: () => text });
     },
   },

@@ -11,7 +11,8 @@ const progress = () => (process.stderr.isTTY ? ('inherit' as const) : (line: str
 
 const modeArg = (text: string | boolean | undefined) => {
   if (text === undefined) return undefined;
-  if (typeof text !== 'string' || !/^[0-7]{1,4}$/.test(text)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `--mode must be octal permission bits, not ${JSON.stringify(text)}`);
+  if (typeof text !== 'string' || !/^[0-7]{1,4}$/.test(text))
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `--mode must be octal permission bits, not ${JSON.stringify(text)}`);
   return parseInt(text, 8);
 };
 

@@ -31,7 +31,9 @@ function detect(): NonNullable<typeof detected> {
     const [fstype, , superOpts = ''] = line.slice(sep + 3).split(' ');
     if (fstype === 'cgroup2') v2Mount ??= mountPoint;
     if (fstype !== 'cgroup' || mounted.some((h) => h.mount === mountPoint)) continue;
-    const names = superOpts.split(',').filter((o) => !['rw', 'ro', 'clone_children', 'noprefix', 'xattr', 'none'].includes(o) && !o.startsWith('release_agent'));
+    const names = superOpts
+      .split(',')
+      .filter((o) => !['rw', 'ro', 'clone_children', 'noprefix', 'xattr', 'none'].includes(o) && !o.startsWith('release_agent'));
     const fresh = names.filter((c) => !byController.has(c));
     // The same hierarchy mounted twice shows the same controllers: keep the first mount only.
     if (fresh.length === 0) continue;
@@ -112,7 +114,9 @@ export function treeProcesses(dir: string): number[] {
 /** The names of the child groups of the group at `dir`; [] when it is gone. */
 export function childGroups(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name);
   } catch {
     return [];
   }
@@ -145,7 +149,10 @@ export function pidGroups(pid: number): Map<string, string> | undefined {
       if (v2) groups.set(v2.mount, rel);
       continue;
     }
-    const h = m[2].split(',').map((c) => byController.get(c)).find((x) => x?.version === 1);
+    const h = m[2]
+      .split(',')
+      .map((c) => byController.get(c))
+      .find((x) => x?.version === 1);
     if (h) groups.set(h.mount, rel);
   }
   return groups;

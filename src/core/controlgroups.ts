@@ -156,7 +156,9 @@ export class ControlGroups {
   /** Names of the container's control groups. */
   list(): string[] {
     const hs = this.managed('list cgroups of');
-    return childGroups(join(hs[0].mount, this.layout.group)).sort().filter((n) => n !== this.leafName);
+    return childGroups(join(hs[0].mount, this.layout.group))
+      .sort()
+      .filter((n) => n !== this.leafName);
   }
 
   create(cg: unknown): void {
@@ -351,7 +353,10 @@ export class ControlGroups {
     const groups = this.groupsOf(what, pid, hs);
     const key = USAGE_KEY[t];
     // v1: the controller's own hierarchy; v2: the unified tree (cpu.stat is there even without the cpu controller).
-    const h = this.holder(hs, USAGE_FILES.v1[key].controller) ?? this.holder(hs, USAGE_FILES.v2[key].controller) ?? (t === RESOURCE.CPU ? hs.find((x) => x.version === 2) : undefined);
+    const h =
+      this.holder(hs, USAGE_FILES.v1[key].controller) ??
+      this.holder(hs, USAGE_FILES.v2[key].controller) ??
+      (t === RESOURCE.CPU ? hs.find((x) => x.version === 2) : undefined);
     const dir = h && join(h.mount, groups.get(h.mount) ?? '');
     const files = h?.version === 1 ? USAGE_FILES.v1[key] : USAGE_FILES.v2[key];
     try {

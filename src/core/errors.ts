@@ -39,9 +39,7 @@ export const DRE_ERR = {
 export type DreErrName = keyof typeof DRE_ERR;
 export type DreErrCode = (typeof DRE_ERR)[DreErrName];
 
-const NAME_OF_CODE = new Map<number, DreErrName>(
-  Object.entries(DRE_ERR).map(([name, code]) => [code, name as DreErrName]),
-);
+const NAME_OF_CODE = new Map<number, DreErrName>(Object.entries(DRE_ERR).map(([name, code]) => [code, name as DreErrName]));
 
 /** The spec name of a code, e.g. -112 → "DRE_ERR_CONTAINER_EXISTENCE". */
 export function errName(code: number): DreErrName | undefined {

@@ -27,9 +27,10 @@ export function hostLibc(): HostLibc {
       renameat2: lib.func('int renameat2(int, const char *, int, const char *, unsigned int)') as HostLibc['renameat2'],
       mount: lib.func('int mount(const char *, const char *, const char *, unsigned long, const char *)') as HostLibc['mount'],
       umount2: lib.func('int umount2(const char *, int)') as HostLibc['umount2'],
-      ioctl: ((ioctl: (...a: unknown[]) => number) => (fd: number, request: number, arg: Buffer) => ioctl(fd, request, 'void *', arg))(
-        lib.func('int ioctl(int, unsigned long, ...)') as (...a: unknown[]) => number,
-      ),
+      ioctl: (
+        (ioctl: (...a: unknown[]) => number) => (fd: number, request: number, arg: Buffer) =>
+          ioctl(fd, request, 'void *', arg)
+      )(lib.func('int ioctl(int, unsigned long, ...)') as (...a: unknown[]) => number),
       errno: () => koffi.errno(),
     };
   }

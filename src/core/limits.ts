@@ -79,7 +79,7 @@ export function parseCpuList(text: string): number[] | undefined {
 export function formatCpuList(cpus: readonly number[]): string {
   const out: string[] = [];
   const sorted = [...new Set(cpus)].sort((a, b) => a - b);
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
     out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
@@ -189,7 +189,9 @@ export function unsetPlan(type: ResourceType, files: GroupFiles): FileWrite[] {
   const code = 'DRE_ERR_UNSET_LIMIT_FAILED';
   if (t === RESOURCE.CPU) {
     const v = need(files, 'cpu', code);
-    return v === 1 ? [{ controller: 'cpu', file: 'cpu.cfs_quota_us', value: '-1' }] : [{ controller: 'cpu', file: 'cpu.max', value: `max ${period(files, 2)}` }];
+    return v === 1
+      ? [{ controller: 'cpu', file: 'cpu.cfs_quota_us', value: '-1' }]
+      : [{ controller: 'cpu', file: 'cpu.max', value: `max ${period(files, 2)}` }];
   }
   if (t === RESOURCE.CPU_CORE) {
     const v = need(files, 'cpuset', code);
@@ -243,7 +245,8 @@ export function limitsOf(files: GroupFiles): Limits {
     if (quota !== undefined && quota !== 'max') cpuPercent = Math.round((Number(quota) / period(files, 2)) * 1000) / 10;
   }
   const memV = files.version('memory');
-  const memory = (memV === 1 ? v1Limit(files.read('memory', 'memory.limit_in_bytes')) : memV === 2 ? v2Limit(files.read('memory', 'memory.max')) : undefined) ?? null;
+  const memory =
+    (memV === 1 ? v1Limit(files.read('memory', 'memory.limit_in_bytes')) : memV === 2 ? v2Limit(files.read('memory', 'memory.max')) : undefined) ?? null;
   let memsw: number | null = null;
   if (memV === 1) memsw = v1Limit(files.read('memory', 'memory.memsw.limit_in_bytes')) ?? null;
   else if (memV === 2) {

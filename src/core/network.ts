@@ -67,7 +67,10 @@ function parseSubnet(cidr: string): { base: number; prefix: number; size: number
 export function networkConfig(): NetworkConfig & { gateway: string; broadcast: string; prefix: number } {
   const cfg = { ...DEFAULT_NETWORK, ...(readJson<Partial<NetworkConfig>>(networkConfigPath()) ?? {}) };
   if (typeof cfg.bridge !== 'string' || !IFNAME_RE.test(cfg.bridge)) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `network: bridge ${JSON.stringify(cfg.bridge)} in ${networkConfigPath()} is not an interface name of 1-15 characters`);
+    throw dreError(
+      'DRE_ERR_INVALID_ARGUMENT',
+      `network: bridge ${JSON.stringify(cfg.bridge)} in ${networkConfigPath()} is not an interface name of 1-15 characters`,
+    );
   }
   const { base, prefix, size } = parseSubnet(String(cfg.subnet));
   return { bridge: cfg.bridge, subnet: `${intToIp(base)}/${prefix}`, gateway: intToIp(base + 1), broadcast: intToIp(base + size - 1), prefix };
@@ -99,7 +102,11 @@ async function withFileLock<T>(what: string, fn: () => T | Promise<T>): Promise<
       lock = ContainerLock.acquire('app', '.network', what);
     } catch (e) {
       if (!isDreError(e) || e.errName !== 'DRE_ERR_CONTAINER_BUSY') throw e;
-      if (Date.now() > end) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} the network lock of this root was held by others for over ${NETWORK_LOCK_WAIT_MS / 1000} s; try again`);
+      if (Date.now() > end)
+        throw dreError(
+          'DRE_ERR_CONTAINER_BUSY',
+          `${what} the network lock of this root was held by others for over ${NETWORK_LOCK_WAIT_MS / 1000} s; try again`,
+        );
       // Jittered: waiters that woke together do not keep colliding.
       await sleep(5 + Math.random() * 20);
       continue;
@@ -193,7 +200,9 @@ export async function holdLease(kind: Kind, name: string, lease: Lease, what: st
     const leases = liveLeases();
     const mine = leases[key];
     if (mine && mine.address === lease.address && mine.port === lease.port) return;
-    const clash = Object.entries(leases).find(([k, l]) => k !== key && ((lease.address && l.address === lease.address) || (lease.port !== null && l.port === lease.port)));
+    const clash = Object.entries(leases).find(
+      ([k, l]) => k !== key && ((lease.address && l.address === lease.address) || (lease.port !== null && l.port === lease.port)),
+    );
     if (clash) {
       throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} its address ${lease.address} or port ${lease.port} is held by ${ownerLabel(clash[0])} on this host`);
     }
@@ -254,7 +263,7 @@ function bridgeAliasOf(bridge: string): string | null | undefined {
 /** The host interface that already routes `subnet` (another bridge, a LAN), from /proc/net/route. */
 function interfaceRouting(subnet: string): string | undefined {
   const { base, size } = parseSubnet(subnet);
-  const le = (n: number) => [0, 8, 16, 24].reduce((acc, s, i) => acc + ((Math.floor(n / 2 ** (24 - s)) % 256) * 2 ** (8 * i)), 0);
+  const le = (n: number) => [0, 8, 16, 24].reduce((acc, s, i) => acc + (Math.floor(n / 2 ** (24 - s)) % 256) * 2 ** (8 * i), 0);
   for (const line of readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
     const [iface, dest, , , , , , mask] = line.trim().split(/\s+/);
     if (iface && parseInt(dest, 16) === le(base) && parseInt(mask, 16) === le(2 ** 32 - size)) return iface;
@@ -273,17 +282,28 @@ export async function ensureBridge(what: string): Promise<void> {
     const alias = bridgeAliasOf(net.bridge);
     if (alias === bridgeAlias()) {
       // Ours with another prefix (made before the subnet was widened): the gateway gets the configured one.
-      const steps = [['addr', 'flush', 'dev', net.bridge], ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge]];
+      const steps = [
+        ['addr', 'flush', 'dev', net.bridge],
+        ['addr', 'replace', `${net.gateway}/${net.prefix}`, 'dev', net.bridge],
+      ];
       for (const step of steps) {
         const r = await ip(step);
-        if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not readdress bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
+        if (r.code !== 0)
+          throw dreError(
+            'DRE_ERR_NO_TAP_AVAILABLE',
+            `${what} could not readdress bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`,
+            engineCause('ip', r),
+          );
       }
       return;
     }
     // No alias yet but our MAC: made by a create of ours that was killed half-way; finish it.
     const halfMade = alias === null && readSys(net.bridge, 'address') === macOf(net.gateway);
     if (alias !== undefined && !halfMade) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`);
+      throw dreError(
+        'DRE_ERR_NO_TAP_AVAILABLE',
+        `${what} bridge ${net.bridge} exists and is not this D-RE root's; set another bridge in ${networkConfigPath()}`,
+      );
     }
     const taken = interfaceRouting(net.subnet);
     if (taken && taken !== net.bridge) {
@@ -301,7 +321,11 @@ export async function ensureBridge(what: string): Promise<void> {
       const r = await ip(step);
       if (r.code !== 0) {
         if (halfMade || i > 0) await ip(['link', 'del', 'dev', net.bridge]);
-        throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
+        throw dreError(
+          'DRE_ERR_NO_TAP_AVAILABLE',
+          `${what} could not create bridge ${net.bridge}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`,
+          engineCause('ip', r),
+        );
       }
     }
   });
@@ -341,7 +365,10 @@ export async function prepareAddress(name: string, address: string): Promise<Ret
   const { base, size } = parseSubnet(net.subnet);
   const host = ipToInt(address)! - base;
   if (host <= 1 || host >= size - 1) {
-    throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `start ${name}: its address ${address} is outside subnet ${net.subnet} of ${networkConfigPath()}; recreate it or restore the subnet`);
+    throw dreError(
+      'DRE_ERR_NO_TAP_AVAILABLE',
+      `start ${name}: its address ${address} is outside subnet ${net.subnet} of ${networkConfigPath()}; recreate it or restore the subnet`,
+    );
   }
   await ensureBridge(`start ${name}:`);
   return net;

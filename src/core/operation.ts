@@ -65,7 +65,11 @@ export async function containerStatus(
 }
 
 /** The host PID of the container's engine process (dre_*_get_pid): `running` finds it; a stopped container → DRE_ERR_CONTAINER_STOPPED. */
-export async function containerPid(name: unknown, load: (name: string, what: string) => unknown, running: (name: string) => number | undefined): Promise<number> {
+export async function containerPid(
+  name: unknown,
+  load: (name: string, what: string) => unknown,
+  running: (name: string) => number | undefined,
+): Promise<number> {
   const n = checkName(name, 'container name');
   requireRoot(`get pid of ${n}`);
   load(n, 'get pid of');

@@ -14,11 +14,16 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 export const str: Check = (v) => (typeof v === 'string' ? undefined : 'a string');
 export const bool: Check = (v) => (typeof v === 'boolean' ? undefined : 'true or false');
-export const int = (min: number, max: number): Check => (v) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? undefined : `an integer in ${min}..${max}`);
-export const orNull = (c: Check): Check => (v) => {
-  const wrong = v === null ? undefined : c(v);
-  return wrong && `${wrong} or null`;
-};
+export const int =
+  (min: number, max: number): Check =>
+  (v) =>
+    Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? undefined : `an integer in ${min}..${max}`;
+export const orNull =
+  (c: Check): Check =>
+  (v) => {
+    const wrong = v === null ? undefined : c(v);
+    return wrong && `${wrong} or null`;
+  };
 export const strings: Check = (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'a list of strings');
 export const object: Check = (v) => (isObject(v) ? undefined : 'an object');
 

@@ -60,7 +60,11 @@ export function engineCause(tool: string, r: Omit<RunResult, 'signal'> & { signa
 export function run(cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: [opts.stdinFd ?? 'pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])] });
+    const child = spawn(cmd, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: [opts.stdinFd ?? 'pipe', 'pipe', opts.stderr ?? 'pipe', ...(opts.inheritFds ?? [])],
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
@@ -100,7 +104,6 @@ export function runInteractive(cmd: string, args: readonly string[], stdio: Stdi
     child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
   });
 }
-
 
 /** The number of a signal by name (SIGKILL → 9), for exit statuses of 128 + N. */
 export function signalNumber(sig: NodeJS.Signals): number {

@@ -1,4 +1,17 @@
-import { closeSync, constants as fsc, fstatSync, fsyncSync, openSync, readFileSync, readSync, renameSync, writeSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsc,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
 import { compareNames } from './names.js';
@@ -46,7 +59,9 @@ export function readJson<T>(path: string): T | undefined {
 /** Names of the finished entries of a directory: staging entries (starting with '.') are left out. */
 export function listEntries(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((n) => !n.startsWith('.')).sort(compareNames);
+    return readdirSync(dir)
+      .filter((n) => !n.startsWith('.'))
+      .sort(compareNames);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

@@ -63,9 +63,28 @@ export interface Supervision {
 export const DEFAULT_PROBE = { intervalMs: 1000, timeoutMs: 1000, retries: 3, startPeriodMs: 0 };
 export const DEFAULT_LIMIT = { max: 5, windowMs: 10 * 60_000 };
 
-const probeCheck = shape({ type: str, 'port?': int(1, 65535), 'path?': str, 'command?': str, intervalMs: int(50, 3_600_000), timeoutMs: int(10, 600_000), retries: int(1, 1000), startPeriodMs: int(0, 3_600_000) });
+const probeCheck = shape({
+  type: str,
+  'port?': int(1, 65535),
+  'path?': str,
+  'command?': str,
+  intervalMs: int(50, 3_600_000),
+  timeoutMs: int(10, 600_000),
+  retries: int(1, 1000),
+  startPeriodMs: int(0, 3_600_000),
+});
 const supervisionCheck: Check = shape({
-  policy: orNull(shape({ probe: orNull(probeCheck), onUnhealthy: str, onExit: str, max: int(1, 1000), windowMs: int(1000, 86_400_000), autostart: bool, 'markGoodAfterMs?': orNull(int(100, 604_800_000)) })),
+  policy: orNull(
+    shape({
+      probe: orNull(probeCheck),
+      onUnhealthy: str,
+      onExit: str,
+      max: int(1, 1000),
+      windowMs: int(1000, 86_400_000),
+      autostart: bool,
+      'markGoodAfterMs?': orNull(int(100, 604_800_000)),
+    }),
+  ),
   good: (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'a list of snapshot tags'),
 });
 
@@ -73,7 +92,13 @@ export const supervisionPath = (kind: Kind, name: string) => join(containerDir(k
 
 export function readSupervision(kind: Kind, name: string): Supervision {
   return (
-    readRecordOr<Supervision>(supervisionPath(kind, name), supervisionCheck, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS', `supervision of ${name}`, 'set the policy again (dre-app policy NAME ...) or remove the file') ?? {
+    readRecordOr<Supervision>(
+      supervisionPath(kind, name),
+      supervisionCheck,
+      'DRE_ERR_CONTAINER_UNKNOWN_STATUS',
+      `supervision of ${name}`,
+      'set the policy again (dre-app policy NAME ...) or remove the file',
+    ) ?? {
       policy: null,
       good: [],
     }
@@ -87,12 +112,16 @@ export function writeSupervision(kind: Kind, name: string, s: Supervision): void
 
 /** An action as given, checked: the names it carries are valid, restart-from only for system containers. */
 export function checkAction(kind: Kind, a: unknown, what: string): Action {
-  if (typeof a !== 'string') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be none, restart, rollback:TAG, rollback:last-good or restart-from:CHECKPOINT, not ${shown(a)}`);
+  if (typeof a !== 'string')
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be none, restart, rollback:TAG, rollback:last-good or restart-from:CHECKPOINT, not ${shown(a)}`);
   if (a === 'none' || a === 'restart' || a === 'rollback:last-good') return a;
   const [verb, tag] = a.split(/:(.*)/s);
   if (verb === 'rollback') return `rollback:${checkName(tag, 'snapshot tag')}`;
   if (verb === 'restart-from' && kind === 'sys') return `restart-from:${checkName(tag, 'checkpoint tag')}`;
-  throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} ${shown(a)}: use none, restart, rollback:TAG, rollback:last-good${kind === 'sys' ? ' or restart-from:CHECKPOINT' : ''}`);
+  throw dreError(
+    'DRE_ERR_INVALID_ARGUMENT',
+    `${what} ${shown(a)}: use none, restart, rollback:TAG, rollback:last-good${kind === 'sys' ? ' or restart-from:CHECKPOINT' : ''}`,
+  );
 }
 
 /** A policy as a caller gives it (partial, from the API or the CLI), completed with the defaults and checked. */
@@ -103,13 +132,23 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
   if (v.probe !== undefined && v.probe !== null) {
     if (typeof v.probe !== 'object') throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe must be an object, not ${shown(v.probe)}`);
     const q: Record<string, unknown> = { ...DEFAULT_PROBE, ...(v.probe as Record<string, unknown>) };
-    if (q.type !== 'tcp' && q.type !== 'http' && q.type !== 'exec' && q.type !== 'heartbeat') throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe type must be tcp, http, exec or heartbeat, not ${shown(q.type)}`);
-    if (q.path !== undefined && (typeof q.path !== 'string' || !q.path.startsWith('/'))) throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe path must start with /, not ${shown(q.path)}`);
+    if (q.type !== 'tcp' && q.type !== 'http' && q.type !== 'exec' && q.type !== 'heartbeat')
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe type must be tcp, http, exec or heartbeat, not ${shown(q.type)}`);
+    if (q.path !== undefined && (typeof q.path !== 'string' || !q.path.startsWith('/')))
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `probe path must start with /, not ${shown(q.path)}`);
     if (q.type === 'exec' && (typeof q.command !== 'string' || q.command.trim() === '' || q.command.includes('\0') || q.command.length > 4096)) {
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `an exec probe needs a command (1 to 4096 characters, no NUL), not ${shown(q.command)}`);
     }
-    if (q.type === 'heartbeat' && kind === 'sys') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'a system container has no NOTIFY_SOCKET to send heartbeats on: use an exec probe (run through its guest agent)');
-    if ((q.type === 'tcp' || q.type === 'http') && kind === 'sys') throw dreError('DRE_ERR_INVALID_ARGUMENT', `a system container has no network address to probe: use an exec probe (run through its guest agent), not ${q.type}`);
+    if (q.type === 'heartbeat' && kind === 'sys')
+      throw dreError(
+        'DRE_ERR_INVALID_ARGUMENT',
+        'a system container has no NOTIFY_SOCKET to send heartbeats on: use an exec probe (run through its guest agent)',
+      );
+    if ((q.type === 'tcp' || q.type === 'http') && kind === 'sys')
+      throw dreError(
+        'DRE_ERR_INVALID_ARGUMENT',
+        `a system container has no network address to probe: use an exec probe (run through its guest agent), not ${q.type}`,
+      );
     probe = {
       type: q.type,
       ...(q.type === 'exec' ? { command: q.command as string } : q.type === 'heartbeat' ? {} : { port: checkInt(q.port, 'probe port', 1, 65535) }),
@@ -120,9 +159,11 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
       startPeriodMs: checkInt(q.startPeriodMs, 'probe start period (ms)', 0, 3_600_000),
     };
   }
-  if (v.autostart !== undefined && typeof v.autostart !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', `autostart must be true or false, not ${shown(v.autostart)}`);
+  if (v.autostart !== undefined && typeof v.autostart !== 'boolean')
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `autostart must be true or false, not ${shown(v.autostart)}`);
   const markGood = v.markGoodAfterMs ?? null;
-  if (markGood !== null && !probe) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'marking snapshots good after a healthy time needs a probe (--probe) to tell healthy');
+  if (markGood !== null && !probe)
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', 'marking snapshots good after a healthy time needs a probe (--probe) to tell healthy');
   return {
     probe,
     markGoodAfterMs: markGood === null ? null : checkInt(markGood, 'mark-good-after (ms)', 100, 604_800_000),
@@ -146,7 +187,14 @@ export interface Health {
   /** What the container's NOTIFY_SOCKET said since its last start (application containers). */
   notify?: { ready: boolean; status: string | null; stopping: boolean };
   /** The recovery under way (state `recovering`) or the last one. */
-  last: { trigger: 'unhealthy' | 'exit'; action: Action; startedAt: string; ms: number | null; result: 'running' | 'recovered' | 'failed'; error?: string } | null;
+  last: {
+    trigger: 'unhealthy' | 'exit';
+    action: Action;
+    startedAt: string;
+    ms: number | null;
+    result: 'running' | 'recovered' | 'failed';
+    error?: string;
+  } | null;
 }
 
 export const healthPath = (kind: Kind, name: string) => join(runRoot(), 'supervisor', `${kind}-${name}.json`);

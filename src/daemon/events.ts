@@ -109,7 +109,8 @@ export class EventHub {
   ) {}
 
   async start(): Promise<void> {
-    for (const k of this.kinds) for (const n of await safeList(k)) this.tracked.set(`${k.kind}/${n}`, { expectAlive: k.enginePid(n) !== undefined, disagreed: 0 });
+    for (const k of this.kinds)
+      for (const n of await safeList(k)) this.tracked.set(`${k.kind}/${n}`, { expectAlive: k.enginePid(n) !== undefined, disagreed: 0 });
     this.timer = setInterval(() => void this.tick(), this.tickMs);
     try {
       // Wakes the stream as soon as a writer appends (the tick is the fallback: inotify may miss a rotation).

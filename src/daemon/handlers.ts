@@ -78,7 +78,13 @@ export const handlers: Record<string, Handler> = {
     if (req.body.waitReady !== undefined && action !== 'start') throw dreError('DRE_ERR_INVALID_ARGUMENT', `waitReady goes with action start, not ${action}`);
     if (action === 'start' && req.body.waitReady === true && ctx.events) {
       const hub = ctx.events;
-      const ready = await startWhenReady(d.kind, n, () => d.start(n), async (fn) => hub.subscribe(fn), req.body.readyTimeoutMs as number | undefined);
+      const ready = await startWhenReady(
+        d.kind,
+        n,
+        () => d.start(n),
+        async (fn) => hub.subscribe(fn),
+        req.body.readyTimeoutMs as number | undefined,
+      );
       return { body: { ...state(await d.status(n)).body, ready } };
     }
     if (action === 'stop') await d.stop(n, { timeoutMs: req.body.timeoutMs as number | undefined });
@@ -108,12 +114,16 @@ export const handlers: Record<string, Handler> = {
   buildBase: (req, ctx) => {
     const { flavour, name, release, include } = req.body as { flavour: string; name?: string; release?: string; include?: string[] };
     if (req.params.kind === 'sys') {
-      if (flavour !== 'default' || name !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'build a system Base Image: only the built-in one is built here (flavour "default", no name)');
+      if (flavour !== 'default' || name !== undefined)
+        throw dreError('DRE_ERR_INVALID_ARGUMENT', 'build a system Base Image: only the built-in one is built here (flavour "default", no name)');
       return background(ctx, req, 'default', 'build the default system Base Image', (progress) => sysDriver.rebuildDefaultBase((step) => progress(step)));
     }
-    if (flavour !== 'debian') throw dreError('DRE_ERR_INVALID_ARGUMENT', `build an application Base Image: flavour "debian" is the one there is, not ${JSON.stringify(flavour)}`);
+    if (flavour !== 'debian')
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `build an application Base Image: flavour "debian" is the one there is, not ${JSON.stringify(flavour)}`);
     const base = name ?? 'debian';
-    return background(ctx, req, base, `build Debian base ${base}`, (progress) => appDriver.buildDebianBase(base, { release, include, progress: (line) => progress(line) }));
+    return background(ctx, req, base, `build Debian base ${base}`, (progress) =>
+      appDriver.buildDebianBase(base, { release, include, progress: (line) => progress(line) }),
+    );
   },
   removeBase: async (req) => (await driverOf(req).removeBase(req.params.base), DONE),
 

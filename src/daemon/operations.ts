@@ -36,7 +36,18 @@ export class Operations {
 
   start(kind: Kind, name: string, description: string, work: (progress: Progress) => Promise<unknown>): Operation {
     const now = new Date().toISOString();
-    const op: Operation = { id: randomUUID(), description, kind, name, status: 'running', progress: null, created_at: now, updated_at: now, result: null, error: null };
+    const op: Operation = {
+      id: randomUUID(),
+      description,
+      kind,
+      name,
+      status: 'running',
+      progress: null,
+      created_at: now,
+      updated_at: now,
+      result: null,
+      error: null,
+    };
     this.ops.set(op.id, op);
     const update = (fields: Partial<Operation>) => {
       Object.assign(op, fields, { updated_at: new Date().toISOString() });

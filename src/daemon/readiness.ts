@@ -25,7 +25,8 @@ export interface Ready {
 
 /** Runs `start` and resolves once the container is ready (or rejects past `timeoutMs`, the container left running). */
 export async function startWhenReady(kind: Kind, name: string, start: () => Promise<void>, subscribe: Subscribe, timeoutMs = READY_TIMEOUT_MS): Promise<Ready> {
-  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000) throw dreError('DRE_ERR_INVALID_ARGUMENT', `the readiness timeout must be 1 to 3600000 ms, not ${timeoutMs}`);
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000)
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `the readiness timeout must be 1 to 3600000 ms, not ${timeoutMs}`);
   const began = new Date().toISOString();
   const t0 = performance.now();
   let onReady: (r: Ready) => void = () => undefined;
@@ -40,7 +41,13 @@ export async function startWhenReady(kind: Kind, name: string, start: () => Prom
     await start();
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(dreError('DRE_ERR_DEVICE_BUSY', `start ${name}: started, but not ready within ${timeoutMs} ms (no passing probe, no READY=1 on its NOTIFY_SOCKET); it keeps running`)),
+        () =>
+          reject(
+            dreError(
+              'DRE_ERR_DEVICE_BUSY',
+              `start ${name}: started, but not ready within ${timeoutMs} ms (no passing probe, no READY=1 on its NOTIFY_SOCKET); it keeps running`,
+            ),
+          ),
         Math.max(0, timeoutMs - (performance.now() - t0)),
       );
     });

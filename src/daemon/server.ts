@@ -65,7 +65,8 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
       } catch (e) {
         return reject(dreError('DRE_ERR_INVALID_ARGUMENT', `the request body is not JSON: ${(e as Error).message}`));
       }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) return reject(dreError('DRE_ERR_INVALID_ARGUMENT', 'the request body must be a JSON object'));
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        return reject(dreError('DRE_ERR_INVALID_ARGUMENT', 'the request body must be a JSON object'));
       resolve(value as Record<string, unknown>);
     });
   });
@@ -137,5 +138,6 @@ export function checkHandlers(api: Api): void {
   const ids = new Set(api.routes.map((r) => r.operationId));
   const missing = [...ids].filter((id) => id !== 'getEvents' && !(id in handlers));
   const extra = Object.keys(handlers).filter((id) => !ids.has(id));
-  if (missing.length || extra.length) throw new Error(`api/openapi.json and the handlers disagree: no handler for ${missing.join(', ') || '-'}; not in the document: ${extra.join(', ') || '-'}`);
+  if (missing.length || extra.length)
+    throw new Error(`api/openapi.json and the handlers disagree: no handler for ${missing.join(', ') || '-'}; not in the document: ${extra.join(', ') || '-'}`);
 }

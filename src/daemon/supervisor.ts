@@ -19,7 +19,17 @@ import { isDreError } from '../core/errors.js';
 import { readJournal, record, withCause, type EventType, type JournalEvent } from '../core/journal.js';
 import { runRoot, type Kind } from '../core/paths.js';
 import { sleep } from '../core/proc.js';
-import { lastGood, readHealth, readSupervision, removeHealth, writeHealth, type Action, type Health, type Probe, type RecoveryPolicy } from '../core/supervision.js';
+import {
+  lastGood,
+  readHealth,
+  readSupervision,
+  removeHealth,
+  writeHealth,
+  type Action,
+  type Health,
+  type Probe,
+  type RecoveryPolicy,
+} from '../core/supervision.js';
 import type { EventHub, StreamEvent } from './events.js';
 
 export const SUPERVISOR = 'supervisor';
@@ -175,7 +185,10 @@ export class Supervisor {
   private schedule(w: Watch): void {
     clearTimeout(w.timer);
     if (this.stopped || !w.policy.probe) return;
-    w.timer = setTimeout(() => void this.probeOnce(w, w.policy.probe!).finally(() => this.watches.get(`${w.kind}/${w.name}`) === w && this.schedule(w)), w.policy.probe.intervalMs);
+    w.timer = setTimeout(
+      () => void this.probeOnce(w, w.policy.probe!).finally(() => this.watches.get(`${w.kind}/${w.name}`) === w && this.schedule(w)),
+      w.policy.probe.intervalMs,
+    );
   }
 
   private async probeOnce(w: Watch, probe: Probe): Promise<void> {
@@ -284,7 +297,10 @@ export class Supervisor {
     w.recovering = true;
     const generation = w.generation;
     const startedAt = new Date().toISOString();
-    this.setHealth(w, 'recovering', null, { recoveries: redo ? earlier : [...earlier, now], last: { trigger, action, startedAt, ms: null, result: 'running' } });
+    this.setHealth(w, 'recovering', null, {
+      recoveries: redo ? earlier : [...earlier, now],
+      last: { trigger, action, startedAt, ms: null, result: 'running' },
+    });
     this.event(w, 'recovering', { trigger, action, attempt: earlier.length + (redo ? 0 : 1), redo });
     try {
       await sleep(redo ? 0 : backoffMs(earlier.length));

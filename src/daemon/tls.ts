@@ -25,10 +25,27 @@ export async function ensureServerCertificate(dir: string): Promise<void> {
   if (existsSync(serverCertPath(dir)) && existsSync(serverKeyPath(dir))) return;
   const r = await run(
     'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650', '-subj', `/CN=dred@${hostname()}`, '-keyout', serverKeyPath(dir), '-out', serverCertPath(dir)],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=dred@${hostname()}`,
+      '-keyout',
+      serverKeyPath(dir),
+      '-out',
+      serverCertPath(dir),
+    ],
     { timeoutMs: 30_000 },
   );
-  if (r.code !== 0) throw dreError('DRE_ERR_PERMISSION_DENIED', `dred: cannot make a server certificate in ${dir}: ${r.stderr.trim()}`, engineCause('openssl', r));
+  if (r.code !== 0)
+    throw dreError('DRE_ERR_PERMISSION_DENIED', `dred: cannot make a server certificate in ${dir}: ${r.stderr.trim()}`, engineCause('openssl', r));
 }
 
 /** SHA-256 fingerprints (as Node prints them, AA:BB:...) of the certificates in the trust store. */

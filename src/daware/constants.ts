@@ -54,6 +54,24 @@ export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice'
 
 /** Facility names by code (LOG_FAC) as syslog(3)'s facilitynames spells them (for %faci%). */
 export const FACILITY_NAMES: Readonly<Record<number, string>> = {
-  0: 'kern', 1: 'user', 2: 'mail', 3: 'daemon', 4: 'auth', 5: 'syslog', 6: 'lpr', 7: 'news', 8: 'uucp', 9: 'cron', 10: 'authpriv', 11: 'ftp',
-  16: 'local0', 17: 'local1', 18: 'local2', 19: 'local3', 20: 'local4', 21: 'local5', 22: 'local6', 23: 'local7',
+  0: 'kern',
+  1: 'user',
+  2: 'mail',
+  3: 'daemon',
+  4: 'auth',
+  5: 'syslog',
+  6: 'lpr',
+  7: 'news',
+  8: 'uucp',
+  9: 'cron',
+  10: 'authpriv',
+  11: 'ftp',
+  16: 'local0',
+  17: 'local1',
+  18: 'local2',
+  19: 'local3',
+  20: 'local4',
+  21: 'local5',
+  22: 'local6',
+  23: 'local7',
 };

@@ -2,7 +2,22 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FACILITY_NAMES, LEVEL_NAMES, LOG_ALERT, LOG_CRIT, LOG_DEBUG, LOG_EMERG, LOG_ERR, LOG_FAC, LOG_FACMASK, LOG_INFO, LOG_NOTICE, LOG_PRI, LOG_USER, LOG_WARNING } from './constants.js';
+import {
+  FACILITY_NAMES,
+  LEVEL_NAMES,
+  LOG_ALERT,
+  LOG_CRIT,
+  LOG_DEBUG,
+  LOG_EMERG,
+  LOG_ERR,
+  LOG_FAC,
+  LOG_FACMASK,
+  LOG_INFO,
+  LOG_NOTICE,
+  LOG_PRI,
+  LOG_USER,
+  LOG_WARNING,
+} from './constants.js';
 import * as libc from './libc.js';
 import { sprintf } from './printf.js';
 

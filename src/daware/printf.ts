@@ -26,7 +26,7 @@ export function sprintf(fmt: string, ...args: unknown[]): string {
   let out = '';
   let argi = 0;
   const next = (): unknown => args[argi++];
-  for (let i = 0; i < fmt.length; ) {
+  for (let i = 0; i < fmt.length;) {
     const pct = fmt.indexOf('%', i);
     if (pct < 0) {
       out += fmt.slice(i);
@@ -83,7 +83,7 @@ function convert(s: Spec, arg: unknown): string {
     case 'X':
       return integer(s, unsignedValue(toInt(arg), s.len), 16);
     case 'c':
-      return pad(s, typeof arg === 'string' ? [...arg][0] ?? '' : String.fromCharCode(Number(BigInt.asUintN(8, toInt(arg)))));
+      return pad(s, typeof arg === 'string' ? ([...arg][0] ?? '') : String.fromCharCode(Number(BigInt.asUintN(8, toInt(arg)))));
     case 's':
       return pad(s, str(arg, s.prec));
     case 'p':
@@ -203,7 +203,9 @@ function roundShift(n: bigint, k: number): bigint {
 
 /** Fixed notation with `prec` decimals. */
 function fixed({ n, scale }: Exact, prec: number, alt: boolean): string {
-  const digits = roundShift(n, scale - prec).toString().padStart(prec + 1, '0');
+  const digits = roundShift(n, scale - prec)
+    .toString()
+    .padStart(prec + 1, '0');
   const int = digits.slice(0, digits.length - prec);
   const frac = digits.slice(digits.length - prec);
   return prec > 0 || alt ? `${int}.${frac}` : int;

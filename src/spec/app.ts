@@ -7,7 +7,20 @@ import { appDriver } from '../app/driver.js';
 import { RESOURCE, STATUS, type ResourceType } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { checkObject, shown } from '../core/names.js';
-import { closeHandle, fillResource, handleName, holder, put, pidArg, releaseList, resourceTypeOf, specCall, toResource, type Out, type ResourceValue } from './common.js';
+import {
+  closeHandle,
+  fillResource,
+  handleName,
+  holder,
+  put,
+  pidArg,
+  releaseList,
+  resourceTypeOf,
+  specCall,
+  toResource,
+  type Out,
+  type ResourceValue,
+} from './common.js';
 
 export * from './common.js';
 

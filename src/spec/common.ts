@@ -108,7 +108,8 @@ export function toResource(r: unknown): Resource {
     case RESOURCE.CPU: {
       // The spec's struct has `int parcent`: a fraction is refused here (the idiomatic layer takes one).
       const parcent = u.cpu?.parcent;
-      if (typeof parcent === 'number' && !Number.isInteger(parcent)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `parcent ${parcent} is not a whole number (the spec's int parcent)`);
+      if (typeof parcent === 'number' && !Number.isInteger(parcent))
+        throw dreError('DRE_ERR_INVALID_ARGUMENT', `parcent ${parcent} is not a whole number (the spec's int parcent)`);
       return { type: RESOURCE.CPU, percent: parcent };
     }
     case RESOURCE.CPU_CORE:

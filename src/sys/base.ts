@@ -29,7 +29,9 @@ async function must(what: string, cmd: string, args: string[], opts: { cwd?: str
 }
 
 const cachedKernelDebs = () =>
-  readdirSync(cacheDir()).filter((f) => /^linux-image-.*-cloud-amd64_.*\.deb$/.test(f) && !f.startsWith(`${KERNEL_METAPACKAGE}_`)).sort();
+  readdirSync(cacheDir())
+    .filter((f) => /^linux-image-.*-cloud-amd64_.*\.deb$/.test(f) && !f.startsWith(`${KERNEL_METAPACKAGE}_`))
+    .sort();
 
 /** The concrete kernel package the metapackage points at (e.g. linux-image-6.1.0-56-cloud-amd64). */
 async function kernelPackageName(): Promise<string | undefined> {

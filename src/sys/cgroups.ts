@@ -30,9 +30,11 @@ export const createCgroup = (name: string, cgroup: string): Promise<void> => whi
 export const destroyCgroup = (name: string, cgroup: string): Promise<void> => whileRunning('destroy cgroup in', name, (cgs) => cgs.destroy(cgroup));
 /** Binds a QEMU thread or process of this container (a host PID outside it is PID_NONEXISTENCE). */
 export const bindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('bind a process in', name, (cgs) => cgs.bind(cgroup, pid));
-export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> => whileRunning('unbind a process in', name, (cgs) => cgs.unbind(cgroup, pid));
+export const unbindPid = (name: string, cgroup: string, pid: number): Promise<void> =>
+  whileRunning('unbind a process in', name, (cgs) => cgs.unbind(cgroup, pid));
 export const setResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('set a limit in', name, (cgs) => cgs.set(cgroup, r));
-export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> => whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
+export const unsetResource = (name: string, cgroup: string, r: Resource): Promise<void> =>
+  whileRunning('unset a limit in', name, (cgs) => cgs.unset(cgroup, r));
 export const setLimit = (name: string, r: Resource): Promise<void> => whileRunning('set a limit on', name, (cgs) => cgs.setOwn(r));
 export const unsetLimit = (name: string, r: Resource): Promise<void> => whileRunning('unset a limit on', name, (cgs) => cgs.unsetOwn(r));
 
@@ -58,4 +60,3 @@ async function reading<T>(what: string, name: string, read: (cgs: ControlGroups)
 export const limits = (name: string): Promise<Limits> => reading('read the limits of', name, (cgs) => cgs.ownLimits());
 /** What the container as a whole uses now (CPU % over a short window, memory bytes). */
 export const usage = (name: string): Promise<Usage> => reading('read the usage of', name, (cgs) => cgs.ownUsage());
-

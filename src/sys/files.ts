@@ -47,7 +47,7 @@ export async function push(name: string, src: string, dst: string): Promise<void
     const q = shellQuote(part);
     await guestSh(n, `: > ${q}`, what);
     const buf = Buffer.alloc(CHUNK);
-    for (let off = 0; off < st.size; ) {
+    for (let off = 0; off < st.size;) {
       const got = readSync(fd, buf, 0, CHUNK, off);
       if (got === 0) break; // shrank meanwhile
       await guestSh(n, `cat >> ${q}`, what, buf.subarray(0, got));

@@ -98,7 +98,10 @@ export function acquireLease(c: NfsClient, n: string, what: string): void {
   if (c.writeText(leaseFile(n), JSON.stringify({ ...me, since: new Date().toISOString() }), true)) return;
   const holder = readLease(c, n);
   if (holder?.hostId === me.hostId) return;
-  throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: the shared container is run by host ${holder?.host ?? 'unknown'} (lease since ${holder?.since ?? '?'})`);
+  throw dreError(
+    'DRE_ERR_CONTAINER_BUSY',
+    `${what} ${n}: the shared container is run by host ${holder?.host ?? 'unknown'} (lease since ${holder?.since ?? '?'})`,
+  );
 }
 
 /** Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container is not shared or the lease is another's. */
@@ -137,7 +140,10 @@ export function requireIncoming(c: NfsClient, n: string, port: number, what: str
   const next = c.readText(incomingFile(n));
   const announced = next === undefined ? undefined : (JSON.parse(next) as Partial<Incoming>);
   if (announced?.port !== port || announced.hostId === hostId() || typeof announced.imageLength !== 'number') {
-    throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`);
+    throw dreError(
+      'DRE_ERR_NO_SOCKET_AVAILABLE',
+      `${what}: no host waits for it from the share on port ${port} (run dre-sys immigrate ${n} ${port} on the target first); it keeps running here`,
+    );
   }
   return announced.imageLength;
 }
@@ -152,7 +158,9 @@ export const mountShareOf = (n: string, what: string) => NfsClient.mount(parseNf
 export function outgrownImage(c: NfsClient, n: string, targetLength: number): () => string | undefined {
   return () => {
     const length = c.size(imageFile(n)) ?? 0;
-    return length > targetLength ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again` : undefined;
+    return length > targetLength
+      ? `the shared image grew to ${length} bytes since the target opened it at ${targetLength} (it would read the rest as zeros); start the immigration there again`
+      : undefined;
   };
 }
 
@@ -243,11 +251,13 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   if (!sh) return undefined;
   const kernelBase = rec.base ?? DEFAULT_BASE;
   if (kernelBase === DEFAULT_BASE) await ensureDefaultBase();
-  if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
+  if (!baseExists(kernelBase))
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
   const target = parseNfsUrl(sh.url, `${what} ${n}`);
   const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
   const id = withNfs(target, `${what} ${n}`, (c) => {
-    if (c.readText(recordFile(n)) === undefined) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
+    if (c.readText(recordFile(n)) === undefined)
+      throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
     if (makeRoom) makeRoom(c);
     else acquireLease(c, n, what);
     return imageIdentity(c, n, user, what);
@@ -268,7 +278,8 @@ export function diskPath(n: string): string {
   const target = parseNfsUrl(sh.url, `disk of ${n}`);
   withNfs(target, `disk of ${n}`, (c) => {
     const holder = readLease(c, n);
-    if (holder && holder.hostId !== hostId()) throw dreError('DRE_ERR_CONTAINER_BUSY', `${n}: the shared container is run by host ${holder.host}; its disk is not touched from here`);
+    if (holder && holder.hostId !== hostId())
+      throw dreError('DRE_ERR_CONTAINER_BUSY', `${n}: the shared container is run by host ${holder.host}; its disk is not touched from here`);
   });
   return fileUrl(target, imageFile(n));
 }

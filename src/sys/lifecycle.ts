@@ -52,7 +52,6 @@ const EXEC_TIMEOUT_MS = 600_000;
 /** How long exec in a --rootfs guest waits for its agent to answer a ping before saying it has none. */
 const AGENT_PING_MS = 5_000;
 
-
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
 export function changing<T>(what: string, name: unknown, fn: (name: string, rec: SysRecord, lock: ContainerLock) => Promise<T>): Promise<T> {
   return changingContainer('sys', what, name, requireContainer, (n, rec, lock) => holding(n, () => fn(n, rec, lock)));
@@ -95,7 +94,8 @@ function checkConfig(config: SysConfig): CheckedConfig {
     }
     if (config.rootfs.length > 4096) throw dreError('DRE_ERR_REQUEST_TOO_LONG', 'rootfs path is longer than 4096 characters');
     if (config.base !== null && config.base !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'give base or rootfs, not both');
-    if (net.diskMiB !== undefined) throw dreError('DRE_ERR_INVALID_ARGUMENT', 'disk_size applies to a disk made on a base, not to a rootfs (resize the image itself)');
+    if (net.diskMiB !== undefined)
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', 'disk_size applies to a disk made on a base, not to a rootfs (resize the image itself)');
     return { base: null, rootfs: config.rootfs, memoryMiB, accel, ...net };
   }
   const base = config.base === null || config.base === undefined ? DEFAULT_BASE : checkName(config.base, 'base');
@@ -106,7 +106,8 @@ function checkConfig(config: SysConfig): CheckedConfig {
 async function baseDiskMiB(n: string, base: string): Promise<number> {
   const r = await run('qemu-img', ['info', '-U', '--output=json', baseDiskPath(base)], { timeoutMs: 60_000 });
   const bytes = r.code === 0 ? Number((JSON.parse(r.stdout) as { 'virtual-size'?: number })['virtual-size']) : NaN;
-  if (!Number.isFinite(bytes)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img info cannot read base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
+  if (!Number.isFinite(bytes))
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img info cannot read base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   return Math.ceil(bytes / 2 ** 20);
 }
 
@@ -114,7 +115,8 @@ async function baseDiskMiB(n: string, base: string): Promise<number> {
 async function createOverlay(n: string, base: string, path: string, diskMiB: number | undefined): Promise<void> {
   const size = diskMiB === undefined ? [] : [`${diskMiB}M`];
   const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(base), path, ...size], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
+  if (r.code !== 0)
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: qemu-img create failed on base ${base}: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
   chmodSync(path, 0o600);
 }
 
@@ -132,7 +134,8 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
     else if (!baseExists(cfg.base!)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${cfg.base}`);
     if (diskMiB !== undefined) {
       const least = await baseDiskMiB(n, cfg.base!);
-      if (diskMiB < least) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${n}: disk_size ${diskMiB} MiB is smaller than base ${cfg.base}'s disk (${least} MiB)`);
+      if (diskMiB < least)
+        throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${n}: disk_size ${diskMiB} MiB is smaller than base ${cfg.base}'s disk (${least} MiB)`);
     }
     // The address comes from the allocator application containers use (one bridge, one subnet).
     const lease = await claimNetwork('sys', n, network, port);

@@ -194,9 +194,15 @@ function progressOf(info: MigrateInfo, started: number): MigrationProgress {
 /** The DreError for a migration QEMU reports as failed. */
 function failure(n: string, dest: string, desc: string): Error {
   if (isTargetUnreachable(desc)) {
-    return dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `migrate ${n}: nothing accepts the migration at ${dest} (start the immigration there first); it keeps running here: ${desc}`);
+    return dreError(
+      'DRE_ERR_NO_SOCKET_AVAILABLE',
+      `migrate ${n}: nothing accepts the migration at ${dest} (start the immigration there first); it keeps running here: ${desc}`,
+    );
   }
-  return dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: the target ended the migration half-way (its QEMU stopped or refused the stream); it keeps running here: ${desc}`);
+  return dreError(
+    'DRE_ERR_DEVICE_BUSY',
+    `migrate ${n}: the target ended the migration half-way (its QEMU stopped or refused the stream); it keeps running here: ${desc}`,
+  );
 }
 
 /** After a failed or cancelled migration: the guest runs on here (QEMU normally resumes it itself). */
@@ -259,7 +265,10 @@ async function follow(
       if (info.status === 'cancelled' && refused) throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: ${refused}; cancelled, it keeps running here`);
       if (info.status === 'cancelled') {
         const left = `${(remaining / 2 ** 20).toFixed(1)} MiB still to send`;
-        throw dreError('DRE_ERR_DEVICE_BUSY', `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`);
+        throw dreError(
+          'DRE_ERR_DEVICE_BUSY',
+          `migrate ${n}: did not converge within ${Math.round(timeoutMs / 1000)} s (${left}: the link is slower than the guest dirties memory); cancelled, it keeps running here`,
+        );
       }
       const progress = progressOf(info, started);
       remaining = progress.remainingBytes;
@@ -284,7 +293,11 @@ async function handOver(n: string, target: string): Promise<void> {
       return;
     } catch (e) {
       if (attempt === 3) {
-        throw dreError('DRE_ERR_NFS_MOUNT_FAILED', `migrate ${n}: the guest now runs on ${target}, but its lease could not be handed over (${(e as Error).message}); do not start it here`, e);
+        throw dreError(
+          'DRE_ERR_NFS_MOUNT_FAILED',
+          `migrate ${n}: the guest now runs on ${target}, but its lease could not be handed over (${(e as Error).message}); do not start it here`,
+          e,
+        );
       }
       await sleep(1_000);
     }
@@ -347,7 +360,11 @@ export async function migrate(name: string, target: string, port: number, opts: 
         // This host's QEMU died (killed) half-way: the guest is gone here and never arrived there.
         removeRunFiles(n);
         await releaseLease(n);
-        throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: its QEMU ended during the migration; the guest did not move and the container is stopped here (start it again)`, e);
+        throw dreError(
+          'DRE_ERR_CONTAINER_STOPPED',
+          `${what}: its QEMU ended during the migration; the guest did not move and the container is stopped here (start it again)`,
+          e,
+        );
       }
       if (isDreError(e)) throw e;
       throw failure(n, dest, (e as Error).message);
@@ -361,6 +378,12 @@ export async function migrate(name: string, target: string, port: number, opts: 
     if (shared) await handOver(n, target);
     const final = progressOf(info, 0);
     opts.onProgress?.(final);
-    return { mode: shared ? 'shared' : 'copy', elapsedMs: Date.now() - called, totalTimeMs: info['total-time'] ?? 0, downtimeMs: info.downtime ?? 0, transferredBytes: final.transferredBytes };
+    return {
+      mode: shared ? 'shared' : 'copy',
+      elapsedMs: Date.now() - called,
+      totalTimeMs: info['total-time'] ?? 0,
+      downtimeMs: info.downtime ?? 0,
+      transferredBytes: final.transferredBytes,
+    };
   });
 }

@@ -202,7 +202,12 @@ export class NfsClient {
     if (rc === -ENOENT) return undefined;
     if (rc !== 0) this.fail(`stat ${file || 'the export'} on the share`, rc);
     const field = (offset: number) => Number(st.readBigUInt64LE(offset));
-    return { size: field(NFS_STAT_64_SIZE_OFFSET), mode: field(NFS_STAT_64_MODE_OFFSET) & 0o7777, uid: field(NFS_STAT_64_UID_OFFSET), gid: field(NFS_STAT_64_GID_OFFSET) };
+    return {
+      size: field(NFS_STAT_64_SIZE_OFFSET),
+      mode: field(NFS_STAT_64_MODE_OFFSET) & 0o7777,
+      uid: field(NFS_STAT_64_UID_OFFSET),
+      gid: field(NFS_STAT_64_GID_OFFSET),
+    };
   }
 
   chown(file: string, uid: number, gid: number): void {

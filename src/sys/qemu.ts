@@ -44,7 +44,8 @@ const AGENTLESS_BOOT_MS = 60_000;
 const BOOTED_MARKER = /login: |Please press Enter to activate this console/;
 
 /** Why exec and a graceful stop are not available in a guest without the agent (start says it, exec refuses with it). */
-export const NO_AGENT = 'the guest runs no D-RE agent (port org.dre.agent): exec needs the agent, and stop presses the ACPI power button and ends QEMU after the timeout';
+export const NO_AGENT =
+  'the guest runs no D-RE agent (port org.dre.agent): exec needs the agent, and stop presses the ACPI power button and ends QEMU after the timeout';
 
 /** The disk and kernel a container boots, and which of D-RE's files QEMU writes and reads for it. */
 interface BootFiles {
@@ -79,7 +80,11 @@ function openRootfs(path: string, what: string): number[] {
     return fds;
   } catch (e) {
     for (const fd of fds) closeSync(fd);
-    throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: its rootfs ${path} cannot be opened read-write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, e);
+    throw dreError(
+      'DRE_ERR_DEVICE_BUSY',
+      `${what}: its rootfs ${path} cannot be opened read-write (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      e,
+    );
   }
 }
 
@@ -360,4 +365,3 @@ export function removeRunFiles(n: string): void {
   for (const p of runFiles(n)) rmSync(p, { force: true });
   endNic(n);
 }
-

@@ -21,7 +21,8 @@ export async function configure(name: string, changes: Partial<Settings>): Promi
   await changing('configure', name, async (n) => {
     const rec = requireContainer(n, 'configure');
     const next = { ...rec };
-    if (changes.memory !== undefined || changes.cpus !== undefined || changes.port !== undefined) await refuseUnless(n, 'change the memory, CPUs or port of', [STATUS.STOP]);
+    if (changes.memory !== undefined || changes.cpus !== undefined || changes.port !== undefined)
+      await refuseUnless(n, 'change the memory, CPUs or port of', [STATUS.STOP]);
     if (changes.port !== undefined) {
       if (!rec.address) throw dreError('DRE_ERR_INVALID_ARGUMENT', `configure ${n}: it has no network (made with --no-network): no port to forward`);
       const port = changes.port === null ? null : checkInt(changes.port, 'port', 1, 65535);

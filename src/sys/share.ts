@@ -104,7 +104,8 @@ export async function share(name: string): Promise<void> {
     const info = await imageInfo(localDiskPath(n), what, 'DRE_ERR_INVALID_ARGUMENT');
     requireOwnBacking(info, baseDiskPath(rec.base!), what, 'DRE_ERR_INVALID_ARGUMENT');
     const snaps = info.snapshots?.length ?? 0;
-    if (snaps > 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
+    if (snaps > 0)
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: its disk holds ${snaps} snapshot(s)/checkpoint(s), which a share does not carry; remove them first`);
     await withRevertAsync(async (revert) => {
       withNfs(target, what, (c) => {
         if (!c.writeText(recordFile(n), JSON.stringify({ ...rec, sharedBy: thisHost() }), true)) {

@@ -10,7 +10,17 @@ import { requireRoot } from '../core/privilege.js';
 import { engineCause, lastLines, run } from '../core/run.js';
 import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
-import { baseDiskPath, baseInitrdPath, baseKernelPath, CHECKPOINT_PREFIX, qmpSocketPath, readRecord, recordPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import {
+  baseDiskPath,
+  baseInitrdPath,
+  baseKernelPath,
+  CHECKPOINT_PREFIX,
+  qmpSocketPath,
+  readRecord,
+  recordPath,
+  SNAPSHOT_PREFIX,
+  type SysRecord,
+} from './layout.js';
 import { listContainers, refuseState } from '../core/operation.js';
 import type { SnapshotDetail } from '../core/driver.js';
 import { changing } from './lifecycle.js';
@@ -84,7 +94,15 @@ function requireSnapshotDisk(n: string, rec: SysRecord, what: string, code: DreE
  * qemu-img snapshot on the stopped container's disk; it keeps the container locked while it runs, even if we are killed.
  * `disk` is `diskPath(n)`, found once per operation (for a shared container that is an NFS mount and a lease check).
  */
-async function qemuImgSnapshot(n: string, disk: string, lock: ContainerLock, what: string, code: DreErrName, flag: '-c' | '-a' | '-d', name: string): Promise<void> {
+async function qemuImgSnapshot(
+  n: string,
+  disk: string,
+  lock: ContainerLock,
+  what: string,
+  code: DreErrName,
+  flag: '-c' | '-a' | '-d',
+  name: string,
+): Promise<void> {
   const r = await run('qemu-img', ['snapshot', flag, name, disk], { timeoutMs: 300_000, inheritFds: [lock.fd] });
   if (r.code !== 0) throw dreError(code, `${what} ${n}: qemu-img snapshot ${flag} failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
 }
@@ -187,16 +205,26 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     const backing = isShared(n) ? undefined : baseDiskPath(rec.base!); // a shared image is flattened
     requireOwnBacking(info, backing, `commit snapshot of ${n}`, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
     const taken = (e: unknown) => dreError('DRE_ERR_BASE_EXISTENCE', `commit snapshot of ${n}: a Base Image named ${b} appeared meanwhile`, e);
-    await buildAside(basesDir('sys'), b, async (staging) => {
-      const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', disk, join(staging, 'disk.qcow2')], {
-        timeoutMs: 600_000,
-        inheritFds: [lock.fd],
-      });
-      if (r.code !== 0) throw dreError('DRE_ERR_COMMIT_SNAPSHOT_FAILED', `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`, engineCause('qemu-img', r));
-      copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
-      copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
-      writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
-    }, taken);
+    await buildAside(
+      basesDir('sys'),
+      b,
+      async (staging) => {
+        const r = await run('qemu-img', ['convert', '-U', '-l', `snapshot.name=${SNAPSHOT_PREFIX}${t}`, '-O', 'qcow2', disk, join(staging, 'disk.qcow2')], {
+          timeoutMs: 600_000,
+          inheritFds: [lock.fd],
+        });
+        if (r.code !== 0)
+          throw dreError(
+            'DRE_ERR_COMMIT_SNAPSHOT_FAILED',
+            `commit snapshot ${t} of ${n}: qemu-img convert failed: ${lastLines(r.stderr)}`,
+            engineCause('qemu-img', r),
+          );
+        copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
+        copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
+        writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
+      },
+      taken,
+    );
   });
 }
 

@@ -11,10 +11,13 @@ export async function connectUnix(path: string, timeoutMs: number): Promise<Sock
     try {
       return await new Promise<Socket>((resolve, reject) => {
         const s = connect(path);
-        const timer = setTimeout(() => {
-          s.destroy();
-          reject(new Error(`${path}: no connection after ${timeoutMs} ms`));
-        }, Math.max(1, end - Date.now()));
+        const timer = setTimeout(
+          () => {
+            s.destroy();
+            reject(new Error(`${path}: no connection after ${timeoutMs} ms`));
+          },
+          Math.max(1, end - Date.now()),
+        );
         s.once('connect', () => {
           clearTimeout(timer);
           resolve(s);
@@ -30,4 +33,3 @@ export async function connectUnix(path: string, timeoutMs: number): Promise<Sock
     }
   }
 }
-

@@ -133,7 +133,14 @@ export function pid(name: string): Promise<number> {
 }
 
 /** What `dre-sys list` shows of a container beside its status. */
-export function info(name: string): { base: string | null; rootfs: string | null; memoryMiB: number; cpus: number; address: string | null; port: number | null } {
+export function info(name: string): {
+  base: string | null;
+  rootfs: string | null;
+  memoryMiB: number;
+  cpus: number;
+  address: string | null;
+  port: number | null;
+} {
   const rec = requireContainer(checkName(name, 'container name'), 'info of');
   return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB, cpus: rec.cpus ?? 1, address: rec.address ?? null, port: rec.port ?? null };
 }

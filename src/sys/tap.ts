@@ -62,7 +62,10 @@ async function ip(args: string[]) {
 async function openTap(name: string, what: string): Promise<number> {
   if (existsSync(`/sys/class/net/${name}`)) {
     if (!existsSync(`/sys/class/net/${name}/tun_flags`)) {
-      throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what}: a link named ${name} exists and is not a tap; remove it or set another bridge in the network config`);
+      throw dreError(
+        'DRE_ERR_NO_TAP_AVAILABLE',
+        `${what}: a link named ${name} exists and is not a tap; remove it or set another bridge in the network config`,
+      );
     }
     await ip(['link', 'del', 'dev', name]);
   }
@@ -112,7 +115,10 @@ export async function prepareNic(n: string, rec: SysRecord, what: string): Promi
     closePort(leaseKey('sys', n));
   };
   try {
-    for (const step of [['link', 'set', 'dev', tap, 'master', net.bridge], ['link', 'set', 'dev', tap, 'up']]) {
+    for (const step of [
+      ['link', 'set', 'dev', tap, 'master', net.bridge],
+      ['link', 'set', 'dev', tap, 'up'],
+    ]) {
       const r = await ip(step);
       if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} ${n}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
     }

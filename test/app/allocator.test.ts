@@ -61,10 +61,19 @@ describe('the address allocator under parallel creates', () => {
     assert.deepEqual(twice, [], `addresses handed out more than once`);
     assert.equal(byAddress.size, CREATES);
     // Lowest first, from .2 up (the gateway holds .1), past the end of the first /24 when there are more than 253.
-    const hostNumbers = [...byAddress.keys()].map((a) => a.split('.').map(Number)).map(([, , c, d]) => (c - third) * 256 + d).sort((x, y) => x - y);
-    assert.deepEqual(hostNumbers, Array.from({ length: CREATES }, (_, i) => i + 2));
+    const hostNumbers = [...byAddress.keys()]
+      .map((a) => a.split('.').map(Number))
+      .map(([, , c, d]) => (c - third) * 256 + d)
+      .sort((x, y) => x - y);
+    assert.deepEqual(
+      hostNumbers,
+      Array.from({ length: CREATES }, (_, i) => i + 2),
+    );
     for (const n of names.slice(0, 3)) {
-      assert.match(readFileSync(join(containersDir('app'), n, 'config'), 'utf8'), new RegExp(`^lxc\\.net\\.0\\.ipv4\\.address = 10\\.239\\.\\d+\\.\\d+/${prefix} `, 'm'));
+      assert.match(
+        readFileSync(join(containersDir('app'), n, 'config'), 'utf8'),
+        new RegExp(`^lxc\\.net\\.0\\.ipv4\\.address = 10\\.239\\.\\d+\\.\\d+/${prefix} `, 'm'),
+      );
     }
 
     // The CLI agrees, and leases.json holds exactly these containers with these addresses.

@@ -31,7 +31,10 @@ const LIMIT = {
 
 /** Every group the process is in, per hierarchy line of /proc/PID/cgroup. */
 function groupsOf(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':')[2]);
+  return readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(':')[2]);
 }
 
 /** CPU time of a process in ns (/proc/PID/schedstat, first field). */
@@ -98,7 +101,8 @@ describe('control groups of an application container', () => {
     await app.createCgroup(name, 'web');
     for (const m of allHierarchyMounts()) assert.ok(readdirSync(join(m, group())).includes('web'), `${m} has the group`);
     await assert.rejects(app.createCgroup(name, 'web'), fails('DRE_ERR_CGROUP_EXISTENCE'));
-    if (v('cpuset') === 1) assert.equal(cgFile('cpuset', cgRel('web'), 'cpuset.mems'), cgFile('cpuset', group(), 'cpuset.mems'), 'a v1 cpuset gets its memory nodes');
+    if (v('cpuset') === 1)
+      assert.equal(cgFile('cpuset', cgRel('web'), 'cpuset.mems'), cgFile('cpuset', group(), 'cpuset.mems'), 'a v1 cpuset gets its memory nodes');
   });
 
   it('refuses names that would leave the container group, and the reserved process leaf', async () => {
@@ -111,7 +115,11 @@ describe('control groups of an application container', () => {
     await assert.rejects(app.createCgroup(name, 'x'.repeat(65)), fails('DRE_ERR_REQUEST_TOO_LONG'));
     await assert.rejects(app.createCgroup(name, null as unknown as string), fails('DRE_ERR_NULL_POINTER'));
     await assert.rejects(app.setResource(name, '../ns', { type: RESOURCE.MEMORY, bytes: MiB }), fails('DRE_ERR_INVALID_ARGUMENT'));
-    assert.deepEqual(allHierarchyMounts().map((m) => readdirSync(join(m, group())).sort().join(',')), before, 'nothing made or removed');
+    assert.deepEqual(
+      allHierarchyMounts().map((m) => readdirSync(join(m, group())).sort().join(',')),
+      before,
+      'nothing made or removed',
+    );
     assert.ok(allHierarchyMounts().every((m) => !readdirSync(join(m, group(), '..')).includes('x')));
   });
 
@@ -126,7 +134,10 @@ describe('control groups of an application container', () => {
 
   it('binds a process by host PID and by VPID, and unbinds it back into the container leaf', async () => {
     const p = await start('sleep 1001');
-    assert.ok(groupsOf(p.pid).every((g) => g.startsWith(`/${containerProcsCgroup(name)}`)), 'starts in the ns leaf');
+    assert.ok(
+      groupsOf(p.pid).every((g) => g.startsWith(`/${containerProcsCgroup(name)}`)),
+      'starts in the ns leaf',
+    );
     await app.bindPid(name, 'web', p.pid);
     assert.deepEqual(new Set(groupsOf(p.pid)), new Set([`/${cgRel('web')}`]), 'in the group in every hierarchy');
     await app.unbindPid(name, 'web', p.pid);
@@ -143,7 +154,10 @@ describe('control groups of an application container', () => {
 
   it('refuses processes that are not the container’s: host PIDs, VPIDs it lacks, other containers', async () => {
     await assert.rejects(app.bindPid(name, 'web', process.pid), fails('DRE_ERR_PID_NONEXISTENCE'));
-    assert.ok(groupsOf(process.pid).every((g) => !g.includes(group())), 'the host process stayed where it was');
+    assert.ok(
+      groupsOf(process.pid).every((g) => !g.includes(group())),
+      'the host process stayed where it was',
+    );
     await assert.rejects(app.bindPid(name, 'web', 2 ** 22 + 12345), fails('DRE_ERR_PID_NONEXISTENCE'));
     await assert.rejects(app.bindVpid(name, 'web', 99_999), fails('DRE_ERR_PID_NONEXISTENCE'));
     // The test's own PID exists on the host but is no VPID of the container.
@@ -157,9 +171,16 @@ describe('control groups of an application container', () => {
       const q = await startIn(other, 'sleep 1002');
       started.push(q.pid);
       await assert.rejects(app.bindPid(name, 'web', q.pid), fails('DRE_ERR_PID_NONEXISTENCE'), "another container's process");
-      const mine = (readFileSync(join(controllers().get('pids')!.mount, containerProcsCgroup(name), 'cgroup.procs'), 'utf8').trim().split('\n').map(Number)).map((x) => nsPids(x)?.at(-1));
+      const mine = readFileSync(join(controllers().get('pids')!.mount, containerProcsCgroup(name), 'cgroup.procs'), 'utf8')
+        .trim()
+        .split('\n')
+        .map(Number)
+        .map((x) => nsPids(x)?.at(-1));
       if (!mine.includes(q.vpid)) await assert.rejects(app.bindVpid(name, 'web', q.vpid), fails('DRE_ERR_PID_NONEXISTENCE'), "another container's VPID");
-      assert.ok(groupsOf(q.pid).every((g) => g.includes(containerCgroup(other))), 'it stayed in its own container');
+      assert.ok(
+        groupsOf(q.pid).every((g) => g.includes(containerCgroup(other))),
+        'it stayed in its own container',
+      );
     } finally {
       await app.stop(other, { timeoutMs: 0 }).catch(() => {});
       await app.destroy(other).catch(() => {});
@@ -171,13 +192,19 @@ describe('control groups of an application container', () => {
     await app.setResource(name, 'small', { type: RESOURCE.MEMORY, bytes: 24 * MiB });
     assert.equal(cgFile('memory', cgRel('small'), LIMIT.memory().file), `${24 * MiB}`);
     // The shell waits for a go file so that what it forks is born inside the limited group.
-    const p = await start('while [ ! -e /tmp/go-oom ]; do sleep 0.1; done; head -c 100663296 /dev/zero | tail > /dev/null; echo $? > /tmp/oom-result; sleep 1000');
+    const p = await start(
+      'while [ ! -e /tmp/go-oom ]; do sleep 0.1; done; head -c 100663296 /dev/zero | tail > /dev/null; echo $? > /tmp/oom-result; sleep 1000',
+    );
     await app.bindPid(name, 'small', p.pid);
     assert.equal(cli('dre-app', ['exec', name, '--', 'touch', '/tmp/go-oom']).code, 0);
-    const result = await waitFor(() => {
-      const r = cli('dre-app', ['exec', name, '--', 'cat', '/tmp/oom-result']);
-      return r.code === 0 ? r.stdout.trim() : undefined;
-    }, 90_000, 250);
+    const result = await waitFor(
+      () => {
+        const r = cli('dre-app', ['exec', name, '--', 'cat', '/tmp/oom-result']);
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      },
+      90_000,
+      250,
+    );
     // Seen once in a dozen runs: no result within 30 s. Say what the group held, to find out why.
     const inGroup = () =>
       cgFile('memory', cgRel('small'), 'cgroup.procs')
@@ -185,7 +212,10 @@ describe('control groups of an application container', () => {
         .filter(Boolean)
         .map((pid) => `${pid}:${procStat(Number(pid))?.state ?? 'gone'}:${readFileSync(`/proc/${pid}/comm`, 'utf8').trim()}`)
         .join(' ');
-    assert.ok(result !== undefined, `the pipeline ended (group holds ${inGroup()}; ${cgFile('memory', cgRel('small'), 'memory.oom_control').replace(/\n/g, ' ')})`);
+    assert.ok(
+      result !== undefined,
+      `the pipeline ended (group holds ${inGroup()}; ${cgFile('memory', cgRel('small'), 'memory.oom_control').replace(/\n/g, ' ')})`,
+    );
     assert.equal(result, '137', 'tail was killed by SIGKILL');
     if (v('memory') === 1) {
       assert.match(cgFile('memory', cgRel('small'), 'memory.oom_control'), /^oom_kill [1-9]/m, 'the kernel OOM-killed in the group');
@@ -217,7 +247,10 @@ describe('control groups of an application container', () => {
       assert.ok(pct <= 25, `never above the quota: ${pct.toFixed(1)}%`);
       if (pct >= 15) break;
     }
-    assert.ok(seen.some((x) => x >= 15 && x <= 25), `20% ± 5: measured ${seen.map((x) => x.toFixed(1)).join(', ')}`);
+    assert.ok(
+      seen.some((x) => x >= 15 && x <= 25),
+      `20% ± 5: measured ${seen.map((x) => x.toFixed(1)).join(', ')}`,
+    );
 
     const got = await app.getResource(name, p.pid, RESOURCE.CPU);
     assert.ok(got.percent! > 5 && got.percent! <= 27, `get_resource CPU ${got.percent}% agrees with the quota`);
@@ -263,7 +296,11 @@ describe('control groups of an application container', () => {
   });
 
   it('refuses invalid values and changes nothing', async () => {
-    const files = () => [cgFile('cpu', cgRel('web'), LIMIT.cpu().file), cgFile('cpuset', cgRel('web'), 'cpuset.cpus'), cgFile('memory', cgRel('web'), LIMIT.memory().file)];
+    const files = () => [
+      cgFile('cpu', cgRel('web'), LIMIT.cpu().file),
+      cgFile('cpuset', cgRel('web'), 'cpuset.cpus'),
+      cgFile('memory', cgRel('web'), LIMIT.memory().file),
+    ];
     const before = files();
     const bad: [Resource, DreErrName][] = [
       [{ type: RESOURCE.CPU, percent: 0 }, 'DRE_ERR_INVALID_ARGUMENT'],
@@ -344,7 +381,10 @@ describe('control groups of an application container', () => {
     writeFileSync(join(controllers().get('cpuset')!.mount, cgRel('broken'), 'cpuset.cpus'), '\n');
     const p = await start('sleep 1004');
     await assert.rejects(app.bindPid(name, 'broken', p.pid), fails('DRE_ERR_BIND_FAILED'));
-    assert.ok(groupsOf(p.pid).every((g) => g === `/${containerProcsCgroup(name)}` || g === `/${containerProcsCgroup(name)}/.lxc`), 'rolled back');
+    assert.ok(
+      groupsOf(p.pid).every((g) => g === `/${containerProcsCgroup(name)}` || g === `/${containerProcsCgroup(name)}/.lxc`),
+      'rolled back',
+    );
     await app.destroyCgroup(name, 'broken');
     kill(p.pid);
   });
@@ -363,7 +403,10 @@ describe('control groups of an application container', () => {
     rmdirSync(join(cpuMount, cgRel('web'), 'inner'));
     await app.destroyCgroup(name, 'web');
     assert.ok(isAlive(p.pid));
-    assert.ok(groupsOf(p.pid).every((g) => g === `/${containerProcsCgroup(name)}`), 'moved back to the leaf');
+    assert.ok(
+      groupsOf(p.pid).every((g) => g === `/${containerProcsCgroup(name)}`),
+      'moved back to the leaf',
+    );
     for (const m of allHierarchyMounts()) assert.ok(!readdirSync(join(m, group())).includes('web'), `gone from ${m}`);
     kill(p.pid);
   });
@@ -413,6 +456,11 @@ describe('control groups of an application container', () => {
   it('leaves no group behind when the container stops', async () => {
     await app.createCgroup(name, 'last');
     await app.stop(name, { timeoutMs: 0 });
-    for (const m of allHierarchyMounts()) assert.deepEqual(readdirSync(join(m, group(), '..')).filter((e) => e === name), [], `${m}`);
+    for (const m of allHierarchyMounts())
+      assert.deepEqual(
+        readdirSync(join(m, group(), '..')).filter((e) => e === name),
+        [],
+        `${m}`,
+      );
   });
 });

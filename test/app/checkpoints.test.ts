@@ -47,16 +47,20 @@ describe('application container checkpoints', () => {
     assert.deepEqual(existsSync(checkpointsDir(c)) ? readdirSync(checkpointsDir(c)) : [], [], 'no staging entry is left behind');
   });
 
-  it('fail with CRIU\'s own words where `criu check` fails on this host', { skip: criuWorks && 'criu check passes here: the failure path is the one above' }, async () => {
-    const init = await app.pid(c);
-    const stderr = fails(['checkpoint', c, 'cp2'], 133);
-    assert.ok(stderr.includes(criuWhy), `${stderr} quotes criu check: ${criuWhy}`);
-    assert.match(stderr, /Debian 13's criu 4/);
-    assert.equal(await app.pid(c), init);
-    assert.deepEqual(checkpoints(), []);
-    fails(['restart', c, 'cp2'], 131); // restart takes a running container; the failed checkpoint left none
-    assert.equal(await app.pid(c), init);
-  });
+  it(
+    "fail with CRIU's own words where `criu check` fails on this host",
+    { skip: criuWorks && 'criu check passes here: the failure path is the one above' },
+    async () => {
+      const init = await app.pid(c);
+      const stderr = fails(['checkpoint', c, 'cp2'], 133);
+      assert.ok(stderr.includes(criuWhy), `${stderr} quotes criu check: ${criuWhy}`);
+      assert.match(stderr, /Debian 13's criu 4/);
+      assert.equal(await app.pid(c), init);
+      assert.deepEqual(checkpoints(), []);
+      fails(['restart', c, 'cp2'], 131); // restart takes a running container; the failed checkpoint left none
+      assert.equal(await app.pid(c), init);
+    },
+  );
 
   it('refuse every precondition with its own code', async () => {
     fails(['checkpoint', c, '../x'], 101);

@@ -70,7 +70,7 @@ describe('application container containment', () => {
     c = await running('jail');
   });
 
-  it('maps the container root to this root\'s reserved subordinate range, never to host root', () => {
+  it("maps the container root to this root's reserved subordinate range, never to host root", () => {
     // The root's record of its range, and the host's reservation of it, read as files.
     const range = JSON.parse(readFileSync(join(stateRoot(), 'app', 'idmap.json'), 'utf8')) as { uid: number; gid: number };
     assert.ok(range.uid >= 65536);
@@ -86,11 +86,16 @@ describe('application container containment', () => {
     assert.match(readFileSync('/etc/subgid', 'utf8'), new RegExp(`^${name}:${range.gid}:65536$`, 'm'));
   });
 
-  it('loads LXC\'s seccomp profile and drops sys_rawio and sys_module', () => {
+  it("loads LXC's seccomp profile and drops sys_rawio and sys_module", () => {
     const pid = initPid(c);
     assert.equal(statusField(pid, 'Seccomp'), '2');
     const bounding = BigInt(`0x${statusField(pid, 'CapBnd')}`);
-    for (const [cap, bit] of [['sys_module', 16n], ['sys_rawio', 17n], ['sys_time', 25n], ['mac_admin', 33n]] as const) {
+    for (const [cap, bit] of [
+      ['sys_module', 16n],
+      ['sys_rawio', 17n],
+      ['sys_time', 25n],
+      ['mac_admin', 33n],
+    ] as const) {
       assert.equal((bounding >> bit) & 1n, 0n, `${cap} is still in the bounding set`);
     }
     const devices = readFileSync(join(groupDir('devices', containerGroup('app', c))!, 'devices.list'), 'utf8');
@@ -102,9 +107,15 @@ describe('application container containment', () => {
     const backing = join(work, 'disk.img');
     writeFileSync(backing, Buffer.concat([Buffer.from('HOST-DISK-MARKER\n'), Buffer.alloc(1024 * 1024 - 17)]));
     loop = execFileSync('losetup', ['-f', '--show', backing], { encoding: 'utf8' }).trim();
-    const rdev = execFileSync('stat', ['-c', '%t %T', loop], { encoding: 'utf8' }).trim().split(' ').map((h) => parseInt(h, 16));
-    const r = sh(c, `mknod /tmp/disk b ${rdev[0]} ${rdev[1]}; echo "mknod=$?"; mknod /tmp/kmsg c 1 11; echo "kmsg=$?"
-      ls /dev/loop* /dev/kmsg 2>/dev/null; dd if=/tmp/disk bs=16 count=1 2>/dev/null; echo ESCAPED > /tmp/disk`);
+    const rdev = execFileSync('stat', ['-c', '%t %T', loop], { encoding: 'utf8' })
+      .trim()
+      .split(' ')
+      .map((h) => parseInt(h, 16));
+    const r = sh(
+      c,
+      `mknod /tmp/disk b ${rdev[0]} ${rdev[1]}; echo "mknod=$?"; mknod /tmp/kmsg c 1 11; echo "kmsg=$?"
+      ls /dev/loop* /dev/kmsg 2>/dev/null; dd if=/tmp/disk bs=16 count=1 2>/dev/null; echo ESCAPED > /tmp/disk`,
+    );
     assert.match(r.out, /mknod=1/);
     assert.match(r.out, /kmsg=1/);
     assert.match(r.out, /Operation not permitted/);
@@ -127,9 +138,12 @@ describe('application container containment', () => {
   it('cannot write host sysctls or core_pattern, even through a fresh proc mount', () => {
     const before = readFileSync('/proc/sys/kernel/core_pattern', 'utf8');
     try {
-      const r = sh(c, `mount -o remount,rw /proc/sys 2>&1; echo '|/bin/false dre-attack' > /proc/sys/kernel/core_pattern; echo "sys=$?"
+      const r = sh(
+        c,
+        `mount -o remount,rw /proc/sys 2>&1; echo '|/bin/false dre-attack' > /proc/sys/kernel/core_pattern; echo "sys=$?"
         mkdir -p /tmp/p && mount -t proc proc /tmp/p && echo '|/bin/false dre-attack' > /tmp/p/sys/kernel/core_pattern; echo "fresh=$?"
-        echo 1 > /proc/sys/vm/drop_caches; echo "vm=$?"`);
+        echo 1 > /proc/sys/vm/drop_caches; echo "vm=$?"`,
+      );
       assert.match(r.out, /sys=1/);
       assert.match(r.out, /fresh=1/);
       assert.match(r.out, /vm=1/);
@@ -141,8 +155,11 @@ describe('application container containment', () => {
   });
 
   it('cannot remount the D-RE runtime binds read-write or write into them', () => {
-    const r = sh(c, `for m in /opt/dre /opt/dre/lib /opt/dre/node_modules/dre; do mount -o remount,bind,rw $m; echo "remount $m=$?"; done
-      touch /opt/dre/lib/planted /opt/dre/node_modules/dre/planted; echo "touch=$?"; grep ' /opt/dre' /proc/self/mounts`);
+    const r = sh(
+      c,
+      `for m in /opt/dre /opt/dre/lib /opt/dre/node_modules/dre; do mount -o remount,bind,rw $m; echo "remount $m=$?"; done
+      touch /opt/dre/lib/planted /opt/dre/node_modules/dre/planted; echo "touch=$?"; grep ' /opt/dre' /proc/self/mounts`,
+    );
     assert.match(r.out, /remount \/opt\/dre=1/);
     assert.match(r.out, /remount \/opt\/dre\/lib=1/);
     assert.match(r.out, /remount \/opt\/dre\/node_modules\/dre=1/);
@@ -154,7 +171,7 @@ describe('application container containment', () => {
     assert.equal(readdirSync('/usr/lib').includes('planted'), false);
   });
 
-  it('keeps a process bound to a Control Group in it: no way back to the container\'s own group', async () => {
+  it("keeps a process bound to a Control Group in it: no way back to the container's own group", async () => {
     ok(['cgroup-create', c, 'small']);
     ok(['limit', c, 'small', 'memory', String(32 * 1024 * 1024)]);
     // A shell that reports its PID, waits to be bound, then tries every way out it has.
@@ -165,23 +182,33 @@ describe('application container containment', () => {
       echo done >> /tmp/escape; sleep 600`;
     assert.equal(sh(c, 'cat > /tmp/escape.sh', Buffer.from(script)).code, 0);
     assert.equal(sh(c, 'sh /tmp/escape.sh > /dev/null 2>&1 &').code, 0);
-    const vpid = await waitFor(() => {
-      const r = sh(c, 'cat /tmp/bound.pid 2>/dev/null');
-      return /^\d+$/.test(r.out.trim()) ? r.out.trim() : undefined;
-    }, 10_000, 100);
+    const vpid = await waitFor(
+      () => {
+        const r = sh(c, 'cat /tmp/bound.pid 2>/dev/null');
+        return /^\d+$/.test(r.out.trim()) ? r.out.trim() : undefined;
+      },
+      10_000,
+      100,
+    );
     assert.ok(vpid, 'the attacking shell did not start');
     ok(['bind', c, 'small', vpid, '--vpid']);
     const hostPid = hostPidOfVpid(c, Number(vpid));
     sh(c, 'touch /tmp/go');
-    const result = await waitFor(() => {
-      const r = sh(c, 'cat /tmp/escape 2>/dev/null');
-      return r.out.includes('done') ? r.out : undefined;
-    }, 15_000, 100);
+    const result = await waitFor(
+      () => {
+        const r = sh(c, 'cat /tmp/escape 2>/dev/null');
+        return r.out.includes('done') ? r.out : undefined;
+      },
+      15_000,
+      100,
+    );
     assert.ok(result, 'the attack did not finish');
     assert.match(result, /procs=1/);
     assert.match(result, /mkdir=1/);
     assert.doesNotMatch(result, /sys=0/);
-    const memoryLine = readFileSync(`/proc/${hostPid}/cgroup`, 'utf8').split('\n').find((l) => /:memory:/.test(l));
+    const memoryLine = readFileSync(`/proc/${hostPid}/cgroup`, 'utf8')
+      .split('\n')
+      .find((l) => /:memory:/.test(l));
     assert.equal(memoryLine?.split(':')[2], `/${containerGroup('app', c)}/small`, 'the bound process left its group');
   });
 
@@ -198,7 +225,10 @@ describe('application container containment', () => {
 /** The host PID of `vpid` in the container (NSpid of the container's processes). */
 function hostPidOfVpid(name: string, vpid: number): number {
   const group = groupDir('memory', containerGroup('app', name))!;
-  const pids = execFileSync('sh', ['-c', `cat $(find ${group} -name cgroup.procs)`], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  const pids = execFileSync('sh', ['-c', `cat $(find ${group} -name cgroup.procs)`], { encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
   for (const pid of pids) {
     const ns = statusField(pid, 'NSpid').split(/\s+/).map(Number);
     if (ns[ns.length - 1] === vpid) return pid;

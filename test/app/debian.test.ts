@@ -28,11 +28,15 @@ function sh(name: string, script: string): string {
 
 /** Waits until systemd inside says the boot is over (running, or degraded with the failed units named). */
 async function booted(name: string): Promise<string> {
-  const state = await waitFor(() => {
-    const r = cli('dre-app', ['exec', name, '--', 'systemctl', 'is-system-running']);
-    const s = r.stdout.trim();
-    return ['running', 'degraded'].includes(s) ? s : undefined;
-  }, 60_000, 200);
+  const state = await waitFor(
+    () => {
+      const r = cli('dre-app', ['exec', name, '--', 'systemctl', 'is-system-running']);
+      const s = r.stdout.trim();
+      return ['running', 'degraded'].includes(s) ? s : undefined;
+    },
+    60_000,
+    200,
+  );
   return state ?? 'not booted';
 }
 
@@ -69,16 +73,30 @@ before(async () => {
 after(() => removeMade(made, bases));
 
 describe('Debian Base Images for application containers', () => {
-  it('are ordinary bases owned by the root\'s id range, with systemd and no host keys of their own', async () => {
+  it("are ordinary bases owned by the root's id range, with systemd and no host keys of their own", async () => {
     assert.ok((await app.listBases()).includes(BASE));
     const rootfs = join(baseDir('app', BASE), 'rootfs');
     assert.equal(spawnSync('stat', ['-c', '%u', rootfs], { encoding: 'utf8' }).stdout.trim(), String(rootIdRange().uid));
     assert.match(readFileSync(join(rootfs, 'etc/os-release'), 'utf8'), /Debian/);
     assert.ok(existsSync(join(rootfs, 'usr/bin/python3')), 'python3 from --include');
-    assert.deepEqual(readdirSync(join(rootfs, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_')), []);
-    assert.deepEqual(readdirSync(join(rootfs, 'var/cache/apt/archives')).filter((f) => f.endsWith('.deb')), [], 'no .deb left in the base');
-    assert.ok(readdirSync(debCacheDir()).some((f) => f.startsWith('python3') && f.endsWith('.deb')), 'the packages are cached');
-    assert.deepEqual(readdirSync(basesDir('app')).filter((e) => e.startsWith('.')), [], 'no staging entry left');
+    assert.deepEqual(
+      readdirSync(join(rootfs, 'etc/ssh')).filter((f) => f.startsWith('ssh_host_')),
+      [],
+    );
+    assert.deepEqual(
+      readdirSync(join(rootfs, 'var/cache/apt/archives')).filter((f) => f.endsWith('.deb')),
+      [],
+      'no .deb left in the base',
+    );
+    assert.ok(
+      readdirSync(debCacheDir()).some((f) => f.startsWith('python3') && f.endsWith('.deb')),
+      'the packages are cached',
+    );
+    assert.deepEqual(
+      readdirSync(basesDir('app')).filter((e) => e.startsWith('.')),
+      [],
+      'no staging entry left',
+    );
   });
 
   it('refuses a second build of the same name and bad package names, changing nothing', () => {
@@ -97,13 +115,15 @@ describe('Debian Base Images for application containers', () => {
     child.kill('SIGKILL');
     await done;
     const mmdebstrapLeft = () =>
-      readdirSync('/proc').filter((p) => /^\d+$/.test(p)).some((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(staging!);
-        } catch {
-          return false;
-        }
-      });
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .some((p) => {
+          try {
+            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(staging!);
+          } catch {
+            return false;
+          }
+        });
     assert.equal(await waitFor(() => (mmdebstrapLeft() ? undefined : true), 10_000, 50), true, 'mmdebstrap and its children died with the build');
     assert.equal(readFileSync('/proc/mounts', 'utf8').includes(staging!), false, 'no mount of the build is in the host view');
     assert.equal(existsSync(baseDir('app', 'killed')), false);
@@ -111,7 +131,10 @@ describe('Debian Base Images for application containers', () => {
     const bad = cli('dre-app', ['base', 'build', 'debian', '--release', 'no-such-release', 'killed']);
     assert.equal(bad.code, 121, bad.stderr);
     assert.match(bad.stderr, /mmdebstrap failed/);
-    assert.deepEqual(readdirSync(basesDir('app')).filter((e) => e.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(basesDir('app')).filter((e) => e.startsWith('.')),
+      [],
+    );
     assert.equal(existsSync(baseDir('app', 'killed')), false);
   });
 
@@ -131,12 +154,35 @@ describe('Debian Base Images for application containers', () => {
     assert.ok(address);
     assert.equal(await waitFor(() => get(address!, 8080, '/index.html'), 20_000, 200), 'debian-web\n');
     // OpenSSH from the base, with the container's own host key, through the host port.
-    const ssh = await waitFor(() => {
-      const r = spawnSync('ssh', ['-i', keyFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=3', 'root@127.0.0.1', 'cat /etc/debian_version'], { encoding: 'utf8', timeout: 15_000 });
-      return r.status === 0 ? r.stdout : undefined;
-    }, 30_000, 300);
+    const ssh = await waitFor(
+      () => {
+        const r = spawnSync(
+          'ssh',
+          [
+            '-i',
+            keyFile,
+            '-p',
+            String(port),
+            '-o',
+            'BatchMode=yes',
+            '-o',
+            'StrictHostKeyChecking=no',
+            '-o',
+            'UserKnownHostsFile=/dev/null',
+            '-o',
+            'ConnectTimeout=3',
+            'root@127.0.0.1',
+            'cat /etc/debian_version',
+          ],
+          { encoding: 'utf8', timeout: 15_000 },
+        );
+        return r.status === 0 ? r.stdout : undefined;
+      },
+      30_000,
+      300,
+    );
     assert.match(ssh ?? '', /^\d+/);
-    assert.ok(existsSync(join(upperDir(name), 'etc/ssh/ssh_host_ed25519_key')), 'host key made in the container\'s own layer');
+    assert.ok(existsSync(join(upperDir(name), 'etc/ssh/ssh_host_ed25519_key')), "host key made in the container's own layer");
     const t0 = Date.now();
     await app.stop(name, { timeoutMs: 30_000 });
     const took = Date.now() - t0;
@@ -190,10 +236,14 @@ describe('Debian Base Images for application containers', () => {
     assert.equal(r.code, 0, r.stderr);
     try {
       assert.equal(cli('dre-app', ['start', name], { env: other }).code, 0);
-      const state = await waitFor(() => {
-        const s = cli('dre-app', ['exec', name, '--', 'systemctl', 'is-system-running'], { env: other }).stdout.trim();
-        return s === 'running' ? s : undefined;
-      }, 60_000, 200);
+      const state = await waitFor(
+        () => {
+          const s = cli('dre-app', ['exec', name, '--', 'systemctl', 'is-system-running'], { env: other }).stdout.trim();
+          return s === 'running' ? s : undefined;
+        },
+        60_000,
+        200,
+      );
       assert.equal(state, 'running');
       assert.equal(cli('dre-app', ['exec', name, '--', 'cat', '/root/state'], { env: other }).stdout, 'moved\n');
     } finally {

@@ -144,7 +144,7 @@ describe('bad input to the application container functions', () => {
     assert.deepEqual(await snapshotOfState(), before);
   });
 
-  it('reports a start that LXC cannot carry out as STOPPED with LXC\'s reason, and stays usable', async () => {
+  it("reports a start that LXC cannot carry out as STOPPED with LXC's reason, and stays usable", async () => {
     const name = uniqueName('broken');
     assert.equal(await spec.dre_app_create_container(name, data()), 0);
     // An init the kernel cannot execute, in the container's own layer: LXC fails to start it.

@@ -82,7 +82,10 @@ describe('an application container through its whole life', () => {
   });
 
   it('stops every process of the container', async () => {
-    const procs = readFileSync(join(groupDir('pids', containerCgroup(name))!, 'ns', 'cgroup.procs'), 'utf8').trim().split('\n').map(Number);
+    const procs = readFileSync(join(groupDir('pids', containerCgroup(name))!, 'ns', 'cgroup.procs'), 'utf8')
+      .trim()
+      .split('\n')
+      .map(Number);
     assert.ok(procs.length >= 2, 'init and the counter run');
     await app.stop(name, { timeoutMs: 5000 });
     assert.equal(await app.status(name), STATUS.STOP);

@@ -45,7 +45,9 @@ describe('a container whose name is the start of another running container', () 
 
 /** Every group of the container (and of its monitor) that still exists, in any hierarchy. */
 function groupsLeft(name: string): string[] {
-  return allHierarchyMounts().flatMap((m) => [join(m, containerCgroup(name)), join(m, `${containerCgroup(name)}.monitor`)]).filter((g) => existsSync(g));
+  return allHierarchyMounts()
+    .flatMap((m) => [join(m, containerCgroup(name)), join(m, `${containerCgroup(name)}.monitor`)])
+    .filter((g) => existsSync(g));
 }
 
 /** SIGKILLs `pid` and waits (bounded) until it is gone. */
@@ -180,7 +182,7 @@ describe('exec that loses a race with stop', () => {
     }
   });
 
-  it('always ends with the command\'s status or a DRE_ERR_* line last when execs race a stop (real LXC)', async () => {
+  it("always ends with the command's status or a DRE_ERR_* line last when execs race a stop (real LXC)", async () => {
     const seen = new Map<string, number>();
     for (let round = 0; round < 15; round++) {
       const s = cli('dre-app', ['start', name]);
@@ -198,7 +200,11 @@ describe('exec that loses a race with stop', () => {
       }
       assert.equal((await stop).code, 0);
     }
-    assert.deepEqual([...seen.keys()].filter((k) => !['0', '137', 'DRE_ERR_CONTAINER_STOPPED'].includes(k)), [], JSON.stringify([...seen]));
+    assert.deepEqual(
+      [...seen.keys()].filter((k) => !['0', '137', 'DRE_ERR_CONTAINER_STOPPED'].includes(k)),
+      [],
+      JSON.stringify([...seen]),
+    );
   });
 
   it("keeps the command's own status: a failing command, one that is not there, one killed by the stop", async () => {

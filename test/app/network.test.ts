@@ -22,7 +22,9 @@ const pubKey = () => readFileSync(`${keyFile}.pub`, 'utf8');
 
 /** The host ports some D-RE root forwards (any root's table), asked of the `nft` tool. */
 function forwardedPorts(): Map<number, string> {
-  const out = JSON.parse(spawnSync('nft', ['-j', 'list', 'ruleset'], { encoding: 'utf8' }).stdout) as { nftables: { map?: { table: string; name: string; elem?: unknown[][] } }[] };
+  const out = JSON.parse(spawnSync('nft', ['-j', 'list', 'ruleset'], { encoding: 'utf8' }).stdout) as {
+    nftables: { map?: { table: string; name: string; elem?: unknown[][] } }[];
+  };
   const ports = new Map<number, string>();
   for (const { map } of out.nftables) {
     if (!map || !map.table.startsWith('dre_') || map.name !== 'ssh') continue;
@@ -72,7 +74,11 @@ function procNet(pid: number, file: string): string {
 
 /** The default gateway in a /proc/PID/net/route table, as a dotted address. */
 function defaultGateway(routeTable: string): string | undefined {
-  const row = routeTable.split('\n').slice(1).map((l) => l.trim().split(/\s+/)).find((f) => f[1] === '00000000');
+  const row = routeTable
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .find((f) => f[1] === '00000000');
   if (!row) return undefined;
   const n = parseInt(row[2], 16);
   return [0, 8, 16, 24].map((s) => (n >>> s) & 255).join('.');
@@ -173,7 +179,11 @@ describe('networking and SSH of application containers', () => {
     assert.equal(leasedAddress(lone), null);
     await app.start(lone);
     const init = await app.pid(lone);
-    const links = procNet(init, 'dev').split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean);
+    const links = procNet(init, 'dev')
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0].trim())
+      .filter(Boolean);
     assert.deepEqual(links, ['lo']);
     await expectCode(app.create(uniqueName('net-bad'), { network: false, port: await freePort() }), 'DRE_ERR_INVALID_ARGUMENT', 'networking');
   });
@@ -206,7 +216,10 @@ describe('networking and SSH of application containers', () => {
       assert.equal(won.length, 1, results.map((r) => r.stderr).join(''));
       for (const r of results.filter((x) => x.code !== 0)) assert.equal(r.code, -DRE_ERR.DRE_ERR_INVALID_ARGUMENT, r.stderr);
       const more = await Promise.all(racers.filter((n) => !won.includes(n)).map((n) => cliAsync('dre-app', ['create', n]).done));
-      assert.ok(more.every((r) => r.code === 0), more.map((r) => r.stderr).join(''));
+      assert.ok(
+        more.every((r) => r.code === 0),
+        more.map((r) => r.stderr).join(''),
+      );
       const addresses = racers.map(leasedAddress);
       assert.equal(new Set(addresses).size, racers.length, addresses.join(' '));
     } finally {
@@ -222,7 +235,10 @@ describe('networking and SSH of application containers', () => {
     try {
       await expectCode(app.start(later), 'DRE_ERR_NO_SOCKET_AVAILABLE', String(port));
       assert.equal(await app.status(later), STATUS.STOP);
-      assert.equal(spawnSync('lxc-info', ['-n', later, '-P', join(containerDir('app', later), '..'), '-s'], { encoding: 'utf8' }).stdout.includes('STOPPED'), true);
+      assert.equal(
+        spawnSync('lxc-info', ['-n', later, '-P', join(containerDir('app', later), '..'), '-s'], { encoding: 'utf8' }).stdout.includes('STOPPED'),
+        true,
+      );
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
@@ -265,7 +281,10 @@ describe('networking and SSH of application containers', () => {
     mkdirSync(join(other, 'app'), { recursive: true });
     const net = networkConfig();
     const [a, b] = net.subnet.split('.').map(Number);
-    writeFileSync(join(other, 'app', 'network.json'), JSON.stringify({ bridge: `${net.bridge.slice(0, 9)}o`, subnet: `${a}.${b + 1 > 255 ? b - 1 : b + 1}.77.0/24` }));
+    writeFileSync(
+      join(other, 'app', 'network.json'),
+      JSON.stringify({ bridge: `${net.bridge.slice(0, 9)}o`, subnet: `${a}.${b + 1 > 255 ? b - 1 : b + 1}.77.0/24` }),
+    );
     const env = { DRE_ROOT: other, DRE_RUNDIR: join(tmp, 'other-net-run') };
     const port = await freePort();
     const theirs = uniqueName('net-theirs');

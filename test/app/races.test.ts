@@ -11,7 +11,6 @@ import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 const race = (args: string[], n = 10) => Promise.all(Array.from({ length: n }, () => cliAsync('dre-app', args).done));
 const codes = (rs: { code: number }[]) => rs.map((r) => r.code).sort((a, b) => a - b);
 
-
 describe('concurrent operations on one container', () => {
   it('let exactly one of ten racing starts win; the rest get BUSY or RUNNING', async () => {
     const name = uniqueName('race');
@@ -20,7 +19,10 @@ describe('concurrent operations on one container', () => {
       const rs = await race(['start', name]);
       const c = codes(rs);
       assert.equal(c.filter((x) => x === 0).length, 1, `codes ${c}`);
-      assert.ok(c.every((x) => [0, 113, 116].includes(x)), `codes ${c}`);
+      assert.ok(
+        c.every((x) => [0, 113, 116].includes(x)),
+        `codes ${c}`,
+      );
       assert.equal(await app.status(name), STATUS.RUNNING);
       await app.stop(name, { timeoutMs: 0 });
       assert.equal(await app.status(name), STATUS.STOP);
@@ -48,7 +50,10 @@ describe('concurrent operations on one container', () => {
         assert.ok(!(containerLeft && !baseLeft), `round ${round}: ${made} exists on removed base ${base} (create ${created.code}, rm-base ${removed.code})`);
         assert.equal(created.code === 0, containerLeft, `round ${round}: create said ${created.code}: ${created.stderr}`);
         assert.equal(removed.code === 0, !baseLeft, `round ${round}: rm-base said ${removed.code}: ${removed.stderr}`);
-        assert.ok([0, 121].includes(created.code) && [0, 123].includes(removed.code), `round ${round}: create ${created.code} ${created.stderr} rm-base ${removed.code} ${removed.stderr}`);
+        assert.ok(
+          [0, 121].includes(created.code) && [0, 123].includes(removed.code),
+          `round ${round}: create ${created.code} ${created.stderr} rm-base ${removed.code} ${removed.stderr}`,
+        );
         if (containerLeft) await app.destroy(made);
         if (baseLeft) await app.removeBase(base);
       }
@@ -62,7 +67,10 @@ describe('concurrent operations on one container', () => {
     await app.create(name, {});
     const c = codes(await race(['destroy', name]));
     assert.equal(c.filter((x) => x === 0).length, 1, `codes ${c}`);
-    assert.ok(c.every((x) => [0, 111, 116].includes(x)), `codes ${c}`);
+    assert.ok(
+      c.every((x) => [0, 111, 116].includes(x)),
+      `codes ${c}`,
+    );
     assert.equal(existsSync(containerDir('app', name)), false);
     assert.equal((await app.list()).includes(name), false);
   });

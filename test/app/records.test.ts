@@ -34,7 +34,10 @@ describe('a damaged record of one container', () => {
     for (const cmd of ['start', 'status', 'snapshots']) {
       const r = cli('dre-app', [cmd, torn]);
       assert.equal(r.code, UNKNOWN, `${cmd}: ${r.stderr}`);
-      assert.match(r.stderr, /^dre-app: DRE_ERR_CONTAINER_UNKNOWN_STATUS: .*dre\.json is damaged \(empty\); restore the file, or remove the container with dre-app destroy/);
+      assert.match(
+        r.stderr,
+        /^dre-app: DRE_ERR_CONTAINER_UNKNOWN_STATUS: .*dre\.json is damaged \(empty\); restore the file, or remove the container with dre-app destroy/,
+      );
       assert.doesNotMatch(r.stderr, /internal error|    at /);
     }
     ok(['destroy', torn]);
@@ -127,7 +130,10 @@ describe('damaged shared records', () => {
     ok(['destroy', onBase]);
     ok(['rm-base', base]);
     ok(['destroy', src]);
-    assert.deepEqual(JSON.parse(cli('dre-app', ['list', '--json']).stdout).filter((c: { name: string }) => [src, onBase].includes(c.name)), []);
+    assert.deepEqual(
+      JSON.parse(cli('dre-app', ['list', '--json']).stdout).filter((c: { name: string }) => [src, onBase].includes(c.name)),
+      [],
+    );
     assert.equal(existsSync(join(containersDir('app'), src)), false);
   });
 });

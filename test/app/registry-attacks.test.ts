@@ -39,7 +39,8 @@ function mounts(text: string): Mount[] {
     });
 }
 /** The host's mounts at the registry directory of `name`, from the host's own mountinfo. */
-const hostMountsAt = (name: string) => mounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.point === join(containerRunDir('app', name), 'daware'));
+const hostMountsAt = (name: string) =>
+  mounts(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.point === join(containerRunDir('app', name), 'daware'));
 /** Bytes in use on the file system that holds the host's run dir. */
 const usedBytes = () => {
   const s = statfsSync(runRoot());

@@ -86,14 +86,20 @@ describe(`${COUNT} application containers at once`, () => {
     const listed = await app.list();
     for (const n of names) assert.ok(listed.includes(n), `${n} listed`);
     const statuses = await Promise.all(names.map((n) => app.status(n)));
-    assert.deepEqual(names.filter((_, i) => statuses[i] !== STATUS.RUNNING), [], 'all running');
+    assert.deepEqual(
+      names.filter((_, i) => statuses[i] !== STATUS.RUNNING),
+      [],
+      'all running',
+    );
     const addresses = names.map((n) => app.info(n).address);
     assert.equal(new Set(addresses).size, COUNT, 'distinct addresses');
     const inits = await Promise.all(names.map((n) => app.pid(n)));
     assert.equal(new Set(inits.map((p) => readFileSync(`/proc/${p}/cgroup`, 'utf8'))).size, COUNT, 'each init in its own cgroups');
 
     // The kernel forwards exactly the ports given, in this root's table, and they answer.
-    const table = JSON.parse(spawnSync('nft', ['-j', 'list', 'map', 'inet', portTable(), 'ssh'], { encoding: 'utf8' }).stdout) as { nftables: { map?: { elem?: [{ elem: { val: number; comment: string } }, unknown][] } }[] };
+    const table = JSON.parse(spawnSync('nft', ['-j', 'list', 'map', 'inet', portTable(), 'ssh'], { encoding: 'utf8' }).stdout) as {
+      nftables: { map?: { elem?: [{ elem: { val: number; comment: string } }, unknown][] } }[];
+    };
     const elems = table.nftables.flatMap((o) => o.map?.elem ?? []).map(([k]) => `${k.elem.comment}:${k.elem.val}`);
     assert.deepEqual(elems.sort(), [...ports].map(([n, p]) => `${n}:${p}`).sort());
     for (const p of [...ports.values()].slice(0, 3)) assert.equal(await banner(p), 'SSH-2.0-', `port ${p} answers`);
@@ -102,16 +108,33 @@ describe(`${COUNT} application containers at once`, () => {
     await each(names, (n) => app.destroy(n));
 
     // Nothing left: containers, leases, cgroups, veths, the bridge, nftables, LXC processes, mounts.
-    assert.deepEqual((await app.list()).filter((n) => names.includes(n)), []);
+    assert.deepEqual(
+      (await app.list()).filter((n) => names.includes(n)),
+      [],
+    );
     assert.deepEqual(readJson(join(stateRoot(), 'app', 'leases.json')), {});
     const groups = allHierarchyMounts().flatMap((m) => names.flatMap((n) => [join(m, containerCgroup(n)), join(m, `${containerCgroup(n)}.monitor`)]));
-    assert.deepEqual(groups.filter((g) => existsSync(g)), [], 'no cgroup of theirs');
+    assert.deepEqual(
+      groups.filter((g) => existsSync(g)),
+      [],
+      'no cgroup of theirs',
+    );
     const { bridge } = networkConfig();
-    assert.deepEqual(readdirSync('/sys/class/net').filter((l) => l === bridge || l.startsWith(`${bridge}-`)), [], 'no bridge or veth');
+    assert.deepEqual(
+      readdirSync('/sys/class/net').filter((l) => l === bridge || l.startsWith(`${bridge}-`)),
+      [],
+      'no bridge or veth',
+    );
     assert.notEqual(spawnSync('nft', ['list', 'table', 'inet', portTable()]).status, 0, 'no nftables table');
     assert.deepEqual(lxcProcessesOfRoot(), [], 'no LXC process of this root');
     const theirs = (m: string) => names.some((n) => m.startsWith(`${containerRunDir('app', n)}/`));
-    assert.deepEqual(mountTable().map((m) => m.at).filter(theirs), [], 'no mount of theirs');
+    assert.deepEqual(
+      mountTable()
+        .map((m) => m.at)
+        .filter(theirs),
+      [],
+      'no mount of theirs',
+    );
     for (const m of allHierarchyMounts()) {
       const app = join(m, cgroupRoot(), 'app');
       if (existsSync(app)) assert.equal(readFileSync(join(app, 'cgroup.procs'), 'utf8'), '', `no process in ${app}`);

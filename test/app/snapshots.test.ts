@@ -86,9 +86,12 @@ describe('application container snapshots', () => {
       const mknod = (path: string, minor: number) => (privileged ? `&& mknod ${path} c 1 ${minor}` : '');
       let first = '';
       await run(c, () => {
-        sh(c, `mkdir -p /data/dir/sub && echo keep > /data/keep && echo v1 > /data/change && echo gone > /data/gone
+        sh(
+          c,
+          `mkdir -p /data/dir/sub && echo keep > /data/keep && echo v1 > /data/change && echo gone > /data/gone
           echo deep > /data/dir/sub/f && ln -s keep /data/link && chmod 640 /data/change && chown 1000:100 /data/keep
-          mkfifo /data/fifo ${mknod('/data/null', 3)}`);
+          mkfifo /data/fifo ${mknod('/data/null', 3)}`,
+        );
         first = sh(c, MANIFEST);
       });
       if (privileged) assert.match(first, /null character special file 644 0:0 1:3/);
@@ -98,9 +101,12 @@ describe('application container snapshots', () => {
       let second = '';
       await run(c, () => {
         assert.equal(sh(c, MANIFEST), first, 'a save changes nothing the guest sees');
-        sh(c, `echo v2 > /data/change && chmod 600 /data/change && chown 7:7 /data/change && rm /data/gone && rm -rf /data/dir
+        sh(
+          c,
+          `echo v2 > /data/change && chmod 600 /data/change && chown 7:7 /data/change && rm /data/gone && rm -rf /data/dir
           echo new > /data/new && ln -sf change /data/link ${mknod('/data/zero', 5)} && echo edited >> /etc/hosts && rm /bin/vi
-          mkdir /data/dir && echo other > /data/dir/x`);
+          mkdir /data/dir && echo other > /data/dir/x`,
+        );
         second = sh(c, MANIFEST);
       });
       assert.notEqual(second, first);
@@ -205,9 +211,21 @@ describe('application container snapshots', () => {
     fails(['create', uniqueName('nb'), '--base', 'no-such-base'], 121);
     await app.start(c);
     try {
-      for (const args of [['snapshot', c, 'new'], ['load', c, 'have'], ['rm-snapshot', c, 'have'], ['commit', c, 'have', 'nb']]) fails(args, 113);
+      for (const args of [
+        ['snapshot', c, 'new'],
+        ['load', c, 'have'],
+        ['rm-snapshot', c, 'have'],
+        ['commit', c, 'have', 'nb'],
+      ])
+        fails(args, 113);
       await app.suspend(c);
-      for (const args of [['snapshot', c, 'new'], ['load', c, 'have'], ['rm-snapshot', c, 'have'], ['commit', c, 'have', 'nb']]) fails(args, 115);
+      for (const args of [
+        ['snapshot', c, 'new'],
+        ['load', c, 'have'],
+        ['rm-snapshot', c, 'have'],
+        ['commit', c, 'have', 'nb'],
+      ])
+        fails(args, 115);
       await app.resume(c);
     } finally {
       await app.stop(c, { timeoutMs: 0 });
@@ -256,7 +274,10 @@ describe('application container snapshots', () => {
       fails(['rm-base', base], 121);
       fails(['create', uniqueName('kc'), '--base', base], 121);
     }
-    assert.ok(readdirSync(basesDir('app')).some((e) => e.startsWith('.staging-')), 'the killed commit left only a hidden staging entry');
+    assert.ok(
+      readdirSync(basesDir('app')).some((e) => e.startsWith('.staging-')),
+      'the killed commit left only a hidden staging entry',
+    );
     ok(['commit', c, 's2', base]);
     bases.push(base);
     assert.ok(!readdirSync(basesDir('app')).some((e) => e.startsWith(`.staging-${base}`)), 'the next commit cleaned the staging entry');

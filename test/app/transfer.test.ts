@@ -2,7 +2,22 @@ import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  chownSync,
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
@@ -197,7 +212,10 @@ describe('base import', () => {
     assert.equal(cli('dre-app', ['base', 'import', 'junkbase', junk]).code, 121);
     assert.equal(cli('dre-app', ['base', 'import', 'junkbase', join(work, 'nosuch')]).code, 101);
     assert.equal(existsSync(baseDir('app', 'junkbase')), false);
-    assert.deepEqual(readdirSync(basesDir('app')).filter((e) => e.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(basesDir('app')).filter((e) => e.startsWith('.')),
+      [],
+    );
     assert.equal(cli('dre-app', ['base', 'import', bases[0], tree]).code, 122);
   });
 });
@@ -315,6 +333,9 @@ describe('export and import', () => {
     assert.equal(cli('dre-app', ['import', plain], { env: other }).code, 112, 'its own name is taken there');
     assert.equal(cli('dre-app', ['export', name, join(work, 'nope', 'x.tar')]).code, 101);
     assert.equal(existsSync(join(work, 'nope')), false);
-    assert.deepEqual(readdirSync(containersDir('app')).filter((e) => e.startsWith('.')), []);
+    assert.deepEqual(
+      readdirSync(containersDir('app')).filter((e) => e.startsWith('.')),
+      [],
+    );
   });
 });

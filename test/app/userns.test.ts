@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { freeStart, ID_COUNT, shiftOwners } from '../../src/app/userns.js';
 
 describe('subordinate id ranges and owners of unprivileged layers', () => {
-  it('picks the lowest aligned free range above the users\' ranges, clear of every entry', () => {
+  it("picks the lowest aligned free range above the users' ranges, clear of every entry", () => {
     const first = 16 * ID_COUNT;
     assert.equal(freeStart([]), first);
     assert.equal(freeStart([{ start: 100000, count: 65536 }]), first); // useradd's ranges lie below

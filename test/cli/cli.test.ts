@@ -168,7 +168,7 @@ describe('names sort naturally', () => {
     try {
       for (const n of made) await app.create(n, { network: false, privileged: true });
       const mine = (xs: string[]) => xs.filter((x) => x.startsWith(`${p}-`));
-      assert.deepEqual(mine((await app.list())), [`${p}-1`, `${p}-2`, `${p}-10`]);
+      assert.deepEqual(mine(await app.list()), [`${p}-1`, `${p}-2`, `${p}-10`]);
       assert.deepEqual(mine(run(['list', '-q']).stdout.trim().split('\n')), [`${p}-1`, `${p}-2`, `${p}-10`]);
     } finally {
       for (const n of made) await app.destroy(n).catch(() => undefined);
@@ -207,7 +207,11 @@ describe('sizes and tables', () => {
   });
 
   it('reads one Server-Sent Event block as its event, and skips comments and keep-alives', () => {
-    assert.deepEqual(parseEventBlock('id: 3\nevent: started\ndata: {"kind":"app","name":"web","type":"started"}'), { kind: 'app', name: 'web', type: 'started' });
+    assert.deepEqual(parseEventBlock('id: 3\nevent: started\ndata: {"kind":"app","name":"web","type":"started"}'), {
+      kind: 'app',
+      name: 'web',
+      type: 'started',
+    });
     assert.equal(parseEventBlock(': keepalive'), undefined);
     assert.equal(parseEventBlock('data: {torn'), undefined);
   });
@@ -279,7 +283,10 @@ describe('dre-sys', () => {
 
   it("sets cause to the engine's whole result when an engine tool fails (cause was empty in every error seen)", async () => {
     rmSync(localDiskPath(vm));
-    const err = await sys.listSnapshots(vm).then(() => undefined, (e: Error) => e);
+    const err = await sys.listSnapshots(vm).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     assert.match(String(err), /qemu-img info failed/);
     const cause = err?.cause as { tool: string; code: number; stderr: string };
     assert.equal(cause.tool, 'qemu-img');
@@ -408,4 +415,3 @@ describe('dre-app config', () => {
     assert.equal((await app.info(c)).port, 2298);
   });
 });
-

@@ -10,7 +10,8 @@ import { sysCli } from '../../src/cli/sys-commands.js';
 import { distDir } from '../support/env.js';
 
 const share = join(distDir, 'share');
-const sh = (cmd: string, args: string[]) => spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, HOME: process.env.DRE_TEST_TMP, MANWIDTH: '200' } });
+const sh = (cmd: string, args: string[]) =>
+  spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, HOME: process.env.DRE_TEST_TMP, MANWIDTH: '200' } });
 
 for (const spec of [appCli, sysCli]) {
   const prog = spec.prog;
@@ -29,7 +30,12 @@ for (const spec of [appCli, sysCli]) {
     it('has a bash completion that loads and completes commands, subcommands and flags', () => {
       const file = join(share, 'bash-completion', 'completions', prog);
       const complete = (words: string[]) =>
-        sh('bash', ['-c', `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; ${fn}; echo "\${COMPREPLY[*]}"`, 'x', file]).stdout.trim();
+        sh('bash', [
+          '-c',
+          `source "$1"; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; ${fn}; echo "\${COMPREPLY[*]}"`,
+          'x',
+          file,
+        ]).stdout.trim();
       const loaded = sh('bash', ['-c', `source "$1"; complete -p ${prog}`, 'x', file]);
       assert.equal(loaded.status, 0, loaded.stderr);
       assert.equal(loaded.stdout.trim(), `complete -F ${fn} ${prog}`);

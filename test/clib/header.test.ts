@@ -26,8 +26,15 @@ function compileAndRun(source: string): string {
 describe('dre_app.h and dre_sys.h as the spec prints them', () => {
   it('every constant has the value the TypeScript spec layer exports, compiled', () => {
     const names = [...tsConstants.keys()];
-    const out = compileAndRun(`#include <dre_app.h>\n#include <dre_sys.h>\n#include <stdio.h>\nint main(void) {\n${names.map((n) => `  printf("${n} %d\\n", (int)${n});`).join('\n')}\n  return 0;\n}\n`);
-    const got = new Map(out.trim().split('\n').map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]));
+    const out = compileAndRun(
+      `#include <dre_app.h>\n#include <dre_sys.h>\n#include <stdio.h>\nint main(void) {\n${names.map((n) => `  printf("${n} %d\\n", (int)${n});`).join('\n')}\n  return 0;\n}\n`,
+    );
+    const got = new Map(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => [l.split(' ')[0], Number(l.split(' ')[1])]),
+    );
     assert.deepEqual(Object.fromEntries(got), Object.fromEntries(tsConstants));
     for (const [name, code] of Object.entries(DRE_ERR)) assert.equal(got.get(name), code, name);
   });
@@ -35,7 +42,10 @@ describe('dre_app.h and dre_sys.h as the spec prints them', () => {
   it('declares no DRE_ constant the TypeScript layer lacks', () => {
     const text = ['dre_common.h', 'dre_app.h', 'dre_sys.h'].map((f) => readFileSync(join(sourceDir, '..', '..', 'c', 'dre', f), 'utf8')).join('\n');
     const declared = new Set([...text.matchAll(/^\s+(DRE_[A-Z_]+)\b/gm)].map((m) => m[1]));
-    assert.deepEqual([...declared].filter((n) => !tsConstants.has(n)), []);
+    assert.deepEqual(
+      [...declared].filter((n) => !tsConstants.has(n)),
+      [],
+    );
   });
 
   it("has the spec's types and field names, typos included (parcent), and the structs the spec means", () => {

@@ -57,7 +57,10 @@ export async function findInside(marker: string): Promise<{ pid: number; vpid: n
     for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
       try {
         if (!readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0').includes(marker)) continue;
-        const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${e}/status`, 'utf8'))![1].trim().split(/\s+/);
+        const nspid = /^NSpid:\s+(.*)$/m
+          .exec(readFileSync(`/proc/${e}/status`, 'utf8'))![1]
+          .trim()
+          .split(/\s+/);
         return { pid: Number(e), vpid: Number(nspid[nspid.length - 1]) };
       } catch {
         /* gone */
@@ -104,7 +107,16 @@ function struct(fn: string, o: Record<string, unknown>, str: (x: unknown) => unk
       : { type: o.type, udata: { lxc: { port: o.port ?? null, base: str(o.base ?? null) } } };
   }
   const v = o.value;
-  const udata = o.type === 1 ? { cpu: { parcent: v } } : o.type === 2 ? { cpu: { cores: o.cores } } : o.type === 3 ? { mem: { usage_in_bytes: v } } : o.type === 4 ? { mem: { memsw_usage_in_bytes: v } } : {};
+  const udata =
+    o.type === 1
+      ? { cpu: { parcent: v } }
+      : o.type === 2
+        ? { cpu: { cores: o.cores } }
+        : o.type === 3
+          ? { mem: { usage_in_bytes: v } }
+          : o.type === 4
+            ? { mem: { memsw_usage_in_bytes: v } }
+            : {};
   return { type: o.type, udata };
 }
 
@@ -158,18 +170,28 @@ export function compileC(kind: Kind): string {
   if (readFileSync(join(includedir, header), 'utf8') !== readFileSync(join(sourceDir, '..', '..', 'c', 'dre', header), 'utf8'))
     throw new Error(`${join(includedir, header)} is not c/dre/${header}: run scripts/setup.sh (make -C c/dre install)`);
   const out = join(mkdtempSync(join(process.env.DRE_TEST_TMP!, 'clib-')), `vectors-${kind}`);
-  const flags = execFileSync('pkg-config', ['--cflags', '--libs', `dre${kind}`, 'json-c'], { encoding: 'utf8' }).trim().split(/\s+/);
+  const flags = execFileSync('pkg-config', ['--cflags', '--libs', `dre${kind}`, 'json-c'], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/);
   const r = spawnSync('cc', ['-Wall', '-Wextra', '-Werror', '-o', out, join(sourceDir, `${kind}.c`), ...flags], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`cc ${kind}.c failed: ${r.stderr}`);
   return out;
 }
 
 /** Runs the compiled program over the steps; it prints "INDEX FN GOT CONTAINS" per step. */
-export function runC(program: string, kind: Kind, vars: Vars, env: NodeJS.ProcessEnv = {}): Promise<{ outcomes: Outcome[]; stderr: string; code: number | null }> {
+export function runC(
+  program: string,
+  kind: Kind,
+  vars: Vars,
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ outcomes: Outcome[]; stderr: string; code: number | null }> {
   return new Promise((resolve) => {
     // DRE_VEC_CLI: how the program's exec steps run dre-app.
     const cliLine = `${process.execPath} ${cliPath('dre-app')}`;
-    const child = spawn(program, [vectorsPath, kind, vars.prefix, String(vars.sleeper)], { env: { ...process.env, DRE_VEC_CLI: cliLine, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(program, [vectorsPath, kind, vars.prefix, String(vars.sleeper)], {
+      env: { ...process.env, DRE_VEC_CLI: cliLine, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b) => (stdout += b));
@@ -180,7 +202,12 @@ export function runC(program: string, kind: Kind, vars: Vars, env: NodeJS.Proces
         .filter(Boolean)
         .map((line) => {
           const [index, fn, got, contains] = line.split(' ');
-          return { index: Number(index), fn, got: got === 'handle' || got === 'null' ? got : Number(got), contains: contains === '-' ? undefined : contains === '1' } as Outcome;
+          return {
+            index: Number(index),
+            fn,
+            got: got === 'handle' || got === 'null' ? got : Number(got),
+            contains: contains === '-' ? undefined : contains === '1',
+          } as Outcome;
         });
       resolve({ outcomes, stderr, code });
     });
@@ -215,7 +242,10 @@ export function vectorSuite(kind: Kind, count: number, removeRun: (prefix: strin
       const called = new Set(steps.map((s) => s.fn));
       const declared = headerFunctions(kind);
       assert.equal(declared.length, count);
-      assert.deepEqual(declared.filter((f) => !called.has(f)), []);
+      assert.deepEqual(
+        declared.filter((f) => !called.has(f)),
+        [],
+      );
     });
 
     it(`the TypeScript spec layer (dre/${kind}) gives the vectors' codes, step by step, ${where}`, async () => {

@@ -69,7 +69,9 @@ async function main(): Promise<void> {
     out.getMemsw = [(await cgs.get(busy.pid!, RESOURCE.MEMSW)).bytes, Number(file(g, 'memory.current')) + Number(file(g, 'memory.swap.current'))];
 
     // A process that touches 96 MiB in the 24 MiB group (no swap in this VM): the kernel kills it.
-    const hog = spawn('sh', ['-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 100663296 /dev/zero | tail > /dev/null; echo $? > /tmp/oom'], { stdio: 'ignore' });
+    const hog = spawn('sh', ['-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done; head -c 100663296 /dev/zero | tail > /dev/null; echo $? > /tmp/oom'], {
+      stdio: 'ignore',
+    });
     placeProcess(leaf, hog.pid!);
     cgs.bind('g', hog.pid!);
     spawn('touch', ['/tmp/go']);

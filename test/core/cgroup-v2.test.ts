@@ -51,14 +51,22 @@ describe('cgroup v2 files, in the formats of the kernel documentation', () => {
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU, percent: 150 }, v2Group(), [0, 1]))), ['cpu.max=150000 100000']);
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU, percent: 50 }, v2Group({ 'cpu.max': 'max 50000' }), [0, 1]))), ['cpu.max=25000 50000']);
     assert.deepEqual(plain(assertV2(unsetPlan(RESOURCE.CPU, v2Group({ 'cpu.max': '20000 100000' })))), ['cpu.max=max 100000']);
-    assert.throws(() => setPlan({ type: RESOURCE.CPU, percent: 0.5 }, v2Group(), [0, 1]), { errName: 'DRE_ERR_INVALID_ARGUMENT' }, 'below the 1 ms minimum quota');
+    assert.throws(
+      () => setPlan({ type: RESOURCE.CPU, percent: 0.5 }, v2Group(), [0, 1]),
+      { errName: 'DRE_ERR_INVALID_ARGUMENT' },
+      'below the 1 ms minimum quota',
+    );
   });
 
   it('writes cores as cpuset.cpus in the kernel’s list form, and lifts them to the parent’s effective CPUs', () => {
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0' }, v2Group(), [0, 1]))), ['cpuset.cpus=0']);
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0,1' }, v2Group(), [0, 1]))), ['cpuset.cpus=0-1']);
     assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.CPU_CORE, cores: '0,2-3' }, v2Group(), [0, 1, 2, 3]))), ['cpuset.cpus=0,2-3']);
-    assert.deepEqual(plain(assertV2(unsetPlan(RESOURCE.CPU_CORE, v2Group({ 'cpuset.cpus': '1' })))), ['cpuset.cpus=0-1'], 'not "": a populated v2 cpuset refuses an empty list (ENOSPC)');
+    assert.deepEqual(
+      plain(assertV2(unsetPlan(RESOURCE.CPU_CORE, v2Group({ 'cpuset.cpus': '1' })))),
+      ['cpuset.cpus=0-1'],
+      'not "": a populated v2 cpuset refuses an empty list (ENOSPC)',
+    );
   });
 
   it('writes memory as memory.max bytes and lifts it with "max"', () => {
@@ -77,17 +85,26 @@ describe('cgroup v2 files, in the formats of the kernel documentation', () => {
 
   it('keeps memory+swap when memory changes, never exceeding it between the two writes', () => {
     const both = v2Group({ 'memory.max': `${64 * MiB}`, 'memory.swap.max': `${32 * MiB}` }); // memsw 96 MiB
-    assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.MEMORY, bytes: 80 * MiB }, both, [0]))), [`memory.swap.max=${16 * MiB}`, `memory.max=${80 * MiB}`]);
-    assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.MEMORY, bytes: 32 * MiB }, both, [0]))), [`memory.max=${32 * MiB}`, `memory.swap.max=${64 * MiB}`]);
+    assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.MEMORY, bytes: 80 * MiB }, both, [0]))), [
+      `memory.swap.max=${16 * MiB}`,
+      `memory.max=${80 * MiB}`,
+    ]);
+    assert.deepEqual(plain(assertV2(setPlan({ type: RESOURCE.MEMORY, bytes: 32 * MiB }, both, [0]))), [
+      `memory.max=${32 * MiB}`,
+      `memory.swap.max=${64 * MiB}`,
+    ]);
     assert.throws(() => setPlan({ type: RESOURCE.MEMORY, bytes: 128 * MiB }, both, [0]), { errName: 'DRE_ERR_INVALID_ARGUMENT' });
   });
 
   it('fails to set memory+swap where the kernel does not account swap, and says why', () => {
-    assert.throws(() => setPlan({ type: RESOURCE.MEMSW, bytes: 96 * MiB }, v2Group({ 'memory.max': `${64 * MiB}`, 'memory.swap.max': undefined }), [0]), (e: Error & { errName: string }) => {
-      assert.equal(e.errName, 'DRE_ERR_SET_LIMIT_FAILED');
-      assert.match(e.message, /does not account swap/);
-      return true;
-    });
+    assert.throws(
+      () => setPlan({ type: RESOURCE.MEMSW, bytes: 96 * MiB }, v2Group({ 'memory.max': `${64 * MiB}`, 'memory.swap.max': undefined }), [0]),
+      (e: Error & { errName: string }) => {
+        assert.equal(e.errName, 'DRE_ERR_SET_LIMIT_FAILED');
+        assert.match(e.message, /does not account swap/);
+        return true;
+      },
+    );
     assert.deepEqual(unsetPlan(RESOURCE.MEMSW, v2Group({ 'memory.swap.max': undefined })), [], 'nothing to lift');
   });
 
@@ -147,11 +164,14 @@ describe('the cgroup v2 tree of this host, for real', () => {
   it('says which controller the v2 tree lacks when a limit needs it', { skip: !v2 && 'no cgroup2 mount on this host' }, async (t) => {
     if (v2!.controllers.includes('cpu')) return t.skip('the cpu controller is on v2 here: limits are proven by the application tests');
     cgs.create('h');
-    assert.throws(() => cgs.set('h', { type: RESOURCE.CPU, percent: 20 }), (e: Error & { errName: string }) => {
-      assert.equal(e.errName, 'DRE_ERR_SET_LIMIT_FAILED');
-      assert.match(e.message, /cpu controller is not available/);
-      return true;
-    });
+    assert.throws(
+      () => cgs.set('h', { type: RESOURCE.CPU, percent: 20 }),
+      (e: Error & { errName: string }) => {
+        assert.equal(e.errName, 'DRE_ERR_SET_LIMIT_FAILED');
+        assert.match(e.message, /cpu controller is not available/);
+        return true;
+      },
+    );
     cgs.destroy('h');
     await sleep(0);
   });
@@ -164,7 +184,10 @@ const KERNEL_DEB = /^linux-image-.*-cloud-amd64_.*\.deb$/;
 /** Debian's cloud kernel (NVMe, ext4 and the serial console built in), from the cache or `apt-get download`. */
 function cloudKernelDeb(): string | undefined {
   mkdirSync(kernelCache(), { recursive: true });
-  const cached = () => readdirSync(kernelCache()).filter((f) => KERNEL_DEB.test(f) && !f.startsWith('linux-image-cloud-amd64_')).sort();
+  const cached = () =>
+    readdirSync(kernelCache())
+      .filter((f) => KERNEL_DEB.test(f) && !f.startsWith('linux-image-cloud-amd64_'))
+      .sort();
   if (cached().length === 0) {
     const dep = /Depends:\s*(linux-image-\S+)/.exec(spawnSync('apt-cache', ['depends', 'linux-image-cloud-amd64'], { encoding: 'utf8' }).stdout ?? '')?.[1];
     if (dep) spawnSync('apt-get', ['download', '-q', dep], { cwd: kernelCache(), timeout: 600_000 });
@@ -191,7 +214,12 @@ describe('the cgroup v2 limit paths in a VM whose cgroups are all v2 (cpu, cpuse
     const deb = cloudKernelDeb();
     assert.ok(deb, `Debian's cloud kernel is in ${kernelCache()} or downloadable`);
     execFileSync('dpkg-deb', ['-x', deb, join(tmp, 'kernel')]);
-    const vmlinuz = join(tmp, 'kernel', 'boot', readdirSync(join(tmp, 'kernel', 'boot')).find((f) => f.startsWith('vmlinuz-'))!);
+    const vmlinuz = join(
+      tmp,
+      'kernel',
+      'boot',
+      readdirSync(join(tmp, 'kernel', 'boot')).find((f) => f.startsWith('vmlinuz-'))!,
+    );
     // Root file system: static busybox, the host's node with its libraries, and the compiled core.
     const root = join(tmp, 'root');
     for (const d of ['bin', 'usr/bin', 'proc', 'sys', 'dev', 'tmp', 'app/dist/src', 'app/dist/test/core']) mkdirSync(join(root, d), { recursive: true });
@@ -227,9 +255,26 @@ describe('the cgroup v2 limit paths in a VM whose cgroups are all v2 (cpu, cpuse
     rmSync(root, { recursive: true, force: true });
     const qemu = spawnSync(
       'qemu-system-x86_64',
-      ['-accel', 'tcg', '-machine', 'q35', '-m', '512', '-smp', '2', '-nographic', '-no-reboot', '-kernel', vmlinuz,
-        '-append', 'console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rw init=/init panic=-1 loglevel=3',
-        '-drive', `file=${image},if=none,id=d0,format=raw`, '-device', 'nvme,drive=d0,serial=dre'],
+      [
+        '-accel',
+        'tcg',
+        '-machine',
+        'q35',
+        '-m',
+        '512',
+        '-smp',
+        '2',
+        '-nographic',
+        '-no-reboot',
+        '-kernel',
+        vmlinuz,
+        '-append',
+        'console=ttyS0 root=/dev/nvme0n1 rootfstype=ext4 rw init=/init panic=-1 loglevel=3',
+        '-drive',
+        `file=${image},if=none,id=d0,format=raw`,
+        '-device',
+        'nvme,drive=d0,serial=dre',
+      ],
       { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
     );
     const line = /DRE-V2-RESULT (.*)$/m.exec(qemu.stdout ?? '')?.[1];
@@ -252,8 +297,14 @@ describe('the cgroup v2 limit paths in a VM whose cgroups are all v2 (cpu, cpuse
     assert.match(String(result.busyGroup), /^0::\/dre\/guest\/sys\/vm\/g$/);
     const seen = result.cpuPercent as number[];
     t.diagnostic(`measured in the guest: ${seen.map((x) => x.toFixed(1)).join(', ')}%; get_resource ${result.getCpu}%`);
-    assert.ok(seen.every((x) => x <= 25), `never above the quota: ${seen}`);
-    assert.ok(seen.some((x) => x >= 15), `20% ± 5: ${seen}`);
+    assert.ok(
+      seen.every((x) => x <= 25),
+      `never above the quota: ${seen}`,
+    );
+    assert.ok(
+      seen.some((x) => x >= 15),
+      `20% ± 5: ${seen}`,
+    );
     assert.ok((result.getCpu as number) > 5 && (result.getCpu as number) <= 27, `get_resource ${result.getCpu}`);
     assert.equal(result.cpuMaxUnset, 'max 100000');
   });

@@ -12,7 +12,13 @@ import { uniqueName } from '../support/env.js';
 
 const MiB = 1024 * 1024;
 const file = (controller: string, rel: string, f: string) => readFileSync(join(controllers().get(controller)!.mount, rel, f), 'utf8').trim();
-const groupsOf = (pid: number) => new Set(readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n').map((l) => l.split(':')[2]));
+const groupsOf = (pid: number) =>
+  new Set(
+    readFileSync(`/proc/${pid}/cgroup`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(':')[2]),
+  );
 
 describe('control groups around a process no container engine placed (as a system container’s QEMU)', () => {
   const group = containerGroup('sys', uniqueName('vm'));

@@ -24,20 +24,42 @@ const codeOf = (fn: () => unknown) => {
 describe('the error table', () => {
   it('has every dre_err_t of spec 1.1.2.1 with its value', () => {
     const spec: Record<string, number> = {
-      INVALID_ARGUMENT: -101, PERMISSION_DENIED: -102, DAWARE_MOD_NONEXISTENCE: -103, NO_VT: -104,
-      CONTAINER_NONEXISTENCE: -111, CONTAINER_EXISTENCE: -112, CONTAINER_RUNNING: -113, CONTAINER_STOPPED: -114,
-      CONTAINER_SUSPENDED: -115, CONTAINER_BUSY: -116, CONTAINER_UNKNOWN_STATUS: -117, BASE_NONEXISTENCE: -121,
-      BASE_EXISTENCE: -122, REMOVE_BASE_FAILED: -123, SNAPSHOT_NONEXISTENCE: -131, SNAPSHOT_EXISTENCE: -132,
-      SAVE_SNAPSHOT_FAILED: -133, LOAD_SNAPSHOT_FAILED: -134, REMOVE_SNAPSHOT_FAILED: -135, COMMIT_SNAPSHOT_FAILED: -136,
-      CGROUP_NONEXISTENCE: -141, CGROUP_EXISTENCE: -142, PID_NONEXISTENCE: -143, SET_LIMIT_FAILED: -144,
-      UNSET_LIMIT_FAILED: -145, DESTROY_CGROUP_FAILED: -146, DEVICE_BUSY: -151, NO_TAP_AVAILABLE: -152,
-      NO_SOCKET_AVAILABLE: -153, NFS_MOUNT_FAILED: -154, BIND_FAILED: -155, INVALID_HOSTNAME: -156,
-      NULL_POINTER: -201, REQUEST_TOO_LONG: -202,
+      INVALID_ARGUMENT: -101,
+      PERMISSION_DENIED: -102,
+      DAWARE_MOD_NONEXISTENCE: -103,
+      NO_VT: -104,
+      CONTAINER_NONEXISTENCE: -111,
+      CONTAINER_EXISTENCE: -112,
+      CONTAINER_RUNNING: -113,
+      CONTAINER_STOPPED: -114,
+      CONTAINER_SUSPENDED: -115,
+      CONTAINER_BUSY: -116,
+      CONTAINER_UNKNOWN_STATUS: -117,
+      BASE_NONEXISTENCE: -121,
+      BASE_EXISTENCE: -122,
+      REMOVE_BASE_FAILED: -123,
+      SNAPSHOT_NONEXISTENCE: -131,
+      SNAPSHOT_EXISTENCE: -132,
+      SAVE_SNAPSHOT_FAILED: -133,
+      LOAD_SNAPSHOT_FAILED: -134,
+      REMOVE_SNAPSHOT_FAILED: -135,
+      COMMIT_SNAPSHOT_FAILED: -136,
+      CGROUP_NONEXISTENCE: -141,
+      CGROUP_EXISTENCE: -142,
+      PID_NONEXISTENCE: -143,
+      SET_LIMIT_FAILED: -144,
+      UNSET_LIMIT_FAILED: -145,
+      DESTROY_CGROUP_FAILED: -146,
+      DEVICE_BUSY: -151,
+      NO_TAP_AVAILABLE: -152,
+      NO_SOCKET_AVAILABLE: -153,
+      NFS_MOUNT_FAILED: -154,
+      BIND_FAILED: -155,
+      INVALID_HOSTNAME: -156,
+      NULL_POINTER: -201,
+      REQUEST_TOO_LONG: -202,
     };
-    assert.deepEqual(
-      Object.fromEntries(Object.entries(DRE_ERR).map(([k, v]) => [k.replace(/^DRE_ERR_/, ''), v])),
-      spec,
-    );
+    assert.deepEqual(Object.fromEntries(Object.entries(DRE_ERR).map(([k, v]) => [k.replace(/^DRE_ERR_/, ''), v])), spec);
     assert.equal(errName(-112), 'DRE_ERR_CONTAINER_EXISTENCE');
   });
 
@@ -69,14 +91,28 @@ describe('name validation', () => {
       [42, 'DRE_ERR_INVALID_ARGUMENT'],
       ['x'.repeat(65), 'DRE_ERR_REQUEST_TOO_LONG'],
     ];
-    for (const [value, code] of cases) assert.equal(codeOf(() => checkName(value, 'name')), code, JSON.stringify(value));
+    for (const [value, code] of cases)
+      assert.equal(
+        codeOf(() => checkName(value, 'name')),
+        code,
+        JSON.stringify(value),
+      );
   });
 
   it('checks integers against their range', () => {
     assert.equal(checkInt(22, 'port', 1, 65535), 22);
-    assert.equal(codeOf(() => checkInt(0, 'port', 1, 65535)), 'DRE_ERR_INVALID_ARGUMENT');
-    assert.equal(codeOf(() => checkInt(1.5, 'port', 1, 65535)), 'DRE_ERR_INVALID_ARGUMENT');
-    assert.equal(codeOf(() => checkInt(null, 'port', 1, 65535)), 'DRE_ERR_NULL_POINTER');
+    assert.equal(
+      codeOf(() => checkInt(0, 'port', 1, 65535)),
+      'DRE_ERR_INVALID_ARGUMENT',
+    );
+    assert.equal(
+      codeOf(() => checkInt(1.5, 'port', 1, 65535)),
+      'DRE_ERR_INVALID_ARGUMENT',
+    );
+    assert.equal(
+      codeOf(() => checkInt(null, 'port', 1, 65535)),
+      'DRE_ERR_NULL_POINTER',
+    );
   });
 });
 
@@ -86,7 +122,10 @@ describe('the container lock', () => {
     const a = ContainerLock.acquire('app', name, 'start');
     try {
       assert.equal(isLocked('app', name), true);
-      assert.equal(codeOf(() => ContainerLock.acquire('app', name, 'stop')), 'DRE_ERR_CONTAINER_BUSY');
+      assert.equal(
+        codeOf(() => ContainerLock.acquire('app', name, 'stop')),
+        'DRE_ERR_CONTAINER_BUSY',
+      );
     } finally {
       a.release();
     }
@@ -99,12 +138,19 @@ describe('the container lock', () => {
     const lockModule = new URL('../../src/core/lock.js', import.meta.url).href;
     const child = spawn(
       process.execPath,
-      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(lockModule)}); m.ContainerLock.acquire('app', ${JSON.stringify(name)}, 'hold'); console.log('held'); setInterval(() => {}, 1000);`],
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(lockModule)}); m.ContainerLock.acquire('app', ${JSON.stringify(name)}, 'hold'); console.log('held'); setInterval(() => {}, 1000);`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
     );
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
     assert.equal(isLocked('app', name), true);
-    assert.equal(codeOf(() => ContainerLock.acquire('app', name, 'start')), 'DRE_ERR_CONTAINER_BUSY');
+    assert.equal(
+      codeOf(() => ContainerLock.acquire('app', name, 'start')),
+      'DRE_ERR_CONTAINER_BUSY',
+    );
     // The BUSY message names the operation that holds the lock and its process.
     assert.throws(() => ContainerLock.acquire('app', name, 'start'), new RegExp(`in progress: hold \\(pid ${child.pid}, for \\d+ s\\)`));
     child.kill('SIGKILL');
@@ -131,7 +177,7 @@ describe('the container lock', () => {
 });
 
 describe('the engine-tool runner', () => {
-  it('returns a non-zero exit as data, which engineCause keeps whole as a DreError\'s cause', async () => {
+  it("returns a non-zero exit as data, which engineCause keeps whole as a DreError's cause", async () => {
     const r = await run('sh', ['-c', 'echo half >&2; echo done >&2; exit 3']);
     assert.equal(r.code, 3);
     assert.deepEqual(engineCause('sh', r, 'the log'), { tool: 'sh', code: 3, signal: null, stdout: '', stderr: 'half\ndone\n', log: 'the log' });
@@ -160,7 +206,7 @@ describe('a kernel refusing to make a control group', () => {
 });
 
 describe('the undo idiom (core/revert.ts)', () => {
-  it('undoes the steps of failed work last first, passes over an undo that fails, and throws the work\'s own error', async () => {
+  it("undoes the steps of failed work last first, passes over an undo that fails, and throws the work's own error", async () => {
     const log: string[] = [];
     const work = new Error('the work failed');
     assert.throws(
@@ -189,7 +235,10 @@ describe('the undo idiom (core/revert.ts)', () => {
 
   it('undoes nothing when the work succeeds', async () => {
     const log: string[] = [];
-    assert.equal(withRevert((r) => (r.add(() => log.push('undo')), 42)), 42);
+    assert.equal(
+      withRevert((r) => (r.add(() => log.push('undo')), 42)),
+      42,
+    );
     assert.equal(await withRevertAsync(async (r) => (r.add(() => log.push('undo')), 'ok')), 'ok');
     assert.deepEqual(log, []);
   });

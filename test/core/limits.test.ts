@@ -36,7 +36,8 @@ describe('limits as cgroup v1 files, and the checks of a caller’s values', () 
     assert.deepEqual(plain(setPlan({ type: RESOURCE.CPU, percent: 20 }, v1Group(), [0, 1])), ['cpu.cfs_quota_us=20000']);
     assert.deepEqual(plain(setPlan({ type: RESOURCE.CPU, percent: 250 }, v1Group({ 'cpu.cfs_period_us': '10000' }), [0, 1])), ['cpu.cfs_quota_us=25000']);
     assert.deepEqual(plain(unsetPlan(RESOURCE.CPU, v1Group())), ['cpu.cfs_quota_us=-1']);
-    for (const p of [0, -1, Infinity, '20' as never]) assert.throws(() => setPlan({ type: RESOURCE.CPU, percent: p }, v1Group(), [0]), { errName: 'DRE_ERR_INVALID_ARGUMENT' });
+    for (const p of [0, -1, Infinity, '20' as never])
+      assert.throws(() => setPlan({ type: RESOURCE.CPU, percent: p }, v1Group(), [0]), { errName: 'DRE_ERR_INVALID_ARGUMENT' });
   });
 
   it('restores the parent’s cpuset.cpus on unset (v1 has no "inherit")', () => {
@@ -70,11 +71,21 @@ describe('limits read back from a group’s files (limitsOf, the inverse of setP
 
   it('reads no limit from a fresh v1 or v2 group', () => {
     assert.deepEqual(limitsOf(v1Group()), { cpuPercent: null, cores: '0-1', memory: null, memsw: null });
-    assert.deepEqual(limitsOf(v2({ 'cpu.max': 'max 100000', 'cpuset.cpus': '', 'memory.max': 'max', 'memory.swap.max': 'max' })), { cpuPercent: null, cores: null, memory: null, memsw: null });
+    assert.deepEqual(limitsOf(v2({ 'cpu.max': 'max 100000', 'cpuset.cpus': '', 'memory.max': 'max', 'memory.swap.max': 'max' })), {
+      cpuPercent: null,
+      cores: null,
+      memory: null,
+      memsw: null,
+    });
   });
 
   it('reads back what setPlan writes: CPU %, memory and memory+swap, on both versions', () => {
-    const one = v1Group({ 'cpu.cfs_period_us': '50000', 'cpu.cfs_quota_us': '25000', 'memory.limit_in_bytes': String(64 * MiB), 'memory.memsw.limit_in_bytes': String(96 * MiB) });
+    const one = v1Group({
+      'cpu.cfs_period_us': '50000',
+      'cpu.cfs_quota_us': '25000',
+      'memory.limit_in_bytes': String(64 * MiB),
+      'memory.memsw.limit_in_bytes': String(96 * MiB),
+    });
     assert.deepEqual(limitsOf(one), { cpuPercent: 50, cores: '0-1', memory: 64 * MiB, memsw: 96 * MiB });
     const two = v2({ 'cpu.max': '150000 100000', 'cpuset.cpus': '1', 'memory.max': String(64 * MiB), 'memory.swap.max': String(32 * MiB) });
     assert.deepEqual(limitsOf(two), { cpuPercent: 150, cores: '1', memory: 64 * MiB, memsw: 96 * MiB });

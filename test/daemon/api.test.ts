@@ -13,7 +13,10 @@ import { sleep } from '../../src/core/proc.js';
 
 /** A concrete path for a documented template, with harmless values for its parameters. */
 function concrete(template: string): string {
-  return template.replace('{kind}', 'app').replace(/\{(name|tag|cgroup|base|id)\}/g, 'nosuch').replace(/\{(pid|vpid|type)\}/g, '1');
+  return template
+    .replace('{kind}', 'app')
+    .replace(/\{(name|tag|cgroup|base|id)\}/g, 'nosuch')
+    .replace(/\{(pid|vpid|type)\}/g, '1');
 }
 
 describe('dred: the API document and the routes served', () => {
@@ -34,7 +37,10 @@ describe('dred: the API document and the routes served', () => {
     const api = new Api(loadDocument());
     assert.doesNotThrow(() => checkHandlers(api));
     const ids = new Set(api.routes.map((r) => r.operationId));
-    assert.deepEqual(Object.keys(handlers).filter((h) => !ids.has(h)), []);
+    assert.deepEqual(
+      Object.keys(handlers).filter((h) => !ids.has(h)),
+      [],
+    );
     assert.equal(ids.size, api.routes.length, 'operationIds are unique');
   });
 
@@ -81,7 +87,14 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
 
   it('refuses malformed JSON, a non-object body and a body of the wrong shape with DRE_ERR_INVALID_ARGUMENT', async () => {
     const before = entries();
-    for (const body of ['{nope', '[1,2]', '"text"', JSON.stringify({ name: 'x', config: { port: 'http' } }), JSON.stringify({ name: 7 }), JSON.stringify({ name: 'y', extra: true })]) {
+    for (const body of [
+      '{nope',
+      '[1,2]',
+      '"text"',
+      JSON.stringify({ name: 'x', config: { port: 'http' } }),
+      JSON.stringify({ name: 7 }),
+      JSON.stringify({ name: 'y', extra: true }),
+    ]) {
       const r = await call('POST', '/1.0/app/containers', body);
       assert.equal(r.status, 400, body);
       assert.equal(r.body.error, 'DRE_ERR_INVALID_ARGUMENT', body);
@@ -139,10 +152,14 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
     const slow = connect(socketPath());
     slow.write('GET /1.0 HTTP/1.1\r\nHost: d\r\n'); // never finished
     const flood = await Promise.all(
-      Array.from({ length: 400 }, () => new Promise<ReturnType<typeof connect>>((resolve) => {
-        const s = connect(socketPath(), () => resolve(s));
-        s.on('error', () => resolve(s));
-      })),
+      Array.from(
+        { length: 400 },
+        () =>
+          new Promise<ReturnType<typeof connect>>((resolve) => {
+            const s = connect(socketPath(), () => resolve(s));
+            s.on('error', () => resolve(s));
+          }),
+      ),
     );
     const r = await call('GET', `/1.0/app/containers/${name}/state`, undefined, { timeoutMs: 5000 });
     assert.equal(r.status, 200);
@@ -169,7 +186,12 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
 
   it('builds a Base Image in the background over REST, with progress; a flavour the kind has not is refused and changes nothing', async () => {
     const basesBefore = (await call('GET', '/1.0/app/bases')).body.bases;
-    for (const [kind, body] of [['app', { flavour: 'default' }], ['sys', { flavour: 'debian' }], ['sys', { flavour: 'default', name: 'mine' }], ['app', { flavour: 'debian', include: ['../etc'] }]] as const) {
+    for (const [kind, body] of [
+      ['app', { flavour: 'default' }],
+      ['sys', { flavour: 'debian' }],
+      ['sys', { flavour: 'default', name: 'mine' }],
+      ['app', { flavour: 'debian', include: ['../etc'] }],
+    ] as const) {
       const r = await call('POST', `/1.0/${kind}/base-builds`, body);
       assert.deepEqual([r.status, r.body.error], [400, 'DRE_ERR_INVALID_ARGUMENT'], `${kind} ${JSON.stringify(body)}`);
     }

@@ -34,7 +34,20 @@ describe('policy --mark-good-after: a snapshot is marked good once the container
     assert.equal(cli('dre-app', ['snapshot', name, 'v1']).code, 0);
     assert.equal(cli('dre-app', ['start', name]).code, 0);
     const mark = log.events.length;
-    const set = cli('dre-app', ['policy', name, '--probe', 'exec:grep -q 1 /root/v', '--interval', '200', '--retries', '1', '--mark-good-after', '1500ms', '--on-unhealthy', 'rollback:last-good']);
+    const set = cli('dre-app', [
+      'policy',
+      name,
+      '--probe',
+      'exec:grep -q 1 /root/v',
+      '--interval',
+      '200',
+      '--retries',
+      '1',
+      '--mark-good-after',
+      '1500ms',
+      '--on-unhealthy',
+      'rollback:last-good',
+    ]);
     assert.equal(set.code, 0, set.stderr);
     const healthy = await log.waitFor((e) => log.events.indexOf(e) >= mark && e.name === name && e.type === 'healthy', 15_000);
     const marked = await log.waitFor((e) => log.events.indexOf(e) >= mark && e.name === name && e.type === 'snapshot-marked-good', 15_000);

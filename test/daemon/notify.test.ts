@@ -68,11 +68,27 @@ describe('dred: the NOTIFY_SOCKET of application containers, heartbeats and its 
     // A heartbeat client (systemd-notify WATCHDOG=1 every 300 ms, in the background).
     sh(name, `(while true; do ${NOTIFY} WATCHDOG=1; sleep 0.3; done) </dev/null >/dev/null 2>&1 & echo $! > /root/hb.pid`);
     mark = log.events.length;
-    const set = cli('dre-app', ['policy', name, '--probe', 'heartbeat:1500', '--interval', '200', '--retries', '1', '--on-unhealthy', 'restart', '--max', '1000']);
+    const set = cli('dre-app', [
+      'policy',
+      name,
+      '--probe',
+      'heartbeat:1500',
+      '--interval',
+      '200',
+      '--retries',
+      '1',
+      '--on-unhealthy',
+      'restart',
+      '--max',
+      '1000',
+    ]);
     assert.equal(set.code, 0, set.stderr);
     await log.waitFor((e) => from(log, mark)(e) && e.name === name && e.type === 'healthy', 10_000);
     await sleep(2500); // longer than the heartbeat's timeout: the client keeps it healthy
-    assert.deepEqual(log.events.slice(mark).filter((e) => e.name === name && e.type === 'health-failed'), []);
+    assert.deepEqual(
+      log.events.slice(mark).filter((e) => e.name === name && e.type === 'health-failed'),
+      [],
+    );
     const policy = (await call('GET', `/1.0/app/containers/${name}/policy`)).body;
     assert.equal(policy.health.notify.ready, true);
     assert.equal(policy.health.notify.status, 'serving');
@@ -92,11 +108,19 @@ describe('dred: the NOTIFY_SOCKET of application containers, heartbeats and its 
     let fails: unknown[] = [];
     while (Date.now() < deadline && fails.length === 0) {
       // A sender that stays alive while the relay checks it (a short-lived one may be gone by then: dropped too, for another reason).
-      spawnSync('/usr/bin/python3', ['-c', 'import socket, sys, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.sendto(b"WATCHDOG=1", sys.argv[1])\ntime.sleep(0.2)', notifySocketPath(name)]);
+      spawnSync('/usr/bin/python3', [
+        '-c',
+        'import socket, sys, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.sendto(b"WATCHDOG=1", sys.argv[1])\ntime.sleep(0.2)',
+        notifySocketPath(name),
+      ]);
       await sleep(100); // (spawnSync blocks: let the event stream in)
       fails = log.events.slice(mark).filter((e) => e.name === name && e.type === 'health-failed');
     }
-    assert.equal(fails.length, 1, `the host heartbeats did not count; dred said: ${daemon.stderr.join('').slice(stderrBefore)}; events: ${JSON.stringify(log.events.slice(mark - 3).map((e) => e.type))}`);
+    assert.equal(
+      fails.length,
+      1,
+      `the host heartbeats did not count; dred said: ${daemon.stderr.join('').slice(stderrBefore)}; events: ${JSON.stringify(log.events.slice(mark - 3).map((e) => e.type))}`,
+    );
     assert.match(daemon.stderr.join('').slice(stderrBefore), /dropped \d+ message\(s\): sender is not a process of the container/);
     await clearPolicy(name);
   });

@@ -31,7 +31,20 @@ describe('dred supervisor: exec probes, a command run inside the container', () 
     assert.equal(cli('dre-app', ['snapshot', app, 'good', '--good']).code, 0);
     assert.equal(cli('dre-app', ['start', app]).code, 0);
     const mark = log.events.length;
-    const set = cli('dre-app', ['policy', app, '--probe', 'exec:grep -q ok /root/alive && sleep "$(cat /root/delay 2>/dev/null || echo 0)"', '--interval', '200', '--timeout', '800', '--retries', '2', '--on-unhealthy', 'rollback:last-good']);
+    const set = cli('dre-app', [
+      'policy',
+      app,
+      '--probe',
+      'exec:grep -q ok /root/alive && sleep "$(cat /root/delay 2>/dev/null || echo 0)"',
+      '--interval',
+      '200',
+      '--timeout',
+      '800',
+      '--retries',
+      '2',
+      '--on-unhealthy',
+      'rollback:last-good',
+    ]);
     assert.equal(set.code, 0, set.stderr);
     await log.waitFor((e) => from(log, mark)(e) && e.name === app && e.type === 'healthy', 15_000);
     assert.equal((await health('app', app)).state, 'healthy');
@@ -73,7 +86,10 @@ describe('dred supervisor: exec probes, a command run inside the container', () 
     assert.equal((await call('PUT', `/1.0/sys/containers/${vm}/state`, { action: 'start' })).status, 200);
     const mark = log.events.length;
     // /dev is the guest kernel's devtmpfs: a file there is gone after the restart.
-    const set = await call('PUT', `/1.0/sys/containers/${vm}/policy`, { probe: { type: 'exec', command: 'test ! -e /dev/sick', intervalMs: 300, timeoutMs: 5000, retries: 2 }, onUnhealthy: 'restart' });
+    const set = await call('PUT', `/1.0/sys/containers/${vm}/policy`, {
+      probe: { type: 'exec', command: 'test ! -e /dev/sick', intervalMs: 300, timeoutMs: 5000, retries: 2 },
+      onUnhealthy: 'restart',
+    });
     assert.equal(set.status, 200, JSON.stringify(set.body));
     await log.waitFor((e) => from(log, mark)(e) && e.name === vm && e.type === 'healthy', 120_000);
     await guestSh(vm, 'touch /dev/sick');

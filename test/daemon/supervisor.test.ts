@@ -41,13 +41,20 @@ const sh = (name: string, script: string) => {
 
 const initPid = async (kind: string, name: string) => (await call('GET', `/1.0/${kind}/containers/${name}/pid`)).body.pid as number;
 const health = async (kind: string, name: string) => (await call('GET', `/1.0/${kind}/containers/${name}/policy`)).body.health;
-const after_ = (log: EventLog, mark: number, name: string) => log.events.slice(mark).filter((e) => e.name === name).map((e) => e.type);
+const after_ = (log: EventLog, mark: number, name: string) =>
+  log.events
+    .slice(mark)
+    .filter((e) => e.name === name)
+    .map((e) => e.type);
 
 /** A busybox container whose init starts httpd serving /www (a "good" release, snapshotted and marked good). */
 async function webContainer(name: string): Promise<string> {
   assert.equal(cli('dre-app', ['create', name]).code, 0);
   assert.equal(cli('dre-app', ['start', name]).code, 0);
-  sh(name, "mkdir -p /www && echo good > /www/index.html && printf '#!/bin/sh\\nhttpd -p 80 -h /www\\n' > /etc/init.d/rc.local && chmod +x /etc/init.d/rc.local");
+  sh(
+    name,
+    "mkdir -p /www && echo good > /www/index.html && printf '#!/bin/sh\\nhttpd -p 80 -h /www\\n' > /etc/init.d/rc.local && chmod +x /etc/init.d/rc.local",
+  );
   assert.equal(cli('dre-app', ['stop', name, '--timeout', '0']).code, 0);
   assert.equal(cli('dre-app', ['snapshot', name, 'good', '--good']).code, 0);
   assert.equal(cli('dre-app', ['start', name]).code, 0);
@@ -80,7 +87,23 @@ describe('dred supervisor: detects a failing service and brings it back to a kno
   });
 
   it('restarts an app container whose init was killed', async () => {
-    assert.equal(cli('dre-app', ['policy', web, '--probe', 'http:80/', '--interval', '200', '--retries', '2', '--on-unhealthy', 'rollback:last-good', '--on-exit', 'restart']).code, 0);
+    assert.equal(
+      cli('dre-app', [
+        'policy',
+        web,
+        '--probe',
+        'http:80/',
+        '--interval',
+        '200',
+        '--retries',
+        '2',
+        '--on-unhealthy',
+        'rollback:last-good',
+        '--on-exit',
+        'restart',
+      ]).code,
+      0,
+    );
     const mark = log.events.length;
     process.kill(await initPid('app', web), 'SIGKILL');
     const recovered = await log.waitFor((e) => e.name === web && e.type === 'recovered' && e.trigger === 'exit', 15_000);
@@ -115,7 +138,10 @@ describe('dred supervisor: detects a failing service and brings it back to a kno
     assert.equal(cli('dre-app', ['stop', web, '--timeout', '0']).code, 0);
     await sleep(1500); // several probe periods
     assert.equal(cli('dre-app', ['status', web]).stdout.split('\n')[0], 'STOP');
-    assert.deepEqual(after_(log, mark, web).filter((t) => t === 'recovering' || t === 'started'), []);
+    assert.deepEqual(
+      after_(log, mark, web).filter((t) => t === 'recovering' || t === 'started'),
+      [],
+    );
     assert.equal((await health('app', web)).state, 'stopped');
   });
 

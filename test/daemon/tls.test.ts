@@ -13,7 +13,11 @@ import { Daemon } from '../support/dred.js';
 function makeCert(dir: string, cn: string): { cert: string; key: string } {
   const cert = join(dir, `${cn}.crt`);
   const key = join(dir, `${cn}.key`);
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${cn}`, '-keyout', key, '-out', cert],
+    { stdio: 'ignore' },
+  );
   return { cert, key };
 }
 

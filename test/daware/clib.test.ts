@@ -113,7 +113,11 @@ function hostProcess(init: number, vpid: number): { pid: number; start: string }
   const ns = readlinkSync(`/proc/${init}/ns/pid`);
   for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
     try {
-      const nspid = /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${e}/status`, 'utf8'))![1].trim().split(/\s+/).map(Number);
+      const nspid = /^NSpid:\s*(.*)$/m
+        .exec(readFileSync(`/proc/${e}/status`, 'utf8'))![1]
+        .trim()
+        .split(/\s+/)
+        .map(Number);
       if (readlinkSync(`/proc/${e}/ns/pid`) !== ns || nspid.at(-1) !== vpid) continue;
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       return { pid: Number(e), start: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] };
@@ -208,7 +212,10 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     assert.equal(inside(name, '/opt/dre/bin/python3 /root/app.py > /root/py.log 2>&1 &').code, 0);
     assert.equal(inside(name, '/opt/dre/bin/node /root/app.mjs > /root/node.log 2>&1 &').code, 0);
     const onSignal = 'echo shell > /root/sh-callback; logger -t shapp shell callback ran';
-    assert.equal(inside(name, `/opt/dre/bin/daware-register -c '${onSignal}' TERM -- sh -c 'echo $PPID > /root/sh-ready; exec sleep 1000' > /root/sh.log 2>&1 &`).code, 0);
+    assert.equal(
+      inside(name, `/opt/dre/bin/daware-register -c '${onSignal}' TERM -- sh -c 'echo $PPID > /root/sh-ready; exec sleep 1000' > /root/sh.log 2>&1 &`).code,
+      0,
+    );
     cReady = (await readInside(name, '/root/c-ready')).trim().split(' ');
     pyReady = (await readInside(name, '/root/py-ready')).trim();
     shVpid = Number(await readInside(name, '/root/sh-ready'));
@@ -224,9 +231,13 @@ describe('libdaware, the Python module and daware-register in a busybox containe
   it('offers daware.h, libdaware.so/.a and a pkg-config file that resolves inside the container, at /opt/dre/c', () => {
     const r = inside(name, 'ls /opt/dre/c/include /opt/dre/c/lib /opt/dre/c/lib/pkgconfig; cat /opt/dre/c/lib/pkgconfig/daware.pc');
     assert.equal(r.code, 0, r.stderr);
-    for (const f of ['daware.h', 'libdaware.a', 'libdaware.so', 'libdaware.so.1', 'daware.pc']) assert.match(r.stdout, new RegExp(`^${f.replace('.', '\\.')}$`, 'm'));
+    for (const f of ['daware.h', 'libdaware.a', 'libdaware.so', 'libdaware.so.1', 'daware.pc'])
+      assert.match(r.stdout, new RegExp(`^${f.replace('.', '\\.')}$`, 'm'));
     // The same file on the host: pkg-config finds the staged tree relative to the .pc file itself.
-    const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'daware'], { env: { ...process.env, PKG_CONFIG_PATH: join(C_STAGED, 'lib', 'pkgconfig') }, encoding: 'utf8' });
+    const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'daware'], {
+      env: { ...process.env, PKG_CONFIG_PATH: join(C_STAGED, 'lib', 'pkgconfig') },
+      encoding: 'utf8',
+    });
     assert.match(flags, /-I\S+\/include -L\S+\/lib -ldaware/);
   });
 
@@ -244,7 +255,10 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     assert.deepEqual(readdirSync(registry).sort(), vpids.map((v) => `${v}.15`).sort()); // SIGUSR1's entry went with its unregister
     for (const v of vpids) assert.equal(readFileSync(join(registry, `${v}.15`), 'utf8'), `${hostProcess(init, v).start}\n`);
     const listed = JSON.parse(ok('registered', name, '--json')) as { pid: number; vpid: number }[];
-    assert.deepEqual(listed, vpids.map((v) => ({ pid: hostProcess(init, v).pid, vpid: v })));
+    assert.deepEqual(
+      listed,
+      vpids.map((v) => ({ pid: hostProcess(init, v).pid, vpid: v })),
+    );
   });
 
   it('returns NULL / None / 69 where the registry is missing (the host) or read-only', () => {
@@ -253,15 +267,49 @@ describe('libdaware, the Python module and daware-register in a busybox containe
     assert.equal(withReadOnlyRegistry([capp, 'probe']), 'NULL EROFS\n');
     // The same program linked against libdaware.so instead.
     const lib = join(C_STAGED, 'lib');
-    execFileSync('gcc', ['-std=c11', '-Wall', '-Wextra', '-Wno-format', '-I', join(C_STAGED, 'include'), '-o', `${capp}-dyn`, join(dir, 'app.c'), '-L', lib, '-ldaware', `-Wl,-rpath,${lib}`]);
+    execFileSync('gcc', [
+      '-std=c11',
+      '-Wall',
+      '-Wextra',
+      '-Wno-format',
+      '-I',
+      join(C_STAGED, 'include'),
+      '-o',
+      `${capp}-dyn`,
+      join(dir, 'app.c'),
+      '-L',
+      lib,
+      '-ldaware',
+      `-Wl,-rpath,${lib}`,
+    ]);
     assert.match(execFileSync('ldd', [`${capp}-dyn`], { encoding: 'utf8' }), /libdaware\.so\.1 => \S+libdaware\.so\.1/);
     assert.equal(withReadOnlyRegistry([`${capp}-dyn`, 'probe']), 'NULL EROFS\n');
-    const py = ['python3', '-c', `import sys; sys.path.insert(0, ${JSON.stringify(join(C_DAWARE, '..', '..', 'python'))}); import daware; print(daware.daware_termination_register_callback(15, lambda s, a: 0))`];
+    const py = [
+      'python3',
+      '-c',
+      `import sys; sys.path.insert(0, ${JSON.stringify(join(C_DAWARE, '..', '..', 'python'))}); import daware; print(daware.daware_termination_register_callback(15, lambda s, a: 0))`,
+    ];
     assert.equal(execFileSync(py[0], py.slice(1), { encoding: 'utf8' }), 'None\n');
     assert.equal(withReadOnlyRegistry(py), 'None\n');
     const tool = join(C_STAGED, 'bin', 'daware-register');
     assert.equal(spawnSync(tool, ['TERM', '--', 'true']).status, 69);
-    assert.equal(spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/daware && mount -t tmpfs -o ro tmpfs /run/daware && exec "$@"', 'sh', tool, 'TERM', '--', 'true']).status, 69);
+    assert.equal(
+      spawnSync('unshare', [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        'mount -t tmpfs -o mode=0755 tmpfs /run && mkdir /run/daware && mount -t tmpfs -o ro tmpfs /run/daware && exec "$@"',
+        'sh',
+        tool,
+        'TERM',
+        '--',
+        'true',
+      ]).status,
+      69,
+    );
     assert.equal(spawnSync(tool, ['KILL', '--', 'true']).status, 64);
     assert.equal(spawnSync(tool, ['TERM', 'true']).status, 64);
   });
@@ -278,7 +326,10 @@ ${join(dir, 'threads')}; echo "status=$?"; ls -A /run/daware | wc -l`;
 
   it('shows the syslog lines of the running container with dre-app logs', () => {
     const out = ok('logs', name);
-    assert.match(out, new RegExp(`local2\\.info capp\\[${cReady[0]}\\]: \\S+app\\.c:\\d+:main\\|info\\|local2\\|capp\\|${cReady[0]}\\|info 18446744073709551615$`, 'm'));
+    assert.match(
+      out,
+      new RegExp(`local2\\.info capp\\[${cReady[0]}\\]: \\S+app\\.c:\\d+:main\\|info\\|local2\\|capp\\|${cReady[0]}\\|info 18446744073709551615$`, 'm'),
+    );
     assert.match(out, /local4\.warn pyapp\[\d+\]: \/root\/app\.py:\d+:main\|warning\|local4\|python 002\.5\|\(null\)$/m);
   });
 
@@ -289,7 +340,9 @@ ${join(dir, 'threads')}; echo "status=$?"; ls -A /run/daware | wc -l`;
     assert.equal(readFileSync(join(upper, 'py-callback'), 'utf8'), 'signal=15 arg=py-arg\n');
     assert.equal(readFileSync(join(upper, 'node-callback'), 'utf8'), 'done\n');
     assert.equal(readFileSync(join(upper, 'sh-callback'), 'utf8'), 'shell\n');
-    const steps = readFileSync(join(containerRunDir('app', name), 'lxc.log'), 'utf8').split('\n').filter((l) => l.includes(' daware - '));
+    const steps = readFileSync(join(containerRunDir('app', name), 'lxc.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' daware - '));
     assert.match(steps.at(-2) ?? '', /all 4 registered processes exited after \d+ ms/, steps.join('\n'));
 
     const log = syslogLines(readFileSync(join(containerDir('app', name), 'upper', 'var', 'log', 'messages'), 'utf8'));

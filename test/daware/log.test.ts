@@ -169,20 +169,52 @@ describe('logging through the system logger', () => {
   });
 
   it('names the program itself once the log is closed (options kept, as glibc keeps them), and when it was never opened', () => {
-    assert.deepEqual(from(`basic.mjs[${pidOf('basic.mjs')}]`).map((l) => `${l.facility}.${l.level} ${l.message}`), ['local3.notice after close']);
-    assert.deepEqual(from('noident.mjs').map((l) => `${l.facility}.${l.level} ${l.message}`), ['user.info no open']);
+    assert.deepEqual(
+      from(`basic.mjs[${pidOf('basic.mjs')}]`).map((l) => `${l.facility}.${l.level} ${l.message}`),
+      ['local3.notice after close'],
+    );
+    assert.deepEqual(
+      from('noident.mjs').map((l) => `${l.facility}.${l.level} ${l.message}`),
+      ['user.info no open'],
+    );
   });
 
   it('sends every level and every facility with the values syslog.h gives them', () => {
     const levels = from('lv').filter((l) => l.message.startsWith('level '));
     assert.deepEqual(
       levels.map((l) => `${l.level}=${l.message}`),
-      ['emerg=level EMERG', 'alert=level ALERT', 'crit=level CRIT', 'err=level ERR', 'warn=level WARNING', 'notice=level NOTICE', 'info=level INFO', 'debug=level DEBUG'],
+      [
+        'emerg=level EMERG',
+        'alert=level ALERT',
+        'crit=level CRIT',
+        'err=level ERR',
+        'warn=level WARNING',
+        'notice=level NOTICE',
+        'info=level INFO',
+        'debug=level DEBUG',
+      ],
     );
     const facilities = from('lv').filter((l) => l.message.startsWith('facility '));
     // LOG_KERN is 0, which syslog(3) reads as "the default facility" (user here): no user process can send kern.
-    const expected = ['user', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => `local${i}`)];
-    assert.deepEqual(facilities.map((l) => l.facility), expected);
+    const expected = [
+      'user',
+      'user',
+      'mail',
+      'daemon',
+      'auth',
+      'syslog',
+      'lpr',
+      'news',
+      'uucp',
+      'cron',
+      'authpriv',
+      'ftp',
+      ...[0, 1, 2, 3, 4, 5, 6, 7].map((i) => `local${i}`),
+    ];
+    assert.deepEqual(
+      facilities.map((l) => l.facility),
+      expected,
+    );
     assert.ok(facilities.every((l) => l.level === 'info'));
   });
 
@@ -204,13 +236,19 @@ describe('logging through the system logger', () => {
   it('copies each message to stderr with LOG_PERROR', () => {
     const pid = pidOf('perror.mjs');
     assert.match(runs['perror.mjs'].stderr, new RegExp(`^perr\\[${pid}\\]: to stderr too: 42$`, 'm'));
-    assert.deepEqual(from(`perr[${pid}]`).map((l) => l.message), ['to stderr too: 42']);
+    assert.deepEqual(
+      from(`perr[${pid}]`).map((l) => l.message),
+      ['to stderr too: 42'],
+    );
   });
 
   it('connects at open with LOG_NDELAY and only at the first message with LOG_ODELAY', () => {
     const counts = JSON.parse(runs['ndelay.mjs'].stdout.split('\n')[1]);
     assert.deepEqual(counts, { afterNdelay: 1, afterOdelay: 0, afterFirst: 1 });
-    assert.deepEqual(from('od').map((l) => l.message), ['first message opens it']);
+    assert.deepEqual(
+      from('od').map((l) => l.message),
+      ['first message opens it'],
+    );
   });
 
   it('writes to the console with LOG_CONS when no logger listens, and not without it', () => {

@@ -30,7 +30,12 @@ while :; do sleep 1; done
 `;
 
 const nsPid = (pid: number) => readlinkSync(`/proc/${pid}/ns/pid`);
-const nsPidsOf = (pid: number) => /^NSpid:\s*(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1].trim().split(/\s+/).map(Number);
+const nsPidsOf = (pid: number) =>
+  /^NSpid:\s*(.*)$/m
+    .exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]
+    .trim()
+    .split(/\s+/)
+    .map(Number);
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s*[ZX]/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 const startTime = (pid: number) => {
   const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -103,15 +108,26 @@ describe('termination callbacks and the D-Aware registry', () => {
   it('returns null outside a D-RE container, where no registry is reachable', async () => {
     assert.ok(!existsSync('/run/daware'), 'this host has a /run/daware of its own');
     const { daware_termination_register_callback } = await import('../../src/daware/index.js');
-    assert.equal(daware_termination_register_callback(15, () => 0, null), null);
+    assert.equal(
+      daware_termination_register_callback(15, () => 0, null),
+      null,
+    );
   });
 
   it('registers a process of the container from the host, by VPID and by host PID, with SIGTERM', () => {
     const host = hostPidOf(initA, stubbornVpid);
     ok('register', a, String(stubbornVpid), '--vpid');
-    assert.deepEqual(listed(a).map((p) => p.vpid).sort((x, y) => x - y), [appA.pid, stubbornVpid].sort((x, y) => x - y));
+    assert.deepEqual(
+      listed(a)
+        .map((p) => p.vpid)
+        .sort((x, y) => x - y),
+      [appA.pid, stubbornVpid].sort((x, y) => x - y),
+    );
     ok('unregister', a, String(stubbornVpid), '--vpid');
-    assert.deepEqual(listed(a).map((p) => p.vpid), [appA.pid]);
+    assert.deepEqual(
+      listed(a).map((p) => p.vpid),
+      [appA.pid],
+    );
     ok('register', a, String(host));
     assert.ok(listed(a).some((p) => p.pid === host && p.vpid === stubbornVpid));
     assert.ok(existsSync(join(containerRunDir('app', a), 'daware', `${stubbornVpid}.15`)));

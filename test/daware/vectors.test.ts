@@ -24,7 +24,8 @@ function jsValue({ type, value }: Vector['args'][number]): unknown {
 /** A vector's argument as a C expression of its type. */
 function cValue({ type, value }: Vector['args'][number]): string {
   if (type === 'str') return value === null ? '(const char *)0' : JSON.stringify(value);
-  if (type === 'double') return ({ Infinity: 'INFINITY', '-Infinity': '-INFINITY', NaN: 'NAN', '-0': '-0.0' } as Record<string, string>)[value!] ?? `(double)${value}`;
+  if (type === 'double')
+    return ({ Infinity: 'INFINITY', '-Infinity': '-INFINITY', NaN: 'NAN', '-0': '-0.0' } as Record<string, string>)[value!] ?? `(double)${value}`;
   if (type === 'uint64_t') return `(void *)${value}UL`;
   if (type === 'unsigned int') return `(unsigned int)${value}U`;
   if (type === 'unsigned long') return `${value}UL`;
@@ -33,7 +34,9 @@ function cValue({ type, value }: Vector['args'][number]): string {
 
 /** One C program printing daware_format's result for every vector, hex-encoded, one per line. */
 function cProgram(): string {
-  const calls = VECTORS.map((v) => `  n = daware_format(buf, sizeof buf, ${JSON.stringify(v.fmt)}${v.args.map((a) => `, ${cValue(a)}`).join('')});\n  hex(buf, n);`);
+  const calls = VECTORS.map(
+    (v) => `  n = daware_format(buf, sizeof buf, ${JSON.stringify(v.fmt)}${v.args.map((a) => `, ${cValue(a)}`).join('')});\n  hex(buf, n);`,
+  );
   return `#include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,7 +74,11 @@ describe('the printf vectors shared by the Node, C and Python libraries', () => 
 
   it('has vectors for every conversion, and for the ones it refuses to run (%n, %m, positional)', () => {
     assert.ok(VECTORS.length >= 20);
-    for (const c of 'diouxXcsfFeEgGp%') assert.ok(VECTORS.some((v) => v.fmt.includes(c)), c);
+    for (const c of 'diouxXcsfFeEgGp%')
+      assert.ok(
+        VECTORS.some((v) => v.fmt.includes(c)),
+        c,
+      );
     assert.ok(VECTORS.some((v) => v.fmt.includes('%n') && v.expected.includes('%n')));
   });
 
@@ -81,20 +88,31 @@ describe('the printf vectors shared by the Node, C and Python libraries', () => 
     });
   }
 
-  it('libdaware (daware_format) produces exactly the same text for every vector, and keeps vsnprintf\'s contract', () => {
+  it("libdaware (daware_format) produces exactly the same text for every vector, and keeps vsnprintf's contract", () => {
     const src = join(dir, 'vectors.c');
     writeFileSync(src, cProgram());
     // -Wno-format: the vectors pass %n, %y and surplus arguments on purpose.
     compileStatic(src, join(dir, 'vectors'), ['-Wno-format', '-Wno-format-extra-args', '-lm']);
     const lines = execFileSync(join(dir, 'vectors'), { encoding: 'utf8' }).trimEnd().split('\n');
     const got = lines.slice(0, VECTORS.length).map((h) => Buffer.from(h, 'hex').toString('latin1'));
-    assert.deepEqual(got, VECTORS.map((v) => v.expected));
+    assert.deepEqual(
+      got,
+      VECTORS.map((v) => v.expected),
+    );
     assert.deepEqual(lines.slice(VECTORS.length), ['9 abcd', '5', '0 []']);
   });
 
   it('the Python module produces exactly the same text for every vector', () => {
     writeFileSync(join(dir, 'vectors.py'), PYTHON);
-    const out = execFileSync('python3', [join(dir, 'vectors.py'), join(distDir, '..', 'python'), join(distDir, '..', 'test', 'daware', 'vectors.json')], { encoding: 'utf8' });
-    assert.deepEqual(out.trimEnd().split('\n').map((h) => Buffer.from(h, 'hex').toString('latin1')), VECTORS.map((v) => v.expected));
+    const out = execFileSync('python3', [join(dir, 'vectors.py'), join(distDir, '..', 'python'), join(distDir, '..', 'test', 'daware', 'vectors.json')], {
+      encoding: 'utf8',
+    });
+    assert.deepEqual(
+      out
+        .trimEnd()
+        .split('\n')
+        .map((h) => Buffer.from(h, 'hex').toString('latin1')),
+      VECTORS.map((v) => v.expected),
+    );
   });
 });

@@ -55,7 +55,7 @@ describe('spec conformance: application containers', () => {
   const cpu = (parcent: number) => ({ type: A.DRE_APP_CONTAINER_RESOURCE_CPU, udata: { cpu: { parcent } } });
   let pid = 0;
 
-  it('parcent is the spec\'s int: set_resource refuses a fraction', async () => {
+  it("parcent is the spec's int: set_resource refuses a fraction", async () => {
     const h = (await A.dre_app_open(name))!;
     assert.equal(await A.dre_app_start(h), 0);
     assert.equal(await A.dre_app_create_cgroup(h, 'busy'), 0);
@@ -64,7 +64,7 @@ describe('spec conformance: application containers', () => {
     assert.equal(await A.dre_app_set_resource(h, 'busy', cpu(12.5)), A.DRE_ERR_INVALID_ARGUMENT);
   });
 
-  it('parcent is the spec\'s int: get_resource rounds what it measures', async () => {
+  it("parcent is the spec's int: get_resource rounds what it measures", async () => {
     const h = (await A.dre_app_open(name))!;
     assert.equal(await A.dre_app_set_resource(h, 'busy', cpu(30)), 0);
     await sleep(300);
@@ -75,7 +75,10 @@ describe('spec conformance: application containers', () => {
       seen.push(r.udata.cpu!.parcent!);
     }
     assert.ok(seen.every(Number.isInteger), `parcent is an int: ${seen.join(', ')}`);
-    assert.ok(seen.some((p) => p > 5 && p <= 40), `and measures the loop under its 30% quota: ${seen.join(', ')}`);
+    assert.ok(
+      seen.some((p) => p > 5 && p <= 40),
+      `and measures the loop under its 30% quota: ${seen.join(', ')}`,
+    );
     process.kill(pid, 'SIGKILL');
   });
 

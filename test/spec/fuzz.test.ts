@@ -23,18 +23,73 @@ const NOBODY = 'fuzz-nobody';
 
 /** Values no caller should pass; none of them runs caller code that throws. */
 function hostileValues(): unknown[] {
-  const withGetters = { get type() { return 1; }, get name() { return Object.create(null); }, get value() { return Symbol('v'); } };
+  const withGetters = {
+    get type() {
+      return 1;
+    },
+    get name() {
+      return Object.create(null);
+    },
+    get value() {
+      return Symbol('v');
+    },
+  };
   const readOnlyValue = Object.defineProperty({}, 'value', { value: 1, writable: false, enumerable: true });
   const nullProto = Object.create(null);
   const refusingProxy = new Proxy({}, { set: () => false, defineProperty: () => false, deleteProperty: () => false });
   const oddProxy = new Proxy({}, { get: (_t, k) => (k === 'type' ? 1 : k === Symbol.toPrimitive ? undefined : Object.create(null)), has: () => true });
   return [
-    null, undefined, 0, -1, 1, 11, 1.5, -0, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 31, 10n, true, false,
-    '', ' ', 'x'.repeat(65), 'x'.repeat(10_000), '../etc', '.hidden', '-dash', 'a/b', 'nul\0byte', 'ü', NOBODY,
-    Symbol('s'), () => 0, [], [1, 2], Object.freeze([]), {}, Object.freeze({}), Object.seal({}), Object.preventExtensions({}),
-    nullProto, Object.freeze(Object.create(null)), readOnlyValue, withGetters, Object.freeze(withGetters),
-    refusingProxy, oddProxy, new Proxy([], {}), new Date(0), /re/, new Map(), Promise.resolve(1),
-    { toString: () => 'web' }, { valueOf: () => 12 }, { [Symbol.toPrimitive]: () => 12 },
+    null,
+    undefined,
+    0,
+    -1,
+    1,
+    11,
+    1.5,
+    -0,
+    NaN,
+    Infinity,
+    -Infinity,
+    2 ** 53,
+    2 ** 31,
+    10n,
+    true,
+    false,
+    '',
+    ' ',
+    'x'.repeat(65),
+    'x'.repeat(10_000),
+    '../etc',
+    '.hidden',
+    '-dash',
+    'a/b',
+    'nul\0byte',
+    'ü',
+    NOBODY,
+    Symbol('s'),
+    () => 0,
+    [],
+    [1, 2],
+    Object.freeze([]),
+    {},
+    Object.freeze({}),
+    Object.seal({}),
+    Object.preventExtensions({}),
+    nullProto,
+    Object.freeze(Object.create(null)),
+    readOnlyValue,
+    withGetters,
+    Object.freeze(withGetters),
+    refusingProxy,
+    oddProxy,
+    new Proxy([], {}),
+    new Date(0),
+    /re/,
+    new Map(),
+    Promise.resolve(1),
+    { toString: () => 'web' },
+    { valueOf: () => 12 },
+    { [Symbol.toPrimitive]: () => 12 },
   ];
 }
 
@@ -43,21 +98,43 @@ function shapedValues(type: number): unknown[] {
   const handle = (extra: object) => ({ type, name: NOBODY, ...extra });
   const resource = (t: unknown, udata: unknown) => ({ type: t, udata });
   return [
-    handle({}), Object.freeze(handle({})), Object.assign(Object.create(null), handle({})), handle({ name: Object.create(null) }),
-    handle({ name: Symbol('n') }), handle({ type: Object.create(null) }), handle({ type: 10n }), new Proxy(handle({}), {}),
+    handle({}),
+    Object.freeze(handle({})),
+    Object.assign(Object.create(null), handle({})),
+    handle({ name: Object.create(null) }),
+    handle({ name: Symbol('n') }),
+    handle({ type: Object.create(null) }),
+    handle({ type: 10n }),
+    new Proxy(handle({}), {}),
     { type: type === 1 ? 100 : 1, name: NOBODY },
-    resource(1, { cpu: { parcent: 50 } }), resource(1, { cpu: { parcent: 12.5 } }), resource(1, 5), resource(1, Object.freeze({})),
-    resource(2, { cpu: { cores: Object.create(null) } }), resource(2, { cpu: { cores: 10n } }), resource(3, { mem: { usage_in_bytes: Symbol('b') } }),
-    resource(4, { mem: Object.freeze({}) }), resource(Object.create(null), {}), Object.freeze(resource(3, null)),
-    { type, udata: Object.create(null) }, { type, udata: { lxc: Object.create(null), kvm: Object.create(null) } },
+    resource(1, { cpu: { parcent: 50 } }),
+    resource(1, { cpu: { parcent: 12.5 } }),
+    resource(1, 5),
+    resource(1, Object.freeze({})),
+    resource(2, { cpu: { cores: Object.create(null) } }),
+    resource(2, { cpu: { cores: 10n } }),
+    resource(3, { mem: { usage_in_bytes: Symbol('b') } }),
+    resource(4, { mem: Object.freeze({}) }),
+    resource(Object.create(null), {}),
+    Object.freeze(resource(3, null)),
+    { type, udata: Object.create(null) },
+    { type, udata: { lxc: Object.create(null), kvm: Object.create(null) } },
     { type, udata: { lxc: { port: Object.create(null), base: Symbol('b') }, kvm: { memory_size: 1.5, base: 10n, rootfs: Object.create(null) } } },
   ];
 }
 
 /** Arguments that might really make a container: every create gets data that fails validation. */
 const createData = (type: number): unknown[] => [
-  null, undefined, {}, Object.freeze({}), Object.create(null), { type: Object.create(null) }, { type: type === 1 ? 100 : 1, udata: {} },
-  { type, udata: Object.create(null) }, { type, udata: { lxc: { port: 1.5 }, kvm: { memory_size: -1 } } }, { type, udata: 5 },
+  null,
+  undefined,
+  {},
+  Object.freeze({}),
+  Object.create(null),
+  { type: Object.create(null) },
+  { type: type === 1 ? 100 : 1, udata: {} },
+  { type, udata: Object.create(null) },
+  { type, udata: { lxc: { port: 1.5 }, kvm: { memory_size: -1 } } },
+  { type, udata: 5 },
 ];
 
 const OUTCOME_MS = 20_000;

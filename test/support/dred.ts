@@ -19,20 +19,28 @@ export interface Reply {
 export function call(method: string, path: string, body?: unknown, opts: { socket?: string; timeoutMs?: number } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-    const req = httpRequest({ socketPath: opts.socket ?? socketPath(), method, path, headers: text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = raw;
-        try {
-          parsed = JSON.parse(raw);
-        } catch {
-          /* not JSON: returned as text */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
+    const req = httpRequest(
+      {
+        socketPath: opts.socket ?? socketPath(),
+        method,
+        path,
+        headers: text === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = raw;
+          try {
+            parsed = JSON.parse(raw);
+          } catch {
+            /* not JSON: returned as text */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+      },
+    );
     req.setTimeout(opts.timeoutMs ?? 300_000, () => req.destroy(new Error(`${method} ${path}: no answer`)));
     req.on('error', reject);
     req.end(text);
@@ -117,12 +125,14 @@ export class EventLog {
   }
 
   /** Waits until an event matches (or throws after `timeoutMs`). */
-  async waitFor(pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async waitFor(pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> {
+    // eslint-disable-line @typescript-eslint/no-explicit-any
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const e = this.events.find(pred);
       if (e) return e;
-      if (Date.now() > deadline) throw new Error(`no matching event in ${timeoutMs} ms; seen: ${JSON.stringify(this.events.map((x) => `${x.type} ${x.name ?? ''}`))}`);
+      if (Date.now() > deadline)
+        throw new Error(`no matching event in ${timeoutMs} ms; seen: ${JSON.stringify(this.events.map((x) => `${x.type} ${x.name ?? ''}`))}`);
       await sleep(25);
     }
   }

@@ -39,7 +39,11 @@ function killRunProcesses(tmp: string): void {
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const daemon = argv[1]?.endsWith('/dred.js') && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').some((v) => v.startsWith(`DRE_RUNDIR=${tmp}/`));
+      const daemon =
+        argv[1]?.endsWith('/dred.js') &&
+        readFileSync(`/proc/${pid}/environ`, 'utf8')
+          .split('\0')
+          .some((v) => v.startsWith(`DRE_RUNDIR=${tmp}/`));
       if (daemon) process.kill(Number(pid), 'SIGKILL');
     } catch {
       /* gone */
@@ -88,7 +92,11 @@ function killQemus(tmp: string): void {
 
 export function sweep(tmp: string): void {
   // Extra D-RE hosts of a test (migration: tmp/hostA, tmp/hostB, each with root/ and run/).
-  const hosts = existsSync(tmp) ? readdirSync(tmp).filter((d) => d.startsWith('host')).map((d) => join(tmp, d)) : [];
+  const hosts = existsSync(tmp)
+    ? readdirSync(tmp)
+        .filter((d) => d.startsWith('host'))
+        .map((d) => join(tmp, d))
+    : [];
   const dirs = [...hosts, tmp];
   killRunProcesses(tmp); // daemons first: none may start anything while the engines are stopped
   for (const dir of dirs) stopEngines(dir);

@@ -35,7 +35,13 @@ describe('a VM image without the D-RE agent', { timeout: 600_000 }, () => {
     writeFileSync(inittab, '::sysinit:/etc/init.d/rcS.noagent\nttyS0::askfirst:-/bin/sh\n');
     const rcs = join(tmp, `${name}.rcS`);
     writeFileSync(rcs, '#!/bin/sh\nmount -t proc proc /proc\nmount -o remount,rw /\n');
-    for (const cmd of ['rm /etc/inittab', `write ${inittab} /etc/inittab`, `write ${rcs} /etc/init.d/rcS.noagent`, 'sif /etc/init.d/rcS.noagent mode 0100755', 'rm /sbin/dre-agent']) {
+    for (const cmd of [
+      'rm /etc/inittab',
+      `write ${inittab} /etc/inittab`,
+      `write ${rcs} /etc/init.d/rcS.noagent`,
+      'sif /etc/init.d/rcS.noagent mode 0100755',
+      'rm /sbin/dre-agent',
+    ]) {
       const d = await run('debugfs', ['-w', '-R', cmd, image]);
       assert.equal(d.code, 0, `debugfs ${cmd}: ${d.stderr}`);
     }

@@ -21,7 +21,15 @@ import { qemuIds, removeGuest, requireQemu, sh } from './helpers.js';
 /** The status lines of a task as the kernel reports them: `Uid` → ['995', '995', '995', '995'] etc. */
 function procStatus(path: string): Map<string, string[]> {
   const lines = readFileSync(path, 'utf8').trim().split('\n');
-  return new Map(lines.map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim().split(/\s+/)]));
+  return new Map(
+    lines.map((l) => [
+      l.slice(0, l.indexOf(':')),
+      l
+        .slice(l.indexOf(':') + 1)
+        .trim()
+        .split(/\s+/),
+    ]),
+  );
 }
 
 /** QMP's error text for opening `path` read-only as a block node (undefined when QEMU opened it). */
@@ -77,7 +85,10 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
     assert.deepEqual(st.get('NoNewPrivs'), ['1']);
     assert.deepEqual(st.get('Seccomp'), ['2'], 'seccomp in filter mode');
     for (const t of readdirSync(`/proc/${pid}/task`)) assert.deepEqual(procStatus(`/proc/${pid}/task/${t}/status`).get('Seccomp'), ['2'], `thread ${t}`);
-    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '), /-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny/);
+    assert.match(
+      readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '),
+      /-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny/,
+    );
   });
 
   it('the guest runs normally meanwhile: its agent answers exec and it writes its disk, which only dre-qemu may open', async () => {
@@ -108,7 +119,13 @@ describe('QEMU is confined: an unprivileged user, no capabilities, a seccomp san
   it('refuses to start a container when the dre-qemu user is missing: DRE_ERR_PERMISSION_DENIED naming the set-up, no QEMU as root', () => {
     // The user database without dre-qemu, in a private mount namespace of this one CLI run.
     const passwd = join(process.env.DRE_TEST_TMP!, 'passwd-without-dre-qemu');
-    writeFileSync(passwd, readFileSync('/etc/passwd', 'utf8').split('\n').filter((l) => !l.startsWith('dre-qemu:')).join('\n'));
+    writeFileSync(
+      passwd,
+      readFileSync('/etc/passwd', 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith('dre-qemu:'))
+        .join('\n'),
+    );
     const wrap = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/passwd && exec "$@"', passwd];
     const r = cli('dre-sys', ['start', idle], { wrap });
     assert.equal(r.code, 102, r.stderr);

@@ -11,7 +11,11 @@ import { pidFilePath } from '../../src/sys/layout.js';
 import { cli, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu } from './helpers.js';
 
-const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 0,
+    (e: { code?: number }) => e.code,
+  );
 const hostHasVt = /\b(vmx|svm)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
 
 describe('system container errors and the spec layer', () => {
@@ -29,7 +33,11 @@ describe('system container errors and the spec layer', () => {
   });
 
   it('checks a tag before the container, as the app side does: a bad tag is INVALID_ARGUMENT (101) whatever the name', () => {
-    for (const args of [['snapshot', 'nosuch', '../x'], ['load', 'nosuch', '../x'], ['rm-snapshot', 'nosuch', '../x']]) {
+    for (const args of [
+      ['snapshot', 'nosuch', '../x'],
+      ['load', 'nosuch', '../x'],
+      ['rm-snapshot', 'nosuch', '../x'],
+    ]) {
       for (const prog of ['dre-sys', 'dre-app'] as const) {
         const r = cli(prog, args);
         assert.equal(r.code, 101, `${prog} ${args.join(' ')}: ${r.stderr}`);
@@ -45,7 +53,10 @@ describe('system container errors and the spec layer', () => {
       const saved = process.env.DRE_SYS_ACCEL;
       delete process.env.DRE_SYS_ACCEL;
       try {
-        const err = await sys.start(name).then(() => undefined, (e: Error & { code: number }) => e);
+        const err = await sys.start(name).then(
+          () => undefined,
+          (e: Error & { code: number }) => e,
+        );
         assert.equal(err?.code, -104);
         assert.match(err!.message, /DRE_SYS_ACCEL=tcg/);
         assert.equal(await spec.dre_sys_start({ type: 100, name }), spec.DRE_ERR_NO_VT);
@@ -105,7 +116,16 @@ describe('system container errors and the spec layer', () => {
 
   it('answers operations on a missing container with CONTAINER_NONEXISTENCE', async () => {
     const ghost = uniqueName('ghost');
-    for (const p of [sys.start(ghost), sys.stop(ghost), sys.status(ghost), sys.destroy(ghost), sys.pid(ghost), sys.suspend(ghost), sys.listSnapshots(ghost), sys.checkpoint(ghost, 't')]) {
+    for (const p of [
+      sys.start(ghost),
+      sys.stop(ghost),
+      sys.status(ghost),
+      sys.destroy(ghost),
+      sys.pid(ghost),
+      sys.suspend(ghost),
+      sys.listSnapshots(ghost),
+      sys.checkpoint(ghost, 't'),
+    ]) {
       assert.equal(await code(p), -111);
     }
   });
@@ -126,7 +146,10 @@ describe('system container errors and the spec layer', () => {
     assert.equal(spec.DRE_SYS_CONTAINER_TYPE_KVM, 100);
     assert.equal(await spec.dre_sys_create_container(uniqueName('s'), null), spec.DRE_ERR_NULL_POINTER);
     assert.equal(await spec.dre_sys_create_container(uniqueName('s'), { type: 1 as 100, udata: { kvm: {} } }), spec.DRE_ERR_INVALID_ARGUMENT);
-    assert.equal(await spec.dre_sys_create_container(name, { type: 100, udata: { kvm: { memory_size: 128, base: null, rootfs: null } } }), spec.DRE_ERR_CONTAINER_EXISTENCE);
+    assert.equal(
+      await spec.dre_sys_create_container(name, { type: 100, udata: { kvm: { memory_size: 128, base: null, rootfs: null } } }),
+      spec.DRE_ERR_CONTAINER_EXISTENCE,
+    );
     assert.equal(await spec.dre_sys_open(uniqueName('missing')), null);
     const h = await spec.dre_sys_open(name);
     assert.deepEqual(h, { type: 100, name });

@@ -30,11 +30,14 @@ describe("a disk's header is checked before root reads through its chain", () =>
   it('refuses a backing file QEMU may have written there, with the code the caller gives', () => {
     assert.equal(verdict({ 'full-backing-filename': '/etc/shadow', 'backing-filename': base }, base), 'DRE_ERR_INVALID_ARGUMENT');
     assert.equal(verdict({ 'backing-filename': base }, undefined), 'DRE_ERR_INVALID_ARGUMENT');
-    assert.throws(() => requireOwnBacking({ 'backing-filename': '/root/x' }, base, 'commit snapshot of c1', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED'), (e: DreError) => {
-      assert.equal(e.errName, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
-      assert.match(e.message, /^commit snapshot of c1: .*backing file \/root\/x.*refused/);
-      return true;
-    });
+    assert.throws(
+      () => requireOwnBacking({ 'backing-filename': '/root/x' }, base, 'commit snapshot of c1', 'DRE_ERR_COMMIT_SNAPSHOT_FAILED'),
+      (e: DreError) => {
+        assert.equal(e.errName, 'DRE_ERR_COMMIT_SNAPSHOT_FAILED');
+        assert.match(e.message, /^commit snapshot of c1: .*backing file \/root\/x.*refused/);
+        return true;
+      },
+    );
   });
 
   it('refuses any external data file, even with the right backing file', () => {

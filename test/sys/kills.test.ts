@@ -12,7 +12,6 @@ import { cli, cliAsync, killDuring, uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 import { wipeRunDir } from '../support/sweep.js';
 
-
 describe('concurrent operations on one system container', () => {
   it('let exactly one of six racing starts win; the rest get BUSY or RUNNING', async () => {
     requireQemu();
@@ -22,7 +21,10 @@ describe('concurrent operations on one system container', () => {
       const rs = await Promise.all(Array.from({ length: 6 }, () => cliAsync('dre-sys', ['start', name]).done));
       const codes = rs.map((r) => r.code).sort((a, b) => a - b);
       assert.equal(codes.filter((c) => c === 0).length, 1, `codes ${codes}`);
-      assert.ok(codes.every((c) => [0, 113, 116].includes(c)), `codes ${codes}`);
+      assert.ok(
+        codes.every((c) => [0, 113, 116].includes(c)),
+        `codes ${codes}`,
+      );
       assert.equal(await sys.status(name), STATUS.RUNNING);
       assert.equal(await sh(name, 'echo one'), 'one');
     } finally {
@@ -54,7 +56,10 @@ describe('a dre-sys killed in the middle of an operation', () => {
       assert.equal(cli('dre-sys', ['destroy', n]).code, 0);
     }
     cli('dre-sys', ['create', uniqueName('sys-sweeper')]);
-    assert.deepEqual(readdirSync(containersDir('sys')).filter((e) => e.startsWith('.staging-')), []);
+    assert.deepEqual(
+      readdirSync(containersDir('sys')).filter((e) => e.startsWith('.staging-')),
+      [],
+    );
   });
 
   it('leaves a start that is either stopped or running, and the next start or stop works', async () => {
@@ -85,10 +90,15 @@ describe('a dre-sys killed in the middle of an operation', () => {
       await done;
       assert.ok(pid !== undefined, 'QEMU never appeared');
       // BUSY (never a lie) while the orphan does not answer on QMP yet.
-      const s = (await waitFor(() => {
-        const out = cli('dre-sys', ['status', n]).stdout.trim();
-        return out === 'BUSY' ? undefined : out;
-      }, 30_000, 50)) ?? 'BUSY';
+      const s =
+        (await waitFor(
+          () => {
+            const out = cli('dre-sys', ['status', n]).stdout.trim();
+            return out === 'BUSY' ? undefined : out;
+          },
+          30_000,
+          50,
+        )) ?? 'BUSY';
       if (s === 'STOP') assert.ok(threadsGone(pid), `round ${round}: status STOP while QEMU ${pid} lives`);
       else assert.equal(s, 'RUNNING', `round ${round}: status ${s}`); // the killed start had already let the guest run
       if (s === 'RUNNING') assert.equal(cli('dre-sys', ['stop', n, '--timeout', '0']).code, 0);

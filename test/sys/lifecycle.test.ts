@@ -15,7 +15,11 @@ import { cli, cliPath, uniqueName } from '../support/env.js';
 import { qemuIds, removeGuest, requireQemu, sh } from './helpers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 0,
+    (e: { code?: number }) => e.code,
+  );
 
 describe('system container lifecycle on QEMU', () => {
   const name = uniqueName('sys-life');
@@ -93,7 +97,10 @@ describe('system container lifecycle on QEMU', () => {
 
   it('gives each of several concurrent execs its own answer', async () => {
     const rs = await Promise.all([1, 2, 3, 4].map((i) => sys.execCapture(name, ['sh', '-c', `sleep 0.$i; echo n$i; exit $i`.replace(/\$i/g, String(i))])));
-    assert.deepEqual(rs.map((r) => [r.status, r.stdout.toString()]), [1, 2, 3, 4].map((i) => [i, `n${i}\n`]));
+    assert.deepEqual(
+      rs.map((r) => [r.status, r.stdout.toString()]),
+      [1, 2, 3, 4].map((i) => [i, `n${i}\n`]),
+    );
   });
 
   it('runs exec from the CLI with the exit status passed through', () => {

@@ -40,7 +40,23 @@ function makeCertificates(dir: string, ips: string[]): string {
   ]) {
     writeFileSync(join(dir, `${role}.ext`), ext + '\n');
     ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=dre-test-${role}`, '-keyout', `${role}-key.pem`, '-out', `${role}.csr`);
-    ssl('x509', '-req', '-in', `${role}.csr`, '-CA', 'ca-cert.pem', '-CAkey', 'ca-key.pem', '-CAcreateserial', '-days', '1', '-extfile', `${role}.ext`, '-out', `${role}-cert.pem`);
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      `${role}.csr`,
+      '-CA',
+      'ca-cert.pem',
+      '-CAkey',
+      'ca-key.pem',
+      '-CAcreateserial',
+      '-days',
+      '1',
+      '-extfile',
+      `${role}.ext`,
+      '-out',
+      `${role}-cert.pem`,
+    );
   }
   return dir;
 }
@@ -118,8 +134,12 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     ok(A, 'exec', SHARED, '--', 'sh', '-c', 'mkdir -p /tmp/www && echo nic-here > /tmp/www/index.html && httpd -p 80 -h /tmp/www');
     // Node's fetch inside the host's namespace (the host's static busybox wget crashes here), retried while ARP settles.
     const get = `for (let i = 0; i < 50; i++) { try { const r = await fetch('http://${address}/', { signal: AbortSignal.timeout(3000) }); process.stdout.write(await r.text()); process.exit(0); } catch { await new Promise((r) => setTimeout(r, 200)); } } process.exit(1);`;
-    const fetchFrom = (h: Host) => spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, '--input-type=module', '-e', get], { encoding: 'utf8', timeout: 240_000 });
-    const taps = (h: Host) => (JSON.parse(execFileSync('ip', ['-n', h.ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[]).map((l) => l.ifname).filter((n) => /-t\d+$/.test(n));
+    const fetchFrom = (h: Host) =>
+      spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, '--input-type=module', '-e', get], { encoding: 'utf8', timeout: 240_000 });
+    const taps = (h: Host) =>
+      (JSON.parse(execFileSync('ip', ['-n', h.ns, '-j', 'link', 'show'], { encoding: 'utf8' })) as { ifname: string }[])
+        .map((l) => l.ifname)
+        .filter((n) => /-t\d+$/.test(n));
     assert.equal(fetchFrom(A).stdout.trim(), 'nic-here', 'host A reaches the guest');
     assert.equal(taps(A).length, 1);
     ok(B, 'immigrate', SHARED, '5641');
@@ -157,7 +177,10 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     assert.deepEqual(spec(B, `[await s.dre_sys_immigration_start('${SHARED}', ${port}), await s.dre_sys_immigration_start('nosuch', ${port + 1})]`), [0, -111]);
     const h = `await s.dre_sys_open('${SHARED}')`;
     assert.deepEqual(
-      spec(A, `[await s.dre_sys_migration_start(${h}, 'bad_host!', ${port}), await s.dre_sys_unshare(${h}), await s.dre_sys_share(null), await s.dre_sys_migration_start(${h}, '${B.addr}', ${port})]`),
+      spec(
+        A,
+        `[await s.dre_sys_migration_start(${h}, 'bad_host!', ${port}), await s.dre_sys_unshare(${h}), await s.dre_sys_share(null), await s.dre_sys_migration_start(${h}, '${B.addr}', ${port})]`,
+      ),
       [-156, -113, -201, 0],
     );
     assert.equal(status(B, SHARED), 'RUNNING');
@@ -320,10 +343,16 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     ok(A, 'stop', SHARED);
     ok(A, 'unshare', SHARED);
     const disk = join(A.root, 'sys', 'containers', SHARED, 'disk.qcow2');
-    const check = JSON.parse(spawnSync('qemu-img', ['check', '--output=json', disk], { encoding: 'utf8' }).stdout) as { 'image-end-offset': number; corruptions?: number };
+    const check = JSON.parse(spawnSync('qemu-img', ['check', '--output=json', disk], { encoding: 'utf8' }).stdout) as {
+      'image-end-offset': number;
+      corruptions?: number;
+    };
     assert.equal(check.corruptions ?? 0, 0);
     assert.ok(statSync(disk).size <= check['image-end-offset'], 'the room left for immigrations stays on the share');
-    assert.deepEqual(readdirSync(net.exportDir).filter((f) => f.startsWith(SHARED)), []);
+    assert.deepEqual(
+      readdirSync(net.exportDir).filter((f) => f.startsWith(SHARED)),
+      [],
+    );
     assert.match(ok(A, 'checkpoints', SHARED), /onb/, 'a checkpoint taken while shared comes back with the disk');
     // B's imported record now points at nothing: a precise error, not a broken boot.
     assert.match(fails(B, 111, 'start', SHARED), /no longer holds it/);

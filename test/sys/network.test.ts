@@ -114,7 +114,10 @@ describe('system containers on the network', { timeout: 900_000 }, () => {
     assert.equal(fromApp.status, 0, fromApp.stderr.toString());
     assert.equal(fromApp.stdout.toString().trim(), 'vm-says-hello');
     // The application container's SSH server (dropbear) sends its banner to the VM.
-    const banner = await sh(vm, `for i in $(seq 50); do b=$(nc -w 2 ${appAddress} 22 </dev/null | head -c 8); [ -n "$b" ] && break; sleep 0.2; done; echo -n "$b"`);
+    const banner = await sh(
+      vm,
+      `for i in $(seq 50); do b=$(nc -w 2 ${appAddress} 22 </dev/null | head -c 8); [ -n "$b" ] && break; sleep 0.2; done; echo -n "$b"`,
+    );
     assert.equal(banner, 'SSH-2.0-');
   });
 
@@ -155,7 +158,10 @@ describe('system containers on the network', { timeout: 900_000 }, () => {
     const add = spawnSync('ip', ['link', 'add', tap, 'type', 'bridge'], { encoding: 'utf8' });
     assert.equal(add.status, 0, add.stderr);
     try {
-      await assert.rejects(sys.start(vm), (e) => isDreError(e) && e.errName === 'DRE_ERR_NO_TAP_AVAILABLE' && e.message.includes(`a link named ${tap} exists and is not a tap`));
+      await assert.rejects(
+        sys.start(vm),
+        (e) => isDreError(e) && e.errName === 'DRE_ERR_NO_TAP_AVAILABLE' && e.message.includes(`a link named ${tap} exists and is not a tap`),
+      );
       assert.equal(await sys.status(vm), STATUS.STOP);
       assert.ok(existsSync(`/sys/class/net/${tap}/`), 'the other link is left alone');
     } finally {
@@ -171,7 +177,10 @@ describe('system containers on the network', { timeout: 900_000 }, () => {
 
   it('refuses a port taken by another container of the root, changing nothing', async () => {
     const other = uniqueName('vmport');
-    await assert.rejects(sys.create(other, { port: hostPort }), (e) => isDreError(e) && e.errName === 'DRE_ERR_INVALID_ARGUMENT' && /taken by system container/.test(e.message));
+    await assert.rejects(
+      sys.create(other, { port: hostPort }),
+      (e) => isDreError(e) && e.errName === 'DRE_ERR_INVALID_ARGUMENT' && /taken by system container/.test(e.message),
+    );
     assert.equal(sys.exists(other), false);
   });
 

@@ -35,7 +35,7 @@ describe('vCPUs and disk size of a system container', { timeout: 900_000 }, () =
     const diskBytes = Number(await sh(big, 'cat /sys/block/vda/size')) * 512;
     assert.equal(diskBytes, 1024 * 2 ** 20);
     // df -k: 1K blocks of the root file system; a 256 MiB base grown to 1 GiB holds over 900 MiB.
-    const kib = Number((await sh(big, "df -k / | tail -1 | awk '{print $2}'")));
+    const kib = Number(await sh(big, "df -k / | tail -1 | awk '{print $2}'"));
     assert.ok(kib > 900 * 1024 && kib <= 1024 * 1024, `root file system of ${kib} KiB`);
     await sh(big, 'dd if=/dev/zero of=/root/fill bs=1M count=400 2>/dev/null && sync && rm /root/fill');
     await sys.stop(big);

@@ -62,7 +62,10 @@ describe('the QMP monitor', () => {
       const [status] = await Promise.all([queryStatus(q), cont(q)]);
       assert.equal(status, 'paused');
       q.close();
-      assert.deepEqual(received.map((l) => JSON.parse(l).execute), ['qmp_capabilities', 'query-status', 'cont']);
+      assert.deepEqual(
+        received.map((l) => JSON.parse(l).execute),
+        ['qmp_capabilities', 'query-status', 'cont'],
+      );
     } finally {
       server.close();
     }
@@ -74,7 +77,12 @@ describe('the QMP monitor', () => {
       await withQmp(path, (q) => migrateSetCapabilities(q, { events: true, 'pause-before-switchover': false }));
       const sent = JSON.parse(received[1]) as { execute: string; arguments: unknown };
       assert.equal(sent.execute, 'migrate-set-capabilities');
-      assert.deepEqual(sent.arguments, { capabilities: [{ capability: 'events', state: true }, { capability: 'pause-before-switchover', state: false }] });
+      assert.deepEqual(sent.arguments, {
+        capabilities: [
+          { capability: 'events', state: true },
+          { capability: 'pause-before-switchover', state: false },
+        ],
+      });
     } finally {
       server.close();
     }
@@ -83,7 +91,8 @@ describe('the QMP monitor', () => {
   it('reports a refusal as QmpRefused with its class, no answer as QmpTimeout, a closed connection as QmpClosed', async () => {
     const { path, server } = await fakeServer((line, sock) => {
       const msg = JSON.parse(line) as { execute: string; id: unknown };
-      if (msg.execute === 'migrate-incoming') sock.write(JSON.stringify({ error: { class: 'GenericError', desc: 'Failed to bind socket: Address already in use' }, id: msg.id }) + '\n');
+      if (msg.execute === 'migrate-incoming')
+        sock.write(JSON.stringify({ error: { class: 'GenericError', desc: 'Failed to bind socket: Address already in use' }, id: msg.id }) + '\n');
       if (msg.execute === 'quit') sock.destroy();
       // query-status: never answered
     }, GREETING);
@@ -127,7 +136,7 @@ describe('the QMP monitor', () => {
     }
   });
 
-  it('classifies a failed migration\'s reason', () => {
+  it("classifies a failed migration's reason", () => {
     assert.ok(isTargetUnreachable('Failed to connect to 10.0.0.9:4444: Connection refused'));
     assert.ok(isTargetUnreachable('No route to host'));
     assert.ok(!isTargetUnreachable('load of migration failed: Invalid argument'));

@@ -10,7 +10,11 @@ import { baseDiskPath } from '../../src/sys/layout.js';
 import { uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 
-const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 0,
+    (e: { code?: number }) => e.code,
+  );
 
 describe('a system container on a rootfs image instead of a Base Image', () => {
   const name = uniqueName('sys-rootfs');

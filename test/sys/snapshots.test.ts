@@ -10,7 +10,11 @@ import { diskPath } from '../../src/sys/lease.js';
 import { uniqueName } from '../support/env.js';
 import { removeGuest, requireQemu, sh } from './helpers.js';
 
-const code = (p: Promise<unknown>) => p.then(() => 0, (e: { code?: number }) => e.code);
+const code = (p: Promise<unknown>) =>
+  p.then(
+    () => 0,
+    (e: { code?: number }) => e.code,
+  );
 
 /** The internal snapshot names of a disk, read by qemu-img (not by D-RE). */
 async function imageSnapshots(disk: string): Promise<string[]> {

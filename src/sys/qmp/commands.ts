@@ -25,7 +25,8 @@ export type RunState =
   | 'colo'
   | 'debug';
 
-export const queryStatus = async (q: Qmp, timeoutMs = 5_000): Promise<RunState> => (await q.execute<{ status: RunState }>('query-status', undefined, timeoutMs)).status;
+export const queryStatus = async (q: Qmp, timeoutMs = 5_000): Promise<RunState> =>
+  (await q.execute<{ status: RunState }>('query-status', undefined, timeoutMs)).status;
 /** Lets a paused guest run. */
 export const cont = (q: Qmp, timeoutMs?: number) => q.execute<void>('cont', undefined, timeoutMs);
 /** Pauses the guest (QMP `stop`; QEMU keeps running). */
@@ -47,7 +48,8 @@ export interface BlockNode {
 export const queryNamedBlockNodes = (q: Qmp) => q.execute<BlockNode[]>('query-named-block-nodes', { flat: true });
 
 /** A human-monitor (HMP) command line such as `savevm TAG`; resolves to its text output (HMP reports failure as text). */
-export const humanMonitor = (q: Qmp, commandLine: string, timeoutMs = 120_000) => q.execute<string>('human-monitor-command', { 'command-line': commandLine }, timeoutMs);
+export const humanMonitor = (q: Qmp, commandLine: string, timeoutMs = 120_000) =>
+  q.execute<string>('human-monitor-command', { 'command-line': commandLine }, timeoutMs);
 
 /** query-migrate's answer (qapi MigrationInfo, the parts D-RE reads). */
 export interface MigrateInfo {
