@@ -1,9 +1,8 @@
 /**
- * The host C library's calls that Node lacks, through koffi, bound on first use so that read-only CLI
- * calls never pay the ~70 ms koffi costs to load. (The D-Aware library binds its own: it runs inside
- * containers and imports nothing of the host side.)
+ * The host C library's calls that Node lacks, bound on first use through core/ffi.ts (so read-only CLI
+ * calls never pay for koffi).
  */
-import { createRequire } from 'node:module';
+import { koffi, library } from './ffi.js';
 
 export interface HostLibc {
   flock: (fd: number, op: number) => number;
@@ -20,8 +19,7 @@ let bound: HostLibc | undefined;
 
 export function hostLibc(): HostLibc {
   if (!bound) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const lib = koffi.load('libc.so.6');
+    const lib = library('libc.so.6', 'libc6');
     bound = {
       flock: lib.func('int flock(int, int)') as HostLibc['flock'],
       renameat2: lib.func('int renameat2(int, const char *, int, const char *, unsigned int)') as HostLibc['renameat2'],
@@ -31,7 +29,7 @@ export function hostLibc(): HostLibc {
         (ioctl: (...a: unknown[]) => number) => (fd: number, request: number, arg: Buffer) =>
           ioctl(fd, request, 'void *', arg)
       )(lib.func('int ioctl(int, unsigned long, ...)') as (...a: unknown[]) => number),
-      errno: () => koffi.errno(),
+      errno: () => koffi().errno(),
     };
   }
   return bound;

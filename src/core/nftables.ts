@@ -3,7 +3,7 @@
  * built on), in process through koffi: a command costs ≈ 30 µs where forking `nft` costs ≈ 3 ms.
  * Input is nft's own command language; listings come back as nft's JSON (`nft -j`). Bound on first use.
  */
-import { createRequire } from 'node:module';
+import { library } from './ffi.js';
 
 /** A command libnftables refused; `stderr` is its message (what `nft` would print), `enoent` a missing table, map or element. */
 export class NftError extends Error {
@@ -32,8 +32,7 @@ const NFT_CTX_OUTPUT_JSON = 1 << 4;
 
 function bind(): Lib {
   if (!lib) {
-    const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-    const so = koffi.load('libnftables.so.1');
+    const so = library('libnftables.so.1', 'libnftables1');
     const ctx = (so.func('void *nft_ctx_new(uint32_t)') as (f: number) => unknown)(0);
     // Output and errors go to buffers the calls below read (each read empties its buffer).
     (so.func('int nft_ctx_buffer_output(void *)') as (c: unknown) => number)(ctx);

@@ -3,7 +3,7 @@
  * since the kernel may have no NFS client. Disk images go through QEMU's libnfs driver (nfs:// URLs).
  */
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { koffi as ffi, library } from '../core/ffi.js';
 import { dreError } from '../core/errors.js';
 import { lastLines } from '../core/run.js';
 
@@ -70,8 +70,8 @@ let lib: Lib | undefined;
 /** libnfs (package libnfs13, pulled in by qemu-block-extra), bound on first use. */
 function libnfs(): Lib {
   if (lib) return lib;
-  const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
-  const so = koffi.load('libnfs.so.13');
+  const koffi = ffi();
+  const so = library('libnfs.so.13', 'libnfs13');
   koffi.opaque('nfs_context');
   koffi.opaque('nfsfh');
   lib = {
