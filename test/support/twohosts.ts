@@ -5,7 +5,7 @@
  * These private addresses exist only inside the namespaces. Each host has its own DRE_ROOT/DRE_RUNDIR.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
 import { cli, cliAsync, cliPath, type CliResult } from './env.js';
@@ -94,6 +94,8 @@ export async function setUpTwoHosts(tmp: string): Promise<TwoHosts> {
   const host = (ns: string, name: string, addr: string): Host => {
     const root = join(tmp, name, 'root');
     const run = join(tmp, name, 'run');
+    // A fresh root per host: another test's root in the same place would bring its network and containers.
+    if (existsSync(root)) throw new Error(`${root} exists already: another test file made a root there`);
     mkdirSync(join(root, 'sys'), { recursive: true });
     return { ns, addr, root, run, env: { ...process.env, DRE_ROOT: root, DRE_RUNDIR: run, DRE_SYS_ACCEL: 'tcg', DRE_SYS_NFS: nfsUrl } };
   };
