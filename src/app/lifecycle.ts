@@ -4,7 +4,7 @@ import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProce
 import { STATUS, type ExecResult, type LogFile, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, inspecting, refuseState, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, inspecting, refuseState, removeContainerFiles, removeContainerGroups, stopTimeout } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -37,8 +37,6 @@ export interface AppConfig {
   privileged?: boolean;
 }
 
-/** Default grace for a graceful stop before LXC kills the container. */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const PATH_IN_CONTAINER = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
@@ -110,16 +108,8 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
   });
 }
 
-/**
- * Removes the container's cgroups in every hierarchy. The parents (`dre/<root id>/<kind>`) stay: removing
- * them could race with LXC or QEMU making a sibling's group for a start in this or another root.
- */
-function removeCgroups(name: string): void {
-  for (const mount of allHierarchyMounts()) {
-    removeGroupTree(join(mount, containerCgroup(name)));
-    removeGroupTree(join(mount, `${containerCgroup(name)}.monitor`));
-  }
-}
+/** Removes the container's cgroups and its LXC monitor's, in every hierarchy. */
+const removeCgroups = (name: string): void => removeContainerGroups(containerCgroup(name), [`${containerCgroup(name)}.monitor`]);
 
 export async function destroy(name: string): Promise<void> {
   // A container whose record is damaged can still be stopped and destroyed (neither needs the record).
@@ -244,8 +234,7 @@ export async function start(name: string): Promise<void> {
 }
 
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
+  const timeoutMs = stopTimeout(opts);
   await changingContainer('app', 'stop', name, requireContainerDir, async (n, _rec, lock) => {
     const { status, monitor, init } = refuseUnless(n, 'stop', [STATUS.RUNNING, STATUS.STOP]);
     if (status === STATUS.STOP) {

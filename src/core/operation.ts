@@ -1,6 +1,8 @@
 /** What every container operation of either kind does around its work: state checks, the lock, listing. */
 import { existsSync, rmSync } from 'node:fs';
-import { STATUS, type Status } from './driver.js';
+import { join } from 'node:path';
+import { allHierarchyMounts, removeGroupTree } from './cgroup.js';
+import { STATUS, type Status, type StopOptions } from './driver.js';
 import { dreError } from './errors.js';
 import { isLocked, withLock, type ContainerLock } from './lock.js';
 import { checkName } from './names.js';
@@ -84,4 +86,23 @@ export async function containerPid(
  */
 export function removeContainerFiles(kind: Kind, name: string): void {
   rmSync(moveAside(containersDir(kind), name), { recursive: true, force: true });
+}
+
+/** How long a stop gives the container to end by itself before it is killed, for both kinds. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
+
+/** The stop's grace period: the one asked, else the default; a bad one → DRE_ERR_INVALID_ARGUMENT. */
+export function stopTimeout(opts: StopOptions): number {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
+  return timeoutMs;
+}
+
+/**
+ * Removes a container's group (and `siblings`, e.g. LXC's `NAME.monitor`) in every hierarchy. The parents
+ * (`dre/<root id>/<kind>`) stay: removing them could race with LXC or QEMU making a sibling's group for a
+ * start in this or another root.
+ */
+export function removeContainerGroups(group: string, siblings: string[] = []): void {
+  for (const mount of allHierarchyMounts()) for (const g of [group, ...siblings]) removeGroupTree(join(mount, g));
 }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts, placeProcess, removeGroupTree } from '../core/cgroup.js';
+import { allHierarchyMounts, placeProcess } from '../core/cgroup.js';
+import { removeContainerGroups } from '../core/operation.js';
 import { sleep } from '../core/proc.js';
 import { containerCgroup } from './layout.js';
 
@@ -18,15 +19,8 @@ export async function removeCgroupsSettled(name: string): Promise<void> {
   }
 }
 
-/**
- * Removes the container's cgroups in every hierarchy. The parents (`dre/<root id>/<kind>`) stay: removing
- * them could race with LXC or QEMU making a sibling's group for a start in this or another root.
- */
-export function removeCgroups(name: string): void {
-  for (const mount of allHierarchyMounts()) {
-    removeGroupTree(join(mount, containerCgroup(name)));
-  }
-}
+/** Removes the container's cgroups in every hierarchy. */
+export const removeCgroups = (name: string): void => removeContainerGroups(containerCgroup(name));
 
 /** Puts every thread of `pid` into the container's group in each hierarchy (cgroup.procs moves the whole process). */
 export function enterCgroups(name: string, pid: number): void {

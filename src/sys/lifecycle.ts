@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { STATUS, type LogFile, type Status, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { isLocked, withLock, type ContainerLock } from '../core/lock.js';
-import { changingContainer, inspecting, refuseState, removeContainerFiles } from '../core/operation.js';
+import { changingContainer, inspecting, refuseState, removeContainerFiles, stopTimeout } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
@@ -46,8 +46,6 @@ export interface SysConfig {
 export const DEFAULT_MEMORY_MIB = 256;
 /** The most virtual CPUs a container may have (QEMU's q35 takes 288; a sane bound). */
 export const MAX_CPUS = 64;
-/** Default grace for the guest to power off after the ACPI button before QEMU is ended. */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 const EXEC_TIMEOUT_MS = 600_000;
 /** How long exec in a --rootfs guest waits for its agent to answer a ping before saying it has none. */
 const AGENT_PING_MS = 5_000;
@@ -186,8 +184,7 @@ export async function start(name: string): Promise<void> {
 }
 
 export async function stop(name: string, opts: StopOptions = {}): Promise<void> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs < 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `stop: timeout ${timeoutMs} ms is invalid`);
+  const timeoutMs = stopTimeout(opts);
   await changingDir('stop', name, async (n) => {
     await refuseUnless(n, 'stop', [STATUS.RUNNING]);
     const pid = qemuPid(n)!;
