@@ -191,9 +191,11 @@ describe('control groups of an application container', () => {
     await app.createCgroup(name, 'small');
     await app.setResource(name, 'small', { type: RESOURCE.MEMORY, bytes: 24 * MiB });
     assert.equal(cgFile('memory', cgRel('small'), LIMIT.memory().file), `${24 * MiB}`);
-    // The shell waits for a go file so that what it forks is born inside the limited group.
+    // The shell waits for a go file so that what it forks is born inside the limited group. The pipeline
+    // runs in a subshell the OOM killer is told to prefer (oom_score_adj 1000: raising it needs no
+    // privilege), so the shell that writes the result is never the one killed (seen: oom_kill 2, nothing left).
     const p = await start(
-      'while [ ! -e /tmp/go-oom ]; do sleep 0.1; done; head -c 100663296 /dev/zero | tail > /dev/null; echo $? > /tmp/oom-result; sleep 1000',
+      'while [ ! -e /tmp/go-oom ]; do sleep 0.1; done; (echo 1000 > /proc/self/oom_score_adj; head -c 100663296 /dev/zero | tail > /dev/null); echo $? > /tmp/oom-result; sleep 1000',
     );
     await app.bindPid(name, 'small', p.pid);
     assert.equal(cli('dre-app', ['exec', name, '--', 'touch', '/tmp/go-oom']).code, 0);
