@@ -222,7 +222,7 @@ describe('base import', () => {
 
 describe('export and import', () => {
   // A second D-RE host's root and run dir (swept as every tmp/host* is), with a test bridge of its own.
-  const hostB = join(tmp, 'import-target');
+  const hostB = join(tmp, 'host-import'); // host*: the sweep releases the roots of every host* directory of the run
   const other = { DRE_ROOT: join(hostB, 'root'), DRE_RUNDIR: join(hostB, 'run') };
   useTestNetwork(hostB);
   chmodSync(hostB, 0o711); // passable for the mapped root, as the run's own tmp is
