@@ -59,9 +59,7 @@ export async function containerStatus(
   load: (name: string, what: string) => unknown,
   observe: (name: string) => Status | Promise<Status>,
 ): Promise<Status> {
-  const n = checkName(name, 'container name');
-  requireRoot(`status ${n}`);
-  load(n, 'status');
+  const { n } = inspecting('status', name, load);
   if (isLocked(kind, n)) return STATUS.BUSY;
   return observe(n);
 }
@@ -72,9 +70,7 @@ export async function containerPid(
   load: (name: string, what: string) => unknown,
   running: (name: string) => number | undefined,
 ): Promise<number> {
-  const n = checkName(name, 'container name');
-  requireRoot(`get pid of ${n}`);
-  load(n, 'get pid of');
+  const { n } = inspecting('get pid of', name, load);
   const pid = running(n);
   if (pid === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `get pid of ${n}: the container is stopped`);
   return pid;
