@@ -48,14 +48,25 @@ function bind(): Lib {
   return lib;
 }
 
+/**
+ * How often a batch is run when the kernel fails it with EINTR ("Interrupted system call"), as it
+ * sometimes does while other processes change the ruleset at the same time (seen with 60 parallel
+ * starts adding port forwards while other roots' tables changed). The kernel aborts a failed batch
+ * whole, so running it again is safe.
+ */
+const INTERRUPTED_TRIES = 10;
+
 /** Runs nft commands (one batch: all or nothing); resolves to what they printed, or throws NftError. */
 export function nft(commands: string): string {
   const l = bind();
-  const code = l.run(l.ctx, commands);
-  const out = l.output(l.ctx) ?? '';
-  const err = l.error(l.ctx) ?? '';
-  if (code !== 0) throw new NftError(commands, err || `libnftables returned ${code}`);
-  return out;
+  for (let attempt = 1; ; attempt++) {
+    const code = l.run(l.ctx, commands);
+    const out = l.output(l.ctx) ?? '';
+    const err = l.error(l.ctx) ?? '';
+    if (code === 0) return out;
+    if (attempt < INTERRUPTED_TRIES && /Interrupted system call/.test(err)) continue;
+    throw new NftError(commands, err || `libnftables returned ${code}`);
+  }
 }
 
 /** The objects of a listing command (`list table ...`), each `{ table: ... }`, `{ map: ... }`, ... */
