@@ -22,6 +22,9 @@ if command -v newuidmap >/dev/null; then
   echo "setup: warning: newuidmap (package uidmap) is installed; unprivileged application containers will not start (apt-get remove uidmap)" >&2
 fi
 
+# etcd-server enables a system-wide etcd on 127.0.0.1:2379; D-RE runs its own members (dred --cluster names them), so none is left running here.
+if command -v systemctl >/dev/null && systemctl is-enabled --quiet etcd 2>/dev/null; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
+
 # QEMU runs as this unprivileged system user (src/sys/confine.ts); in group kvm where that exists, for /dev/kvm.
 if ! getent passwd dre-qemu >/dev/null; then
   echo "setup: adding system user dre-qemu"
