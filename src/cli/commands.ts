@@ -262,6 +262,7 @@ const POLICY_FLAGS = {
   '--max N': 'at most N recoveries in the window',
   '--window SECONDS': 'the window of --max',
   '--autostart': 'start it when the first daemon after a boot starts',
+  '--failover': 'shared system containers in a cluster: start it on another healthy host when its host is lost',
   '--mark-good-after DURATION': 'once healthy for DURATION (e.g. 30s, 5m, 1500ms) after a start, mark the newest snapshot older than the start good',
   '--clear': 'remove the policy',
 };
@@ -299,6 +300,7 @@ export const policyCommand = (d: Lazy<SupervisionOps>, actions: string): Command
       ...ms('max', 'max'),
       ...(v.window === undefined ? {} : { windowMs: intArg(v.window as string, '--window')! * 1000 }),
       autostart: v.autostart === true,
+      ...(v.failover === true ? { failover: true } : {}),
       ...(v['mark-good-after'] === undefined ? {} : { markGoodAfterMs: durationArg(v['mark-good-after'] as string, '--mark-good-after') }),
     } as Parameters<SupervisionOps['setPolicy']>[1]);
   },

@@ -54,7 +54,10 @@ export type EventType =
   | 'recovery-failed'
   | 'gave-up'
   // READY=1 on the container's NOTIFY_SOCKET (src/daemon/notify.ts).
-  | 'ready';
+  | 'ready'
+  // Clusters (src/daemon/cluster.ts): a host that lost its lease killed its guest; another host took the container over.
+  | 'fenced'
+  | 'failed-over';
 
 export interface JournalEvent {
   time: string;

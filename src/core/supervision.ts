@@ -52,6 +52,11 @@ export interface RecoveryPolicy {
    * snapshot older than that start is marked good (the target of `rollback:last-good`); null: never.
    */
   markGoodAfterMs?: number | null;
+  /**
+   * A shared system container in a cluster: when its host is lost (its lease expired), another
+   * healthy host of the cluster starts it from the shared image (src/daemon/cluster.ts).
+   */
+  failover?: boolean;
 }
 
 export interface Supervision {
@@ -83,6 +88,7 @@ const supervisionCheck: Check = shape({
       windowMs: int(1000, 86_400_000),
       autostart: bool,
       'markGoodAfterMs?': orNull(int(100, 604_800_000)),
+      'failover?': bool,
     }),
   ),
   good: (v) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? undefined : 'a list of snapshot tags'),
@@ -159,8 +165,10 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
       startPeriodMs: checkInt(q.startPeriodMs, 'probe start period (ms)', 0, 3_600_000),
     };
   }
-  if (v.autostart !== undefined && typeof v.autostart !== 'boolean')
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `autostart must be true or false, not ${shown(v.autostart)}`);
+  for (const flag of ['autostart', 'failover'] as const)
+    if (v[flag] !== undefined && typeof v[flag] !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${flag} must be true or false, not ${shown(v[flag])}`);
+  if (v.failover === true && kind === 'app')
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', 'failover is for shared system containers (an application container lives on one host)');
   const markGood = v.markGoodAfterMs ?? null;
   if (markGood !== null && !probe)
     throw dreError('DRE_ERR_INVALID_ARGUMENT', 'marking snapshots good after a healthy time needs a probe (--probe) to tell healthy');
@@ -172,6 +180,7 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
     max: checkInt(v.max ?? DEFAULT_LIMIT.max, 'max recoveries', 1, 1000),
     windowMs: checkInt(v.windowMs ?? DEFAULT_LIMIT.windowMs, 'recovery window (ms)', 1000, 86_400_000),
     autostart: (v.autostart as boolean | undefined) ?? false,
+    failover: (v.failover as boolean | undefined) ?? false,
   };
 }
 

@@ -20,6 +20,7 @@ import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import type { QemuUser } from './machine.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
+import { claim, inCluster, myToken, passTo, unclaim } from '../cluster/claims.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
 const nfsConfigPath = () => join(stateRoot(), 'sys', 'nfs.json');
@@ -62,6 +63,7 @@ export const imageFile = (n: string) => `${n}.qcow2`;
 export const recordFile = (n: string) => `${n}.json`;
 export const leaseFile = (n: string) => `${n}.lease`;
 export const incomingFile = (n: string) => `${n}.incoming`;
+export const guardFile = (n: string) => `${n}.guard`;
 
 /** Who holds a lease: one D-RE host (its root), with a name for messages. */
 export interface LeaseHolder {
@@ -104,16 +106,69 @@ export function acquireLease(c: NfsClient, n: string, what: string): void {
   );
 }
 
+/*
+ * In a cluster, etcd decides who runs a shared container (cluster/ownership.ts) and the guard file
+ * beside the image holds the fencing token of the last owner that wrote it. etcd's leases alone do
+ * not exclude a host that was paused or cut off past its lease and goes on as if it still held it:
+ * its token is older than the guard's, and every write D-RE makes to the image (boot, checkpoint,
+ * snapshot, hand-over) reads the guard first and is refused. (The daemon also kills its own guests
+ * before its lease can lapse: src/daemon/cluster.ts.)
+ */
+interface Guard extends LeaseHolder {
+  token: number;
+  /** Whether the guard's host runs the container (false once it stopped it). */
+  running: boolean;
+}
+
+export function readGuard(c: NfsClient, n: string): Guard | undefined {
+  const text = c.readText(guardFile(n));
+  return text === undefined ? undefined : (JSON.parse(text) as Guard);
+}
+
+/** Refuses `token` when the guard holds a newer one (a later owner wrote the image). */
+function requireCurrent(c: NfsClient, n: string, token: number, what: string): Guard | undefined {
+  const g = readGuard(c, n);
+  if (g && g.token > token) {
+    throw dreError(
+      'DRE_ERR_CONTAINER_BUSY',
+      `${what} ${n}: fenced: host ${g.host} took the shared container over (token ${g.token}, this host's ${token}); this host does not write it`,
+    );
+  }
+  return g;
+}
+
+/** The guard passes to `holder` with `token` (checked first: never back to an older token). */
+function writeGuard(c: NfsClient, n: string, token: number, holder: LeaseHolder, running: boolean, what: string): void {
+  requireCurrent(c, n, token, what);
+  c.writeText(guardFile(n), JSON.stringify({ ...holder, since: new Date().toISOString(), token, running } satisfies Guard));
+}
+
+/** Before a write to a running shared container's image (a checkpoint): in a cluster, only its current owner, with the current token, may. */
+export async function requireOwnerHere(n: string, what: string): Promise<void> {
+  const cluster = inCluster();
+  const sh = readShare(n);
+  if (!cluster || !sh) return;
+  const token = await myToken(cluster, n, what);
+  onShare(sh, `${what} ${n}`, (c) => requireCurrent(c, n, token, what));
+}
+
 /** Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container is not shared or the lease is another's. */
 export async function releaseLease(n: string): Promise<void> {
   const sh = readShare(n);
   if (!sh) return;
+  const cluster = inCluster();
   try {
     onShare(sh, `release the lease of ${n}`, (c) => {
-      if (readLease(c, n)?.hostId === hostId()) c.remove(leaseFile(n));
+      const g = cluster && readGuard(c, n);
+      if (g && g.hostId === cluster.hostId && g.running) c.writeText(guardFile(n), JSON.stringify({ ...g, running: false } satisfies Guard));
+      if (!cluster && readLease(c, n)?.hostId === hostId()) c.remove(leaseFile(n));
     });
   } catch {
     /* share unreachable: the lease stays this host's (it may start the container again, or unshare it) */
+  }
+  if (cluster) {
+    // etcd unreachable: the ownership lapses with this host's lease when the daemon cannot renew it either.
+    await unclaim(cluster, n, 'release the lease of').catch(() => undefined);
   }
 }
 
@@ -207,17 +262,26 @@ async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, 
   };
 }
 
-/** After a completed migration: the lease passes to the host that announced itself as the target. */
-export function handOverLease(n: string): LeaseHolder | undefined {
+/**
+ * After a completed migration: the lease passes to the host that announced itself as the target (in
+ * a cluster: the ownership in etcd, by this host's token, and the guard with the new token).
+ */
+export async function handOverLease(n: string): Promise<LeaseHolder | undefined> {
   const sh = readShare(n);
   if (!sh) return undefined;
-  return onShare(sh, `hand over the lease of ${n}`, (c) => {
+  const what = `hand over the lease of ${n}`;
+  const announced = onShare(sh, what, (c) => {
     const text = c.readText(incomingFile(n));
-    const next = text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
-    if (next) c.writeText(leaseFile(n), JSON.stringify({ ...next, since: new Date().toISOString() }));
-    else c.remove(leaseFile(n)); // a target that did not announce itself: nobody holds it, any host may start it
+    return text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
+  });
+  const cluster = inCluster();
+  const passed = cluster && announced ? await passTo(cluster, n, await myToken(cluster, n, 'hand over'), announced.hostId, 'hand over') : undefined;
+  return onShare(sh, what, (c) => {
+    if (passed) writeGuard(c, n, passed.token, { hostId: announced!.hostId, host: passed.host }, true, 'hand over');
+    else if (announced && !cluster) c.writeText(leaseFile(n), JSON.stringify({ ...announced, since: new Date().toISOString() }));
+    else if (!cluster) c.remove(leaseFile(n)); // a target that did not announce itself: nobody holds it, any host may start it
     c.remove(incomingFile(n));
-    return next;
+    return announced;
   });
 }
 
@@ -255,13 +319,23 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
     throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} (for the kernel) is missing on this host`);
   const target = parseNfsUrl(sh.url, `${what} ${n}`);
   const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
-  const id = withNfs(target, `${what} ${n}`, (c) => {
-    if (c.readText(recordFile(n)) === undefined)
-      throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
-    if (makeRoom) makeRoom(c);
-    else acquireLease(c, n, what);
-    return imageIdentity(c, n, user, what);
-  });
+  // In a cluster the source of an immigration keeps the ownership until the guest has moved.
+  const cluster = incoming ? undefined : inCluster();
+  const token = cluster && (await claim(cluster, n, what));
+  let id;
+  try {
+    id = withNfs(target, `${what} ${n}`, (c) => {
+      if (c.readText(recordFile(n)) === undefined)
+        throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
+      if (makeRoom) makeRoom(c);
+      else if (token !== undefined) writeGuard(c, n, token, thisHost(), true, what);
+      else acquireLease(c, n, what);
+      return imageIdentity(c, n, user, what);
+    });
+  } catch (e) {
+    if (cluster) await unclaim(cluster, n, what).catch(() => undefined);
+    throw e;
+  }
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
   return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };
@@ -277,7 +351,8 @@ export function diskPath(n: string): string {
   if (!sh) return localDiskPath(n);
   const target = parseNfsUrl(sh.url, `disk of ${n}`);
   withNfs(target, `disk of ${n}`, (c) => {
-    const holder = readLease(c, n);
+    const guard = inCluster() && readGuard(c, n);
+    const holder = guard ? (guard.running ? guard : undefined) : readLease(c, n);
     if (holder && holder.hostId !== hostId())
       throw dreError('DRE_ERR_CONTAINER_BUSY', `${n}: the shared container is run by host ${holder.host}; its disk is not touched from here`);
   });

@@ -289,7 +289,7 @@ async function follow(
 async function handOver(n: string, target: string): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      handOverLease(n);
+      await handOverLease(n);
       return;
     } catch (e) {
       if (attempt === 3) {

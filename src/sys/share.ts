@@ -19,6 +19,7 @@ import { imageInfo, requireOwnBacking } from './image.js';
 import {
   acquireLease,
   configuredNfs,
+  guardFile,
   imageFile,
   imageIdentity,
   imageJson,
@@ -38,6 +39,7 @@ import {
 import { changing } from './lifecycle.js';
 import { refuseUnless } from './state.js';
 import { exportUrl, fileUrl, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
+import { claim, forget, inCluster, ownership, unclaim } from '../cluster/claims.js';
 
 /** The share of container `name`, known here or found on this host's share (then known here from now on). */
 async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh: ShareRecord }> {
@@ -51,6 +53,8 @@ async function sharedOrFail(name: string, what: string): Promise<{ n: string; sh
 /** Who holds the lease of shared container `name` now (undefined: nobody; the container may start anywhere). */
 export async function leaseHolder(name: string): Promise<LeaseHolder | undefined> {
   const { n, sh } = await sharedOrFail(name, 'lease');
+  const cluster = inCluster();
+  if (cluster) return (await ownership(cluster, n, 'lease'))?.owner;
   return onShare(sh, `lease ${n}`, (c) => readLease(c, n));
 }
 
@@ -62,6 +66,9 @@ export async function leaseHolder(name: string): Promise<LeaseHolder | undefined
  */
 export async function breakLease(name: string): Promise<LeaseHolder | undefined> {
   const { n, sh } = await sharedOrFail(name, 'break the lease of');
+  if (inCluster()) {
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `break the lease of ${n}: in a cluster a lease expires by itself when its host is lost; it is not broken by hand`);
+  }
   return changing('break the lease of', n, async () => {
     await refuseUnless(n, 'break the lease of', [STATUS.STOP]);
     return onShare(sh, `break the lease of ${n}`, (c) => {
@@ -137,9 +144,16 @@ export async function unshare(name: string): Promise<void> {
     if (!sh) return;
     const what = `unshare ${n}`;
     const target = parseNfsUrl(sh.url, what);
+    const cluster = inCluster();
     await withRevertAsync(async (revert) => {
-      withNfs(target, what, (c) => acquireLease(c, n, what));
-      revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n))));
+      // Held meanwhile, so that no host starts it from the share while it is copied back.
+      if (cluster) {
+        await claim(cluster, n, what, false);
+        revert.add(() => unclaim(cluster, n, `undo ${what}`));
+      } else {
+        withNfs(target, what, (c) => acquireLease(c, n, what));
+        revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n))));
+      }
       const local = join(containerDir('sys', n), '.disk.qcow2.unshare');
       revert.add(() => rmSync(local, { force: true }));
       await trimToImage(n, target, what);
@@ -151,7 +165,8 @@ export async function unshare(name: string): Promise<void> {
     });
     rmSync(shareRecordPath(n), { force: true });
     withNfs(target, what, (c) => {
-      for (const f of [imageFile(n), recordFile(n), incomingFile(n), leaseFile(n)]) c.remove(f);
+      for (const f of [imageFile(n), recordFile(n), incomingFile(n), leaseFile(n), guardFile(n)]) c.remove(f);
     });
+    if (cluster) await forget(cluster, n, what);
   });
 }

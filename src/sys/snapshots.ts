@@ -29,7 +29,7 @@ import { imageInfo, requireOwnBacking, type ImageInfo, type ImageSnapshot } from
 import { launch } from './qemu.js';
 import { cont, humanMonitor, queryBlock } from './qmp/commands.js';
 import { Qmp } from './qmp/monitor.js';
-import { diskPath, isShared } from './lease.js';
+import { diskPath, isShared, requireOwnerHere } from './lease.js';
 
 /**
  * The internal snapshots of the container's disk whose names carry `prefix`, without it. A snapshot
@@ -278,6 +278,7 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     // One QMP connection for the state check, the tag check and savevm: this runs at the speed of raw savevm.
     await onRunning(n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', async (q, s) => {
       refuseState(n, 'checkpoint', s, [STATUS.RUNNING]);
+      await requireOwnerHere(n, 'checkpoint'); // a host fenced off its shared container writes no checkpoint into its image
       if ((await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `checkpoint ${n}: a checkpoint named ${t} exists`);
       await hmpOn(q, n, 'checkpoint', 'DRE_ERR_SAVE_SNAPSHOT_FAILED', `savevm ${CHECKPOINT_PREFIX}${t}`);
     });
