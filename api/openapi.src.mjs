@@ -84,7 +84,7 @@ const paths = {
     delete: route('breakLease', 'Breaks the lease of a stopped shared container, whoever holds it; returns the holder it had', [cname], ok(obj({ holder: { oneOf: [{ type: 'object' }, { type: 'null' }] } }))),
   },
   '/1.0/sys/nfs': { put: route('setNfsConfig', 'Sets the NFS server shared system containers live on (nfs://HOST/EXPORT)', [], empty, body(obj({ url: name }))) },
-  '/1.0/sys/containers/{name}/migrate': { post: route('migrate', 'Live-migrates the running container to a host waiting for it', [cname], op202, body(obj({ target: name, port: { type: 'integer' } }))) },
+  '/1.0/sys/containers/{name}/migrate': { post: route('migrate', 'Live-migrates the running container to a host waiting for it on `port`; without `port`, to the cluster member `target`, whose daemon is asked to wait for it', [cname], op202, body(obj({ target: name, port: { type: 'integer' } }, ['target']))) },
   '/1.0/sys/immigrations': { post: route('immigrate', 'Waits here for a container migrating in on `port`', [], op202, body(obj({ name, port: { type: 'integer' } }))) },
 };
 const nullable = (s) => ({ oneOf: [s, { type: 'null' }] });

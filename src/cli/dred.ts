@@ -17,8 +17,10 @@ import { NotifyRelay } from '../daemon/notify.js';
 import { Supervisor } from '../daemon/supervisor.js';
 import { checkHandlers, unixServer } from '../daemon/server.js';
 import { ensureServerCertificate, serverCertPath, tlsServer, trustDir } from '../daemon/tls.js';
+import { ClusterMember } from '../daemon/cluster.js';
+import { etcdTlsFiles, parseClusterUrl, removeClusterConfig } from '../cluster/config.js';
 
-const HELP = `usage: dred [--listen ADDR:PORT --tls DIR] [--version]
+const HELP = `usage: dred [--listen ADDR:PORT --tls DIR] [--cluster URL [--cluster-tls DIR] [--lease-ttl SECONDS]] [--version]
 
 The D-RE daemon: serves the D-RE API for both container kinds as REST over HTTP/1.1 on the unix
 socket $DRE_RUNDIR/dred.sock (root only), described in ${OPENAPI_PATH}.
@@ -32,6 +34,13 @@ On a host, under systemd:            install dist/systemd/dred.service (or syste
   --listen ADDR:PORT   also serve HTTPS on ADDR:PORT, to clients whose certificate is trusted
   --tls DIR            the listener's TLS directory: server.crt/server.key (made when absent) and
                        trust/*.crt, the trusted client certificates (read at each connection)
+  --cluster URL        join the cluster of D-RE hosts on etcd, etcd://HOST:PORT[,HOST:PORT...]
+                       (etcds:// for TLS): membership, leases and the ownership of shared system
+                       containers live there; shared containers with --failover in their policy
+                       start on another host when theirs is lost
+  --cluster-tls DIR    for etcds://: DIR/ca.crt, DIR/client.crt, DIR/client.key
+  --lease-ttl SECONDS  this host's lease in the cluster (default 5): a lost host's containers are
+                       taken over after it; the host kills its own shared guests before it expires
   --version            print the version
 
 Environment: DRE_ROOT (default /var/lib/dre), DRE_RUNDIR (default /run/dre).`;
@@ -48,19 +57,39 @@ function listenAddress(text: string): { host: string; port: number } {
   return { host: m[1].replace(/^\[(.*)\]$/, '$1') || '0.0.0.0', port };
 }
 
+/** --cluster URL [--cluster-tls DIR] [--lease-ttl SECONDS], checked. */
+function clusterOptions(url: string, tlsDir: string | undefined, ttl: string | undefined) {
+  const { endpoints, secure } = parseClusterUrl(url);
+  if (secure !== (tlsDir !== undefined)) throw new DreError('DRE_ERR_INVALID_ARGUMENT', '--cluster etcds://... and --cluster-tls DIR go together');
+  const seconds = ttl === undefined ? 5 : Number(ttl);
+  if (!Number.isInteger(seconds) || seconds < 2 || seconds > 600)
+    throw new DreError('DRE_ERR_INVALID_ARGUMENT', `--lease-ttl ${ttl}: give whole seconds from 2 to 600`);
+  return { endpoints, tls: tlsDir === undefined ? undefined : etcdTlsFiles(tlsDir), ttlMs: seconds * 1000 };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { listen: { type: 'string' }, tls: { type: 'string' }, help: { type: 'boolean', short: 'h' }, version: { type: 'boolean' } },
+    options: {
+      listen: { type: 'string' },
+      tls: { type: 'string' },
+      cluster: { type: 'string' },
+      'cluster-tls': { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean' },
+    },
     strict: true,
   });
   if (values.help) return void process.stdout.write(`${HELP}\n`);
   if (values.version) return void process.stdout.write(`${version()}\n`);
   if (values.listen && !values.tls)
     throw new DreError('DRE_ERR_INVALID_ARGUMENT', '--listen needs --tls DIR: the TCP listener serves only trusted client certificates');
+  const cluster = values.cluster === undefined ? undefined : clusterOptions(values.cluster, values['cluster-tls'], values['lease-ttl']);
   requireRoot('dred');
   mkdirSync(runRoot(), { recursive: true, mode: 0o700 });
   if (!holdForLife(join(runRoot(), 'dred.lock')))
     throw new DreError('DRE_ERR_CONTAINER_BUSY', `another dred already serves ${stateRoot()} (lock ${join(runRoot(), 'dred.lock')})`);
+  if (!cluster) removeClusterConfig(); // left by a killed daemon that was in a cluster: this one is not
 
   const api = new Api();
   checkHandlers(api);
@@ -82,12 +111,20 @@ async function main(): Promise<void> {
     else if (e.type === 'created' || e.type === 'started') notify.watch(e.name);
   });
 
-  // The TCP listener first: a client that finds the unix socket answering finds every listener up.
+  // The cluster and the TCP listener first: a client that finds the unix socket answering finds both up.
+  let member: ClusterMember | undefined;
+  const listen = values.listen ? listenAddress(values.listen) : undefined;
+  if (values.tls) await ensureServerCertificate(values.tls);
+  if (cluster) {
+    const address = listen && listen.host !== '0.0.0.0' && listen.host !== '::' ? `${listen.host}:${listen.port}` : null;
+    const cert = values.tls ? readFileSync(serverCertPath(values.tls), 'utf8') : null;
+    member = new ClusterMember({ ...cluster, address, cert, tlsDir: values.tls ?? null }, sysDriver);
+    await member.join();
+  }
   let tcp: ReturnType<typeof tlsServer> | undefined;
-  if (values.listen && values.tls) {
-    const { host, port } = listenAddress(values.listen);
-    await ensureServerCertificate(values.tls);
-    tcp = tlsServer(values.tls, opts);
+  if (listen && values.tls) {
+    const { host, port } = listen;
+    tcp = tlsServer(values.tls, opts, () => member?.trustedFingerprints() ?? new Set());
     await new Promise<void>((resolve, reject) => tcp!.once('error', reject).listen(port, host, () => resolve()));
     process.stderr.write(`dred: serving HTTPS on ${host}:${port} (certificate ${serverCertPath(values.tls)}, trusted clients in ${trustDir(values.tls)})\n`);
   }
@@ -99,7 +136,8 @@ async function main(): Promise<void> {
   chmodSync(sock, 0o600);
   process.stderr.write(`dred: serving ${stateRoot()} on ${sock}\n`);
 
-  const shutdown = () => {
+  const shutdown = async () => {
+    await member?.leave();
     supervisor.stop();
     notify.stop();
     events.stop();
@@ -108,8 +146,8 @@ async function main(): Promise<void> {
     rmSync(sock, { force: true });
     process.exit(0);
   };
-  process.on('SIGTERM', shutdown);
-  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', () => void shutdown());
+  process.on('SIGINT', () => void shutdown());
 }
 
 main().catch((e) => {

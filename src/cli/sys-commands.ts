@@ -71,9 +71,23 @@ const commands: CommandSpec[] = [
   }),
   {
     name: 'list',
-    summary: 'list the containers of this D-RE root with their status, disk (base or rootfs) and memory',
+    summary:
+      'list the containers of this D-RE root with their status, disk (base or rootfs) and memory; --all-hosts: the shared containers of the cluster and where each runs',
+    options: { '--all-hosts': 'the shared containers of the whole cluster (dred --cluster), each with the host that runs it' },
     output: true,
-    run: async (_, __, out) => {
+    run: async (_, o, out) => {
+      if (o['all-hosts']) {
+        const { clusterContainers } = await import('../cluster/claims.js');
+        const rows = await clusterContainers('list --all-hosts');
+        return out.print(rows, {
+          columns: [
+            ['NAME', (r) => r.name],
+            ['HOST', (r) => r.host ?? '-'],
+            ['WANTED', (r) => r.wanted],
+            ['FAILOVER', (r) => (r.failover ? 'yes' : 'no')],
+          ],
+        });
+      }
       const rows = await listRows('dre-sys', await state.list(), async (name) => {
         const { base, rootfs, memoryMiB, address, port } = await state.info(name);
         return { status: statusName(await state.status(name)), disk: base ?? rootfs, base, rootfs, memoryMiB, address, port };

@@ -81,8 +81,9 @@ export const migrationCommands = (sys: Lazy<SysDriver>): CommandSpec[] => [
   },
   {
     name: 'migrate',
-    args: 'NAME TARGET PORT',
-    summary: 'live-migrate a running container to TARGET, printing progress (RAM sent, remaining, downtime)',
+    args: 'NAME TARGET [PORT]',
+    summary:
+      'live-migrate a running container to TARGET, which waits for it on PORT (dre-sys immigrate), printing progress (RAM sent, remaining, downtime); in a cluster, without PORT: to the member TARGET (its name, id or address), whose daemon is asked to wait for it',
     options: {
       '--copy-disk': 'copy the disk too (not shared)',
       '--tls DIR': 'TLS directory (client.crt, client.key, trust/)',
@@ -93,13 +94,19 @@ export const migrationCommands = (sys: Lazy<SysDriver>): CommandSpec[] => [
     run: async ([name, target, port], values, out) => {
       const timeout = intArg(values.timeout, '--timeout');
       const bandwidth = intArg(values.bandwidth, '--bandwidth');
-      const r = await sys.migrate(name, target, intArg(port, 'PORT')!, {
-        copyDisk: values['copy-disk'] === true,
-        tlsDir: (values.tls as string | undefined) ?? null,
+      const common = {
         timeoutMs: timeout === undefined ? undefined : timeout * 1000,
         maxBandwidth: bandwidth === undefined ? undefined : bandwidth * 2 ** 20,
         onProgress: progressPrinter(name),
-      });
+      };
+      const r =
+        port === undefined
+          ? await sys.migrateTo(name, target, common)
+          : await sys.migrate(name, target, intArg(port, 'PORT')!, {
+              ...common,
+              copyDisk: values['copy-disk'] === true,
+              tlsDir: (values.tls as string | undefined) ?? null,
+            });
       if (out.format !== 'table' || out.quiet) await out.print(r, { key: () => name });
     },
   },

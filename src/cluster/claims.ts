@@ -8,7 +8,19 @@ import { readSupervision } from '../core/supervision.js';
 import { dreError } from '../core/errors.js';
 import { clusterConfig, type ClusterConfig } from './config.js';
 import { clusterError, withEtcd } from './etcd.js';
-import { forgetWanted, members, ownerOf, passOwnership, releaseOwnership, setWanted, takeOwnership, wantedOf, type Ownership } from './ownership.js';
+import {
+  allWanted,
+  forgetWanted,
+  members,
+  ownerOf,
+  owners,
+  passOwnership,
+  releaseOwnership,
+  setWanted,
+  takeOwnership,
+  wantedOf,
+  type Ownership,
+} from './ownership.js';
 
 /** The cluster this host is in, or undefined (then shares work through lease files). */
 export const inCluster = (): ClusterConfig | undefined => clusterConfig();
@@ -62,7 +74,10 @@ export function ownership(cfg: ClusterConfig, n: string, what: string): Promise<
 export async function myToken(cfg: ClusterConfig, n: string, what: string): Promise<number> {
   const held = await ownership(cfg, n, what);
   if (held?.owner.hostId !== cfg.hostId) {
-    throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: this host no longer owns it in the cluster (${held ? `host ${held.owner.host} does` : 'nobody does'})`);
+    throw dreError(
+      'DRE_ERR_CONTAINER_BUSY',
+      `${what} ${n}: this host no longer owns it in the cluster (${held ? `host ${held.owner.host} does` : 'nobody does'})`,
+    );
   }
   return held.token;
 }
@@ -73,5 +88,29 @@ export function passTo(cfg: ClusterConfig, n: string, token: number, hostId: str
     const to = (await members(etcd)).find((m) => m.hostId === hostId);
     if (!to) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: the target host ${hostId} is not a member of the cluster now`);
     return { token: await passOwnership(etcd, n, token, to, what), host: to.host };
+  });
+}
+
+/** A shared container as the cluster sees it: which member runs it (null: none), whether it should run, whether it fails over. */
+export interface ClusterContainer {
+  name: string;
+  host: string | null;
+  token: number | null;
+  wanted: 'running' | 'stopped';
+  failover: boolean;
+}
+
+/** Every shared container the cluster knows, by name; not in a cluster → DRE_ERR_INVALID_ARGUMENT. */
+export async function clusterContainers(what: string): Promise<ClusterContainer[]> {
+  const cfg = inCluster();
+  if (!cfg) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: this host is not in a cluster (start dred --cluster etcd://...)`);
+  return onCluster(cfg, what, async (etcd) => {
+    const [wanted, owned] = await Promise.all([allWanted(etcd), owners(etcd)]);
+    const names = [...new Set([...wanted.keys(), ...owned.keys()])].sort();
+    return names.map((name) => {
+      const o = owned.get(name);
+      const w = wanted.get(name);
+      return { name, host: o?.owner.host ?? null, token: o?.token ?? null, wanted: w?.running ? 'running' : 'stopped', failover: w?.policy?.failover === true };
+    });
   });
 }

@@ -5,7 +5,7 @@
  * process's: any client may attach keys to it, and they go when the daemon stops renewing it).
  * Without the file this host is not in a cluster and shares work through lease files (lease.ts).
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { runRoot } from '../core/paths.js';
@@ -26,6 +26,8 @@ export interface ClusterConfig {
   hostId: string;
   host: string;
   address: string | null;
+  /** The daemon's TLS directory (server.crt/server.key: also its client certificate towards other members), or null. */
+  tlsDir: string | null;
   /** The daemon's etcd lease (decimal string, as etcd3 gives it) and its TTL. */
   leaseId: string;
   ttlMs: number;
@@ -54,3 +56,17 @@ export function parseClusterUrl(url: string): { endpoints: string[]; secure: boo
 
 /** Where `--cluster-tls DIR` keeps the files for etcds://. */
 export const etcdTlsFiles = (dir: string): EtcdTls => ({ ca: join(dir, 'ca.crt'), cert: join(dir, 'client.crt'), key: join(dir, 'client.key') });
+
+/** Monotonic milliseconds (CLOCK_MONOTONIC: the daemon and its watchdog read the same clock). */
+export const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
+
+/** Until when (monotonicMs) this host may run shared guests: the daemon writes it at each renewal of its lease. */
+export const deadlinePath = () => join(runRoot(), 'cluster', 'deadline');
+export function readDeadline(): number | undefined {
+  try {
+    const v = Number(readFileSync(deadlinePath(), 'utf8').trim());
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -85,7 +85,11 @@ export async function takeOwnership(etcd: Etcd3, n: string, me: Omit<Owner, 'sin
   const value = JSON.stringify({ hostId: me.hostId, host: me.host, since: new Date().toISOString() } satisfies Owner);
   let r;
   try {
-    r = await etcd.if(ownerKey(n), 'Create', '==', 0).then(etcd.put(ownerKey(n)).value(value).lease(leaseId)).else(etcd.get(ownerKey(n))).commit();
+    r = await etcd
+      .if(ownerKey(n), 'Create', '==', 0)
+      .then(etcd.put(ownerKey(n)).value(value).lease(leaseId))
+      .else(etcd.get(ownerKey(n)))
+      .commit();
   } catch (e) {
     throw clusterError(`${what} ${n}`, e);
   }
@@ -100,7 +104,10 @@ export async function takeOwnership(etcd: Etcd3, n: string, me: Omit<Owner, 'sin
 export async function releaseOwnership(etcd: Etcd3, n: string, hostId: string): Promise<void> {
   const held = await ownerOf(etcd, n);
   if (held?.owner.hostId !== hostId) return;
-  await etcd.if(ownerKey(n), 'Mod', '==', held.token).then(etcd.delete().key(ownerKey(n))).commit();
+  await etcd
+    .if(ownerKey(n), 'Mod', '==', held.token)
+    .then(etcd.delete().key(ownerKey(n)))
+    .commit();
 }
 
 /**
@@ -109,7 +116,10 @@ export async function releaseOwnership(etcd: Etcd3, n: string, hostId: string): 
  */
 export async function passOwnership(etcd: Etcd3, n: string, token: number, to: Member, what: string): Promise<number> {
   const value = JSON.stringify({ hostId: to.hostId, host: to.host, since: new Date().toISOString() } satisfies Owner);
-  const r = await etcd.if(ownerKey(n), 'Mod', '==', token).then(etcd.put(ownerKey(n)).value(value).lease(to.leaseId)).commit();
+  const r = await etcd
+    .if(ownerKey(n), 'Mod', '==', token)
+    .then(etcd.put(ownerKey(n)).value(value).lease(to.leaseId))
+    .commit();
   if (!r.succeeded) throw dreError('DRE_ERR_CONTAINER_BUSY', `${what} ${n}: this host's ownership (token ${token}) is no longer current`);
   return Number(r.header.revision);
 }

@@ -166,7 +166,8 @@ export function checkPolicy(kind: Kind, p: unknown): RecoveryPolicy {
     };
   }
   for (const flag of ['autostart', 'failover'] as const)
-    if (v[flag] !== undefined && typeof v[flag] !== 'boolean') throw dreError('DRE_ERR_INVALID_ARGUMENT', `${flag} must be true or false, not ${shown(v[flag])}`);
+    if (v[flag] !== undefined && typeof v[flag] !== 'boolean')
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `${flag} must be true or false, not ${shown(v[flag])}`);
   if (v.failover === true && kind === 'app')
     throw dreError('DRE_ERR_INVALID_ARGUMENT', 'failover is for shared system containers (an application container lives on one host)');
   const markGood = v.markGoodAfterMs ?? null;

@@ -173,7 +173,8 @@ export const handlers: Record<string, Handler> = {
   setNfsConfig: (req) => (sysDriver.setNfsConfig(req.body.url as string), DONE),
   migrate: (req, ctx) => {
     const n = req.params.name;
-    const { target, port } = req.body as { target: string; port: number };
+    const { target, port } = req.body as { target: string; port?: number };
+    if (port === undefined) return background(ctx, req, n, `migrate ${n} to ${target}`, () => sysDriver.migrateTo(n, target));
     return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysDriver.migrate(n, target, port));
   },
   immigrate: (req, ctx) => {

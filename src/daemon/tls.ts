@@ -67,7 +67,8 @@ export function trustedFingerprints(dir: string): Set<string> {
   return out;
 }
 
-export function tlsServer(dir: string, opts: ServeOptions): Server {
+/** `alsoTrusted`: more fingerprints to let in (a cluster's members, whose certificates etcd holds). */
+export function tlsServer(dir: string, opts: ServeOptions, alsoTrusted: () => Set<string> = () => new Set()): Server {
   const server = createServer({
     cert: readFileSync(serverCertPath(dir)),
     key: readFileSync(serverKeyPath(dir)),
@@ -78,7 +79,8 @@ export function tlsServer(dir: string, opts: ServeOptions): Server {
   });
   server.on('secureConnection', (socket: TLSSocket) => {
     const cert = socket.getPeerCertificate();
-    if (!cert || !cert.fingerprint256 || !trustedFingerprints(dir).has(cert.fingerprint256)) {
+    const fp = cert?.fingerprint256;
+    if (!fp || !(trustedFingerprints(dir).has(fp) || alsoTrusted().has(fp))) {
       socket.destroy(); // no certificate, or one not in the store: nothing but the refusal
     }
   });

@@ -14,6 +14,7 @@ import { startNfsServer, stopNfsServer } from './nfsserver.js';
 import * as state from './state.js';
 import { nfsConfig, setNfsConfig } from './lease.js';
 import { breakLease, leaseHolder, share, unshare } from './share.js';
+import { migrateToMember } from './member-migration.js';
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
 const members = {
@@ -72,6 +73,7 @@ const members = {
   startNfsServer,
   stopNfsServer,
   migrate,
+  migrateTo: migrateToMember,
   immigrate,
   ...supervisionOps('sys', state.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<SysConfig> & Record<string, unknown>;
@@ -82,6 +84,7 @@ export const sysDriver = journaled('sys', members, {
   share: ['shared', 'name'],
   unshare: ['unshared', 'name'],
   migrate: ['migrated', 'name', 'target', 'port'],
+  migrateTo: ['migrated', 'name', 'target'],
   immigrate: ['immigrating', 'name', 'port'],
   configure: ['configured', 'name', 'changes'],
   rename: ['renamed', 'name', 'to'],

@@ -67,7 +67,10 @@ export async function leaseHolder(name: string): Promise<LeaseHolder | undefined
 export async function breakLease(name: string): Promise<LeaseHolder | undefined> {
   const { n, sh } = await sharedOrFail(name, 'break the lease of');
   if (inCluster()) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `break the lease of ${n}: in a cluster a lease expires by itself when its host is lost; it is not broken by hand`);
+    throw dreError(
+      'DRE_ERR_INVALID_ARGUMENT',
+      `break the lease of ${n}: in a cluster a lease expires by itself when its host is lost; it is not broken by hand`,
+    );
   }
   return changing('break the lease of', n, async () => {
     await refuseUnless(n, 'break the lease of', [STATUS.STOP]);
