@@ -16,7 +16,7 @@ await build({
   target: 'node20',
   outdir,
   chunkNames: '[name]-[hash]',
-  external: ['koffi', 'etcd3'], // koffi is native, etcd3 reads its .proto files beside itself: both load from node_modules
+  external: ['koffi', 'etcd3', 'cockatiel'], // koffi is native, etcd3 reads its .proto files beside itself (cockatiel: its policies, one copy): they load from node_modules
   // commander is CommonJS: its require() of Node's modules needs a real require in an ES module.
   banner: { js: "import { createRequire as __dreRequire } from 'node:module'; const require = __dreRequire(import.meta.url);" },
   logLevel: 'warning',

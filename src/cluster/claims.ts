@@ -54,12 +54,12 @@ export function forget(cfg: ClusterConfig, n: string, what: string): Promise<voi
   });
 }
 
-/** After a stop (or a failed start) here: the container should not run, and this host no longer owns it. */
-export function unclaim(cfg: ClusterConfig, n: string, what: string): Promise<void> {
+/** After a stop (`stopped`: then the container should not run any more) or a failed start here: this host no longer owns it. */
+export function unclaim(cfg: ClusterConfig, n: string, what: string, stopped: boolean): Promise<void> {
   return onCluster(cfg, `${what} ${n}`, async (etcd) => {
     const held = await ownerOf(etcd, n);
     if (held && held.owner.hostId !== cfg.hostId) return; // another host's now: what it should do is that host's to say
-    const wanted = await wantedOf(etcd, n);
+    const wanted = stopped ? await wantedOf(etcd, n) : undefined;
     if (wanted?.running) await setWanted(etcd, n, { ...wanted, running: false, host: cfg.host });
     await releaseOwnership(etcd, n, cfg.hostId);
   });

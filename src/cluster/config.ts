@@ -64,8 +64,8 @@ export const monotonicMs = () => Number(process.hrtime.bigint() / 1_000_000n);
 export const deadlinePath = () => join(runRoot(), 'cluster', 'deadline');
 export function readDeadline(): number | undefined {
   try {
-    const v = Number(readFileSync(deadlinePath(), 'utf8').trim());
-    return Number.isFinite(v) ? v : undefined;
+    const text = readFileSync(deadlinePath(), 'utf8').trim();
+    return /^\d+$/.test(text) ? Number(text) : undefined;
   } catch {
     return undefined;
   }

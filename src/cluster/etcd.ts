@@ -11,12 +11,18 @@ import type { ClusterConfig, EtcdTls } from './config.js';
 /** A unary call to etcd gets this long (a lease of a few seconds must notice a silent cluster well before it expires). */
 export const CALL_DEADLINE_MS = 1_500;
 
+/**
+ * A client of the cluster at `endpoints`. etcd3's own fault handling (three retries, each member
+ * behind a circuit breaker that stays open for 5 s) makes a cut-off host notice in over ten seconds
+ * and a healed one wait: here a failed call is tried once more, on another member, and that is all.
+ */
 export async function openEtcd(endpoints: string[], tls?: EtcdTls, deadlineMs = CALL_DEADLINE_MS): Promise<Etcd3> {
-  const { Etcd3: Client } = await import('etcd3');
+  const [{ Etcd3: Client, isRecoverableError }, { handleWhen, noop, retry }] = await Promise.all([import('etcd3'), import('cockatiel')]);
   const options: IOptions = {
     hosts: endpoints,
     dialTimeout: deadlineMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + deadlineMs }),
+    faultHandling: { host: () => noop, global: retry(handleWhen(isRecoverableError), { maxAttempts: 1 }) },
   };
   if (tls) {
     options.credentials = { rootCertificate: readFileSync(tls.ca), certChain: readFileSync(tls.cert), privateKey: readFileSync(tls.key) };
@@ -37,7 +43,7 @@ export async function withEtcd<T>(cfg: Pick<ClusterConfig, 'endpoints' | 'tls'>,
 /** etcd said the lease is gone (expired or revoked): the daemon's lease lapsed, its keys with it. */
 export function isLeaseGone(e: unknown): boolean {
   const text = `${(e as Error)?.name ?? ''} ${(e as Error)?.message ?? ''}`;
-  return /LeaseInvalid|lease not found/i.test(text);
+  return /LeaseInvalid|lease not found|expired or revoked/i.test(text);
 }
 
 /** A failure of an etcd call as a DreError (`code`, default CONTAINER_BUSY: the cluster cannot say who may act), the cause kept. */

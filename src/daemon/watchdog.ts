@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     if (!cfg) return; // the daemon left the cluster
     const deadline = readDeadline();
     if (deadline !== undefined && monotonicMs() > deadline) {
-      const killed = killSharedGuests('the daemon did not renew its cluster lease in time (stopped, killed or hung)');
+      const killed = killSharedGuests('this host lost the cluster: the daemon did not renew its lease in time (stopped, killed, hung or cut off)');
       if (killed.length) process.stderr.write(`dred watchdog: fenced ${killed.join(', ')}\n`);
       if (!isAlive(cfg.daemonPid)) return;
     }

@@ -152,8 +152,12 @@ export async function requireOwnerHere(n: string, what: string): Promise<void> {
   onShare(sh, `${what} ${n}`, (c) => requireCurrent(c, n, token, what));
 }
 
-/** Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container is not shared or the lease is another's. */
-export async function releaseLease(n: string): Promise<void> {
+/**
+ * Gives up this host's lease (after stop, or a failed start), best effort; nothing when the container
+ * is not shared or the lease is another's. In a cluster, only a `stopped` container is marked as
+ * one that should not run: after a failed start another host may still fail it over.
+ */
+export async function releaseLease(n: string, opts: { stopped?: boolean } = {}): Promise<void> {
   const sh = readShare(n);
   if (!sh) return;
   const cluster = inCluster();
@@ -168,7 +172,7 @@ export async function releaseLease(n: string): Promise<void> {
   }
   if (cluster) {
     // etcd unreachable: the ownership lapses with this host's lease when the daemon cannot renew it either.
-    await unclaim(cluster, n, 'release the lease of').catch(() => undefined);
+    await unclaim(cluster, n, 'release the lease of', opts.stopped === true).catch(() => undefined);
   }
 }
 
@@ -333,7 +337,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
       return imageIdentity(c, n, user, what);
     });
   } catch (e) {
-    if (cluster) await unclaim(cluster, n, what).catch(() => undefined);
+    if (cluster) await unclaim(cluster, n, what, false).catch(() => undefined);
     throw e;
   }
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };

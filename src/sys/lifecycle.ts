@@ -17,7 +17,8 @@ import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, consoleLogPath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
 import { endLeftover, launch, NO_AGENT, powerOff, removeRunFiles, threadsGone } from './qemu.js';
 import { holding, qmpStatusOn, qemuPid, refuseUnless, requireContainer, requireContainerDir } from './state.js';
-import { releaseLease } from './lease.js';
+import { importShared, releaseLease } from './lease.js';
+import { inCluster } from '../cluster/claims.js';
 import { sysMac } from './tap.js';
 import { claimNetwork, forgetNetwork, releaseNetwork } from '../core/network.js';
 import * as qmp from './qmp/commands.js';
@@ -177,6 +178,8 @@ export async function destroy(name: string): Promise<void> {
 }
 
 export async function start(name: string): Promise<void> {
+  // In a cluster any member may start a shared container: one this host has not seen yet is found on the share.
+  if (inCluster()) await importShared(name, 'start');
   await changing('start', name, async (n, rec) => {
     await refuseUnless(n, 'start', [STATUS.STOP]);
     await launch(n, rec, 'start');
@@ -191,7 +194,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     await powerOff(n, pid, timeoutMs);
     if (!threadsGone(pid)) throw dreError('DRE_ERR_CONTAINER_RUNNING', `stop ${n}: QEMU (pid ${pid}) is still running`);
     removeRunFiles(n);
-    await releaseLease(n);
+    await releaseLease(n, { stopped: true });
   });
 }
 

@@ -152,7 +152,7 @@ export async function unshare(name: string): Promise<void> {
       // Held meanwhile, so that no host starts it from the share while it is copied back.
       if (cluster) {
         await claim(cluster, n, what, false);
-        revert.add(() => unclaim(cluster, n, `undo ${what}`));
+        revert.add(() => unclaim(cluster, n, `undo ${what}`, false));
       } else {
         withNfs(target, what, (c) => acquireLease(c, n, what));
         revert.add(() => withNfs(target, `undo ${what}`, (c) => c.remove(leaseFile(n))));

@@ -165,16 +165,16 @@ export async function setUpCluster(tmp: string, hostCount = 3): Promise<Cluster>
   const exportDir = join(tmp, 'nfs-export');
   mkdirSync(exportDir, { recursive: true, mode: 0o700 });
   // The NFS server host runs D-RE's own nfs-server (ganesha + rpcbind where the kernel has no nfsd), as in twohosts.ts.
-  const server: Host = { ns: attach('n', NFS_ADDR), addr: NFS_ADDR, root: join(tmp, 'nfs', 'root'), run: join(tmp, 'nfs', 'run'), env: {} };
+  const server: Host = { ns: attach('n', NFS_ADDR), addr: NFS_ADDR, root: join(tmp, 'host-nfs', 'root'), run: join(tmp, 'host-nfs', 'run'), env: {} };
   server.env = { ...process.env, DRE_ROOT: server.root, DRE_RUNDIR: server.run };
-  made.hostDirs.push({ ns: server.ns, dir: join(tmp, 'nfs') });
+  made.hostDirs.push({ ns: server.ns, dir: join(tmp, 'host-nfs') });
   const served = hostCli(server, ['nfs-server', 'start', exportDir], 60_000);
   if (served.code !== 0) throw new Error(`nfs-server start in ${server.ns}: ${served.stderr}`);
   const nfsUrl = `nfs://${NFS_ADDR}${exportDir}`;
 
   const hosts = Array.from({ length: hostCount }, (_, i): ClusterHost => {
     const name = `h${i + 1}`;
-    const dir = join(tmp, name);
+    const dir = join(tmp, `host-${name}`);
     const [root, run] = [join(dir, 'root'), join(dir, 'run')];
     // A fresh root per host: another test's root in the same place would bring its network and containers.
     if (existsSync(root)) throw new Error(`${root} exists already: another test file made a root there`);
