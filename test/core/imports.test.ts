@@ -51,10 +51,12 @@ const ALLOWED: Record<string, string[]> = {
   core: [],
   daware: [],
   app: ['core'],
-  sys: ['core'],
+  // etcd, for a host in a cluster: below the QEMU driver, which claims shared containers there.
+  cluster: ['core'],
+  sys: ['core', 'cluster'],
   spec: ['core', 'app', 'sys'],
-  daemon: ['core', 'app', 'sys'],
-  cli: ['core', 'app', 'sys', 'daemon'],
+  daemon: ['core', 'app', 'sys', 'cluster'],
+  cli: ['core', 'app', 'sys', 'daemon', 'cluster'],
   '.': ['core', 'app', 'sys', 'spec', 'daware'],
 };
 
