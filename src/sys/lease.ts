@@ -20,6 +20,7 @@ import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { baseInitrdPath, baseKernelPath, localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import type { QemuUser } from './machine.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
+import type { ShareFiles } from './storage.js';
 import { claim, inCluster, myToken, passTo, unclaim } from '../cluster/claims.js';
 
 /** Where a host keeps its NFS server setting, unless DRE_SYS_NFS gives it. */
@@ -54,7 +55,7 @@ export interface ShareRecord {
 export const shareRecordPath = (n: string) => join(containerDir('sys', n), 'share.json');
 
 /** Mounts the share a container lives on, runs `fn`, unmounts. */
-export const onShare = <T>(sh: ShareRecord, what: string, fn: (c: NfsClient) => T): T => withNfs(parseNfsUrl(sh.url, what), what, fn);
+export const onShare = <T>(sh: ShareRecord, what: string, fn: (c: ShareFiles) => T): T => withNfs(parseNfsUrl(sh.url, what), what, fn);
 export const readShare = (n: string) => readJson<ShareRecord>(shareRecordPath(n));
 export const isShared = (n: string) => existsSync(shareRecordPath(n));
 
@@ -89,13 +90,13 @@ export function hostId(): string {
 }
 
 export const thisHost = (): LeaseHolder => ({ hostId: hostId(), host: `${hostname()}:${stateRoot()}` });
-export function readLease(c: NfsClient, n: string): LeaseHolder | undefined {
+export function readLease(c: ShareFiles, n: string): LeaseHolder | undefined {
   const text = c.readText(leaseFile(n));
   return text === undefined ? undefined : (JSON.parse(text) as LeaseHolder);
 }
 
 /** Takes the lease (an exclusive create on the server); a lease of another host → CONTAINER_BUSY. */
-export function acquireLease(c: NfsClient, n: string, what: string): void {
+export function acquireLease(c: ShareFiles, n: string, what: string): void {
   const me = thisHost();
   if (c.writeText(leaseFile(n), JSON.stringify({ ...me, since: new Date().toISOString() }), true)) return;
   const holder = readLease(c, n);
@@ -120,13 +121,13 @@ interface Guard extends LeaseHolder {
   running: boolean;
 }
 
-export function readGuard(c: NfsClient, n: string): Guard | undefined {
+export function readGuard(c: ShareFiles, n: string): Guard | undefined {
   const text = c.readText(guardFile(n));
   return text === undefined ? undefined : (JSON.parse(text) as Guard);
 }
 
 /** Refuses `token` when the guard holds a newer one (a later owner wrote the image). */
-function requireCurrent(c: NfsClient, n: string, token: number, what: string): Guard | undefined {
+function requireCurrent(c: ShareFiles, n: string, token: number, what: string): Guard | undefined {
   const g = readGuard(c, n);
   if (g && g.token > token) {
     throw dreError(
@@ -138,7 +139,7 @@ function requireCurrent(c: NfsClient, n: string, token: number, what: string): G
 }
 
 /** The guard passes to `holder` with `token` (checked first: never back to an older token). */
-function writeGuard(c: NfsClient, n: string, token: number, holder: LeaseHolder, running: boolean, what: string): void {
+function writeGuard(c: ShareFiles, n: string, token: number, holder: LeaseHolder, running: boolean, what: string): void {
   requireCurrent(c, n, token, what);
   c.writeText(guardFile(n), JSON.stringify({ ...holder, since: new Date().toISOString(), token, running } satisfies Guard));
 }
@@ -195,7 +196,7 @@ export function announceIncoming(n: string, port: number, imageLength: number): 
  * (a target running its own local copy of the container would otherwise get the guest on another disk).
  * Returns the image length the target's QEMU took (see `roomForImmigration`).
  */
-export function requireIncoming(c: NfsClient, n: string, port: number, what: string): number {
+export function requireIncoming(c: ShareFiles, n: string, port: number, what: string): number {
   const next = c.readText(incomingFile(n));
   const announced = next === undefined ? undefined : (JSON.parse(next) as Partial<Incoming>);
   if (announced?.port !== port || announced.hostId === hostId() || typeof announced.imageLength !== 'number') {
@@ -208,13 +209,13 @@ export function requireIncoming(c: NfsClient, n: string, port: number, what: str
 }
 
 /** The share of shared container `n`, mounted for a migration (closed by the caller). */
-export const mountShareOf = (n: string, what: string) => NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
+export const mountShareOf = (n: string, what: string): ShareFiles => NfsClient.mount(parseNfsUrl(readShare(n)!.url, what), what);
 
 /**
  * The source's check at the paused switch-over, through the migration's mount (one NFS stat): a
  * reason to cancel when the image on the server outgrew the length the target's QEMU took.
  */
-export function outgrownImage(c: NfsClient, n: string, targetLength: number): () => string | undefined {
+export function outgrownImage(c: ShareFiles, n: string, targetLength: number): () => string | undefined {
   return () => {
     const length = c.size(imageFile(n)) ?? 0;
     return length > targetLength
@@ -251,7 +252,7 @@ const MiB = 2 ** 20;
  * and 64 MiB of tables. The room is sparse: it takes no space on the server. Asks qemu-img now;
  * returns the step that lengthens the file, for the caller's mount.
  */
-async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<(c: NfsClient) => void> {
+async function roomForImmigration(n: string, rec: SysRecord, target: NfsTarget, what: string): Promise<(c: ShareFiles) => void> {
   const url = fileUrl(target, imageFile(n));
   const [info, check] = await Promise.all([imageJson(['info'], url), imageJson(['check'], url)]);
   const virtual = Number(info?.['virtual-size']);
@@ -296,7 +297,7 @@ export async function handOverLease(n: string): Promise<LeaseHolder | undefined>
  * The export's root gets search (not listing) for others so that identity may reach the image.
  * An image made before QEMU was confined (root's) is given to this host's QEMU user.
  */
-export function imageIdentity(c: NfsClient, n: string, user: QemuUser, what: string): { uid: number; gid: number } {
+export function imageIdentity(c: ShareFiles, n: string, user: QemuUser, what: string): { uid: number; gid: number } {
   const root = c.stat('');
   if (root && (root.mode & 0o001) === 0) c.chmod('', root.mode | 0o001);
   const st = c.stat(imageFile(n));

@@ -24,7 +24,7 @@ import * as qmp from './qmp/commands.js';
 import type { MigrateInfo } from './qmp/commands.js';
 import { isListenRefused, isTargetUnreachable } from './qmp/errors.js';
 import { Qmp, type QmpEvent } from './qmp/monitor.js';
-import type { NfsClient } from './nfs.js';
+import type { ShareFiles } from './storage.js';
 import { announceIncoming, handOverLease, importShared, isShared, mountShareOf, outgrownImage, releaseLease, requireIncoming } from './lease.js';
 
 /** How long a migration may run before it is cancelled as not converging. */
@@ -344,7 +344,7 @@ export async function migrate(name: string, target: string, port: number, opts: 
       throw dreError('DRE_ERR_DEVICE_BUSY', `${what}: QEMU refused the migration settings: ${(e as Error).message}`, e);
     }
     let info: MigrateInfo;
-    let share: NfsClient | undefined;
+    let share: ShareFiles | undefined;
     try {
       // One mount for the target's announcement and the switch-over check: the shared image must
       // not have outgrown what the target's QEMU took it to be (see share.ts).

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { koffi as ffi, library } from '../core/ffi.js';
 import { dreError } from '../core/errors.js';
 import { lastLines } from '../core/run.js';
+import type { ShareFiles } from './storage.js';
 
 /** `nfs://SERVER/EXPORT` split into the server and the exported path. */
 export interface NfsTarget {
@@ -114,7 +115,7 @@ function probe(target: NfsTarget, what: string): void {
 }
 
 /** One mounted NFS export (NFSv3 through libnfs); paths are relative to the export's root. */
-export class NfsClient {
+export class NfsClient implements ShareFiles {
   private constructor(
     readonly target: NfsTarget,
     private ctx: Ptr,
