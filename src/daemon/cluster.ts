@@ -21,6 +21,7 @@ import { monotonicMs, readDeadline } from '../cluster/config.js';
 import { openEtcd } from '../cluster/etcd.js';
 import { allWanted, members, owners, type Member } from '../cluster/ownership.js';
 import { importShared, thisHost } from '../sys/lease.js';
+import { releaseIfEnded } from '../sys/fence.js';
 import type { SysDriver } from '../sys/driver.js';
 import type { KeeperMessage, KeeperOptions } from './lease-keeper.js';
 
@@ -100,6 +101,8 @@ export class ClusterMember {
       return; // etcd unreachable: the lease keeper decides what that means
     }
     this.trusted = new Set(ms.flatMap((m) => (m.cert ? [new X509Certificate(m.cert).fingerprint256] : [])));
+    const me = thisHost().hostId;
+    for (const [n, o] of owned) if (o.owner.hostId === me && !this.starting.has(n)) void releaseIfEnded(n);
     for (const [n, w] of wanted) {
       if (!w.running || !w.policy?.failover || owned.has(n) || this.starting.has(n)) continue;
       if ((this.failedHere.get(n) ?? 0) > Date.now()) continue;

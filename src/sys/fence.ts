@@ -1,14 +1,16 @@
 /**
- * Self-fencing of a host in a cluster: before its etcd lease can lapse (and another host take its
- * shared containers over), a host that cannot renew it kills its own guests of shared containers.
- * Run by the daemon (src/daemon/cluster.ts) and by its watchdog process, the last resort when the
- * daemon itself is stopped or killed (src/daemon/watchdog.ts).
+ * What a host in a cluster does to its own guests of shared containers. Self-fencing: before its etcd
+ * lease can lapse (and another host take them over), a host that cannot renew it kills them; run by
+ * the daemon's lease keeper (src/daemon/lease-keeper.ts) and by its watchdog process, the last resort
+ * when the daemon itself is stopped or killed (src/daemon/watchdog.ts). And a guest that ended by
+ * itself gives its ownership up, so that the container is not held by a host that runs nothing.
  */
+import { withLock } from '../core/lock.js';
 import { record } from '../core/journal.js';
 import { containersDir } from '../core/paths.js';
 import { listEntries } from '../core/store.js';
-import { isShared } from './lease.js';
-import { qemuPid } from './state.js';
+import { isShared, releaseLease } from './lease.js';
+import { launching, qemuPid } from './state.js';
 
 /** SIGKILLs the QEMU of every shared container running here; returns their names. */
 export function killSharedGuests(reason: string): string[] {
@@ -26,4 +28,22 @@ export function killSharedGuests(reason: string): string[] {
     record('sys', n, 'fenced', { reason, qemuPid: pid });
   }
   return killed;
+}
+
+/**
+ * A shared container this host owns whose QEMU ended without a stop (crashed, killed by hand): its
+ * ownership is given up as a stop's would be (its own policy restarts it here if it says so; a host
+ * loss is another matter, and fails over). Skipped while any operation holds the container.
+ */
+export async function releaseIfEnded(n: string): Promise<boolean> {
+  if (qemuPid(n) !== undefined || launching.has(n)) return false;
+  try {
+    return await withLock('sys', n, 'release the ownership of', async () => {
+      if (qemuPid(n) !== undefined || launching.has(n)) return false;
+      await releaseLease(n, { stopped: true });
+      return true;
+    });
+  } catch {
+    return false; // an operation holds it (a start in progress): looked at again next round
+  }
 }

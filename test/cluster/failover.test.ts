@@ -189,6 +189,18 @@ describe('a cluster of three D-RE hosts on etcd: ownership, fencing, failover, m
     assert.equal(ok(from.host, 'exec', VM, '--', 'cat', '/tmp/mark'), 'moved');
   });
 
+  it('gives the ownership up when the guest ends by itself on a healthy host (not a host loss): another host may start it', async () => {
+    const o = (await owner())!;
+    const qemu = Number(ok(o.host, 'pid', VM));
+    process.kill(qemu, 'SIGKILL');
+    for (let i = 0; i < 40 && (await owner()) !== undefined; i++) await sleep(250);
+    assert.equal(await owner(), undefined, 'the ownership stayed with a host that runs nothing');
+    assert.match(ok(o.host, 'list', '--all-hosts'), new RegExp(`${VM}\\s+-\\s+stopped`));
+    const other = c.hosts.find((h) => h !== o.host)!;
+    ok(other, 'start', VM);
+    assert.equal((await owner())?.host, other);
+  });
+
   it('stops the container for good when a user stops it: no host fails it over', async () => {
     const o = (await owner())!;
     ok(o.host, 'stop', VM);
