@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { readRecordOrSkip, snapshotRecordCheck, warnDamaged, type DamagedRecord } from '../core/records.js';
 import { hostLibc } from '../core/libc.js';
 import { compareNames } from '../core/names.js';
-import { listEntries, writeJsonAtomic } from '../core/store.js';
+import { jsonText, listEntries, writeIfChanged } from '../core/store.js';
 import { layerDir, layersDir, recordPath, snapshotPath, snapshotsDir, upperDir, type AppRecord } from './layout.js';
-import { lowerDirs, syncLxcConfig, writeLxcConfig } from './lxcconfig.js';
+import { lowerDirs, syncLxcConfig } from './lxcconfig.js';
 
 /** What a snapshot restores: the container's layer stack at the time it was saved, topmost first. */
 export interface SnapshotRecord {
@@ -79,10 +79,13 @@ export function stackProblem(rec: AppRecord): string | undefined {
   return undefined;
 }
 
-/** Writes the container's record, then LXC's config from it: the record is the truth, the config follows it. */
+/**
+ * Writes the container's record, then LXC's config from it: the record is the truth, the config follows
+ * it. A file that already holds its content is left alone (a rollback to the stack in place: two fsyncs saved).
+ */
 export function writeStack(rec: AppRecord): void {
-  writeJsonAtomic(recordPath(rec.name), rec);
-  writeLxcConfig(rec);
+  writeIfChanged(recordPath(rec.name), jsonText(rec));
+  syncLxcConfig(rec);
 }
 
 /**
