@@ -7,8 +7,10 @@
  * container has no NOTIFY_SOCKET: without a probe in its policy nothing could ever say it is ready, so
  * the start is refused before it begins.
  */
+import { existsSync } from 'node:fs';
 import { dreError } from '../core/errors.js';
-import type { Kind } from '../core/paths.js';
+import { checkName } from '../core/names.js';
+import { containerDir, type Kind } from '../core/paths.js';
 import { readSupervision } from '../core/supervision.js';
 import { watchEvents } from './client.js';
 import type { StreamEvent } from './events.js';
@@ -30,7 +32,8 @@ export interface Ready {
 export async function startWhenReady(kind: Kind, name: string, start: () => Promise<void>, subscribe: Subscribe, timeoutMs = READY_TIMEOUT_MS): Promise<Ready> {
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000)
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `the readiness timeout must be 1 to 3600000 ms, not ${timeoutMs}`);
-  if (kind === 'sys' && !readSupervision(kind, name).policy?.probe)
+  // (A container that does not exist is left to the start to say so.)
+  if (kind === 'sys' && existsSync(containerDir(kind, checkName(name, 'container name'))) && !readSupervision(kind, name).policy?.probe)
     throw dreError(
       'DRE_ERR_INVALID_ARGUMENT',
       `start ${name}: a system container is ready on its first passing probe, and it has none: set one first (dre-sys policy ${name} --probe exec:CMD)`,

@@ -87,6 +87,7 @@ describe('dred supervisor: exec probes, a command run inside the container', () 
     assert.equal(none.code, 101, none.stderr);
     assert.match(none.stderr, /DRE_ERR_INVALID_ARGUMENT: start \S+: a system container is ready on its first passing probe, and it has none/);
     assert.equal(cli('dre-sys', ['status', vm]).stdout.split('\n')[0], 'STOP', 'refused before it started');
+    assert.match(cli('dre-sys', ['start', `${vm}-none`, '--wait-ready']).stderr, /DRE_ERR_CONTAINER_NONEXISTENCE/, "a missing one is the start's to name");
     const mark = log.events.length;
     // /dev is the guest kernel's devtmpfs: a file there is gone after the restart.
     const set = await call('PUT', `/1.0/sys/containers/${vm}/policy`, {
