@@ -3,7 +3,7 @@
  * the moment the service hangs (SIGSTOP) to its page answering again after a rollback to the snapshot
  * marked good, in parts (detection, recovery, ready). (2) Rollback to running (stop -k, load, start) in
  * process against the same steps with the raw lxc tools on a dir-backed container with the same data
- * (+64 MiB), interleaved.
+ * (+64 MiB), interleaved; with our parts, and the first exec probe after each (the supervisor's readiness).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -86,6 +86,9 @@ export async function bench(): Promise<void> {
   const ready: number[] = [];
   const total: number[] = [];
   const rollback = { ours: [] as number[], raw: [] as number[] };
+  // Our rollback's parts, and the first exec probe after it (what the supervisor runs to call it healthy).
+  const parts = { 'stop -k': [] as number[], load: [] as number[], start: [] as number[], 'first exec probe': [] as number[] };
+  const part = async (what: keyof typeof parts, fn: () => Promise<unknown>) => parts[what].push(await timeIt(fn));
   try {
     // (1) detect and recover through dred
     await app.create('web', {});
@@ -158,14 +161,16 @@ export async function bench(): Promise<void> {
     for (let i = 0; i < ROLLBACKS; i++) {
       await pair(
         i,
-        async () =>
+        async () => {
           rollback.ours.push(
             await timeIt(async () => {
-              await app.stop('rb', { timeoutMs: 0 });
-              await app.loadSnapshot('rb', 'good');
-              await app.start('rb');
+              await part('stop -k', () => app.stop('rb', { timeoutMs: 0 }));
+              await part('load', () => app.loadSnapshot('rb', 'good'));
+              await part('start', () => app.start('rb'));
             }),
-          ),
+          );
+          await part('first exec probe', () => app.execCapture('rb', ['/bin/sh', '-c', 'true'], 5000));
+        },
         async () =>
           rollback.raw.push(
             await timeIt(async () => {
@@ -195,4 +200,5 @@ export async function bench(): Promise<void> {
   line('hang -> page answers (total)', total);
   console.log(`detect-and-recover total p95 ${p95(total).toFixed(0)} ms (goal <= 1500 ms with a 200 ms probe)`);
   report('rollback to running +64MiB vs lxc', rollback.ours, rollback.raw, '<= 50 ms p50');
+  for (const [what, xs] of Object.entries(parts)) line(`  ${what}`, xs);
 }

@@ -18,8 +18,13 @@
  * when the sender is a process of that container (its /proc/PID/cgroup is at or below CGROUP);
  * at most MAX_MSG bytes (a longer one is dropped, not cut); at most RATE messages a second per socket
  * (a bucket of BURST); anything else is dropped and counted.
+ *
+ * A PATH longer than a unix address holds (107 bytes) is bound the way systemd and conmon do it: through
+ * the directory opened O_PATH, as /proc/self/fd/N/NAME (the kernel resolves the directory by its
+ * descriptor; the container never sees the host path, only its own short NOTIFY_SOCKET).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,25 +136,51 @@ static void del(const char *key) {
   }
 }
 
+/*
+ * The address that binds `path`: the path itself when it fits, else /proc/self/fd/N/NAME through its
+ * directory opened O_PATH (*dirfd, closed by the caller after the bind). -1 with errno set on failure.
+ */
+static int socket_address(const char *path, struct sockaddr_un *addr, int *dirfd) {
+  *dirfd = -1;
+  if (strlen(path) < sizeof addr->sun_path) {
+    memcpy(addr->sun_path, path, strlen(path) + 1);
+    return 0;
+  }
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path || !slash[1]) return errno = ENAMETOOLONG, -1;
+  char dir[4096];
+  if ((size_t)(slash - path) >= sizeof dir) return errno = ENAMETOOLONG, -1;
+  memcpy(dir, path, (size_t)(slash - path));
+  dir[slash - path] = '\0';
+  if ((*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return -1;
+  int n = snprintf(addr->sun_path, sizeof addr->sun_path, "/proc/self/fd/%d/%s", *dirfd, slash + 1);
+  if (n < 0 || (size_t)n >= sizeof addr->sun_path) return errno = ENAMETOOLONG, -1;
+  return 0;
+}
+
 static void add(const char *key, const char *path, const char *cgroup) {
   struct watched w = {.fd = -1, .tokens = BURST, .refilled = now()};
   snprintf(w.key, sizeof w.key, "%s", key);
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof addr.sun_path || strlen(cgroup) >= sizeof w.cgroup || cgroup[0] != '/') return report(&w, "error", "path or cgroup too long, or cgroup not absolute");
+  if (strlen(cgroup) >= sizeof w.cgroup || cgroup[0] != '/') return report(&w, "error", "cgroup too long or not absolute");
   if (nsocks == MAX_SOCKETS) return report(&w, "error", "too many sockets");
   snprintf(w.cgroup, sizeof w.cgroup, "%s", cgroup);
-  memcpy(addr.sun_path, path, strlen(path) + 1);
   del(key);
+  int dirfd = -1;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
-  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) {
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0 || socket_address(path, &addr, &dirfd) < 0) {
+    int e = errno;
     if (fd >= 0) close(fd);
-    return report(&w, "error", strerror(errno));
+    if (dirfd >= 0) close(dirfd);
+    return report(&w, "error", strerror(e));
   }
   unlink(path);
   /* Anyone in the container may send (its root is an unprivileged uid on the host): mode 0666. */
-  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || chmod(path, 0666) < 0) {
-    int e = errno;
+  int bound = bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 && chmod(path, 0666) == 0;
+  int e = errno;
+  if (dirfd >= 0) close(dirfd);
+  if (!bound) {
     close(fd);
     return report(&w, "error", strerror(e));
   }

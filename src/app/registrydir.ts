@@ -116,15 +116,18 @@ function readEntry(path: string): number | undefined {
 
 /** Entries of the registry that name a live process of this container with the recorded start time. */
 export function resolveRegistry(name: string, c: PidNamespace): Registered[] {
-  let names: string[];
+  let entries: string[];
   try {
-    names = readdirSync(registryDir(name));
+    entries = readdirSync(registryDir(name))
+      .filter((n) => ENTRY_NAME.test(n))
+      .slice(0, MAX_ENTRIES);
   } catch {
     return [];
   }
+  if (entries.length === 0) return []; // nothing registered: no pass over /proc (≈ 1.5 ms of every stop)
   const procs = processesOf(c);
   const found: Registered[] = [];
-  for (const entry of names.filter((n) => ENTRY_NAME.test(n)).slice(0, MAX_ENTRIES)) {
+  for (const entry of entries) {
     const [, v, s] = ENTRY_NAME.exec(entry)!;
     const vpid = Number(v);
     const signo = Number(s);

@@ -17,12 +17,14 @@ import { lastLines, run, engineCause } from '../core/run.js';
 import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { confineDir } from './userns.js';
-import { layerDir, layersDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
+import { layerDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
 import {
+  asideDir,
   emptyDirLike,
   exchange,
   nextLayerId,
   readSnapshot,
+  removeLater,
   stackProblem,
   tidy,
   upperIsEmpty,
@@ -102,21 +104,25 @@ export async function saveSnapshot(name: string, tag: string): Promise<void> {
 }
 
 export async function loadSnapshot(name: string, tag: string): Promise<void> {
-  await whileStopped('load snapshot', name, tag, 'DRE_ERR_LOAD_SNAPSHOT_FAILED', (n, rec, t, what) => {
-    const snap = requireSnapshot(n, t, what);
-    const loaded: AppRecord = { ...rec, layers: snap.layers };
-    const lowers = lowerDirs(loaded);
-    const missing = lowers.find((d) => !existsSync(d));
-    if (missing) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: its layer ${missing} is missing`);
-    // The unsaved changes go aside in one swap (tidy removes them), then the snapshot's stack comes back.
-    const discarded = join(layersDir(n), `.discard-${process.pid}`);
-    rmSync(discarded, { recursive: true, force: true });
-    emptyDirLike(discarded, lowers[0]);
-    exchange(upperDir(n), discarded);
-    killPoint('load:discarded');
-    writeStack(loaded);
-    tidy(loaded);
-  });
+  let discarded: string | undefined;
+  try {
+    await whileStopped('load snapshot', name, tag, 'DRE_ERR_LOAD_SNAPSHOT_FAILED', (n, rec, t, what) => {
+      const snap = requireSnapshot(n, t, what);
+      const loaded: AppRecord = { ...rec, layers: snap.layers };
+      const lowers = lowerDirs(loaded);
+      const missing = lowers.find((d) => !existsSync(d));
+      if (missing) throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `${what}: its layer ${missing} is missing`);
+      // The unsaved changes go aside in one swap, then the snapshot's stack comes back; they are removed once the lock is released.
+      discarded = asideDir(n);
+      emptyDirLike(discarded, lowers[0]);
+      exchange(upperDir(n), discarded);
+      killPoint('load:discarded');
+      writeStack(loaded);
+      tidy(loaded);
+    });
+  } finally {
+    if (discarded) removeLater(discarded);
+  }
 }
 
 export async function removeSnapshot(name: string, tag: string): Promise<void> {

@@ -119,7 +119,7 @@ export const destroyCommand = (d: Ops<'stop' | 'destroy' | 'status'>): CommandSp
 const startCommand = (d: Ops<'start'>, kind: Kind, summary: string): CommandSpec => ({
   name: 'start',
   args: 'NAME',
-  summary: `${summary}; --wait-ready: return once it is ready (its first passing probe, or READY=1 on its NOTIFY_SOCKET; needs dred)`,
+  summary: `${summary}; --wait-ready: return once it is ready (its first passing probe${kind === 'app' ? ', or READY=1 on its NOTIFY_SOCKET' : ''}; needs dred)`,
   options: {
     '--wait-ready': 'wait until the container is ready',
     '--ready-timeout MS': 'give up waiting after MS (default 30000; the container keeps running)',

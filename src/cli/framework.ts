@@ -21,6 +21,7 @@
  */
 import { Command as Commander, CommanderError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
+import { backgroundSettled } from '../core/background.js';
 import { DRE_ERR, dreError, isDreError } from '../core/errors.js';
 import { Output, type Format } from './output.js';
 
@@ -148,6 +149,7 @@ export async function cliMain(spec: CliSpec, argv = process.argv.slice(2)): Prom
   } catch (e) {
     status = failure(spec.prog, e);
   }
+  await backgroundSettled(); // e.g. the upper a load set aside: removed before the exit, not left to the next tidy
   process.exit(status);
 }
 

@@ -40,8 +40,11 @@ export function writeIfChanged(path: string, text: string, mode = 0o600): void {
   writeFileAtomic(path, text, mode);
 }
 
+/** How D-RE writes a JSON record: two-space indents and a final newline. */
+export const jsonText = (value: unknown): string => JSON.stringify(value, null, 2) + '\n';
+
 export function writeJsonAtomic(path: string, value: unknown): void {
-  writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
+  writeFileAtomic(path, jsonText(value));
 }
 
 /** Reads a JSON file, or returns undefined when it does not exist. */

@@ -3,10 +3,15 @@
  * first passing probe after the start (`healthy`) or a process of it sent READY=1 on its
  * NOTIFY_SOCKET (`ready`). Both are events of dred, so waiting needs a daemon: the CLI and the
  * library follow its event stream (src/daemon/client.ts), the daemon's own REST start its hub.
- * Past the bound the wait fails with DRE_ERR_DEVICE_BUSY and the container is left running.
+ * Past the bound the wait fails with DRE_ERR_DEVICE_BUSY and the container is left running. A system
+ * container has no NOTIFY_SOCKET: without a probe in its policy nothing could ever say it is ready, so
+ * the start is refused before it begins.
  */
+import { existsSync } from 'node:fs';
 import { dreError } from '../core/errors.js';
-import type { Kind } from '../core/paths.js';
+import { checkName } from '../core/names.js';
+import { containerDir, type Kind } from '../core/paths.js';
+import { readSupervision } from '../core/supervision.js';
 import { watchEvents } from './client.js';
 import type { StreamEvent } from './events.js';
 
@@ -27,6 +32,12 @@ export interface Ready {
 export async function startWhenReady(kind: Kind, name: string, start: () => Promise<void>, subscribe: Subscribe, timeoutMs = READY_TIMEOUT_MS): Promise<Ready> {
   if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 3_600_000)
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `the readiness timeout must be 1 to 3600000 ms, not ${timeoutMs}`);
+  // (A container that does not exist is left to the start to say so.)
+  if (kind === 'sys' && existsSync(containerDir(kind, checkName(name, 'container name'))) && !readSupervision(kind, name).policy?.probe)
+    throw dreError(
+      'DRE_ERR_INVALID_ARGUMENT',
+      `start ${name}: a system container is ready on its first passing probe, and it has none: set one first (dre-sys policy ${name} --probe exec:CMD)`,
+    );
   const began = new Date().toISOString();
   const t0 = performance.now();
   let onReady: (r: Ready) => void = () => undefined;
@@ -45,7 +56,7 @@ export async function startWhenReady(kind: Kind, name: string, start: () => Prom
           reject(
             dreError(
               'DRE_ERR_DEVICE_BUSY',
-              `start ${name}: started, but not ready within ${timeoutMs} ms (no passing probe, no READY=1 on its NOTIFY_SOCKET); it keeps running`,
+              `start ${name}: started, but not ready within ${timeoutMs} ms (no passing probe${kind === 'app' ? ', no READY=1 on its NOTIFY_SOCKET' : ''}); it keeps running`,
             ),
           ),
         Math.max(0, timeoutMs - (performance.now() - t0)),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appDriver as app } from '../../src/app/driver.js';
-import { upperDir } from '../../src/app/layout.js';
+import { layersDir, upperDir } from '../../src/app/layout.js';
 import { isDreError } from '../../src/core/errors.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
 import { cli, uniqueName } from '../support/env.js';
@@ -255,7 +255,16 @@ describe('application container snapshots', () => {
     await run(c, () => assert.equal(sh(c, 'cat /data/f; ls /data'), 'before\nf\n'));
     const r = cli('dre-app', ['load', c, 'base-state'], { env: { DRE_TEST_KILL_AT: 'load:discarded' } });
     assert.equal(r.code, -1);
+    assert.ok(
+      readdirSync(layersDir(c)).some((e) => e.startsWith('.discard-')),
+      'the killed load left the upper it set aside',
+    );
     ok(['load', c, 'base-state']);
+    // The next load removed the killed one's, and its own before the CLI exited (it removes it off the lock's path).
+    assert.deepEqual(
+      readdirSync(layersDir(c)).filter((e) => e.startsWith('.discard-')),
+      [],
+    );
     await run(c, () => assert.equal(sh(c, 'cat /data/f'), 'before\n'));
   });
 

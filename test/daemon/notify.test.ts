@@ -1,9 +1,10 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { cli, uniqueName } from '../support/env.js';
-import { call, clearPolicy, daemonWithApp, type EventLog } from '../support/dred.js';
+import { call, clearPolicy, daemonWithApp, socketPath, type EventLog } from '../support/dred.js';
 import { sleep } from '../../src/core/proc.js';
 import { notifySocketPath } from '../../src/app/notifydir.js';
 
@@ -123,5 +124,37 @@ describe('dred: the NOTIFY_SOCKET of application containers, heartbeats and its 
     );
     assert.match(daemon.stderr.join('').slice(stderrBefore), /dropped \d+ message\(s\): sender is not a process of the container/);
     await clearPolicy(name);
+  });
+});
+
+describe('dred: a NOTIFY_SOCKET whose host path is longer than a unix address holds (107 bytes) is served all the same', () => {
+  const name = uniqueName('ntfl');
+  const shared = process.env.DRE_RUNDIR;
+  // A run dir of 90 bytes: dred.sock still fits in it, the container's socket (…/app/NAME/notify/notify) does not.
+  const deep = join(process.env.DRE_TEST_TMP!, 'run-long');
+  const runDir = deep + '-' + 'd'.repeat(Math.max(1, 90 - deep.length - 1));
+  before(() => {
+    process.env.DRE_RUNDIR = runDir; // for the daemon, the CLIs and the paths below, until the block's end
+  });
+  const events = daemonWithApp(name);
+  after(() => {
+    process.env.DRE_RUNDIR = shared;
+  });
+
+  it('the relay binds it through its directory, and systemd-notify --ready inside the container is heard', async () => {
+    assert.ok(notifySocketPath(name).length > 107, `${notifySocketPath(name)} is longer than a unix address`);
+    assert.ok(socketPath().length <= 107);
+    const log = events.log();
+    assert.equal(cli('dre-app', ['create', name, '--no-network']).code, 0);
+    assert.equal(cli('dre-app', ['start', name]).code, 0);
+    for (let i = 0; i < 50 && sh(name, 'test -S /run/dre-notify/notify && echo y || echo n') !== 'y'; i++) await sleep(100);
+    assert.equal(sh(name, 'test -S /run/dre-notify/notify && echo y || echo n'), 'y', `dred said: ${events.daemon().stderr.join('')}`);
+    assert.ok(statSync(notifySocketPath(name)).isSocket(), 'the socket is at its long path on the host');
+    sh(name, 'base64 -d > /root/systemd-notify && chmod +x /root/systemd-notify', readFileSync('/usr/bin/systemd-notify').toString('base64'));
+    const mark = log.events.length;
+    sh(name, `${NOTIFY} --ready`);
+    const ready = await log.waitFor((e) => from(log, mark)(e) && e.name === name && e.type === 'ready', 10_000);
+    assert.equal(ready.via, 'notify');
+    assert.doesNotMatch(events.daemon().stderr.join(''), /cannot bind/);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import '../sys/helpers.js';
-import { cli, uniqueName } from '../support/env.js';
+import { cli, cliAsync, uniqueName } from '../support/env.js';
 import { call, callAndWait, daemonWithEvents, type EventLog } from '../support/dred.js';
 import { removeGuest, requireQemu, sh as guestSh } from '../sys/helpers.js';
 
@@ -83,7 +83,11 @@ describe('dred supervisor: exec probes, a command run inside the container', () 
     const tcp = await call('PUT', `/1.0/sys/containers/${vm}/policy`, { probe: { type: 'tcp', port: 22 } });
     assert.equal(tcp.status, 400);
     assert.match(JSON.stringify(tcp.body), /use an exec probe/);
-    assert.equal((await call('PUT', `/1.0/sys/containers/${vm}/state`, { action: 'start' })).status, 200);
+    const none = cli('dre-sys', ['start', vm, '--wait-ready']);
+    assert.equal(none.code, 101, none.stderr);
+    assert.match(none.stderr, /DRE_ERR_INVALID_ARGUMENT: start \S+: a system container is ready on its first passing probe, and it has none/);
+    assert.equal(cli('dre-sys', ['status', vm]).stdout.split('\n')[0], 'STOP', 'refused before it started');
+    assert.match(cli('dre-sys', ['start', `${vm}-none`, '--wait-ready']).stderr, /DRE_ERR_CONTAINER_NONEXISTENCE/, "a missing one is the start's to name");
     const mark = log.events.length;
     // /dev is the guest kernel's devtmpfs: a file there is gone after the restart.
     const set = await call('PUT', `/1.0/sys/containers/${vm}/policy`, {
@@ -91,7 +95,12 @@ describe('dred supervisor: exec probes, a command run inside the container', () 
       onUnhealthy: 'restart',
     });
     assert.equal(set.status, 200, JSON.stringify(set.body));
-    await log.waitFor((e) => from(log, mark)(e) && e.name === vm && e.type === 'healthy', 120_000);
+    // A guest has no NOTIFY_SOCKET: --wait-ready returns on the first probe that passes through its agent.
+    const started = await cliAsync('dre-sys', ['start', vm, '--wait-ready', '--ready-timeout', '120000']).done;
+    assert.equal(started.code, 0, started.stderr);
+    assert.match(started.stderr, /ready in \d+ ms \(first passing probe\)/);
+    await log.waitFor((e) => from(log, mark)(e) && e.name === vm && e.type === 'healthy', 5000);
+    assert.equal(await guestSh(vm, 'echo up'), 'up');
     await guestSh(vm, 'touch /dev/sick');
     const failed = await log.waitFor((e) => from(log, mark)(e) && e.name === vm && e.type === 'health-failed', 30_000);
     assert.equal(failed.probe, 'exec test ! -e /dev/sick');
