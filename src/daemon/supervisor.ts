@@ -66,6 +66,8 @@ interface Watch {
   healthySince?: number;
   /** The start (startedAt) whose good snapshot was marked already. */
   markedFor?: number;
+  /** Killed by this host's fencing (cluster lease lost): its death is not one to recover from here. */
+  fenced?: boolean;
   /** The address probes go to, read on the first probe (again while the container has none). */
   address?: string | null;
 }
@@ -169,12 +171,18 @@ export class Supervisor {
       w.generation++;
       this.watches.delete(key);
       removeHealth(e.kind, e.name);
+    } else if (e.type === 'fenced') {
+      // Killed by this host's own fencing (it lost its cluster lease): another host takes it over; nothing here restarts it.
+      w.fenced = true;
+      w.generation++;
+      this.setHealth(w, 'stopped', `fenced: ${String(e.reason ?? 'this host lost the cluster')}`);
     } else if (e.type === 'died') {
-      if (!w.recovering) void this.recover(w, 'exit');
+      if (!w.recovering && !w.fenced) void this.recover(w, 'exit');
     } else if (e.type === 'stopped' && !ours) {
       w.generation++; // the user's stop wins over any recovery under way
       this.setHealth(w, 'stopped', 'stopped by the user');
     } else if ((e.type === 'started' || e.type === 'restarted') && !ours) {
+      w.fenced = false;
       w.failures = 0;
       w.startedAt = Date.now();
       w.healthySince = undefined;
@@ -382,7 +390,7 @@ export class Supervisor {
 
 /** The last start, stop or death the journal holds for each container ("kind/name"). */
 function lastLifeEvents(): Map<string, JournalEvent> {
-  const life = new Set<string>(['started', 'restarted', 'stopped', 'died', 'destroyed', 'created']);
+  const life = new Set<string>(['started', 'restarted', 'stopped', 'died', 'destroyed', 'created', 'fenced']);
   const out = new Map<string, JournalEvent>();
   for (const e of readJournal()) if (life.has(e.type)) out.set(`${e.kind}/${e.name}`, e);
   return out;

@@ -19,13 +19,14 @@ export function killSharedGuests(reason: string): string[] {
     if (!isShared(n)) continue;
     const pid = qemuPid(n);
     if (pid === undefined) continue;
+    // Recorded first: the supervisor reads it before it sees the death, and does not recover from it here.
+    record('sys', n, 'fenced', { reason, qemuPid: pid });
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       continue; // gone meanwhile
     }
     killed.push(n);
-    record('sys', n, 'fenced', { reason, qemuPid: pid });
   }
   return killed;
 }
