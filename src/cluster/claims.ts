@@ -61,7 +61,7 @@ export function unclaim(cfg: ClusterConfig, n: string, what: string, stopped: bo
     if (held && held.owner.hostId !== cfg.hostId) return; // another host's now: what it should do is that host's to say
     const wanted = stopped ? await wantedOf(etcd, n) : undefined;
     if (wanted?.running) await setWanted(etcd, n, { ...wanted, running: false, host: cfg.host });
-    await releaseOwnership(etcd, n, cfg.hostId);
+    if (held) await releaseOwnership(etcd, n, cfg.hostId, held);
   });
 }
 

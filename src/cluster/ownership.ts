@@ -44,6 +44,8 @@ export interface Owner {
 export interface Ownership {
   owner: Owner;
   token: number;
+  /** The etcd lease the ownership lives under (its owner's at the time it was taken). */
+  lease: string;
 }
 
 /** What a shared container should be doing, whoever runs it: a container that should run, and may fail over, is started elsewhere when its host is lost. */
@@ -68,13 +70,13 @@ export async function members(etcd: Etcd3): Promise<Member[]> {
 
 export async function ownerOf(etcd: Etcd3, n: string): Promise<Ownership | undefined> {
   const kv = (await etcd.get(ownerKey(n)).exec()).kvs[0];
-  return kv && { owner: JSON.parse(text(kv)) as Owner, token: Number(kv.mod_revision) };
+  return kv && { owner: JSON.parse(text(kv)) as Owner, token: Number(kv.mod_revision), lease: kv.lease };
 }
 
 /** Every owned container: name → ownership. */
 export async function owners(etcd: Etcd3): Promise<Map<string, Ownership>> {
   const r = await etcd.getAll().prefix(OWNERS).exec();
-  return new Map(r.kvs.map((kv) => [nameOf(kv, OWNERS), { owner: JSON.parse(text(kv)) as Owner, token: Number(kv.mod_revision) }]));
+  return new Map(r.kvs.map((kv) => [nameOf(kv, OWNERS), { owner: JSON.parse(text(kv)) as Owner, token: Number(kv.mod_revision), lease: kv.lease }]));
 }
 
 /**
@@ -101,8 +103,8 @@ export async function takeOwnership(etcd: Etcd3, n: string, me: Omit<Owner, 'sin
 }
 
 /** Gives up ownership of `n` when `hostId` holds it (a compare on the key's revision: never another host's). */
-export async function releaseOwnership(etcd: Etcd3, n: string, hostId: string): Promise<void> {
-  const held = await ownerOf(etcd, n);
+export async function releaseOwnership(etcd: Etcd3, n: string, hostId: string, known?: Ownership): Promise<void> {
+  const held = known ?? (await ownerOf(etcd, n));
   if (held?.owner.hostId !== hostId) return;
   await etcd
     .if(ownerKey(n), 'Mod', '==', held.token)

@@ -19,7 +19,7 @@ import { sleep } from '../core/proc.js';
 import { readSupervision, writeSupervision } from '../core/supervision.js';
 import { monotonicMs, readDeadline } from '../cluster/config.js';
 import { openEtcd } from '../cluster/etcd.js';
-import { allWanted, members, owners, type Member } from '../cluster/ownership.js';
+import { allWanted, members, owners, wantedOf, type Member } from '../cluster/ownership.js';
 import { importShared, thisHost } from '../sys/lease.js';
 import { releaseIfEnded } from '../sys/fence.js';
 import type { SysDriver } from '../sys/driver.js';
@@ -117,7 +117,7 @@ export class ClusterMember {
     try {
       if (!(await importShared(n, 'fail over'))) return;
       await withCause(CLUSTER_CAUSE, async () => {
-        const wanted = (await allWanted(this.etcd)).get(n);
+        const wanted = await wantedOf(this.etcd, n);
         if (!wanted?.running || !this.healthy()) return;
         const s = readSupervision('sys', n);
         if (JSON.stringify(s.policy) !== JSON.stringify(wanted.policy)) writeSupervision('sys', n, { ...s, policy: wanted.policy });

@@ -19,26 +19,16 @@ function ssl(...args: string[]): void {
   execFileSync('openssl', args, { cwd: certs, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** A self-signed EC certificate `file`.crt with its key `file`.key in `cwd`. */
+function selfSigned(cwd: string, cn: string, file: string): void {
+  const args = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${cn}`];
+  execFileSync('openssl', [...args, '-keyout', `${file}.key`, '-out', `${file}.crt`], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
 /** A CA, etcd's server certificate for 127.0.0.1, and a client certificate (D-RE's names: ca.crt, client.crt, client.key). */
 function makeCertificates(): void {
   mkdirSync(certs, { recursive: true, mode: 0o700 });
-  ssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    '/CN=dre-test-etcd-ca',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-  );
+  selfSigned(certs, 'dre-test-etcd-ca', 'ca');
   for (const [who, ext] of [
     ['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'],
     ['client', 'extendedKeyUsage=clientAuth'],
@@ -181,27 +171,7 @@ describe('dred --cluster etcds://: TLS to etcd with a client certificate', () =>
     mkdirSync(wrong, { recursive: true });
     // A client certificate of another CA: etcd refuses the handshake.
     execFileSync('sh', ['-c', `cp ${certs}/ca.crt ${wrong}/ca.crt`]);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-days',
-        '1',
-        '-subj',
-        '/CN=stranger',
-        '-keyout',
-        'client.key',
-        '-out',
-        'client.crt',
-      ],
-      { cwd: wrong, stdio: ['ignore', 'ignore', 'pipe'] },
-    );
+    selfSigned(wrong, 'stranger', 'client');
     await assert.rejects(Daemon.start(['--cluster', `etcds://127.0.0.1:${port}`, '--cluster-tls', wrong]), /cannot join the cluster/);
     assert.ok(!existsSync(join(process.env.DRE_RUNDIR!, 'cluster.json')));
   });
