@@ -17,7 +17,7 @@ import { dreError, isDreError } from '../core/errors.js';
 import { record, withCause } from '../core/journal.js';
 import { sleep } from '../core/proc.js';
 import { readSupervision, writeSupervision } from '../core/supervision.js';
-import { monotonicMs, readDeadline } from '../cluster/config.js';
+import { clusterConfig, monotonicMs, readDeadline } from '../cluster/config.js';
 import { openEtcd } from '../cluster/etcd.js';
 import { allWanted, members, owners, wantedOf, type Member } from '../cluster/ownership.js';
 import { importShared, thisHost } from '../sys/lease.js';
@@ -101,8 +101,10 @@ export class ClusterMember {
       return; // etcd unreachable: the lease keeper decides what that means
     }
     this.trusted = new Set(ms.flatMap((m) => (m.cert ? [new X509Certificate(m.cert).fingerprint256] : [])));
-    const me = thisHost().hostId;
-    for (const [n, o] of owned) if (o.owner.hostId === me && !this.starting.has(n)) void releaseIfEnded(n);
+    // Only ownership under the current lease: one under a lease this host lost (it fenced, its guest is
+    // dead) lapses with it, and the container fails over; it did not end by itself.
+    const lease = clusterConfig()?.leaseId;
+    for (const [n, o] of owned) if (o.lease === lease && !this.starting.has(n)) void releaseIfEnded(n);
     for (const [n, w] of wanted) {
       if (!w.running || !w.policy?.failover || owned.has(n) || this.starting.has(n)) continue;
       if ((this.failedHere.get(n) ?? 0) > Date.now()) continue;
