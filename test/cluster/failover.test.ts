@@ -26,6 +26,9 @@ function fails(h: ClusterHost, code: number, ...args: string[]): string {
   return r.stderr;
 }
 
+/** `text` as a regular expression matching itself. */
+const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const hostId = (h: ClusterHost) => readFileSync(join(h.root, 'sys', 'host-id'), 'utf8').trim();
 
 async function startHost(h: ClusterHost): Promise<void> {
@@ -95,8 +98,8 @@ describe('a cluster of three D-RE hosts on etcd: ownership, fencing, failover, m
     assert.equal(o?.host, h1);
     assert.deepEqual({ token: guard().token, host: guard().hostId, running: guard().running }, { token: o!.token, host: hostId(h1), running: true });
     // Every member sees where it runs; another host may not start it.
-    assert.match(ok(h2, 'list', '--all-hosts'), new RegExp(`${VM}\\s+\\S+host-h1/root\\s+running\\s+yes`));
-    assert.match(fails(h2, 116, 'start', VM), /run by host .*host-h1/);
+    assert.match(ok(h2, 'list', '--all-hosts'), new RegExp(`${VM}\\s+\\S+${escaped(h1.root)}\\s+running\\s+yes`));
+    assert.match(fails(h2, 116, 'start', VM), new RegExp(`run by host .*${escaped(h1.root)}`));
     assert.match(fails(h2, 101, 'lease', VM, '--break'), /expires by itself/);
   });
 

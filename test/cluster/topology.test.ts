@@ -36,7 +36,7 @@ describe('a three-host D-RE cluster on etcd, in namespaces on one switch', () =>
   after(() => {
     tearDownCluster();
     assert.deepEqual(ourNamespaces(), []);
-    assert.deepEqual(processesMentioning(`${process.env.DRE_TEST_TMP}/etcd/`), []);
+    assert.deepEqual(processesMentioning(`${process.env.DRE_TEST_TMP}/etcd-${process.pid.toString(36)}/`), []);
   });
 
   it('runs etcd as three started members with one leader they agree on', async () => {

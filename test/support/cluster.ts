@@ -131,7 +131,7 @@ function startEtcd(tmp: string): string[] {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_')));
   return ETCD_MEMBERS.map((m, i) => {
     const ns = attach(m, etcdAddr(i));
-    const dir = join(tmp, 'etcd', m);
+    const dir = join(tmp, `etcd-${tag}`, m);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const [peer, client] = [`http://${etcdAddr(i)}:2380`, `http://${etcdAddr(i)}:2379`];
     daemonIn(
@@ -144,7 +144,7 @@ function startEtcd(tmp: string): string[] {
         ...['--heartbeat-interval', '100', '--election-timeout', '1000'],
       ],
       env,
-      join(tmp, 'etcd', `${m}.log`),
+      join(tmp, `etcd-${tag}`, `${m}.log`),
     );
     return ns;
   });
@@ -162,19 +162,25 @@ export async function setUpCluster(tmp: string, hostCount = 3): Promise<Cluster>
   const etcdEndpoints = ETCD_MEMBERS.map((_, i) => `http://${etcdAddr(i)}:2379`);
   made.etcdNs = startEtcd(tmp)[0];
 
-  const exportDir = join(tmp, 'nfs-export');
+  const exportDir = join(tmp, `nfs-export-${tag}`);
   mkdirSync(exportDir, { recursive: true, mode: 0o700 });
   // The NFS server host runs D-RE's own nfs-server (ganesha + rpcbind where the kernel has no nfsd), as in twohosts.ts.
-  const server: Host = { ns: attach('n', NFS_ADDR), addr: NFS_ADDR, root: join(tmp, 'host-nfs', 'root'), run: join(tmp, 'host-nfs', 'run'), env: {} };
+  const server: Host = {
+    ns: attach('n', NFS_ADDR),
+    addr: NFS_ADDR,
+    root: join(tmp, `host-${tag}-nfs`, 'root'),
+    run: join(tmp, `host-${tag}-nfs`, 'run'),
+    env: {},
+  };
   server.env = { ...process.env, DRE_ROOT: server.root, DRE_RUNDIR: server.run };
-  made.hostDirs.push({ ns: server.ns, dir: join(tmp, 'host-nfs') });
+  made.hostDirs.push({ ns: server.ns, dir: join(tmp, `host-${tag}-nfs`) });
   const served = hostCli(server, ['nfs-server', 'start', exportDir], 60_000);
   if (served.code !== 0) throw new Error(`nfs-server start in ${server.ns}: ${served.stderr}`);
   const nfsUrl = `nfs://${NFS_ADDR}${exportDir}`;
 
   const hosts = Array.from({ length: hostCount }, (_, i): ClusterHost => {
     const name = `h${i + 1}`;
-    const dir = join(tmp, `host-${name}`);
+    const dir = join(tmp, `host-${tag}-${name}`);
     const [root, run] = [join(dir, 'root'), join(dir, 'run')];
     // A fresh root per host: another test's root in the same place would bring its network and containers.
     if (existsSync(root)) throw new Error(`${root} exists already: another test file made a root there`);
