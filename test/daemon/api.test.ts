@@ -10,6 +10,7 @@ import { handlers } from '../../src/daemon/handlers.js';
 import { checkHandlers, MAX_BODY_BYTES } from '../../src/daemon/server.js';
 import { containersDir } from '../../src/core/paths.js';
 import { sleep } from '../../src/core/proc.js';
+import { isLocked } from '../../src/core/lock.js';
 
 /** A concrete path for a documented template, with harmless values for its parameters. */
 function concrete(template: string): string {
@@ -171,7 +172,9 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
     const s = connect(socketPath());
     const body = JSON.stringify({ action: 'start' });
     s.write(`PUT /1.0/app/containers/${name}/state HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-    await sleep(20);
+    // Hang up once the daemon is at work on it (it holds the container's lock; a start holds it for
+    // tens of ms): a fixed 20 ms hung up before a loaded daemon had read the request at all.
+    for (let i = 0; i < 2500 && !isLocked('app', name); i++) await sleep(2);
     s.destroy();
     let st = '';
     for (let i = 0; i < 200 && st !== 'RUNNING'; i++) {
