@@ -54,14 +54,19 @@ export function forget(cfg: ClusterConfig, n: string, what: string): Promise<voi
   });
 }
 
-/** After a stop (`stopped`: then the container should not run any more) or a failed start here: this host no longer owns it. */
+/**
+ * After a stop (`stopped`: then the container should not run any more) or a failed start here: this
+ * host no longer owns it. Only an ownership under this host's current lease says what the container
+ * should do: one under a lease the host lost (it was fenced, and its guest killed) or none at all
+ * leaves the container to fail over, as the cluster decides.
+ */
 export function unclaim(cfg: ClusterConfig, n: string, what: string, stopped: boolean): Promise<void> {
   return onCluster(cfg, `${what} ${n}`, async (etcd) => {
     const held = await ownerOf(etcd, n);
-    if (held && held.owner.hostId !== cfg.hostId) return; // another host's now: what it should do is that host's to say
-    const wanted = stopped ? await wantedOf(etcd, n) : undefined;
+    if (!held || held.owner.hostId !== cfg.hostId) return; // nobody's, or another host's: not this host's to say
+    const wanted = stopped && held.lease === cfg.leaseId ? await wantedOf(etcd, n) : undefined;
     if (wanted?.running) await setWanted(etcd, n, { ...wanted, running: false, host: cfg.host });
-    if (held) await releaseOwnership(etcd, n, cfg.hostId, held);
+    await releaseOwnership(etcd, n, cfg.hostId, held);
   });
 }
 

@@ -118,15 +118,16 @@ export class ClusterMember {
     const started = Date.now();
     try {
       if (!(await importShared(n, 'fail over'))) return;
-      await withCause(CLUSTER_CAUSE, async () => {
+      const done = await withCause(CLUSTER_CAUSE, async () => {
         const wanted = await wantedOf(this.etcd, n);
-        if (!wanted?.running || !this.healthy()) return;
+        if (!wanted?.running || !this.healthy()) return false;
         const s = readSupervision('sys', n);
         if (JSON.stringify(s.policy) !== JSON.stringify(wanted.policy)) writeSupervision('sys', n, { ...s, policy: wanted.policy });
         await this.sys.start(n);
         record('sys', n, 'failed-over', { from, to: thisHost().host, ms: Date.now() - started });
+        return true;
       });
-      process.stderr.write(`dred: ${n} failed over here from ${from} in ${Date.now() - started} ms\n`);
+      if (done) process.stderr.write(`dred: ${n} failed over here from ${from} in ${Date.now() - started} ms\n`);
     } catch (e) {
       // Another host took it first (CONTAINER_BUSY), or it cannot start here: the others try, then this host again.
       if (isDreError(e) && e.errName === 'DRE_ERR_CONTAINER_BUSY') return;

@@ -81,8 +81,10 @@ class LeaseKeeper {
     const { address, cert, tlsDir, endpoints, tls, ttlMs, daemonPid } = this.opts;
     await announce(this.etcd, { ...me, address, cert, leaseId, since: new Date().toISOString() });
     this.lease = lease;
-    this.extend(sent, ttlMs);
+    // The new lease is named before the deadline says healthy: the failover loop, seeing this host
+    // healthy, must never take an ownership under the lease it lost for one of the current lease.
     writeClusterConfig({ endpoints, tls, ...me, address, tlsDir, leaseId, ttlMs, daemonPid });
+    this.extend(sent, ttlMs);
     this.fenced = false;
     this.tell({ type: 'joined', leaseId });
   }
@@ -104,6 +106,10 @@ class LeaseKeeper {
       }
       const sent = monotonicMs();
       const r = await this.lease.keepaliveOnce();
+      // Fenced while the renewal was on its way (its answer came late): the guests are dead and the
+      // lease counts as lost; the next round rejoins. Extending it would call this host healthy under
+      // the lease it gave up, and a dead guest's ownership would then read as a guest that ended by itself.
+      if (this.fenced) return;
       const ttlMs = Number(r.TTL) * 1000;
       if (!(ttlMs > 0)) throw new Error('lease not found');
       this.extend(sent, ttlMs);

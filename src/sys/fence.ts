@@ -6,7 +6,7 @@
  * itself gives its ownership up, so that the container is not held by a host that runs nothing.
  */
 import { withLock } from '../core/lock.js';
-import { record } from '../core/journal.js';
+import { readJournal, record, type EventType } from '../core/journal.js';
 import { containersDir } from '../core/paths.js';
 import { listEntries } from '../core/store.js';
 import { isShared, releaseLease } from './lease.js';
@@ -41,10 +41,20 @@ export async function releaseIfEnded(n: string): Promise<boolean> {
   try {
     return await withLock('sys', n, 'release the ownership of', async () => {
       if (qemuPid(n) !== undefined || launching.has(n)) return false;
-      await releaseLease(n, { stopped: true });
+      // A guest this host's fencing killed did not end by itself: it should still run (elsewhere).
+      await releaseLease(n, { stopped: !killedByFencing(n) });
       return true;
     });
   } catch {
     return false; // an operation holds it (a start in progress): looked at again next round
   }
 }
+
+/** Whether the last thing that happened to `n`'s guest here was this host's fencing. */
+function killedByFencing(n: string): boolean {
+  const life = readJournal().filter((e) => e.kind === 'sys' && e.name === n && LIFE.has(e.type));
+  return life.at(-1)?.type === 'fenced';
+}
+
+/** The events that begin or end a guest's life ('died' follows a fencing, and says nothing of why). */
+const LIFE = new Set<EventType>(['started', 'restarted', 'immigrating', 'appeared', 'stopped', 'migrated', 'fenced']);
