@@ -43,6 +43,8 @@ process.on('SIGTERM', () => { console.error(samples); process.exit(0); });
 `;
 
 export async function bench(): Promise<void> {
+  // Stopped by a signal (an hour-long run), it still tears its cluster down: the exit handler does.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
   const vm = `bft-${process.pid}`;
   const b = await BenchCluster.make(process.env.DRE_TEST_TMP!, vm, TTL_S);
   const runs = Object.fromEntries(b.c.hosts.map((h) => [h.name, h.run]));
