@@ -1,5 +1,6 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -190,6 +191,23 @@ describe('a cluster of three D-RE hosts on etcd: ownership, fencing, failover, m
     assert.equal(status(from.host), 'RUNNING');
     assert.equal((await owner())!.host, from.host);
     assert.equal(ok(from.host, 'exec', VM, '--', 'cat', '/tmp/mark'), 'moved');
+  });
+
+  it("fails over a guest its host's fencing killed while the host kept its lease (a renewal answered late): the container is not taken for stopped", async () => {
+    const from = (await owner())!;
+    // What the lease keeper and the watchdog do past the deadline, on a host whose daemon still renews
+    // its lease (as when a late answer renewed it): the guest is dead, and it should still run.
+    const fence = new URL('../../src/sys/fence.js', import.meta.url).href;
+    const script = `const { killSharedGuests } = await import(${JSON.stringify(fence)}); killSharedGuests('test: fenced under a lease still held');`;
+    execFileSync('ip', ['netns', 'exec', from.host.ns, process.execPath, '--input-type=module', '-e', script], { env: from.host.env });
+    // Any healthy member may take it, this one too: it runs again somewhere under a newer token.
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(250)) {
+      const o = await owner().catch(() => undefined);
+      if (o && o.token > from.token && status(o.host) === 'RUNNING') break;
+    }
+    const now = await owner();
+    assert.ok(now && now.token > from.token && status(now.host) === 'RUNNING', `${VM} was not started again: ${ok(from.host, 'list', '--all-hosts')}`);
+    assert.match(ok(from.host, 'list', '--all-hosts'), new RegExp(`${VM}\\s+\\S+\\s+running\\s+yes`));
   });
 
   it('gives the ownership up when the guest ends by itself on a healthy host (not a host loss): another host may start it', async () => {
