@@ -10,7 +10,7 @@
  * and renamed into place, bases it made are removed again, its address is released.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { STATUS } from '../core/driver.js';
 import { dreError, isDreError } from '../core/errors.js';
@@ -21,8 +21,10 @@ import { makeOwnedDir } from '../core/access.js';
 import { baseDir, basesDir, containerDir, containersDir, stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { appRecordCheck, baseRecordCheck, int, shape, snapshotRecordCheck, str, strings, bool, type Check } from '../core/records.js';
-import { lastLines, run, type RunOptions } from '../core/run.js';
-import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
+import { engineCause, lastLines, run, type RunOptions } from '../core/run.js';
+import { withRevertAsync, type AsyncRevert } from '../core/revert.js';
+import { buildAside, replaceFile, withScratch } from '../core/staging.js';
+import { writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, ensureBuiltInBase, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { layerDir, upperDir, type AppRecord } from './layout.js';
 import { tidy, readSnapshot, usableSnapshotTags, type SnapshotRecord } from './layers.js';
@@ -179,9 +181,7 @@ export async function exportContainer(name: string, file: string, opts: ExportOp
     refuseUnless(n, what, [STATUS.STOP]);
     tidy(rec);
     const range = containerIdRange(rec);
-    const staging = `${out}.dre-export-${process.pid}`;
-    rmSync(staging, { recursive: true, force: true });
-    try {
+    await withScratch(`${out}.dre-export-${process.pid}`, async (staging) => {
       mkdirSync(join(staging, 'container', 'layers'), { recursive: true, mode: 0o700 });
       const members: Manifest['members'] = {};
       const add = async (path: string, dir: string) => (members[path] = await tarLayer(dir, join(staging, path), range, lock));
@@ -206,18 +206,11 @@ export async function exportContainer(name: string, file: string, opts: ExportOp
         members,
       };
       writeJsonAtomic(join(staging, 'manifest.json'), manifest);
-      const tmp = `${out}.tmp-${process.pid}`;
       // The manifest first: an import reads it before the layers.
-      await must(what, 'tar', ['-c', ...(zstd ? ['--zstd'] : []), '-f', tmp, '-C', staging, 'manifest.json', ...Object.keys(members)], {
-        inheritFds: [lock.fd],
-      }).catch((e) => {
-        rmSync(tmp, { force: true });
-        throw e;
-      });
-      renameSync(tmp, out);
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
+      await replaceFile(out, (tmp) =>
+        must(what, 'tar', ['-c', ...(zstd ? ['--zstd'] : []), '-f', tmp, '-C', staging, 'manifest.json', ...Object.keys(members)], { inheritFds: [lock.fd] }),
+      );
+    });
   });
 }
 
@@ -292,10 +285,10 @@ function verify(scratch: string, what: string): Manifest {
 
 /**
  * Makes the bases of the chain the target lacks (bottom first); an existing base of the same name is
- * used when its layers tar to the same bytes, refused (DRE_ERR_BASE_EXISTENCE) otherwise. Resolves to
- * the bases it made, for the caller's undo.
+ * used when its layers tar to the same bytes, refused (DRE_ERR_BASE_EXISTENCE) otherwise. The removal
+ * of each base it makes goes to `revert`, the caller's undo.
  */
-async function importBases(m: Manifest, scratch: string, range: IdRange | null, what: string, made: string[]): Promise<void> {
+async function importBases(m: Manifest, scratch: string, range: IdRange | null, what: string, revert: AsyncRevert): Promise<void> {
   if (m.builtInBase) await ensureBuiltInBase(m.builtInBase);
   for (const b of [...m.bases].reverse()) {
     await withBaseLock(b.name, 'import base', async (lock) => {
@@ -311,19 +304,18 @@ async function importBases(m: Manifest, scratch: string, range: IdRange | null, 
         }
         return;
       }
-      mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
-      removeStaging(basesDir('app'));
-      const staging = stagingPath(basesDir('app'), b.name);
-      try {
-        makeOwnedDir(staging, null, 0o711); // passable for the mapped root's tar until confined
-        for (const l of b.layers) await untarLayer(join(scratch, 'bases', b.name, `${l}.tar`), join(staging, l), range, what);
-        if (b.record) writeJsonAtomic(join(staging, 'base.json'), b.record);
-        confineDir(staging, range);
-        renameSync(staging, baseDir('app', b.name));
-        made.push(b.name);
-      } finally {
-        rmSync(staging, { recursive: true, force: true });
-      }
+      const made = await buildAside(
+        basesDir('app'),
+        b.name,
+        async (staging) => {
+          makeOwnedDir(staging, null, 0o711); // passable for the mapped root's tar until confined
+          for (const l of b.layers) await untarLayer(join(scratch, 'bases', b.name, `${l}.tar`), join(staging, l), range, what);
+          if (b.record) writeJsonAtomic(join(staging, 'base.json'), b.record);
+          confineDir(staging, range);
+        },
+        { dirMode: 0o711 },
+      );
+      revert.add(() => rmSync(made, { recursive: true, force: true }));
     });
   }
 }
@@ -336,7 +328,11 @@ async function peekName(file: string, what: string): Promise<string> {
   } catch (e) {
     if (isDreError(e)) throw e;
   }
-  throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file is damaged or not a D-RE export: ${lastLines(r.stderr) || 'its manifest.json cannot be read'}`);
+  throw dreError(
+    'DRE_ERR_INVALID_ARGUMENT',
+    `${what}: the file is damaged or not a D-RE export: ${lastLines(r.stderr) || 'its manifest.json cannot be read'}`,
+    engineCause('tar', r),
+  );
 }
 
 /**
@@ -359,46 +355,41 @@ export async function importContainer(file: string, newName?: string): Promise<s
   const n = newName === undefined || newName === null ? await peekName(src, what0) : checkName(newName, 'container name');
   const what = `import ${n} from ${src}`;
   await withLock('app', n, 'import', async (lock) => {
-    mkdirSync(containersDir('app'), { recursive: true, mode: 0o711 });
-    removeStaging(containersDir('app'));
     if (existsSync(containerDir('app', n))) throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `${what}: an application container of that name exists`);
-    const scratch = stagingPath(containersDir('app'), `import-${n}`);
-    const staging = stagingPath(containersDir('app'), n);
-    const madeBases: string[] = [];
-    let claimed = false;
-    try {
-      mkdirSync(scratch, { mode: 0o700 });
-      const r = await run('tar', ['-x', '--no-same-owner', '-f', src, '-C', scratch], { timeoutMs: TIMEOUT_MS, inheritFds: [lock.fd] });
-      if (r.code !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file is damaged, truncated or not a D-RE export: ${lastLines(r.stderr)}`, r);
-      const m = verify(scratch, what);
-      const range = m.privileged ? null : rootIdRange();
-      if (range) allowTraversal();
-      await importBases(m, scratch, range, what, madeBases);
-      const { address } = await claimNetwork(n, m.record.address !== null && m.record.address !== undefined, m.record.port);
-      claimed = true;
-      const rec: AppRecord = { ...m.record, name: n, address, created: new Date().toISOString(), privileged: m.privileged };
-      makeOwnedDir(staging, null, 0o711); // passable for the mapped root's tar until confined
-      await untarLayer(join(scratch, 'container', 'upper.tar'), join(staging, 'upper'), range, what);
-      if (range) makeOwnedDir(join(staging, 'work'), range, 0o700);
-      mkdirSync(join(staging, 'layers'), { mode: 0o711 });
-      for (const id of new Set([...(rec.layers ?? []), ...m.snapshots.flatMap((s) => s.layers)])) {
-        await untarLayer(join(scratch, 'container', 'layers', `${id}.tar`), join(staging, 'layers', id), range, what);
-      }
-      mkdirSync(join(staging, 'snapshots'), { mode: 0o700 });
-      for (const s of m.snapshots) writeJsonAtomic(join(staging, 'snapshots', `${s.tag}.json`), s);
-      mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
-      writeJsonAtomic(join(staging, 'dre.json'), rec);
-      writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
-      confineDir(staging, range);
-      renameSync(staging, containerDir('app', n));
-    } catch (e) {
-      if (claimed) await releaseNetwork(n);
-      for (const b of madeBases) rmSync(baseDir('app', b), { recursive: true, force: true });
-      throw e;
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-      rmSync(staging, { recursive: true, force: true });
-    }
+    mkdirSync(containersDir('app'), { recursive: true, mode: 0o711 });
+    await withScratch(stagingPath(containersDir('app'), `import-${n}`), (scratch) =>
+      withRevertAsync(async (revert) => {
+        const r = await run('tar', ['-x', '--no-same-owner', '-f', src, '-C', scratch], { timeoutMs: TIMEOUT_MS, inheritFds: [lock.fd] });
+        if (r.code !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file is damaged, truncated or not a D-RE export: ${lastLines(r.stderr)}`, r);
+        const m = verify(scratch, what);
+        const range = m.privileged ? null : rootIdRange();
+        if (range) allowTraversal();
+        await importBases(m, scratch, range, what, revert);
+        const { address } = await claimNetwork(n, m.record.address !== null && m.record.address !== undefined, m.record.port);
+        revert.add(() => releaseNetwork(n));
+        const rec: AppRecord = { ...m.record, name: n, address, created: new Date().toISOString(), privileged: m.privileged };
+        await buildAside(
+          containersDir('app'),
+          n,
+          async (staging) => {
+            makeOwnedDir(staging, null, 0o711); // passable for the mapped root's tar until confined
+            await untarLayer(join(scratch, 'container', 'upper.tar'), join(staging, 'upper'), range, what);
+            if (range) makeOwnedDir(join(staging, 'work'), range, 0o700);
+            mkdirSync(join(staging, 'layers'), { mode: 0o711 });
+            for (const id of new Set([...(rec.layers ?? []), ...m.snapshots.flatMap((s) => s.layers)])) {
+              await untarLayer(join(scratch, 'container', 'layers', `${id}.tar`), join(staging, 'layers', id), range, what);
+            }
+            mkdirSync(join(staging, 'snapshots'), { mode: 0o700 });
+            for (const s of m.snapshots) writeJsonAtomic(join(staging, 'snapshots', `${s.tag}.json`), s);
+            mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
+            writeJsonAtomic(join(staging, 'dre.json'), rec);
+            writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
+            confineDir(staging, range);
+          },
+          { dirMode: 0o711 },
+        );
+      }),
+    );
   });
   record('app', n, 'imported', { file: src });
   return n;

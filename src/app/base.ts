@@ -1,9 +1,9 @@
-import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_BASE, layBusyboxRoot, requireBusybox } from '../core/busybox.js';
 import { dreError, type DreErrName } from '../core/errors.js';
-import { baseDir, basesDir, stagingPath } from '../core/paths.js';
-import { lastLines, run } from '../core/run.js';
-import { removeStaging } from '../core/store.js';
+import { baseDir, basesDir } from '../core/paths.js';
+import { buildAside } from '../core/staging.js';
 import { baseRecordCheck, readRecordOr } from '../core/records.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
@@ -12,17 +12,13 @@ import { isDreError } from '../core/errors.js';
 import { installDropbear } from './ssh.js';
 import { confineDir, rootIdRange, shiftOwners, treeOwner, type IdRange } from './userns.js';
 
-/** The name of the Base Image used when a container's `base` is null. */
-export const DEFAULT_BASE = 'default';
+export { DEFAULT_BASE };
 /** The same busybox system owned by host root, for `--privileged` containers (whose ids are not mapped). */
 export const PRIVILEGED_DEFAULT_BASE = 'default-privileged';
 /** Names D-RE builds itself; commit refuses them. */
 export const BUILT_IN_BASES = [DEFAULT_BASE, PRIVILEGED_DEFAULT_BASE];
 
 export const defaultBaseFor = (privileged: boolean) => (privileged ? PRIVILEGED_DEFAULT_BASE : DEFAULT_BASE);
-
-/** Where Debian's busybox-static puts its static binary. */
-export const BUSYBOX = '/bin/busybox';
 
 /** The root file system of a Base Image (its lower layer). */
 export function baseRootfs(base: string): string {
@@ -80,35 +76,23 @@ syslogd -O /var/log/messages 2>/dev/null
 touch /run/dre-booted
 `;
 
-function writeText(path: string, text: string, mode = 0o644): void {
-  writeFileSync(path, text, { mode });
-  chmodSync(path, mode);
-}
-
-/** Lays out a busybox system in `root` from the host's static busybox, offline. */
+/** Lays out a busybox system in `root` from the host's static busybox, offline, with SSH. */
 async function layBusyboxRootfs(root: string): Promise<void> {
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'home', 'mnt', 'var/log', 'lib', 'opt']) {
-    mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
-  }
-  chmodSync(join(root, 'tmp'), 0o1777);
-  chmodSync(join(root, 'root'), 0o700);
-  copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  const listing = await run(BUSYBOX, ['--list-full']);
-  if (listing.code !== 0) throw new Error(`busybox --list-full: ${lastLines(listing.stderr)}`);
-  for (const applet of listing.stdout.split('\n').filter(Boolean)) {
-    if (applet === 'bin/busybox' || applet.includes('..')) continue;
-    const link = join(root, applet);
-    if (!existsSync(link)) symlinkSync('/bin/busybox', link);
-  }
-  writeText(join(root, 'etc/inittab'), INITTAB);
-  writeText(join(root, 'etc/init.d/rcS'), RCS, 0o755);
-  writeText(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n');
-  writeText(join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
-  writeText(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', 0o600);
-  writeText(join(root, 'etc/fstab'), '');
-  writeText(join(root, 'etc/hosts'), '127.0.0.1 localhost\n::1 localhost\n');
-  writeText(join(root, 'etc/profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport HOME=/root\n');
+  await layBusyboxRoot(
+    root,
+    ['home', 'lib', 'opt'],
+    {
+      'etc/inittab': INITTAB,
+      'etc/init.d/rcS': { text: RCS, mode: 0o755 },
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n',
+      'etc/group': 'root:x:0:\nnogroup:x:65534:\n',
+      'etc/shadow': { text: 'root:*:19000:0:99999:7:::\n', mode: 0o600 },
+      'etc/fstab': '',
+      'etc/hosts': '127.0.0.1 localhost\n::1 localhost\n',
+      'etc/profile': 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin\nexport HOME=/root\n',
+    },
+    'default base',
+  );
   await installDropbear(root);
 }
 
@@ -135,25 +119,18 @@ export function requireMatchingBase(base: string, range: IdRange | null, what: s
 export async function ensureBuiltInBase(base: string): Promise<void> {
   if (!BUILT_IN_BASES.includes(base) || baseExists(base)) return;
   const range = base === DEFAULT_BASE ? rootIdRange() : null;
-  if (!existsSync(BUSYBOX)) {
-    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
-  }
-  mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
-  removeStaging(basesDir('app'));
-  const staging = stagingPath(basesDir('app'), base);
-  try {
-    await layBusyboxRootfs(join(staging, 'rootfs'));
-    if (range) shiftOwners(join(staging, 'rootfs'), range);
-    confineDir(staging, range);
-    try {
-      renameSync(staging, baseDir('app', base));
-    } catch (e) {
-      // Another process finished the same build first: theirs is as good as ours.
-      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-    }
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
+  requireBusybox('default base');
+  await buildAside(
+    basesDir('app'),
+    base,
+    async (staging) => {
+      await layBusyboxRootfs(join(staging, 'rootfs'));
+      if (range) shiftOwners(join(staging, 'rootfs'), range);
+      confineDir(staging, range);
+    },
+    // Another process finished the same build first: theirs is as good as ours.
+    { dirMode: 0o711, ifTaken: () => {} },
+  );
 }
 
 /**
@@ -198,23 +175,21 @@ export async function installBase(
     if (BUILT_IN_BASES.includes(b) || baseExists(b))
       throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name exists (dre-app rm-base ${b} first)`);
     const range = rootIdRange();
-    mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
-    removeStaging(basesDir('app'));
-    const staging = stagingPath(basesDir('app'), b);
     try {
-      mkdirSync(staging, { mode: 0o700 });
-      await fill(join(staging, 'rootfs'), lock);
-      removeDeviceNodes(join(staging, 'rootfs', 'dev'));
-      shiftOwners(join(staging, 'rootfs'), range);
-      confineDir(staging, range);
-      renameSync(staging, baseDir('app', b));
+      await buildAside(
+        basesDir('app'),
+        b,
+        async (staging) => {
+          await fill(join(staging, 'rootfs'), lock);
+          removeDeviceNodes(join(staging, 'rootfs', 'dev'));
+          shiftOwners(join(staging, 'rootfs'), range);
+          confineDir(staging, range);
+        },
+        { dirMode: 0o711, ifTaken: () => dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name appeared meanwhile`) },
+      );
     } catch (e) {
       if (isDreError(e)) throw e;
-      if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? ''))
-        throw dreError('DRE_ERR_BASE_EXISTENCE', `${doing}: a Base Image of that name appeared meanwhile`);
       throw dreError(code, `${doing}: ${(e as Error).message}`, e);
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
     }
   });
   return b;

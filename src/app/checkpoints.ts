@@ -3,7 +3,7 @@
  * directory of CRIU images per checkpoint. Gated on `criu check`: where CRIU cannot work on this
  * kernel the call fails before anything is touched.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setFrozen } from '../core/cgroup.js';
 import { STATUS } from '../core/driver.js';
@@ -11,10 +11,10 @@ import { dreError, type DreErrName } from '../core/errors.js';
 import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { isAlive, waitFor } from '../core/proc.js';
-import { stagingPath } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError, engineCause } from '../core/run.js';
-import { listEntries, removeStaging } from '../core/store.js';
+import { buildAside, moveAside } from '../core/staging.js';
+import { listEntries } from '../core/store.js';
 import { checkpointDir, checkpointsDir, containerCgroup, isMonitorOf, lxcArgs, lxcLogPath, monitorPidPath } from './layout.js';
 import { changing, lxcStartEnv } from './lifecycle.js';
 import { refuseUnless, requireContainer, runningInit } from './state.js';
@@ -59,19 +59,12 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
     refuseUnless(n, `checkpoint ${t} of`, [STATUS.RUNNING]);
     if (existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_EXISTENCE', `${what}: the container already has a checkpoint of that name`);
     await requireCriu('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what} (the container keeps running)`);
-    mkdirSync(checkpointsDir(n), { recursive: true, mode: 0o700 });
-    removeStaging(checkpointsDir(n));
     // Dumped aside and renamed into place: a failed or killed dump is never listed.
-    const staging = stagingPath(checkpointsDir(n), t);
-    try {
-      mkdirSync(staging, { mode: 0o700 });
+    await buildAside(checkpointsDir(n), t, async (staging) => {
       const r = await run('lxc-checkpoint', [...lxcArgs(n), '-D', staging], { timeoutMs: 300_000, inheritFds: [lock.fd] });
       if (r.code !== 0)
         throw dreError('DRE_ERR_SAVE_SNAPSHOT_FAILED', `${what}: lxc-checkpoint failed: ${criuWords(staging, r.stderr)}`, engineCause('lxc-checkpoint', r));
-      renameSync(staging, checkpointDir(n, t));
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
+    });
   });
 }
 
@@ -143,9 +136,7 @@ export async function removeCheckpoint(name: string, tag: string): Promise<void>
     const what = `remove checkpoint ${t} of ${n}`;
     if (!existsSync(checkpointDir(n, t))) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `${what}: no checkpoint of that name`);
     try {
-      const trash = stagingPath(checkpointsDir(n), t);
-      renameSync(checkpointDir(n, t), trash);
-      rmSync(trash, { recursive: true, force: true });
+      rmSync(moveAside(checkpointsDir(n), t), { recursive: true, force: true });
     } catch (e) {
       throw dreError('DRE_ERR_REMOVE_SNAPSHOT_FAILED', `${what}: ${(e as Error).message}`, e);
     }

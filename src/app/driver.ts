@@ -15,6 +15,28 @@ import { importBase } from './imports.js';
 import { pull, push } from './files.js';
 import { exportContainer, importContainer } from './archive.js';
 
+/**
+ * What the LXC driver offers beside the Driver interface (as Incus's Container beside its Instance),
+ * each member named: a helper a module exports never becomes driver API by being exported.
+ */
+export interface AppExtensions extends ReturnType<typeof supervisionOps> {
+  rename: typeof rename;
+  info: typeof state.info;
+  push: typeof push;
+  pull: typeof pull;
+  buildDebianBase: typeof buildDebianBase;
+  importBase: typeof importBase;
+  exportContainer: typeof exportContainer;
+  importContainer: typeof importContainer;
+  bindVpid: typeof cgroups.bindVpid;
+  unbindVpid: typeof cgroups.unbindVpid;
+  registerPid: typeof registry.registerPid;
+  registerVpid: typeof registry.registerVpid;
+  unregisterPid: typeof registry.unregisterPid;
+  unregisterVpid: typeof registry.unregisterVpid;
+  registeredPids: typeof registry.registeredPids;
+}
+
 /** The LXC driver: the application-container side of the one Driver interface, plus what only LXC offers. */
 const members = {
   kind: 'app' as const,
@@ -73,7 +95,7 @@ const members = {
   unregisterVpid: registry.unregisterVpid,
   registeredPids: registry.registeredPids,
   ...supervisionOps('app', state.requireContainer, snapshots.listSnapshots),
-} satisfies Driver<AppConfig> & Record<string, unknown>;
+} satisfies Driver<AppConfig> & AppExtensions;
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */
 export const appDriver = journaled('app', members, {

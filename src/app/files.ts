@@ -28,6 +28,7 @@ import { dreError } from '../core/errors.js';
 import { checkInt, checkName } from '../core/names.js';
 import { containerRunDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
+import { withRevertAsync } from '../core/revert.js';
 import { lastLines, run, type RunOptions, type RunResult } from '../core/run.js';
 import { lxcArgs } from './layout.js';
 import { attached, changing, lxcReason } from './lifecycle.js';
@@ -138,7 +139,7 @@ export async function push(name: string, src: string, dst: string, opts: PushOpt
   try {
     fd = openSync(resolve(src), fsc.O_RDONLY | fsc.O_NONBLOCK | fsc.O_NOCTTY);
   } catch (e) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: cannot open ${src}: ${(e as Error).message}`);
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: cannot open ${src}: ${(e as Error).message}`, e);
   }
   try {
     const st = fstatSync(fd);
@@ -174,32 +175,32 @@ export async function pull(name: string, src: string, dst: string): Promise<void
   const [uid, gid, mode, size] = [Number(m[1]), Number(m[2]), parseInt(m[3], 8), Number(m[4])];
   mkdirSync(dirname(target), { recursive: true });
   const tmp = `${target}.dre-pull-${process.pid}`;
-  const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
-  let written = 0;
-  let done = false;
-  try {
-    // At most the size stat gave: a container that sends more is cut off (never fills the host's disk).
-    const r = await inContainer(n, what, READ_SCRIPT, [path, String(size)], {
-      onStdout: (chunk) => {
-        if (written + chunk.length > size) return false;
-        writeSync(fd, chunk);
-        written += chunk.length;
-      },
-    });
-    if (r.code !== 0 || written !== size) {
-      throw dreError(
-        'DRE_ERR_INVALID_ARGUMENT',
-        `${what}: reading ${path} gave ${written} of its ${size} bytes${r.stderr ? `: ${lastLines(r.stderr)}` : ''}`,
-        r,
-      );
+  await withRevertAsync(async (revert) => {
+    const fd = openSync(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
+    revert.add(() => rmSync(tmp, { force: true }));
+    let written = 0;
+    try {
+      // At most the size stat gave: a container that sends more is cut off (never fills the host's disk).
+      const r = await inContainer(n, what, READ_SCRIPT, [path, String(size)], {
+        onStdout: (chunk) => {
+          if (written + chunk.length > size) return false;
+          writeSync(fd, chunk);
+          written += chunk.length;
+        },
+      });
+      if (r.code !== 0 || written !== size) {
+        throw dreError(
+          'DRE_ERR_INVALID_ARGUMENT',
+          `${what}: reading ${path} gave ${written} of its ${size} bytes${r.stderr ? `: ${lastLines(r.stderr)}` : ''}`,
+          r,
+        );
+      }
+      fchownSync(fd, uid, gid);
+      fchmodSync(fd, mode);
+      fsyncSync(fd);
+      renameSync(tmp, target);
+    } finally {
+      closeSync(fd);
     }
-    fchownSync(fd, uid, gid);
-    fchmodSync(fd, mode);
-    fsyncSync(fd);
-    renameSync(tmp, target);
-    done = true;
-  } finally {
-    closeSync(fd);
-    if (!done) rmSync(tmp, { force: true });
-  }
+  });
 }

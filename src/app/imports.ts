@@ -4,11 +4,12 @@
  * `oci-archive` tarball, unpacked with Debian's umoci (an archive is first copied into a layout by
  * skopeo). The result is an ordinary stand-alone base, owned by this root's id range (installBase).
  */
-import { existsSync, lstatSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { lastLines, run } from '../core/run.js';
 import type { ContainerLock } from '../core/lock.js';
+import { withScratch } from '../core/staging.js';
 import { installBase } from './base.js';
 
 export type ImportFormat = 'rootfs' | 'oci';
@@ -50,21 +51,20 @@ async function pickTag(layout: string, tag: string | undefined, what: string, lo
 
 /** Unpacks an OCI image (layout or archive) into `rootfs` through a scratch directory beside it. */
 async function unpackOci(source: string, isDir: boolean, rootfs: string, tag: string | undefined, what: string, lock: ContainerLock): Promise<void> {
-  const scratch = join(rootfs, '..', 'oci');
-  mkdirSync(scratch, { mode: 0o700 });
-  let layout = source;
-  if (!isDir) {
-    // skopeo reads the archive and writes a layout; the tag it is stored under inside is kept.
-    layout = join(scratch, 'layout');
-    const t = tag === undefined ? '' : `:${tag}`;
-    await step(`${what}: read the OCI archive`, 'skopeo', ['copy', '--quiet', `oci-archive:${source}${t}`, `oci:${layout}:${tag ?? 'latest'}`], lock);
-    tag ??= 'latest';
-  }
-  const t = await pickTag(layout, tag, what, lock);
-  const bundle = join(scratch, 'bundle');
-  await step(`${what}: unpack the OCI image`, 'umoci', ['unpack', '--image', `${layout}:${t}`, bundle], lock);
-  renameSync(join(bundle, 'rootfs'), rootfs);
-  rmSync(scratch, { recursive: true, force: true });
+  await withScratch(join(rootfs, '..', 'oci'), async (scratch) => {
+    let layout = source;
+    if (!isDir) {
+      // skopeo reads the archive and writes a layout; the tag it is stored under inside is kept.
+      layout = join(scratch, 'layout');
+      const t = tag === undefined ? '' : `:${tag}`;
+      await step(`${what}: read the OCI archive`, 'skopeo', ['copy', '--quiet', `oci-archive:${source}${t}`, `oci:${layout}:${tag ?? 'latest'}`], lock);
+      tag ??= 'latest';
+    }
+    const t = await pickTag(layout, tag, what, lock);
+    const bundle = join(scratch, 'bundle');
+    await step(`${what}: unpack the OCI image`, 'umoci', ['unpack', '--image', `${layout}:${t}`, bundle], lock);
+    renameSync(join(bundle, 'rootfs'), rootfs);
+  });
 }
 
 /**

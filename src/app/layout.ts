@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
-import { containerDir, containerGroup, containerRunDir, containersDir } from '../core/paths.js';
+import { containerDir, containerGroup, containerRecordPath, containerRunDir, containersDir } from '../core/paths.js';
 import { appRecordCheck, readRecordOr } from '../core/records.js';
 
 /** What D-RE keeps of an application container (dre.json beside LXC's config). */
@@ -38,7 +38,7 @@ export const monitorTitle = (name: string) => `[lxc monitor] ${lxcPath()} ${name
 /** Whether a /proc/PID/cmdline is the monitor of exactly this container (`web` must not match `web2`'s). */
 export const isMonitorOf = (cmdline: string, name: string) => cmdline.split('\0')[0] === monitorTitle(name);
 
-export const recordPath = (name: string) => join(containerDir('app', name), 'dre.json');
+export const recordPath = (name: string) => containerRecordPath('app', name);
 export const lxcConfigPath = (name: string) => join(containerDir('app', name), 'config');
 /** The writable top layer of the container's overlay root file system. */
 export const upperDir = (name: string) => join(containerDir('app', name), 'upper');

@@ -6,11 +6,13 @@ import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, inspecting, refuseState, removeContainerFiles, removeContainerGroups, stopTimeout } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
-import { containerDir, containerRunDir, containersDir, stagingPath } from '../core/paths.js';
+import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive, signalNumber, type RunError, engineCause } from '../core/run.js';
-import { removeStaging, writeFileAtomic, writeJsonAtomic } from '../core/store.js';
+import { withRevertAsync } from '../core/revert.js';
+import { buildAside } from '../core/staging.js';
+import { writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { consoleLogPath, containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, previousLxcLogPath, type AppRecord } from './layout.js';
 import { makeOwnedDir } from '../core/access.js';
@@ -66,8 +68,6 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
   const { base, port, network, sshKey, privileged } = checkConfig(config ?? {});
   requireRoot(`create ${n}`);
   await withLock('app', n, 'create', async () => {
-    mkdirSync(containersDir('app'), { recursive: true, mode: 0o711 });
-    removeStaging(containersDir('app'));
     if (existsSync(containerDir('app', n))) {
       throw dreError('DRE_ERR_CONTAINER_EXISTENCE', `create ${n}: an application container of that name exists`);
     }
@@ -76,35 +76,32 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
     await ensureBuiltInBase(base);
     if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: no Base Image named ${base}`);
     requireMatchingBase(base, range, `create ${n}`);
-    const { address } = await claimNetwork(n, network, port);
-    const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString(), privileged };
-    // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
-    const staging = stagingPath(containersDir('app'), n);
-    try {
-      mkdirSync(staging, { mode: 0o700 });
-      makeOwnedDir(join(staging, 'upper'), range);
-      writeAuthorizedKeys(join(staging, 'upper'), sshKey);
-      if (range) {
-        shiftOwners(join(staging, 'upper'), range);
-        makeOwnedDir(join(staging, 'work'), range, 0o700);
-      }
-      mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
-      writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
-      writeJsonAtomic(join(staging, 'dre.json'), rec);
-      confineDir(staging, range);
-      renameSync(staging, containerDir('app', n));
-    } catch (e) {
-      await releaseNetwork(n);
-      throw e;
-    } finally {
-      rmSync(staging, { recursive: true, force: true });
-    }
-    // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
-    if (!baseExists(base)) {
-      rmSync(containerDir('app', n), { recursive: true, force: true });
-      await releaseNetwork(n);
-      throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${base} was removed meanwhile`);
-    }
+    await withRevertAsync(async (revert) => {
+      const { address } = await claimNetwork(n, network, port);
+      revert.add(() => releaseNetwork(n));
+      const rec: AppRecord = { name: n, base, port, address, created: new Date().toISOString(), privileged };
+      // Made aside and renamed into place: a killed create leaves only a staging entry, removed next time.
+      const dir = await buildAside(
+        containersDir('app'),
+        n,
+        (staging) => {
+          makeOwnedDir(join(staging, 'upper'), range);
+          writeAuthorizedKeys(join(staging, 'upper'), sshKey);
+          if (range) {
+            shiftOwners(join(staging, 'upper'), range);
+            makeOwnedDir(join(staging, 'work'), range, 0o700);
+          }
+          mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
+          writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
+          writeJsonAtomic(join(staging, 'dre.json'), rec);
+          confineDir(staging, range);
+        },
+        { dirMode: 0o711 },
+      );
+      revert.add(() => rmSync(dir, { recursive: true, force: true }));
+      // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
+      if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${base} was removed meanwhile`);
+    });
   });
 }
 
@@ -206,30 +203,28 @@ export async function start(name: string): Promise<void> {
     prepareDaware(n);
     prepareNotifyDir(n);
     syncLxcConfig(rec);
-    const net = await prepareStart(n, rec);
-    const r = await run('/usr/bin/lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
-      timeoutMs: 60_000,
-      env: lxcStartEnv(),
-      // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
-      inheritFds: [lock.fd],
-    }).catch((e) => {
-      net.failed();
-      throw e;
-    });
-    if (r.code !== 0 || runningInit(n) === undefined) {
-      net.failed();
-      let log = '';
-      try {
-        log = readFileSync(lxcLogPath(n), 'utf8');
-      } catch {
-        /* no log written */
+    await withRevertAsync(async (revert) => {
+      await prepareStart(revert, n, rec);
+      const r = await run('/usr/bin/lxc-start', [...lxcArgs(n), '-d', '-p', monitorPidPath(n), '-o', lxcLogPath(n), '-l', 'ERROR'], {
+        timeoutMs: 60_000,
+        env: lxcStartEnv(),
+        // lxc-start keeps the container locked until the container runs, even if we are killed meanwhile.
+        inheritFds: [lock.fd],
+      });
+      if (r.code !== 0 || runningInit(n) === undefined) {
+        let log = '';
+        try {
+          log = readFileSync(lxcLogPath(n), 'utf8');
+        } catch {
+          /* no log written */
+        }
+        throw dreError(
+          'DRE_ERR_CONTAINER_STOPPED',
+          `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`,
+          engineCause('lxc-start', r, log),
+        );
       }
-      throw dreError(
-        'DRE_ERR_CONTAINER_STOPPED',
-        `start ${n}: LXC could not start it: ${lxcReason(log || r.stderr) || `lxc-start exited ${r.code}`}`,
-        engineCause('lxc-start', r, log),
-      );
-    }
+    });
   });
 }
 

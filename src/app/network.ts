@@ -2,10 +2,10 @@
  * Networking of application containers: the LXC config lines that wire a container to the bridge and
  * address the shared allocator (core/network.ts) gave it, and its SSH port before it starts.
  */
-import { leaseKey, leaseOwner } from '../core/names.js';
 import * as net from '../core/network.js';
 import { hostLinkName, macOf, networkConfig, prepareAddress, type Lease } from '../core/network.js';
-import { closePort, openPort } from '../core/portforward.js';
+import { forwardPort } from '../core/portforward.js';
+import type { AsyncRevert } from '../core/revert.js';
 import { runningInit } from './state.js';
 
 export { DEFAULT_NETWORK, networkConfig, networkConfigPath, type Lease, type NetworkConfig } from '../core/network.js';
@@ -34,26 +34,9 @@ export function lxcNetLines(address: string | null | undefined): string[] {
   ];
 }
 
-/** What start does if LXC fails: give the port back. */
-export interface StartHooks {
-  failed(): void;
-}
-
-/**
- * Whether the container a forward's key names still runs: an application container's init; a system
- * container's forward counts as held (its QEMU is not looked at from here; its own start and stop
- * tend it, and its lease keeps the port from being claimed by anyone else).
- */
-const forwardRuns = (key: string) => {
-  const o = leaseOwner(key);
-  return o.kind !== 'app' || runningInit(o.name) !== undefined;
-};
-
-/** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here). */
-export async function prepareStart(name: string, rec: { address?: string | null; port: number | null }): Promise<StartHooks> {
-  if (!rec.address) return { failed: () => {} };
+/** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here; `revert` removes the forward). */
+export async function prepareStart(revert: AsyncRevert, name: string, rec: { address?: string | null; port: number | null }): Promise<void> {
+  if (!rec.address) return;
   const { bridge } = await prepareAddress(name, rec.address);
-  if (rec.port === null) return { failed: () => {} };
-  await openPort(leaseKey('app', name), rec.address, rec.port, bridge, forwardRuns);
-  return { failed: () => closePort(name) };
+  if (rec.port !== null) await forwardPort(revert, 'app', name, { address: rec.address, port: rec.port, bridge }, (n) => runningInit(n) !== undefined);
 }

@@ -1,20 +1,22 @@
 /**
- * Snapshots of a stopped container's file system, Base Images committed from them, and (re-exported)
- * CRIU checkpoints. A snapshot freezes the upper layer into a read-only layer (one atomic directory
+ * Snapshots of a stopped container's file system and Base Images committed from them (CRIU checkpoints
+ * are checkpoints.ts's). A snapshot freezes the upper layer into a read-only layer (one atomic directory
  * swap, whatever the size) and records the layer stack; loading one swaps in an empty upper and that
  * stack. A committed base is a hard-link copy of the snapshot's layers: it shares no directory entry
  * with the container, so removing the container or the snapshot never harms it.
  */
-import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { STATUS, type SnapshotDetail } from '../core/driver.js';
 import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { baseDir, basesDir, containersDir, stagingPath } from '../core/paths.js';
+import { baseDir, basesDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, engineCause } from '../core/run.js';
-import { listEntries, removeStaging, writeJsonAtomic } from '../core/store.js';
+import { withRevert } from '../core/revert.js';
+import { buildAside, moveAside } from '../core/staging.js';
+import { listEntries, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { confineDir } from './userns.js';
 import { layerDir, readRecord, snapshotPath, upperDir, type AppRecord } from './layout.js';
@@ -35,8 +37,6 @@ import {
 import { changing } from './lifecycle.js';
 import { refuseUnless, requireContainer } from './state.js';
 import { containerIdRange, lowerDirs } from './lxcconfig.js';
-
-export { checkpoint, restart, listCheckpoints, removeCheckpoint } from './checkpoints.js';
 
 /** Tests set DRE_TEST_KILL_AT to a step's label to SIGKILL the operation exactly there. */
 function killPoint(label: string): void {
@@ -194,36 +194,27 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
     return withBaseLock(b, `commit to base`, async (baseLock) => {
       if (BUILT_IN_BASES.includes(b) || baseExists(b)) throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name exists`);
       if (!baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: the container's own Base Image ${rec.base} is missing`);
-      mkdirSync(basesDir('app'), { recursive: true, mode: 0o711 });
-      removeStaging(basesDir('app'));
       // Made aside and renamed into place: a killed commit leaves only a staging entry, never a base.
-      const staging = stagingPath(basesDir('app'), b);
-      try {
-        mkdirSync(staging, { mode: 0o755 });
-        const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
-        for (const [i, id] of snap.layers.entries()) {
-          await linkCopy(layerDir(n, id), join(staging, own[i]), what, [lock, baseLock]);
-          killPoint('commit:copied');
-        }
-        if (own.length === 0) {
-          emptyDirLike(join(staging, 'rootfs'), lowerDirs(rec)[0]);
-          own.push('rootfs');
-        }
-        const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
-        writeJsonAtomic(join(staging, 'base.json'), record);
-        confineDir(staging, containerIdRange(rec));
-        killPoint('commit:recorded');
-        try {
-          renameSync(staging, baseDir('app', b));
-        } catch (e) {
-          if (['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) {
-            throw dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name appeared meanwhile`);
+      await buildAside(
+        basesDir('app'),
+        b,
+        async (staging) => {
+          const own = snap.layers.map((_, i) => (i === 0 ? 'rootfs' : `l${i}`));
+          for (const [i, id] of snap.layers.entries()) {
+            await linkCopy(layerDir(n, id), join(staging, own[i]), what, [lock, baseLock]);
+            killPoint('commit:copied');
           }
-          throw e;
-        }
-      } finally {
-        rmSync(staging, { recursive: true, force: true });
-      }
+          if (own.length === 0) {
+            emptyDirLike(join(staging, 'rootfs'), lowerDirs(rec)[0]);
+            own.push('rootfs');
+          }
+          const record: BaseRecord = { parent: rec.base, layers: own, from: { container: n, snapshot: t }, created: new Date().toISOString() };
+          writeJsonAtomic(join(staging, 'base.json'), record);
+          confineDir(staging, containerIdRange(rec));
+          killPoint('commit:recorded');
+        },
+        { dirMode: 0o711, mode: 0o755, ifTaken: () => dreError('DRE_ERR_BASE_EXISTENCE', `${what}: a Base Image of that name appeared meanwhile`) },
+      );
     });
   });
 }
@@ -272,16 +263,14 @@ export async function removeBase(base: string): Promise<void> {
       if (!baseExists(b)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: no Base Image of that name`);
       refuseIfUsed(b, what);
       // Renamed out of sight first: a killed removal leaves a staging entry, never a half base.
-      const trash = stagingPath(basesDir('app'), b);
-      renameSync(baseDir('app', b), trash);
-      // A create that published its container just before the rename: give it back (create takes no
-      // base lock; it checks the base again once its container is in place, and undoes itself if gone).
-      try {
+      const trash = withRevert((revert) => {
+        const moved = moveAside(basesDir('app'), b);
+        revert.add(() => renameSync(moved, baseDir('app', b)));
+        // A create that published its container just before the rename: give it back (create takes no
+        // base lock; it checks the base again once its container is in place, and undoes itself if gone).
         refuseIfUsed(b, what);
-      } catch (e) {
-        renameSync(trash, baseDir('app', b));
-        throw e;
-      }
+        return moved;
+      });
       rmSync(trash, { recursive: true, force: true });
       lock.removeFile();
     }),

@@ -6,26 +6,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { freezerState, groupDir, groupProcesses, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { isDreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { isAlive } from '../core/proc.js';
-import { containerPid, containerStatus, listContainers, refuseState } from '../core/operation.js';
+import { containerExists, containerPid, containerStatus, listContainers, refuseState, requireExisting, requireRecord } from '../core/operation.js';
 import { containerCgroup, isMonitorOf, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
-export function exists(name: string): boolean {
-  return existsSync(recordPath(name));
-}
+export const exists = (name: string): boolean => containerExists('app', name);
 
-export function requireContainer(name: string, what: string): AppRecord {
-  const rec = readRecord(name);
-  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
-  return rec;
-}
+export const requireContainer = (name: string, what: string): AppRecord => requireRecord('app', name, what, readRecord);
 
 /** As requireContainer without reading the record: a container whose record is damaged is still there (to be stopped or destroyed). */
 export function requireContainerDir(name: string, what: string): Pick<AppRecord, 'name'> {
-  if (!exists(name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such application container`);
+  requireExisting('app', name, what);
   return { name };
 }
 

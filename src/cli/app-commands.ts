@@ -25,7 +25,7 @@ function readKeyFile(path: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `--ssh-key: cannot read ${path}: ${(e as Error).message}`);
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `--ssh-key: cannot read ${path}: ${(e as Error).message}`, e);
   }
 }
 

@@ -51,8 +51,8 @@ function intToIp(n: number): string {
   return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join('.');
 }
 
-/** The subnet as numbers: its first address, prefix length and size. */
-function parseSubnet(cidr: string): { base: number; prefix: number; size: number } {
+/** The subnet as numbers: its first address (host bits cleared), prefix length and size; anything else → DRE_ERR_INVALID_ARGUMENT. */
+export function parseSubnet(cidr: string): { base: number; prefix: number; size: number } {
   const [ip, len] = cidr.split('/');
   const start = ipToInt(ip ?? '');
   const prefix = Number(len);

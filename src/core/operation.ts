@@ -6,7 +6,7 @@ import { STATUS, type Status, type StopOptions } from './driver.js';
 import { dreError } from './errors.js';
 import { isLocked, withLock, type ContainerLock } from './lock.js';
 import { checkName } from './names.js';
-import { containersDir, type Kind } from './paths.js';
+import { containerRecordPath, containersDir, type Kind } from './paths.js';
 import { moveAside } from './staging.js';
 import { requireRoot } from './privilege.js';
 import { listEntries } from './store.js';
@@ -41,6 +41,23 @@ export function inspecting<R>(what: string, name: unknown, load: (name: string, 
   const n = checkName(name, 'container name');
   requireRoot(`${what} ${n}`);
   return { n, rec: load(n, what) };
+}
+
+/** A container exists once its record does (its directory is renamed into place complete). */
+export const containerExists = (kind: Kind, name: string): boolean => existsSync(containerRecordPath(kind, name));
+
+const KIND_NAMES: Record<Kind, string> = { app: 'application container', sys: 'system container' };
+
+/** Refuses what `what` names a container that does not exist: DRE_ERR_CONTAINER_NONEXISTENCE. */
+export function requireExisting(kind: Kind, name: string, what: string): void {
+  if (!containerExists(kind, name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such ${KIND_NAMES[kind]}`);
+}
+
+/** The container's record as `read` gives it (undefined: there is none), or DRE_ERR_CONTAINER_NONEXISTENCE. */
+export function requireRecord<R>(kind: Kind, name: string, what: string, read: (name: string) => R | undefined): R {
+  const rec = read(name);
+  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such ${KIND_NAMES[kind]}`);
+  return rec;
 }
 
 /** The containers of a kind in this root: finished entries that hold a record. */

@@ -40,6 +40,9 @@ export function locksDir(): string {
   return join(runRoot(), 'locks');
 }
 
+/** A container's record, for both kinds: dre.json in its directory. */
+export const containerRecordPath = (kind: Kind, name: string) => join(containerDir(kind, name), 'dre.json');
+
 /** Staging area for half-made things; names starting with '.' are never listed. */
 export function stagingPath(dir: string, name: string): string {
   return join(dir, `.staging-${name}-${process.pid}-${Date.now().toString(36)}`);

@@ -9,9 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dreError } from './errors.js';
 import { withHostLock } from './lock.js';
-import { ownerLabel } from './names.js';
-import { cgroupRoot, stateRoot } from './paths.js';
+import { leaseKey, leaseOwner, ownerLabel } from './names.js';
+import { cgroupRoot, stateRoot, type Kind } from './paths.js';
 import { NftError, nft, nftList } from './nftables.js';
+import type { AsyncRevert } from './revert.js';
 
 /** The port SSH listens on inside the container. */
 export const SSH_PORT = 22;
@@ -151,7 +152,7 @@ export function closePort(name: string): void {
  * DRE_ERR_NO_SOCKET_AVAILABLE, and nothing changes. A forward of this root whose container does not
  * run (`runs` says, given its key: a killed start, monitor or QEMU) is removed.
  */
-export async function openPort(name: string, address: string, port: number, bridge: string, runs: (key: string) => boolean): Promise<void> {
+async function openPort(name: string, address: string, port: number, bridge: string, runs: (key: string) => boolean): Promise<void> {
   const what = `start ${name}: host port ${port} cannot be forwarded to SSH`;
   if (await hostListens(port)) throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what} (another program listens on it)`);
   withHostLock(PORTS_LOCK, `start ${name}`, () => {
@@ -169,4 +170,26 @@ export async function openPort(name: string, address: string, port: number, brid
     writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
     nft(`add element inet ${portTable()} ssh ${element(name, address, port)}`);
   });
+}
+
+/**
+ * A starting container's SSH port forwarded (see openPort: a taken port fails the start here), with its
+ * removal added to the start's undo. `running(name)` says whether a container of `kind` still runs; a
+ * forward of the other kind counts as held (its own start and stop tend it, and its lease keeps the
+ * port from being claimed by anyone else).
+ */
+export async function forwardPort(
+  revert: AsyncRevert,
+  kind: Kind,
+  name: string,
+  to: { address: string; port: number; bridge: string },
+  running: (name: string) => boolean,
+): Promise<void> {
+  const key = leaseKey(kind, name);
+  const held = (k: string) => {
+    const o = leaseOwner(k);
+    return o.kind !== kind || running(o.name);
+  };
+  await openPort(key, to.address, to.port, to.bridge, held);
+  revert.add(() => closePort(key));
 }

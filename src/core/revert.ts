@@ -24,6 +24,28 @@ export class Revert {
   }
 }
 
+/** As Revert for asynchronous work: a step may return a promise, which is awaited before the step before it runs. */
+export class AsyncRevert {
+  private steps: (() => unknown)[] = [];
+
+  /** Adds how to take back the change just made. */
+  add(step: () => unknown): void {
+    this.steps.push(step);
+  }
+
+  /** Takes every change back, last first, each awaited; a step that throws or rejects is passed over. */
+  async undo(): Promise<void> {
+    for (const step of this.steps.reverse()) {
+      try {
+        await step();
+      } catch {
+        /* best effort: the work's error is the one to report */
+      }
+    }
+    this.steps = [];
+  }
+}
+
 /** Runs `work` with a Revert that is undone if it throws. */
 export function withRevert<T>(work: (r: Revert) => T): T {
   const r = new Revert();
@@ -35,13 +57,13 @@ export function withRevert<T>(work: (r: Revert) => T): T {
   }
 }
 
-/** As withRevert for asynchronous work. */
-export async function withRevertAsync<T>(work: (r: Revert) => Promise<T>): Promise<T> {
-  const r = new Revert();
+/** As withRevert for asynchronous work, whose undo steps may be asynchronous too. */
+export async function withRevertAsync<T>(work: (r: AsyncRevert) => Promise<T>): Promise<T> {
+  const r = new AsyncRevert();
   try {
     return await work(r);
   } catch (e) {
-    r.undo();
+    await r.undo();
     throw e;
   }
 }

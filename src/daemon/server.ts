@@ -63,7 +63,7 @@ function readBody(req: IncomingMessage): Promise<Record<string, unknown>> {
       try {
         value = JSON.parse(text);
       } catch (e) {
-        return reject(dreError('DRE_ERR_INVALID_ARGUMENT', `the request body is not JSON: ${(e as Error).message}`));
+        return reject(dreError('DRE_ERR_INVALID_ARGUMENT', `the request body is not JSON: ${(e as Error).message}`, e));
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value))
         return reject(dreError('DRE_ERR_INVALID_ARGUMENT', 'the request body must be a JSON object'));

@@ -1,17 +1,17 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { BUSYBOX, copyBusybox, DEFAULT_BASE, layBusyboxRoot, requireBusybox, writeText } from '../core/busybox.js';
 import { dreError } from '../core/errors.js';
-import { baseDir, basesDir, stagingPath } from '../core/paths.js';
+import { baseDir, basesDir } from '../core/paths.js';
 import { lastLines, run, engineCause } from '../core/run.js';
-import { removeStaging, writeJsonAtomic } from '../core/store.js';
+import { buildAside, moveAside } from '../core/staging.js';
+import { writeJsonAtomic } from '../core/store.js';
 import { AGENT, GUEST_MODULES, INITRAMFS_INIT, INITTAB, POWERBUTTON, RCS } from './guest.js';
 import { baseDiskPath, baseInfoPath, baseInitrdPath, baseKernelPath } from './layout.js';
 
-/** The Base Image used when a container names no base. */
-export const DEFAULT_BASE = 'default';
+export { DEFAULT_BASE };
 /** Debian's metapackage for its cloud kernel: NVMe, ext4 and the 8250 console built in. */
 export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
-const BUSYBOX = '/bin/busybox';
 /** Size of the default root file system (sparse: the qcow2 stores only what is written). */
 const ROOTFS_SIZE = '256M';
 
@@ -61,17 +61,11 @@ async function kernelDeb(progress: Progress): Promise<string> {
   return join(cacheDir(), debs[debs.length - 1]);
 }
 
-function writeText(path: string, text: string, mode = 0o644): void {
-  writeFileSync(path, text, { mode });
-  chmodSync(path, mode);
-}
-
 /** Makes the initramfs (an uncompressed newc cpio, made by busybox): busybox, /init and the modules it loads. */
 async function makeInitramfs(dir: string, modulesDir: string, target: string): Promise<void> {
   mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
   mkdirSync(join(dir, 'modules'), { mode: 0o755 });
-  copyFileSync(BUSYBOX, join(dir, 'bin/busybox'));
-  chmodSync(join(dir, 'bin/busybox'), 0o755);
+  copyBusybox(dir);
   for (const m of GUEST_MODULES) copyFileSync(join(modulesDir, m), join(dir, 'modules', m.split('/').pop()!));
   writeText(join(dir, 'init'), INITRAMFS_INIT, 0o755);
   const files = ['.', 'bin', 'bin/busybox', 'init', 'modules', ...GUEST_MODULES.map((m) => `modules/${m.split('/').pop()}`)];
@@ -95,27 +89,22 @@ async function copyWithLibraries(root: string, program: string): Promise<void> {
 
 /** Lays out the guest's root: busybox-static and its applet links, resize2fs, and the init files. */
 async function layRootfs(root: string): Promise<void> {
-  for (const d of ['bin', 'sbin', 'usr/bin', 'usr/sbin', 'etc/init.d', 'proc', 'sys', 'dev', 'tmp', 'run', 'root', 'mnt', 'var/log']) {
-    mkdirSync(join(root, d), { recursive: true, mode: 0o755 });
-  }
-  chmodSync(join(root, 'tmp'), 0o1777);
-  chmodSync(join(root, 'root'), 0o700);
-  copyFileSync(BUSYBOX, join(root, 'bin/busybox'));
-  chmodSync(join(root, 'bin/busybox'), 0o755);
-  const applets = await must('busybox --list-full', BUSYBOX, ['--list-full']);
-  for (const applet of applets.split('\n').filter(Boolean)) {
-    if (applet === 'bin/busybox' || applet.includes('..')) continue;
-    if (!existsSync(join(root, applet))) symlinkSync('/bin/busybox', join(root, applet));
-  }
+  await layBusyboxRoot(
+    root,
+    [],
+    {
+      'etc/inittab': INITTAB,
+      'etc/init.d/rcS': { text: RCS, mode: 0o755 },
+      'sbin/dre-powerbutton': { text: POWERBUTTON, mode: 0o755 },
+      'sbin/dre-agent': { text: AGENT, mode: 0o755 },
+      'etc/hostname': 'dre-guest\n',
+      'etc/passwd': 'root:x:0:0:root:/root:/bin/sh\n',
+      'etc/group': 'root:x:0:\n',
+      'etc/profile': 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root\n',
+    },
+    'build default base',
+  );
   await copyWithLibraries(root, RESIZE2FS);
-  writeText(join(root, 'etc/inittab'), INITTAB);
-  writeText(join(root, 'etc/init.d/rcS'), RCS, 0o755);
-  writeText(join(root, 'sbin/dre-powerbutton'), POWERBUTTON, 0o755);
-  writeText(join(root, 'sbin/dre-agent'), AGENT, 0o755);
-  writeText(join(root, 'etc/hostname'), 'dre-guest\n');
-  writeText(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\n');
-  writeText(join(root, 'etc/group'), 'root:x:0:\n');
-  writeText(join(root, 'etc/profile'), 'export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/root\n');
 }
 
 /**
@@ -124,49 +113,39 @@ async function layRootfs(root: string): Promise<void> {
  * Built in a staging directory and renamed into place; with `replace`, an existing one is swapped out.
  */
 export async function buildDefaultBase(progress: Progress = () => {}, replace = false): Promise<void> {
-  if (!existsSync(BUSYBOX)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${BUSYBOX} is missing; install Debian's busybox-static`);
-  mkdirSync(basesDir('sys'), { recursive: true, mode: 0o700 });
-  removeStaging(basesDir('sys'));
-  const staging = stagingPath(basesDir('sys'), DEFAULT_BASE);
-  try {
-    const deb = await kernelDeb(progress);
-    progress(`unpacking ${deb.split('/').pop()}`);
-    const pkg = join(staging, 'pkg');
-    mkdirSync(pkg, { recursive: true, mode: 0o700 });
-    await must('dpkg-deb -x', 'dpkg-deb', ['-x', deb, pkg]);
-    const version = readdirSync(join(pkg, 'lib/modules'))[0];
-    const kernel = readdirSync(join(pkg, 'boot')).find((f) => f.startsWith('vmlinuz-'));
-    if (!version || !kernel) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${deb} holds no kernel`);
-    copyFileSync(join(pkg, 'boot', kernel), join(staging, 'vmlinuz'));
-    progress('making the initramfs');
-    await makeInitramfs(join(staging, 'initramfs'), join(pkg, 'lib/modules', version), join(staging, 'initrd.img'));
-    progress('laying out the busybox root file system');
-    await layRootfs(join(staging, 'rootfs'));
-    progress(`making the ext4 image (${ROOTFS_SIZE})`);
-    const raw = join(staging, 'rootfs.raw');
-    await must('mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'dre-root', '-d', join(staging, 'rootfs'), raw, ROOTFS_SIZE]);
-    progress('converting to qcow2');
-    await must('qemu-img convert', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(staging, 'disk.qcow2')]);
-    chmodSync(join(staging, 'disk.qcow2'), 0o600);
-    for (const p of [pkg, join(staging, 'rootfs'), join(staging, 'initramfs'), raw]) rmSync(p, { recursive: true, force: true });
-    writeJsonAtomic(join(staging, 'base.json'), { kernel: version, package: deb.split('/').pop(), built: new Date().toISOString() });
-    const target = baseDir('sys', DEFAULT_BASE);
-    if (replace && existsSync(target)) {
+  requireBusybox('build default base');
+  const target = await buildAside(
+    basesDir('sys'),
+    DEFAULT_BASE,
+    async (staging) => {
+      const deb = await kernelDeb(progress);
+      progress(`unpacking ${deb.split('/').pop()}`);
+      const pkg = join(staging, 'pkg');
+      mkdirSync(pkg, { recursive: true, mode: 0o700 });
+      await must('dpkg-deb -x', 'dpkg-deb', ['-x', deb, pkg]);
+      const version = readdirSync(join(pkg, 'lib/modules'))[0];
+      const kernel = readdirSync(join(pkg, 'boot')).find((f) => f.startsWith('vmlinuz-'));
+      if (!version || !kernel) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${deb} holds no kernel`);
+      copyFileSync(join(pkg, 'boot', kernel), join(staging, 'vmlinuz'));
+      progress('making the initramfs');
+      await makeInitramfs(join(staging, 'initramfs'), join(pkg, 'lib/modules', version), join(staging, 'initrd.img'));
+      progress('laying out the busybox root file system');
+      await layRootfs(join(staging, 'rootfs'));
+      progress(`making the ext4 image (${ROOTFS_SIZE})`);
+      const raw = join(staging, 'rootfs.raw');
+      await must('mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'dre-root', '-d', join(staging, 'rootfs'), raw, ROOTFS_SIZE]);
+      progress('converting to qcow2');
+      await must('qemu-img convert', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(staging, 'disk.qcow2')]);
+      chmodSync(join(staging, 'disk.qcow2'), 0o600);
+      for (const p of [pkg, join(staging, 'rootfs'), join(staging, 'initramfs'), raw]) rmSync(p, { recursive: true, force: true });
+      writeJsonAtomic(join(staging, 'base.json'), { kernel: version, package: deb.split('/').pop(), built: new Date().toISOString() });
       // The old one leaves by rename (the caller made sure no container stands on it).
-      const old = stagingPath(basesDir('sys'), `${DEFAULT_BASE}-old`);
-      renameSync(target, old);
-      rmSync(old, { recursive: true, force: true });
-    }
-    try {
-      renameSync(staging, target);
-    } catch (e) {
-      // Another process finished the same build first: theirs is as good as ours.
-      if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-    }
-    progress(`default base ready in ${target}`);
-  } finally {
-    rmSync(staging, { recursive: true, force: true });
-  }
+      if (replace && existsSync(baseDir('sys', DEFAULT_BASE))) rmSync(moveAside(basesDir('sys'), DEFAULT_BASE), { recursive: true, force: true });
+    },
+    // Another process finished the same build first: theirs is as good as ours.
+    { ifTaken: () => {} },
+  );
+  progress(`default base ready in ${target}`);
 }
 
 /** Makes sure the default Base Image exists, building it when missing. */

@@ -16,6 +16,30 @@ import { nfsConfig, setNfsConfig } from './lease.js';
 import { breakLease, leaseHolder, share, unshare } from './share.js';
 import { migrateToMember } from './member-migration.js';
 
+/**
+ * What the QEMU driver offers beside the Driver interface (as Incus's VM beside its Instance), each
+ * member named: a helper a module exports never becomes driver API by being exported.
+ */
+export interface SysExtensions extends ReturnType<typeof supervisionOps> {
+  rename: typeof rename;
+  info: typeof state.info;
+  push: typeof files.push;
+  pull: typeof files.pull;
+  console: typeof attachConsole;
+  rebuildDefaultBase: typeof snapshots.rebuildDefaultBase;
+  share: typeof share;
+  unshare: typeof unshare;
+  leaseHolder: typeof leaseHolder;
+  breakLease: typeof breakLease;
+  nfsConfig: typeof nfsConfig;
+  setNfsConfig: typeof setNfsConfig;
+  startNfsServer: typeof startNfsServer;
+  stopNfsServer: typeof stopNfsServer;
+  migrate: typeof migrate;
+  migrateTo: typeof migrateToMember;
+  immigrate: typeof immigrate;
+}
+
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
 const members = {
   kind: 'sys' as const,
@@ -76,7 +100,7 @@ const members = {
   migrateTo: migrateToMember,
   immigrate,
   ...supervisionOps('sys', state.requireContainer, snapshots.listSnapshots),
-} satisfies Driver<SysConfig> & Record<string, unknown>;
+} satisfies Driver<SysConfig> & SysExtensions;
 
 /** Every change a caller makes through the driver lands in the root's event journal (src/core/journal.ts). */
 export const sysDriver = journaled('sys', members, {

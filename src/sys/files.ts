@@ -8,6 +8,7 @@
 import { closeSync, fstatSync, openSync, readSync, renameSync, rmSync, chmodSync, writeSync, constants } from 'node:fs';
 import { dreError } from '../core/errors.js';
 import { checkName } from '../core/names.js';
+import { withRevertAsync } from '../core/revert.js';
 import { shellQuote } from './agent.js';
 import { execCapture } from './lifecycle.js';
 
@@ -24,7 +25,7 @@ function checkPath(p: unknown, what: string): string {
 /** Runs a sh script in the guest; a failure → DRE_ERR_INVALID_ARGUMENT with what the guest said. */
 async function guestSh(n: string, script: string, what: string, stdin?: Buffer): Promise<Buffer> {
   const r = await execCapture(n, ['sh', '-c', script], CHUNK_TIMEOUT_MS, stdin);
-  if (r.status !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${r.stderr.toString().trim() || `exit status ${r.status}`}`);
+  if (r.status !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${r.stderr.toString().trim() || `exit status ${r.status}`}`, r);
   return r.stdout;
 }
 
@@ -42,22 +43,22 @@ export async function push(name: string, src: string, dst: string): Promise<void
   }
   const part = `${dst}.dre-part`;
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${src} is not a regular file`);
-    const q = shellQuote(part);
-    await guestSh(n, `: > ${q}`, what);
-    const buf = Buffer.alloc(CHUNK);
-    for (let off = 0; off < st.size;) {
-      const got = readSync(fd, buf, 0, CHUNK, off);
-      if (got === 0) break; // shrank meanwhile
-      await guestSh(n, `cat >> ${q}`, what, buf.subarray(0, got));
-      off += got;
-    }
-    const mode = (st.mode & 0o7777).toString(8);
-    await guestSh(n, `chmod ${mode} ${q} && mv -f ${q} ${shellQuote(dst)}`, what);
-  } catch (e) {
-    await execCapture(n, ['rm', '-f', part], CHUNK_TIMEOUT_MS).catch(() => {});
-    throw e;
+    await withRevertAsync(async (revert) => {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${src} is not a regular file`);
+      const q = shellQuote(part);
+      revert.add(() => execCapture(n, ['rm', '-f', part], CHUNK_TIMEOUT_MS));
+      await guestSh(n, `: > ${q}`, what);
+      const buf = Buffer.alloc(CHUNK);
+      for (let off = 0; off < st.size;) {
+        const got = readSync(fd, buf, 0, CHUNK, off);
+        if (got === 0) break; // shrank meanwhile
+        await guestSh(n, `cat >> ${q}`, what, buf.subarray(0, got));
+        off += got;
+      }
+      const mode = (st.mode & 0o7777).toString(8);
+      await guestSh(n, `chmod ${mode} ${q} && mv -f ${q} ${shellQuote(dst)}`, what);
+    });
   } finally {
     closeSync(fd);
   }
@@ -72,24 +73,23 @@ export async function pull(name: string, src: string, dst: string): Promise<void
   const q = shellQuote(src);
   const [size, mode] = (await guestSh(n, `[ -f ${q} ] || { echo "not a regular file" >&2; exit 1; }; stat -c '%s %a' ${q}`, what)).toString().trim().split(' ');
   const part = `${dst}.dre-part`;
-  let fd: number;
-  try {
-    fd = openSync(part, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
-  } catch (e) {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${part} cannot be written (${(e as NodeJS.ErrnoException).code})`, e);
-  }
-  try {
-    for (let i = 0; i * CHUNK < Number(size); i++) {
-      const data = await guestSh(n, `dd if=${q} bs=${CHUNK} skip=${i} count=1 2>/dev/null`, what);
-      writeSync(fd, data, 0, data.length, i * CHUNK);
+  await withRevertAsync(async (revert) => {
+    let fd: number;
+    try {
+      fd = openSync(part, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
+    } catch (e) {
+      throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${part} cannot be written (${(e as NodeJS.ErrnoException).code})`, e);
     }
-    closeSync(fd);
-    fd = -1;
+    revert.add(() => rmSync(part, { force: true }));
+    try {
+      for (let i = 0; i * CHUNK < Number(size); i++) {
+        const data = await guestSh(n, `dd if=${q} bs=${CHUNK} skip=${i} count=1 2>/dev/null`, what);
+        writeSync(fd, data, 0, data.length, i * CHUNK);
+      }
+    } finally {
+      closeSync(fd);
+    }
     chmodSync(part, parseInt(mode, 8));
     renameSync(part, dst);
-  } catch (e) {
-    if (fd >= 0) closeSync(fd);
-    rmSync(part, { force: true });
-    throw e;
-  }
+  });
 }

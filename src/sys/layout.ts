@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { baseDir, containerDir, containerGroup, containerRunDir } from '../core/paths.js';
+import { baseDir, containerDir, containerGroup, containerRecordPath, containerRunDir } from '../core/paths.js';
 import { readRecordOr, sysRecordCheck } from '../core/records.js';
 
 /** What D-RE keeps of a system container (dre.json beside its disk). */
@@ -32,7 +32,7 @@ export const baseKernelPath = (base: string) => join(baseDir('sys', base), 'vmli
 export const baseInitrdPath = (base: string) => join(baseDir('sys', base), 'initrd.img');
 export const baseInfoPath = (base: string) => join(baseDir('sys', base), 'base.json');
 
-export const recordPath = (name: string) => join(containerDir('sys', name), 'dre.json');
+export const recordPath = (name: string) => containerRecordPath('sys', name);
 /** The container's own disk: a qcow2 overlay on its base (holds its snapshots and checkpoints too). */
 export const localDiskPath = (name: string) => join(containerDir('sys', name), 'disk.qcow2');
 

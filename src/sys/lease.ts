@@ -14,6 +14,7 @@ import { checkName } from '../core/names.js';
 import { containerDir, containersDir, stateRoot } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { run } from '../core/run.js';
+import { withRevertAsync } from '../core/revert.js';
 import { buildAside } from '../core/staging.js';
 import { readJson, writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
@@ -326,10 +327,10 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
   const makeRoom = incoming ? await roomForImmigration(n, rec, target, what) : undefined;
   // In a cluster the source of an immigration keeps the ownership until the guest has moved.
   const cluster = incoming ? undefined : inCluster();
-  const token = cluster && (await claim(cluster, n, what));
-  let id;
-  try {
-    id = withNfs(target, `${what} ${n}`, (c) => {
+  const id = await withRevertAsync(async (revert) => {
+    const token = cluster && (await claim(cluster, n, what));
+    if (cluster) revert.add(() => unclaim(cluster, n, what, false));
+    return withNfs(target, `${what} ${n}`, (c) => {
       if (c.readText(recordFile(n)) === undefined)
         throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${n}: ${sh.url} no longer holds it (unshared by another host?)`);
       if (makeRoom) makeRoom(c);
@@ -337,10 +338,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
       else acquireLease(c, n, what);
       return imageIdentity(c, n, user, what);
     });
-  } catch (e) {
-    if (cluster) await unclaim(cluster, n, what, false).catch(() => undefined);
-    throw e;
-  }
+  });
   const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
   // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
   return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };

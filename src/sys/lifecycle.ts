@@ -8,6 +8,7 @@ import { checkInt, checkName } from '../core/names.js';
 import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { engineCause, lastLines, run } from '../core/run.js';
+import { withRevertAsync } from '../core/revert.js';
 import { buildAside } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
@@ -136,32 +137,27 @@ export async function create(name: string, config: SysConfig = {}): Promise<void
       if (diskMiB < least)
         throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${n}: disk_size ${diskMiB} MiB is smaller than base ${cfg.base}'s disk (${least} MiB)`);
     }
-    // The address comes from the allocator application containers use (one bridge, one subnet).
-    const lease = await claimNetwork('sys', n, network, port);
-    const rec: SysRecord = {
-      name: n,
-      ...cfg,
-      address: lease.address,
-      port: lease.port,
-      ...(lease.address ? { mac: sysMac(n) } : {}),
-      ...(diskMiB !== undefined ? { diskMiB } : {}),
-      created: new Date().toISOString(),
-    };
-    try {
-      await buildAside(containersDir('sys'), n, async (staging) => {
+    await withRevertAsync(async (revert) => {
+      // The address comes from the allocator application containers use (one bridge, one subnet).
+      const lease = await claimNetwork('sys', n, network, port);
+      revert.add(() => releaseNetwork('sys', n));
+      const rec: SysRecord = {
+        name: n,
+        ...cfg,
+        address: lease.address,
+        port: lease.port,
+        ...(lease.address ? { mac: sysMac(n) } : {}),
+        ...(diskMiB !== undefined ? { diskMiB } : {}),
+        created: new Date().toISOString(),
+      };
+      const dir = await buildAside(containersDir('sys'), n, async (staging) => {
         if (rec.base !== null) await createOverlay(n, rec.base, join(staging, 'disk.qcow2'), diskMiB);
         writeJsonAtomic(join(staging, 'dre.json'), rec);
       });
-    } catch (e) {
-      await releaseNetwork('sys', n);
-      throw e;
-    }
-    // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
-    if (rec.base !== null && !baseExists(rec.base)) {
-      rmSync(containerDir('sys', n), { recursive: true, force: true });
-      await releaseNetwork('sys', n);
-      throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${rec.base} was removed meanwhile`);
-    }
+      revert.add(() => rmSync(dir, { recursive: true, force: true }));
+      // A base removed while this was being made: undo (remove_base checks for users after moving the base away).
+      if (rec.base !== null && !baseExists(rec.base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `create ${n}: Base Image ${rec.base} was removed meanwhile`);
+    });
   });
 }
 

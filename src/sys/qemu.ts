@@ -3,6 +3,7 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readdirSync, rea
 import { dreError, isDreError } from '../core/errors.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, sleep, waitFor } from '../core/proc.js';
+import { withRevertAsync } from '../core/revert.js';
 import { lastLines } from '../core/run.js';
 import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
@@ -180,57 +181,57 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
   const runDir = containerRunDir('sys', n);
   for (const p of [...runFiles(n), consoleLogPath(n)]) rmSync(p, { force: true });
   const fds = files.diskFds ? openRootfs(files.disk, `${what} ${n}`) : [];
-  let nic: Nic | undefined;
-  let started: Started;
-  try {
-    nic = await prepareNic(n, rec, what);
-    // QEMU inherits the disk's fds as 3 and 4 (when a --rootfs image), then the tap's.
-    if (nic) fds.push(nic.fd);
-    grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
-    const args = qemuArgs({
-      name: n,
-      accel,
-      memoryMiB: rec.memoryMiB,
-      cpus: rec.cpus ?? 1,
-      growRoot: rec.diskMiB !== undefined && rec.rootfs === null,
-      ...files,
-      qmpSocket: qmpSocketPath(n),
-      agentSocket: agentSocketPath(n),
-      consoleSocket: consoleSocketPath(n),
-      consoleLog: consoleLogPath(n),
-      pidFile: pidFilePath(n),
-      loadvm,
-      incoming: incoming !== undefined,
-      nic: nic && { fd: 2 + fds.length, mac: nic.mac, cmdline: nic.cmdline },
+  await withRevertAsync(async (revert) => {
+    revert.add(() => releaseLease(n));
+    let nic: Nic | undefined;
+    let started: Started;
+    try {
+      nic = await prepareNic(revert, n, rec, what);
+      // QEMU inherits the disk's fds as 3 and 4 (when a --rootfs image), then the tap's.
+      if (nic) fds.push(nic.fd);
+      grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
+      const args = qemuArgs({
+        name: n,
+        accel,
+        memoryMiB: rec.memoryMiB,
+        cpus: rec.cpus ?? 1,
+        growRoot: rec.diskMiB !== undefined && rec.rootfs === null,
+        ...files,
+        qmpSocket: qmpSocketPath(n),
+        agentSocket: agentSocketPath(n),
+        consoleSocket: consoleSocketPath(n),
+        consoleLog: consoleLogPath(n),
+        pidFile: pidFilePath(n),
+        loadvm,
+        incoming: incoming !== undefined,
+        nic: nic && { fd: 2 + fds.length, mac: nic.mac, cmdline: nic.cmdline },
+      });
+      started = await runQemu(n, user, args, fds, `${what} ${n}`);
+    } finally {
+      nic?.closeFd();
+      for (const fd of fds) if (fd !== nic?.fd) closeSync(fd);
+    }
+    const { pid, qmp } = started;
+    revert.add(async () => {
+      qmp.close(); // QMP serves one client: killQemu's own connection comes next
+      await killQemu(n, pid);
+      endNic(n);
     });
-    started = await runQemu(n, user, args, fds, `${what} ${n}`);
-  } catch (e) {
-    nic?.undo();
-    await releaseLease(n);
-    throw e;
-  } finally {
-    nic?.closeFd();
-    for (const fd of fds) if (fd !== nic?.fd) closeSync(fd);
-  }
-  const { pid, qmp } = started;
-  try {
-    enterCgroups(n, pid);
-    if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
-    const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
-    await cont(qmp);
-    const ready = await readiness(n, pid, shutdown, rec.rootfs !== null);
-    if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
-    if (ready === 'booted') process.stderr.write(`D-RE notice: ${what} ${n}: the guest booted, but ${NO_AGENT}\n`);
-  } catch (e) {
-    qmp.close(); // QMP serves one client: killQemu's own connection comes next
-    await killQemu(n, pid);
-    endNic(n);
-    await releaseLease(n);
-    if (isDreError(e)) throw e;
-    throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
-  } finally {
-    qmp.close();
-  }
+    try {
+      enterCgroups(n, pid);
+      if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
+      const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
+      await cont(qmp);
+      const ready = await readiness(n, pid, shutdown, rec.rootfs !== null);
+      if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
+      if (ready === 'booted') process.stderr.write(`D-RE notice: ${what} ${n}: the guest booted, but ${NO_AGENT}\n`);
+    } catch (e) {
+      if (isDreError(e)) throw e;
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: ${(e as Error).message}`, e);
+    } finally {
+      qmp.close();
+    }
+  });
 }
 
 /** How long QEMU may take from exec to answering on QMP (devices made, a checkpoint loaded). */
@@ -254,7 +255,10 @@ async function runQemu(n: string, user: QemuUser, args: string[], fds: number[],
     if (typeof r !== 'string') return r;
     if (!r.includes('Failed to get "write" lock') || Date.now() > end) {
       const hint = /Permission denied/.test(r) ? ` (QEMU runs as ${user.name}: it must be able to open that file; a --rootfs image's backing files too)` : '';
-      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU did not start: ${lastLines(r) || 'it exited without a word'}${hint}`);
+      throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU did not start: ${lastLines(r) || 'it exited without a word'}${hint}`, {
+        tool: 'qemu-system-x86_64',
+        stderr: r,
+      });
     }
     await sleep(50);
   }

@@ -5,6 +5,7 @@ import { dreError, isDreError, type DreErrName } from '../core/errors.js';
 import type { ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { baseDir, basesDir } from '../core/paths.js';
+import { withRevert } from '../core/revert.js';
 import { buildAside, moveAside } from '../core/staging.js';
 import { requireRoot } from '../core/privilege.js';
 import { engineCause, lastLines, run } from '../core/run.js';
@@ -223,7 +224,7 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
         copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
         writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, built: new Date().toISOString() });
       },
-      taken,
+      { ifTaken: taken },
     );
   });
 }
@@ -249,17 +250,18 @@ export async function removeBase(base: string): Promise<void> {
   const b = checkName(base, 'base');
   requireRoot(`remove base ${b}`);
   if (!existsSync(baseDir('sys', b))) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`);
-  let trash: string;
-  try {
-    trash = moveAside(basesDir('sys'), b);
-  } catch (e) {
-    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`, e);
-  }
-  const users = usersOf(b);
-  if (users.length > 0) {
-    renameSync(trash, baseDir('sys', b));
-    throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `remove base ${b}: used by container(s) ${users.join(', ')}`);
-  }
+  const trash = withRevert((revert) => {
+    let moved: string;
+    try {
+      moved = moveAside(basesDir('sys'), b);
+    } catch (e) {
+      throw dreError('DRE_ERR_BASE_NONEXISTENCE', `remove base ${b}: no such Base Image`, e);
+    }
+    revert.add(() => renameSync(moved, baseDir('sys', b)));
+    const users = usersOf(b);
+    if (users.length > 0) throw dreError('DRE_ERR_REMOVE_BASE_FAILED', `remove base ${b}: used by container(s) ${users.join(', ')}`);
+    return moved;
+  });
   rmSync(trash, { recursive: true, force: true });
 }
 

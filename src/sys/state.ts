@@ -3,32 +3,24 @@
  * status from QMP, its PID. The read-only half of the driver: `dre-sys status` loads this module and
  * what it needs, nothing that launches or stops QEMU (lifecycle.ts, qemu.ts).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { STATUS, type Status } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { isDreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { containerPid, containerStatus, listContainers, refuseState } from '../core/operation.js';
+import { containerExists, containerPid, containerStatus, listContainers, refuseState, requireExisting, requireRecord } from '../core/operation.js';
 import { isAlive } from '../core/proc.js';
 import { readUntrustedFile } from '../core/store.js';
 import { pidFilePath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import { queryStatus, type RunState } from './qmp/commands.js';
 import { withQmp, type Qmp } from './qmp/monitor.js';
 
-export function exists(name: string): boolean {
-  return existsSync(recordPath(name));
-}
+export const exists = (name: string): boolean => containerExists('sys', name);
 
-export function requireContainer(name: string, what: string): SysRecord {
-  const rec = readRecord(name);
-  if (!rec) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
-  return rec;
-}
+export const requireContainer = (name: string, what: string): SysRecord => requireRecord('sys', name, what, readRecord);
 
 /** As requireContainer without reading the record (stop and destroy need none of it). */
-export function requireContainerDir(name: string, what: string): void {
-  if (!exists(name)) throw dreError('DRE_ERR_CONTAINER_NONEXISTENCE', `${what} ${name}: no such system container`);
-}
+export const requireContainerDir = (name: string, what: string): void => requireExisting('sys', name, what);
 
 /** The container's running QEMU, from its pid file, verified by its command line (a reused PID never counts). */
 export function qemuPid(name: string): number | undefined {

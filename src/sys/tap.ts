@@ -9,11 +9,12 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dreError } from '../core/errors.js';
 import { hostLibc } from '../core/libc.js';
-import { leaseKey, leaseOwner } from '../core/names.js';
+import { leaseKey } from '../core/names.js';
 import { holdLease, hostLinkName, prepareAddress } from '../core/network.js';
 import { cgroupRoot } from '../core/paths.js';
-import { closePort, openPort } from '../core/portforward.js';
-import { lastLines, run } from '../core/run.js';
+import { closePort, forwardPort } from '../core/portforward.js';
+import type { AsyncRevert } from '../core/revert.js';
+import { engineCause, lastLines, run } from '../core/run.js';
 import type { SysRecord } from './layout.js';
 import { qemuPid } from './state.js';
 
@@ -38,7 +39,7 @@ export function sysMac(name: string): string {
 /** The host tap of a system container with `address`. */
 export const tapName = (address: string) => hostLinkName(address, 'tap');
 
-/** The NIC of one QEMU run: the tap's open fd for QEMU, what the guest is told, and how to undo it all. */
+/** The NIC of one QEMU run: the tap's open fd for QEMU and what the guest is told. */
 export interface Nic {
   fd: number;
   mac: string;
@@ -47,8 +48,6 @@ export interface Nic {
   cmdline: string;
   /** After QEMU has the fd (or failed): D-RE's copy closed. */
   closeFd(): void;
-  /** The start failed: the fd closed (the tap goes with it) and the port forward removed. */
-  undo(): void;
 }
 
 async function ip(args: string[]) {
@@ -87,17 +86,12 @@ async function openTap(name: string, what: string): Promise<number> {
   return fd;
 }
 
-/** A forward's holder still runs: a system container's QEMU; an application container's forward counts as held (its own start tends it). */
-const forwardRuns = (key: string) => {
-  const o = leaseOwner(key);
-  return o.kind !== 'sys' || qemuPid(o.name) !== undefined;
-};
-
 /**
  * Before QEMU runs: the container's lease held here (a record from another host brings its own), the
- * bridge up, the tap made and on the bridge, the SSH port forwarded. undefined: networking is off.
+ * bridge up, the tap made and on the bridge, the SSH port forwarded; if the start fails, `revert` closes
+ * the fd (the tap goes with it) and removes the forward. undefined: networking is off.
  */
-export async function prepareNic(n: string, rec: SysRecord, what: string): Promise<Nic | undefined> {
+export async function prepareNic(revert: AsyncRevert, n: string, rec: SysRecord, what: string): Promise<Nic | undefined> {
   if (!rec.address) return undefined;
   const address = rec.address;
   const port = rec.port ?? null;
@@ -110,25 +104,17 @@ export async function prepareNic(n: string, rec: SysRecord, what: string): Promi
     if (open) closeSync(fd);
     open = false;
   };
-  const undo = () => {
-    closeFd();
-    closePort(leaseKey('sys', n));
-  };
-  try {
-    for (const step of [
-      ['link', 'set', 'dev', tap, 'master', net.bridge],
-      ['link', 'set', 'dev', tap, 'up'],
-    ]) {
-      const r = await ip(step);
-      if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} ${n}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`);
-    }
-    if (port !== null) await openPort(leaseKey('sys', n), address, port, net.bridge, forwardRuns);
-  } catch (e) {
-    undo();
-    throw e;
+  revert.add(closeFd);
+  for (const step of [
+    ['link', 'set', 'dev', tap, 'master', net.bridge],
+    ['link', 'set', 'dev', tap, 'up'],
+  ]) {
+    const r = await ip(step);
+    if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} ${n}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
   }
+  if (port !== null) await forwardPort(revert, 'sys', n, { address, port, bridge: net.bridge }, (name) => qemuPid(name) !== undefined);
   const mac = rec.mac ?? sysMac(n);
-  return { fd, mac, tap, cmdline: `dre.ip=${address}/${net.prefix} dre.gw=${net.gateway}`, closeFd, undo };
+  return { fd, mac, tap, cmdline: `dre.ip=${address}/${net.prefix} dre.gw=${net.gateway}`, closeFd };
 }
 
 /** After QEMU has ended: the port forward removed (the tap went with QEMU's fd). */

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { confinedCommand, qemuArgs, SANDBOX, type MachineSpec } from '../../src/sys/machine.js';
+import { sysMac } from '../../src/sys/tap.js';
 
 const user = { name: 'dre-qemu', uid: 995, gid: 994 };
 
@@ -76,5 +77,15 @@ describe('the seccomp sandbox on the QEMU command line', () => {
     );
     assert.match(after(argv, '-drive'), /^file=\/dev\/fdset\/1,.*format=raw/);
     assert.ok(!argv.some((a) => a.includes('/home/u/root.img')));
+  });
+});
+
+describe("a system container's MAC", () => {
+  it('is six octets, locally administered and unicast (0e:…), the same for the same name, another for another name', () => {
+    const mac = sysMac('vm1');
+    assert.match(mac, /^0e(:[0-9a-f]{2}){5}$/);
+    assert.equal(parseInt(mac.slice(0, 2), 16) & 0b11, 0b10);
+    assert.equal(sysMac('vm1'), mac);
+    assert.notEqual(sysMac('vm2'), mac);
   });
 });
