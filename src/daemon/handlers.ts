@@ -2,7 +2,7 @@
  * What each route of api/openapi.json does, by operationId: a thin call of the idiomatic API (the same
  * drivers the library and the CLIs use, so the locks keep all of them consistent), and nothing else.
  */
-import { statusName, type Resource, type Status } from '../core/driver.js';
+import { STATUS, statusName, type Resource, type Status } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import type { Kind } from '../core/paths.js';
 import { appDriver } from '../app/driver.js';
@@ -43,6 +43,9 @@ function intParam(text: string | null, what: string): number {
   if (!Number.isSafeInteger(n)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what} must be an integer, not ${JSON.stringify(text)}`);
   return n;
 }
+
+/** The state each action leaves a container in when it succeeds. */
+const LEFT_IN = { start: STATUS.RUNNING, stop: STATUS.STOP, suspend: STATUS.SUSPENDED, resume: STATUS.RUNNING } as const;
 
 const state = (s: Status) => ({ body: { status: s, statusName: statusName(s) } });
 
@@ -92,7 +95,7 @@ export const handlers: Record<string, Handler> = {
     }
     if (action === 'stop') await d.stop(n, { timeoutMs: req.body.timeoutMs as number | undefined });
     else await d[action](n);
-    return state(await d.status(n));
+    return state(LEFT_IN[action]); // what the action left, not read again (a status read cost ≈ 0.5 ms of every start)
   },
   getSupervision: async (req, ctx) => ({ body: await driverOf(req, ctx).supervision(req.params.name) }),
   setPolicy: async (req, ctx) => (await driverOf(req, ctx).setPolicy(req.params.name, 'policy' in req.body ? null : req.body), DONE),
