@@ -13,6 +13,7 @@ import { Api, OPENAPI_PATH } from '../daemon/api.js';
 import { daemonSocketPath } from '../daemon/client.js';
 import { EventHub } from '../daemon/events.js';
 import { Operations } from '../daemon/operations.js';
+import { DriverWorkers, offloadedSysDriver } from '../daemon/offload.js';
 import { NotifyRelay } from '../daemon/notify.js';
 import { Supervisor } from '../daemon/supervisor.js';
 import { checkHandlers, unixServer } from '../daemon/server.js';
@@ -93,12 +94,15 @@ async function main(): Promise<void> {
 
   const api = new Api();
   checkHandlers(api);
+  // The calls that may wait on an NFS server run in worker threads: the event loop keeps serving meanwhile.
+  const workers = new DriverWorkers();
+  const sys = offloadedSysDriver(workers);
   const events = new EventHub([appDriver, sysDriver]);
   const operations = new Operations((op) => events.publish({ time: op.updated_at, type: 'operation', operation: op }));
   const server = { api_version: '1.0', server: 'dred', version: version(), pid: process.pid, root: stateRoot(), rundir: runRoot() };
-  const opts = { api, ctx: { operations, server, events }, events };
+  const opts = { api, ctx: { operations, server, events, sys }, events };
   await events.start();
-  const supervisor = new Supervisor([appDriver, sysDriver], events);
+  const supervisor = new Supervisor([appDriver, sys], events);
   await supervisor.start();
   // Every application container's NOTIFY_SOCKET, through one relay process.
   const notify = new NotifyRelay((n, fields, pid) => supervisor.onNotify(n, fields, pid));
@@ -118,7 +122,7 @@ async function main(): Promise<void> {
   if (cluster) {
     const address = listen && listen.host !== '0.0.0.0' && listen.host !== '::' ? `${listen.host}:${listen.port}` : null;
     const cert = values.tls ? readFileSync(serverCertPath(values.tls), 'utf8') : null;
-    member = new ClusterMember({ ...cluster, address, cert, tlsDir: values.tls ?? null }, sysDriver);
+    member = new ClusterMember({ ...cluster, address, cert, tlsDir: values.tls ?? null }, sys);
     await member.join();
   }
   let tcp: ReturnType<typeof tlsServer> | undefined;
@@ -141,6 +145,7 @@ async function main(): Promise<void> {
     supervisor.stop();
     notify.stop();
     events.stop();
+    workers.stop();
     unix.close();
     tcp?.close();
     rmSync(sock, { force: true });

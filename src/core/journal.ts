@@ -81,6 +81,9 @@ export function withCause<T>(who: string, fn: () => Promise<T>): Promise<T> {
   return cause.run(who, fn);
 }
 
+/** The `withCause` this call runs under, if any (carried along where the work moves to another thread). */
+export const currentCause = (): string | undefined => cause.getStore();
+
 export function journalPath(): string {
   return join(runRoot(), 'events.jsonl');
 }
