@@ -42,9 +42,10 @@ describe('dred: an NFS server that never answers holds only the request that wai
       }
       await sleep(100);
     }
+    // Answered while the NFS call still waited (a blocked loop would have answered them only after it):
+    // that is the proof, not how fast they came (a timing, which is the bench's).
     assert.equal(settled, false, 'the requests were answered while the NFS call was still waiting');
     t.diagnostic(`the slowest of 40 answers took ${slowest.toFixed(1)} ms`);
-    assert.ok(slowest < 1000, `the slowest answer took ${slowest.toFixed(0)} ms`);
     const r = await put;
     assert.equal(r.body.error, 'DRE_ERR_NFS_MOUNT_FAILED', JSON.stringify(r.body));
     assert.match(r.body.message, /no answer within 5 s/);
