@@ -25,10 +25,14 @@ import { pair, report, timeIt } from './stats.js';
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
 const MEMORY_MIB = 256;
 
-/** A raw QEMU on its own overlay of the default base, run by its command line alone. */
-class RawGuest {
+/** A raw QEMU on its own overlay of a base (the default one unless told), run by its command line alone. */
+export class RawGuest {
   pid = 0;
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly base = 'default',
+    private readonly cpus = 1,
+  ) {}
 
   private path(f: string): string {
     return join(this.dir, f);
@@ -36,7 +40,7 @@ class RawGuest {
 
   async makeDisk(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath('default'), this.path('disk.qcow2')]);
+    const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(this.base), this.path('disk.qcow2')]);
     if (r.code !== 0) throw new Error(r.stderr);
   }
 
@@ -47,8 +51,9 @@ class RawGuest {
       name: 'raw-bench',
       accel,
       memoryMiB: MEMORY_MIB,
-      kernel: baseKernelPath('default'),
-      initrd: baseInitrdPath('default'),
+      cpus: this.cpus,
+      kernel: baseKernelPath(this.base),
+      initrd: baseInitrdPath(this.base),
       disk: this.path('disk.qcow2'),
       diskFormat: 'qcow2',
       qmpSocket: this.path('qmp.sock'),
