@@ -7,7 +7,8 @@
  * The raw QEMU is put into a cgroup of its own as D-RE does with its QEMU, so that both get the same
  * CPU share on a loaded host (a group competes as one task with everything in the root group).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../src/core/run.js';
 import { isAlive, sleep } from '../src/core/proc.js';
@@ -62,9 +63,14 @@ export class RawGuest {
       consoleLog: this.path('console.log'),
       pidFile: this.path('qemu.pid'),
     }).filter((a) => a !== '-S');
-    const r = await run('qemu-system-x86_64', args);
-    if (r.code !== 0) throw new Error(r.stderr);
-    this.pid = Number(readFileSync(this.path('qemu.pid'), 'utf8'));
+    // Not daemonized (its sandbox forbids the fork), started detached as D-RE starts its own.
+    const child = spawn('qemu-system-x86_64', args, { detached: true, stdio: 'ignore' });
+    child.unref();
+    this.pid = child.pid!;
+    while (!existsSync(this.path('qemu.pid'))) {
+      if (!isAlive(this.pid)) throw new Error('raw QEMU exited');
+      await sleep(5);
+    }
     enterCgroups('raw-bench', this.pid);
     while (!(await ping(this.path('agent.sock'), 2_000))) if (!isAlive(this.pid)) throw new Error('raw QEMU died');
   }
