@@ -51,7 +51,7 @@ const paths = {
     post: route('commitSnapshot', "Makes a Base Image from a container's snapshot", [kind], op202, body(obj({ name, container: name, snapshot: name }))),
   },
   '/1.0/{kind}/base-builds': {
-    post: route('buildBase', 'Builds a Base Image in the background, with progress: app flavour debian (mmdebstrap, NAME default debian), sys flavour default (the built-in one, rebuilt)', [kind], op202, body(obj({ flavour: { type: 'string', enum: ['debian', 'default'] }, name, release: { type: 'string', pattern: '^[a-z][a-z0-9.-]{0,31}$' }, include: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]{0,99}$' } } }, ['flavour']))),
+    post: route('buildBase', 'Builds a Base Image in the background, with progress: flavour debian (mmdebstrap; app: a systemd root, sys: a Debian VM base; NAME default debian), sys flavour default (the built-in one, rebuilt)', [kind], op202, body(obj({ flavour: { type: 'string', enum: ['debian', 'default'] }, name, release: { type: 'string', pattern: '^[a-z][a-z0-9.-]{0,31}$' }, include: { type: 'array', maxItems: 256, items: { type: 'string', pattern: '^[a-z0-9][a-z0-9+.-]{0,99}$' } } }, ['flavour']))),
   },
   '/1.0/{kind}/bases/{base}': { delete: route('removeBase', 'Removes a Base Image no container uses', [kind, P('base', 'Base Image name')], empty) },
   '/1.0/{kind}/containers/{name}/checkpoints': {
@@ -85,7 +85,7 @@ const paths = {
   },
   '/1.0/sys/nfs': { put: route('setNfsConfig', 'Sets the NFS server shared system containers live on (nfs://HOST/EXPORT)', [], empty, body(obj({ url: name }))) },
   '/1.0/sys/containers/{name}/migrate': { post: route('migrate', 'Live-migrates the running container to a host waiting for it on `port`; without `port`, to the cluster member `target`, whose daemon is asked to wait for it', [cname], op202, body(obj({ target: name, port: { type: 'integer' } }, ['target']))) },
-  '/1.0/sys/immigrations': { post: route('immigrate', 'Waits here for a container migrating in on `port`', [], op202, body(obj({ name, port: { type: 'integer' } }))) },
+  '/1.0/sys/immigrations': { post: route('immigrate', 'Waits here for a container migrating in on `port`; a copied disk\'s container takes over the `address` and `mac` its guest has on the source', [], op202, body(obj({ name, port: { type: 'integer' }, address: { type: 'string', maxLength: 15 }, mac: { type: 'string', pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$' } }, ['name', 'port']))) },
 };
 const nullable = (s) => ({ oneOf: [s, { type: 'null' }] });
 const schemas = {

@@ -7,7 +7,8 @@
  * The raw QEMU is put into a cgroup of its own as D-RE does with its QEMU, so that both get the same
  * CPU share on a loaded host (a group competes as one task with everything in the root group).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../src/core/run.js';
 import { isAlive, sleep } from '../src/core/proc.js';
@@ -25,10 +26,14 @@ import { pair, report, timeIt } from './stats.js';
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
 const MEMORY_MIB = 256;
 
-/** A raw QEMU on its own overlay of the default base, run by its command line alone. */
-class RawGuest {
+/** A raw QEMU on its own overlay of a base (the default one unless told), run by its command line alone. */
+export class RawGuest {
   pid = 0;
-  constructor(private readonly dir: string) {}
+  constructor(
+    private readonly dir: string,
+    private readonly base = 'default',
+    private readonly cpus = 1,
+  ) {}
 
   private path(f: string): string {
     return join(this.dir, f);
@@ -36,7 +41,7 @@ class RawGuest {
 
   async makeDisk(): Promise<void> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath('default'), this.path('disk.qcow2')]);
+    const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', baseDiskPath(this.base), this.path('disk.qcow2')]);
     if (r.code !== 0) throw new Error(r.stderr);
   }
 
@@ -47,8 +52,9 @@ class RawGuest {
       name: 'raw-bench',
       accel,
       memoryMiB: MEMORY_MIB,
-      kernel: baseKernelPath('default'),
-      initrd: baseInitrdPath('default'),
+      cpus: this.cpus,
+      kernel: baseKernelPath(this.base),
+      initrd: baseInitrdPath(this.base),
       disk: this.path('disk.qcow2'),
       diskFormat: 'qcow2',
       qmpSocket: this.path('qmp.sock'),
@@ -57,9 +63,14 @@ class RawGuest {
       consoleLog: this.path('console.log'),
       pidFile: this.path('qemu.pid'),
     }).filter((a) => a !== '-S');
-    const r = await run('qemu-system-x86_64', args);
-    if (r.code !== 0) throw new Error(r.stderr);
-    this.pid = Number(readFileSync(this.path('qemu.pid'), 'utf8'));
+    // Not daemonized (its sandbox forbids the fork), started detached as D-RE starts its own.
+    const child = spawn('qemu-system-x86_64', args, { detached: true, stdio: 'ignore' });
+    child.unref();
+    this.pid = child.pid!;
+    while (!existsSync(this.path('qemu.pid'))) {
+      if (!isAlive(this.pid)) throw new Error('raw QEMU exited');
+      await sleep(5);
+    }
     enterCgroups('raw-bench', this.pid);
     while (!(await ping(this.path('agent.sock'), 2_000))) if (!isAlive(this.pid)) throw new Error('raw QEMU died');
   }

@@ -134,8 +134,23 @@ const commands: CommandSpec[] = [
   logsCommand(sys),
   {
     name: 'base build',
-    summary: 'build the default Base Image again (kernel package + busybox), printing progress',
-    run: async () => {
+    args: '[FLAVOUR] [NAME]',
+    summary:
+      'build a Base Image, printing progress: FLAVOUR default (none given) builds the built-in one again (kernel package + busybox); debian a Debian VM base with mmdebstrap (NAME defaults to debian)',
+    options: { '--release RELEASE': 'debian: the Debian release (default bookworm)', '--include PKGS': 'debian: more packages, comma-separated' },
+    run: async ([flavour, name], o) => {
+      if (flavour === 'debian') {
+        const include = typeof o.include === 'string' ? o.include.split(',').filter(Boolean) : [];
+        // mmdebstrap's own progress display on a terminal; its lines, prefixed, otherwise (logs, CI).
+        const shown = process.stderr.isTTY ? ('inherit' as const) : (line: string) => void process.stderr.write(`dre-sys: ${line}\n`);
+        await sys.buildDebianBase(name ?? 'debian', { release: o.release as string | undefined, include, progress: shown });
+        return;
+      }
+      if ((flavour !== undefined && flavour !== 'default') || name !== undefined || o.release !== undefined || o.include !== undefined)
+        throw dreError(
+          'DRE_ERR_INVALID_ARGUMENT',
+          `base build: FLAVOUR is default (the built-in base, no NAME or options) or debian, not ${JSON.stringify(flavour)}`,
+        );
       const p = progress('base build');
       await sys.rebuildDefaultBase((step) => p.step(step));
       p.done('done');

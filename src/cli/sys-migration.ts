@@ -74,9 +74,17 @@ export const migrationCommands = (sys: Lazy<SysDriver>): CommandSpec[] => [
     name: 'immigrate',
     args: 'NAME PORT',
     summary: 'start the container here waiting for its live migration on PORT (known here or on the share)',
-    options: { '--tls DIR': 'TLS directory (server.crt, server.key, trust/)' },
+    options: {
+      '--tls DIR': 'TLS directory (server.crt, server.key, trust/)',
+      '--address ADDR': "a copied disk's migration: the address the guest has on its source host (dre-sys info there), taken over here",
+      '--mac MAC': 'with --address: the MAC of its NIC there, taken over here',
+    },
     run: async ([n, port], o) => {
-      await sys.immigrate(n, intArg(port, 'PORT')!, { tlsDir: (o.tls as string | undefined) ?? null });
+      await sys.immigrate(n, intArg(port, 'PORT')!, {
+        tlsDir: (o.tls as string | undefined) ?? null,
+        address: (o.address as string | undefined) ?? null,
+        mac: (o.mac as string | undefined) ?? null,
+      });
     },
   },
   {

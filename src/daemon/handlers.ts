@@ -119,10 +119,19 @@ export const handlers: Record<string, Handler> = {
   },
   buildBase: (req, ctx) => {
     const { flavour, name, release, include } = req.body as { flavour: string; name?: string; release?: string; include?: string[] };
-    if (req.params.kind === 'sys') {
+    if (req.params.kind === 'sys' && flavour !== 'debian') {
       if (flavour !== 'default' || name !== undefined)
-        throw dreError('DRE_ERR_INVALID_ARGUMENT', 'build a system Base Image: only the built-in one is built here (flavour "default", no name)');
+        throw dreError(
+          'DRE_ERR_INVALID_ARGUMENT',
+          'build a system Base Image: flavour "default" (the built-in one, no name) or "debian", not ' + JSON.stringify(flavour),
+        );
       return background(ctx, req, 'default', 'build the default system Base Image', (progress) => sysOf(ctx).rebuildDefaultBase((step) => progress(step)));
+    }
+    if (req.params.kind === 'sys') {
+      const base = name ?? 'debian';
+      return background(ctx, req, base, `build Debian VM base ${base}`, (progress) =>
+        sysOf(ctx).buildDebianBase(base, { release, include, progress: (line) => progress(line) }),
+      );
     }
     if (flavour !== 'debian')
       throw dreError('DRE_ERR_INVALID_ARGUMENT', `build an application Base Image: flavour "debian" is the one there is, not ${JSON.stringify(flavour)}`);
@@ -184,8 +193,10 @@ export const handlers: Record<string, Handler> = {
     return background(ctx, req, n, `migrate ${n} to ${target}:${port}`, () => sysOf(ctx).migrate(n, target, port));
   },
   immigrate: (req, ctx) => {
-    const { name, port } = req.body as { name: string; port: number };
-    return { operation: ctx.operations.start('sys', name, `immigrate ${name} on port ${port}`, () => sysOf(ctx).immigrate(name, port)) };
+    const { name, port, address, mac } = req.body as { name: string; port: number; address?: string; mac?: string };
+    return {
+      operation: ctx.operations.start('sys', name, `immigrate ${name} on port ${port}`, () => sysOf(ctx).immigrate(name, port, { address, mac })),
+    };
   },
 };
 

@@ -22,11 +22,17 @@ export function cacheDir(): string {
 
 export type Progress = (step: string) => void;
 
-async function must(what: string, cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
-  const r = await run(cmd, args, { timeoutMs: opts.timeoutMs ?? 300_000, cwd: opts.cwd });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: ${what} failed: ${lastLines(r.stderr || r.stdout)}`, engineCause(cmd, r));
+/**
+ * Runs a build step's tool (tied to our life: a killed build leaves none writing on); `doing` names the build in its error.
+ */
+async function mustIn(doing: string, what: string, cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<string> {
+  const r = await run('setpriv', ['--pdeathsig', 'KILL', cmd, ...args], { timeoutMs: opts.timeoutMs ?? 300_000, cwd: opts.cwd });
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${doing}: ${what} failed: ${lastLines(r.stderr || r.stdout)}`, engineCause(cmd, r));
   return r.stdout;
 }
+
+const must = (what: string, cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) =>
+  mustIn('build default base', what, cmd, args, opts);
 
 const cachedKernelDebs = () =>
   readdirSync(cacheDir())
@@ -61,8 +67,13 @@ async function kernelDeb(progress: Progress): Promise<string> {
   return join(cacheDir(), debs[debs.length - 1]);
 }
 
-/** Makes the initramfs (an uncompressed newc cpio, made by busybox): busybox, /init and the modules it loads. */
-async function makeInitramfs(dir: string, modulesDir: string, target: string): Promise<void> {
+/**
+ * Makes the initramfs (an uncompressed newc cpio, made by busybox): busybox, /init and the modules it
+ * loads, taken from `modulesDir` (the kernel's /lib/modules/VERSION). The same for every base: a
+ * Debian VM's is made from its own kernel's modules.
+ */
+export async function makeInitramfs(dir: string, modulesDir: string, target: string, doing = 'build default base'): Promise<void> {
+  requireBusybox(doing);
   mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
   mkdirSync(join(dir, 'modules'), { mode: 0o755 });
   copyBusybox(dir);
@@ -70,7 +81,24 @@ async function makeInitramfs(dir: string, modulesDir: string, target: string): P
   writeText(join(dir, 'init'), INITRAMFS_INIT, 0o755);
   const files = ['.', 'bin', 'bin/busybox', 'init', 'modules', ...GUEST_MODULES.map((m) => `modules/${m.split('/').pop()}`)];
   const r = await run(BUSYBOX, ['cpio', '-o', '-H', 'newc', '-F', target], { cwd: dir, input: files.join('\n') + '\n' });
-  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `build default base: busybox cpio failed: ${lastLines(r.stderr)}`, engineCause('cpio', r));
+  if (r.code !== 0) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${doing}: busybox cpio failed: ${lastLines(r.stderr)}`, engineCause('cpio', r));
+}
+
+/**
+ * Makes the base's root disk from the directory `root`, without mounting anything: an ext4 of `size`
+ * (sparse) filled by `mkfs.ext4 -d`, converted to the qcow2 `disk` (only what was written is stored).
+ */
+export async function makeRootDisk(root: string, disk: string, size: string, progress: Progress, doing = 'build default base'): Promise<void> {
+  progress(`making the ext4 image (${size})`);
+  const raw = `${disk}.raw`;
+  try {
+    await mustIn(doing, 'mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'dre-root', '-d', root, raw, size], { timeoutMs: 900_000 });
+    progress('converting to qcow2');
+    await mustIn(doing, 'qemu-img convert', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, disk], { timeoutMs: 900_000 });
+    chmodSync(disk, 0o600);
+  } finally {
+    rmSync(raw, { force: true });
+  }
 }
 
 /** The host's resize2fs (e2fsprogs), copied into the guest with the libraries it loads: the guest grows its root ext4 online to a larger disk. */
@@ -131,13 +159,8 @@ export async function buildDefaultBase(progress: Progress = () => {}, replace = 
       await makeInitramfs(join(staging, 'initramfs'), join(pkg, 'lib/modules', version), join(staging, 'initrd.img'));
       progress('laying out the busybox root file system');
       await layRootfs(join(staging, 'rootfs'));
-      progress(`making the ext4 image (${ROOTFS_SIZE})`);
-      const raw = join(staging, 'rootfs.raw');
-      await must('mkfs.ext4', 'mkfs.ext4', ['-q', '-F', '-L', 'dre-root', '-d', join(staging, 'rootfs'), raw, ROOTFS_SIZE]);
-      progress('converting to qcow2');
-      await must('qemu-img convert', 'qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(staging, 'disk.qcow2')]);
-      chmodSync(join(staging, 'disk.qcow2'), 0o600);
-      for (const p of [pkg, join(staging, 'rootfs'), join(staging, 'initramfs'), raw]) rmSync(p, { recursive: true, force: true });
+      await makeRootDisk(join(staging, 'rootfs'), join(staging, 'disk.qcow2'), ROOTFS_SIZE, progress);
+      for (const p of [pkg, join(staging, 'rootfs'), join(staging, 'initramfs')]) rmSync(p, { recursive: true, force: true });
       writeJsonAtomic(join(staging, 'base.json'), { kernel: version, package: deb.split('/').pop(), built: new Date().toISOString() });
       // The old one leaves by rename (the caller made sure no container stands on it).
       if (replace && existsSync(baseDir('sys', DEFAULT_BASE))) rmSync(moveAside(basesDir('sys'), DEFAULT_BASE), { recursive: true, force: true });

@@ -6,6 +6,7 @@ import * as files from './files.js';
 import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
+import { buildDebianBase } from './debian.js';
 import * as config from './settings.js';
 import { rename } from './rename.js';
 import { attachConsole } from './console.js';
@@ -27,6 +28,7 @@ export interface SysExtensions extends ReturnType<typeof supervisionOps> {
   pull: typeof files.pull;
   console: typeof attachConsole;
   rebuildDefaultBase: typeof snapshots.rebuildDefaultBase;
+  buildDebianBase: typeof buildDebianBase;
   share: typeof share;
   unshare: typeof unshare;
   leaseHolder: typeof leaseHolder;
@@ -73,6 +75,7 @@ const members = {
   listBases: snapshots.listBases,
   removeBase: snapshots.removeBase,
   rebuildDefaultBase: snapshots.rebuildDefaultBase,
+  buildDebianBase,
   checkpoint: snapshots.checkpoint,
   restart: snapshots.restart,
   listCheckpoints: snapshots.listCheckpoints,
@@ -112,6 +115,7 @@ export const sysDriver = journaled('sys', members, {
   immigrate: ['immigrating', 'name', 'port'],
   configure: ['configured', 'name', 'changes'],
   rename: ['renamed', 'name', 'to'],
+  buildDebianBase: ['base-built', 'base'],
 });
 
 export type SysDriver = typeof sysDriver;

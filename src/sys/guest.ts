@@ -78,10 +78,12 @@ exit 0
 `;
 
 /**
- * Waits for the ACPI power button's event device, starts a reader that powers off on its first
- * event, and returns only once the reader holds the device (an event sent earlier would be lost).
+ * Waits for the ACPI power button's event device, starts a reader that runs `shutdown` (a shell
+ * command) on its first event, and returns only once the reader holds the device (an event sent
+ * earlier would be lost). The busybox guest unmounts and powers off itself; a systemd guest asks
+ * systemd (debianguest.ts).
  */
-export const POWERBUTTON = `#!/bin/sh
+export const powerButtonScript = (shutdown: string) => `#!/bin/sh
 dev=
 i=0
 while [ -z "$dev" ] && [ $i -lt 100 ]; do
@@ -92,16 +94,21 @@ while [ -z "$dev" ] && [ $i -lt 100 ]; do
   i=$((i+1))
 done
 [ -n "$dev" ] || { echo "dre: no power button device" >&2; exit 1; }
-( dd if=$dev of=/dev/null bs=24 count=1 2>/dev/null; echo "dre: power button: shutting down" >/dev/console; sync; umount -a -r 2>/dev/null; mount -o remount,ro / 2>/dev/null; poweroff -f ) </dev/null >/dev/null 2>&1 &
+# The reader opens the device as its stdin before it reads: events from then on wait for it.
+( exec <"$dev"; dd of=/dev/null bs=24 count=1 2>/dev/null; echo "dre: power button: shutting down" >/dev/console; ${shutdown} ) </dev/null >/dev/null 2>&1 &
+reader=$!
 i=0
-while [ $i -lt 200 ]; do
-  for f in /proc/[0-9]*/fd/*; do [ "$(readlink $f 2>/dev/null)" = "$dev" ] && exit 0; done
+while [ $i -lt 500 ]; do
+  [ "$(readlink /proc/$reader/fd/0 2>/dev/null)" = "$dev" ] && exit 0
   sleep 0.02
   i=$((i+1))
 done
 echo "dre: the power button reader did not start" >&2
 exit 1
 `;
+
+/** The busybox guest's reader: everything unmounted or read-only, then a forced poweroff. */
+export const POWERBUTTON = powerButtonScript('sync; umount -a -r 2>/dev/null; mount -o remount,ro / 2>/dev/null; poweroff -f');
 
 /**
  * The guest agent: one request per line on its virtio-serial port, one answer per line.

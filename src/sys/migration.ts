@@ -15,8 +15,10 @@ import { checkInt, checkName } from '../core/names.js';
 import { containerRunDir } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { sleep } from '../core/proc.js';
+import { holdLease, releaseNetwork } from '../core/network.js';
+import { writeJsonAtomic } from '../core/store.js';
 import { qemuUser, removeTlsCredentials, stageTlsCredentials } from './confine.js';
-import { qmpSocketPath, type SysRecord } from './layout.js';
+import { qmpSocketPath, recordPath, type SysRecord } from './layout.js';
 import { changing } from './lifecycle.js';
 import { killQemu, launch, removeRunFiles } from './qemu.js';
 import { qemuPid, refuseUnless } from './state.js';
@@ -131,15 +133,70 @@ async function requireFreePort(port: number, what: string): Promise<void> {
   });
 }
 
+export interface ImmigrateOptions {
+  /** A directory with QEMU's x509 server files (ca-cert.pem, server-cert.pem, server-key.pem). */
+  tlsDir?: string | null;
+  /**
+   * The address and MAC the guest has on its source host (`dre-sys info` there), for a container
+   * whose disk is copied (not shared: a shared record carries them already). The container here takes
+   * them over (its lease and record), so the guest answers on the same address with the same MAC here,
+   * and keeps them when it starts again here. Both or neither.
+   */
+  address?: string | null;
+  mac?: string | null;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+
+/** The source's address and MAC asked for, checked: a unicast MAC, an IPv4 address; undefined when not asked for. */
+function checkNic(opts: ImmigrateOptions, what: string): { address: string; mac: string } | undefined {
+  const { address, mac } = opts;
+  const given = (v: unknown) => v !== null && v !== undefined;
+  if (!given(address) && !given(mac)) return undefined;
+  if (!given(address) || !given(mac)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: give the source's address and MAC together`);
+  if (typeof address !== 'string' || isIP(address) !== 4)
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${JSON.stringify(address)} is not an IPv4 address`);
+  const m = typeof mac === 'string' ? mac.toLowerCase() : '';
+  if (!MAC.test(m) || (parseInt(m.slice(0, 2), 16) & 1) === 1)
+    throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${JSON.stringify(mac)} is not a unicast MAC (xx:xx:xx:xx:xx:xx)`);
+  return { address, mac: m };
+}
+
+/**
+ * Gives the container here the NIC its guest brings from the source (a copied disk's migration): the
+ * lease of `nic.address` held in this root (a clash → DRE_ERR_NO_TAP_AVAILABLE, nothing changed) and
+ * the record's address and MAC. Returns the new record and how to take it all back.
+ */
+async function takeOverNic(
+  n: string,
+  rec: SysRecord,
+  nic: { address: string; mac: string },
+  what: string,
+): Promise<{ rec: SysRecord; undo: () => Promise<void> }> {
+  if (rec.address === nic.address && rec.mac === nic.mac) return { rec, undo: async () => {} };
+  const port = rec.port ?? null;
+  await holdLease('sys', n, { address: nic.address, port }, `${what}:`);
+  const next: SysRecord = { ...rec, address: nic.address, mac: nic.mac };
+  writeJsonAtomic(recordPath(n), next);
+  const undo = async () => {
+    writeJsonAtomic(recordPath(n), rec);
+    if (rec.address) await holdLease('sys', n, { address: rec.address, port }, `${what}:`).catch(() => {});
+    else await releaseNetwork('sys', n).catch(() => {});
+  };
+  return { rec: next, undo };
+}
+
 /**
  * dre_sys_immigration_start: starts the container here with QEMU listening for its migration on
  * `port` (all IPv4 addresses). A container unknown here is taken from the share when it is there.
+ * A container whose disk comes copied takes over the source's address and MAC when they are given.
  */
-export async function immigrate(name: string, port: number, opts: { tlsDir?: string | null } = {}): Promise<void> {
+export async function immigrate(name: string, port: number, opts: ImmigrateOptions = {}): Promise<void> {
   const n = checkName(name, 'container name');
   const p = checkPort(port);
   const what = `immigrate ${n}`;
-  const tls = checkTlsDir(opts.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
+  const tls = checkTlsDir(opts?.tlsDir, ['ca-cert.pem', 'server-cert.pem', 'server-key.pem'], what);
+  const nic = checkNic(opts ?? {}, what);
   requireRoot(what);
   const lowest = unprivilegedPortStart();
   if (p < lowest) {
@@ -151,7 +208,15 @@ export async function immigrate(name: string, port: number, opts: { tlsDir?: str
   await changing('immigrate', n, async (n, rec) => {
     await refuseUnless(n, 'immigrate', [STATUS.STOP]);
     await requireFreePort(p, what);
-    await launchIncoming(n, rec, p, tls);
+    if (!nic) return launchIncoming(n, rec, p, tls);
+    if (isShared(n)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: it is shared: its record on the share carries its address and MAC`);
+    const taken = await takeOverNic(n, rec, nic, what);
+    try {
+      await launchIncoming(n, taken.rec, p, tls);
+    } catch (e) {
+      await taken.undo();
+      throw e;
+    }
   });
 }
 

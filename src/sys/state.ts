@@ -131,8 +131,11 @@ export function info(name: string): {
   memoryMiB: number;
   cpus: number;
   address: string | null;
+  /** Its NIC's MAC (what an immigration of its copied disk takes over with the address); null without a NIC. */
+  mac: string | null;
   port: number | null;
 } {
   const rec = requireContainer(checkName(name, 'container name'), 'info of');
-  return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB, cpus: rec.cpus ?? 1, address: rec.address ?? null, port: rec.port ?? null };
+  const mac = rec.address ? (rec.mac ?? null) : null;
+  return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB, cpus: rec.cpus ?? 1, address: rec.address ?? null, mac, port: rec.port ?? null };
 }

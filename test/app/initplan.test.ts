@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { debianBuildPlan, mmdebstrapArgs } from '../../src/app/debian.js';
+import { sysDebianBuildPlan } from '../../src/sys/debian.js';
 import { initLines, initSystem } from '../../src/app/init.js';
 import { isDreError } from '../../src/core/errors.js';
 
@@ -52,6 +53,15 @@ describe('the Debian build plan', () => {
       'deb http://deb.debian.org/debian-security bookworm-security main',
     ]);
     assert.deepEqual(debianBuildPlan({ release: 'sid', mirror: 'http://m.example/debian' }).sources, ['deb http://m.example/debian sid main']);
+  });
+
+  it('gives a Debian VM base the cloud kernel, udev and e2fsprogs besides systemd and SSH, from the same archive and cache', () => {
+    const plan = sysDebianBuildPlan({ include: ['python3', 'udev'], mirror: 'http://deb.debian.org/debian' });
+    assert.deepEqual(plan.packages, ['systemd-sysv', 'udev', 'openssh-server', 'linux-image-cloud-amd64', 'e2fsprogs', 'python3']);
+    assert.deepEqual(plan.sources, debianBuildPlan({ mirror: 'http://deb.debian.org/debian' }).sources);
+    const refused = (fn: () => unknown) => assert.throws(fn, (e) => isDreError(e) && e.errName === 'DRE_ERR_INVALID_ARGUMENT');
+    refused(() => sysDebianBuildPlan({ include: ['a b'] }));
+    refused(() => sysDebianBuildPlan({ release: 'bookworm;x' }));
   });
 
   it('passes the cache to mmdebstrap through its sync-in and sync-out hooks and leaves no .deb in the root', () => {

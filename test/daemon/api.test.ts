@@ -191,7 +191,7 @@ describe('dred: bad input and faults change nothing and the daemon keeps serving
     const basesBefore = (await call('GET', '/1.0/app/bases')).body.bases;
     for (const [kind, body] of [
       ['app', { flavour: 'default' }],
-      ['sys', { flavour: 'debian' }],
+      ['sys', { flavour: 'debian', include: ['python3;rm'] }],
       ['sys', { flavour: 'default', name: 'mine' }],
       ['app', { flavour: 'debian', include: ['../etc'] }],
     ] as const) {

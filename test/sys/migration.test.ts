@@ -302,23 +302,42 @@ describe('live migration and NFS sharing between two D-RE hosts', () => {
     ok(A, 'destroy', local);
   });
 
-  it('migrates a container that is not shared with its disk copied, only when asked to', () => {
+  it('migrates a container that is not shared with its disk copied, only when asked to, and carries its address and MAC when the target is told them', () => {
+    const filler = `mig-${process.pid}-f`;
+    ok(A, 'create', filler, '--accel', 'tcg'); // A's copy gets another address than B's own
     ok(A, 'create', COPIED, '--accel', 'tcg');
     ok(B, 'create', COPIED, '--accel', 'tcg');
+    const nicOf = (h: Host) => JSON.parse(ok(h, 'info', COPIED, '--json')) as { address: string; mac: string };
+    const source = nicOf(A);
+    const before = nicOf(B);
+    assert.ok(source.address && source.mac && before.address !== source.address && before.mac !== source.mac, JSON.stringify([source, before]));
     ok(A, 'start', COPIED);
     ok(A, 'exec', COPIED, '--', 'sh', '-c', 'echo on-disk > /root/persist && echo in-ram > /tmp/mark && sync');
-    ok(B, 'immigrate', COPIED, '5609');
+    ok(A, 'exec', COPIED, '--', 'sh', '-c', 'mkdir -p /tmp/www && echo copied-nic > /tmp/www/index.html && httpd -p 80 -h /tmp/www');
+    assert.match(fails(B, 101, 'immigrate', COPIED, '5609', '--address', source.address), /address and MAC together/);
+    assert.match(fails(B, 101, 'immigrate', COPIED, '5609', '--address', source.address, '--mac', '01:00:5e:00:00:01'), /not a unicast MAC/);
+    ok(B, 'immigrate', COPIED, '5609', '--address', source.address, '--mac', source.mac);
+    const after = nicOf(B);
+    assert.deepEqual([after.address, after.mac], [source.address, source.mac], "B's record took over the source's NIC");
     assert.match(fails(A, 101, 'migrate', COPIED, B.addr, '5609'), /disk is local to this host/);
     ok(A, 'migrate', COPIED, B.addr, '5609', '--copy-disk');
     assert.equal(status(A, COPIED), 'STOP');
     assert.equal(status(B, COPIED), 'RUNNING');
     assert.equal(guestFile(B, COPIED, '/tmp/mark'), 'in-ram');
     assert.equal(guestFile(B, COPIED, '/root/persist'), 'on-disk');
-    // The copy on B's disk is B's own: after a stop there it boots with the file.
+    assert.equal(guestFile(B, COPIED, '/sys/class/net/eth0/address'), source.mac);
+    // The guest answers on its address from B's side (Node's fetch in B's namespace, retried while ARP settles).
+    const get = `for (let i = 0; i < 50; i++) { try { const r = await fetch('http://${source.address}/', { signal: AbortSignal.timeout(3000) }); process.stdout.write(await r.text()); process.exit(0); } catch { await new Promise((r) => setTimeout(r, 200)); } } process.exit(1);`;
+    const r = spawnSync('ip', ['netns', 'exec', B.ns, process.execPath, '--input-type=module', '-e', get], { encoding: 'utf8', timeout: 240_000 });
+    assert.equal(r.stdout.trim(), 'copied-nic', `host B reaches the migrated guest on its address: ${r.stderr}`);
+    // The copy on B's disk is B's own: after a stop there it boots with the file, the address and the MAC.
     ok(B, 'stop', COPIED);
     ok(B, 'start', COPIED);
     assert.equal(guestFile(B, COPIED, '/root/persist'), 'on-disk');
+    assert.equal(guestFile(B, COPIED, '/sys/class/net/eth0/address'), source.mac);
+    assert.match(ok(B, 'exec', COPIED, '--', 'ip', '-4', 'addr', 'show', 'dev', 'eth0'), new RegExp(`inet ${source.address.replace(/\./g, '\\.')}/`));
     ok(B, 'stop', COPIED);
+    ok(A, 'destroy', filler);
   });
 
   it('a host that died running a shared container keeps its lease until another host breaks it with lease --break', () => {
