@@ -39,11 +39,19 @@ export class BenchCluster {
     return r.stdout.trim();
   }
 
+  /** Starts h's daemon; a join etcd did not answer in time (a loaded machine) is tried again, as systemd's Restart= would. */
   async startHost(h: ClusterHost): Promise<void> {
-    this.dreds.set(
-      h.name,
-      await startDred(h, ['--cluster', this.c.etcdUrl, '--lease-ttl', String(this.ttlS), '--listen', `${h.addr}:8443`, '--tls', h.tlsDir]),
-    );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const args = ['--cluster', this.c.etcdUrl, '--lease-ttl', String(this.ttlS), '--listen', `${h.addr}:8443`, '--tls', h.tlsDir];
+        this.dreds.set(h.name, await startDred(h, args));
+        return;
+      } catch (e) {
+        if (attempt === 5 || !/cannot join the cluster/.test(String(e))) throw e;
+        console.log(`${h.name}: dred could not join (attempt ${attempt}), again in 1 s`);
+        await sleep(1000);
+      }
+    }
   }
 
   hostId(h: ClusterHost): string {

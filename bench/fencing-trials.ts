@@ -52,7 +52,10 @@ export async function bench(): Promise<void> {
   writeFileSync(overlaps, '');
   const sampler = spawn(process.execPath, ['-e', SAMPLER, vm, JSON.stringify(runs)], { stdio: ['ignore', 'pipe', 'pipe'] });
   let samples = '';
-  sampler.stdout.on('data', (d: Buffer) => writeFileSync(overlaps, d, { flag: 'a' }));
+  sampler.stdout.on('data', (d: Buffer) => {
+    writeFileSync(overlaps, d, { flag: 'a' });
+    process.stdout.write(`two hosts run it: ${d}`); // in the log too: a run that dies early keeps its evidence
+  });
   sampler.stderr.on('data', (d: Buffer) => (samples += d.toString()));
   let lost = 0;
   let backwards = 0;
