@@ -10,8 +10,9 @@ import { upperDir } from '../../src/app/layout.js';
 import { rootIdRange } from '../../src/app/userns.js';
 import { STATUS } from '../../src/core/driver.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
-import { sleep, waitFor } from '../../src/core/proc.js';
-import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
+import { waitFor } from '../../src/core/proc.js';
+import { cli, freePort, uniqueName } from '../support/env.js';
+import { killedAndFailedBuildsLeaveNothing } from '../support/builds.js';
 import { removeMade } from '../support/made.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
@@ -107,35 +108,7 @@ describe('Debian Base Images for application containers', () => {
   });
 
   it('leave no base, process or mount behind when the build is killed, and the next build clears its staging', async () => {
-    const { child, done } = cliAsync('dre-app', ['base', 'build', 'debian', 'killed']);
-    // Killed once mmdebstrap is at work (its staging directory exists).
-    const staging = await waitFor(() => readdirSync(basesDir('app')).find((e) => e.startsWith('.staging-killed-')), 60_000, 20);
-    assert.ok(staging, 'the build started');
-    await sleep(1500);
-    child.kill('SIGKILL');
-    await done;
-    const mmdebstrapLeft = () =>
-      readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .some((p) => {
-          try {
-            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(staging!);
-          } catch {
-            return false;
-          }
-        });
-    assert.equal(await waitFor(() => (mmdebstrapLeft() ? undefined : true), 10_000, 50), true, 'mmdebstrap and its children died with the build');
-    assert.equal(readFileSync('/proc/mounts', 'utf8').includes(staging!), false, 'no mount of the build is in the host view');
-    assert.equal(existsSync(baseDir('app', 'killed')), false);
-    // The next build on this root removes the dead build's staging directory before it starts.
-    const bad = cli('dre-app', ['base', 'build', 'debian', '--release', 'no-such-release', 'killed']);
-    assert.equal(bad.code, 121, bad.stderr);
-    assert.match(bad.stderr, /mmdebstrap failed/);
-    assert.deepEqual(
-      readdirSync(basesDir('app')).filter((e) => e.startsWith('.')),
-      [],
-    );
-    assert.equal(existsSync(baseDir('app', 'killed')), false);
+    await killedAndFailedBuildsLeaveNothing('app', 'killed');
   });
 
   it('boot systemd in an unprivileged container that serves an apt-installed service to the host and SSH on its port, and stop gracefully', async () => {

@@ -19,9 +19,10 @@ import { app, sys } from '../../src/index.js';
 import { debCacheDir } from '../../src/core/debian.js';
 import { STATUS } from '../../src/core/driver.js';
 import { baseDir, basesDir } from '../../src/core/paths.js';
-import { sleep, waitFor } from '../../src/core/proc.js';
+import { waitFor } from '../../src/core/proc.js';
 import { baseDiskPath } from '../../src/sys/layout.js';
-import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
+import { cli, freePort, uniqueName } from '../support/env.js';
+import { killedAndFailedBuildsLeaveNothing } from '../support/builds.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_debian_vm');
@@ -131,34 +132,7 @@ describe('Debian VM Base Images', { timeout: 1_800_000 }, () => {
   });
 
   it('leaves no base, process or mount behind when the build is killed, nor when it fails', async () => {
-    const { child: build, done } = cliAsync('dre-sys', ['base', 'build', 'debian', 'killed']);
-    const staging = await waitFor(() => readdirSync(basesDir('sys')).find((e) => e.startsWith('.staging-killed-')), 60_000, 20);
-    assert.ok(staging, 'the build started');
-    await sleep(1500);
-    build.kill('SIGKILL');
-    await done;
-    const left = () =>
-      readdirSync('/proc')
-        .filter((p) => /^\d+$/.test(p))
-        .some((p) => {
-          try {
-            return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(staging!);
-          } catch {
-            return false;
-          }
-        });
-    assert.equal(await waitFor(() => (left() ? undefined : true), 10_000, 50), true, 'mmdebstrap and its children died with the build');
-    assert.equal(readFileSync('/proc/mounts', 'utf8').includes(staging!), false, 'no mount of the build is in the host view');
-    assert.equal(existsSync(baseDir('sys', 'killed')), false);
-    // The next build removes the dead build's staging directory; a failing one leaves none of its own.
-    const bad = cli('dre-sys', ['base', 'build', 'debian', '--release', 'no-such-release', 'killed']);
-    assert.equal(bad.code, 121, bad.stderr);
-    assert.match(bad.stderr, /mmdebstrap failed/);
-    assert.deepEqual(
-      readdirSync(basesDir('sys')).filter((e) => e.startsWith('.')),
-      [],
-    );
-    assert.equal(existsSync(baseDir('sys', 'killed')), false);
+    await killedAndFailedBuildsLeaveNothing('sys', 'killed');
     assert.equal((await sys.listBases()).includes('killed'), false);
   });
 
