@@ -156,6 +156,16 @@ const commands: CommandSpec[] = [
       p.done('done');
     },
   },
+  {
+    name: 'base import',
+    args: 'NAME DISK',
+    summary:
+      "make a Base Image of a qcow2 or raw disk (file or block device; copied, never changed): ext4 on the whole disk boots with D-RE's kernel, a partitioned disk through the firmware and its own boot loader",
+    options: { '--boot HOW': 'kernel or firmware, when found out wrongly from the first sectors' },
+    run: async ([name, disk], o) => {
+      await sys.importBase(name, disk, { boot: o.boot as 'kernel' | 'firmware' | undefined });
+    },
+  },
   policyCommand(sys, 'none, restart, rollback:TAG, rollback:last-good, restart-from:CHECKPOINT'),
   ...snapshotCommands(sys, {
     snapshot: 'save a snapshot of the disk of a stopped container',

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { BUSYBOX, copyBusybox, DEFAULT_BASE, layBusyboxRoot, requireBusybox, writeText } from '../core/busybox.js';
 import { dreError } from '../core/errors.js';
@@ -7,7 +7,7 @@ import { lastLines, run, engineCause } from '../core/run.js';
 import { buildAside, moveAside } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { AGENT, GUEST_MODULES, INITRAMFS_INIT, INITTAB, POWERBUTTON, RCS } from './guest.js';
-import { baseDiskPath, baseInfoPath, baseInitrdPath, baseKernelPath } from './layout.js';
+import { baseDiskPath, baseInfoPath, baseInitrdPath, baseKernelPath, type SysRecord } from './layout.js';
 
 export { DEFAULT_BASE };
 /** Debian's metapackage for its cloud kernel: NVMe, ext4 and the 8250 console built in. */
@@ -177,6 +177,44 @@ export async function ensureDefaultBase(progress?: Progress): Promise<void> {
   await buildDefaultBase(progress);
 }
 
+/** How a Base Image boots, from its base.json (bases made before these fields: D-RE's kernel, with the agent). */
+export interface BaseBoot {
+  /**
+   * 'kernel': D-RE's kernel and initramfs beside the disk boot it directly (ext4 on the whole disk);
+   * 'firmware': the disk's own boot loader, through the firmware (SeaBIOS), as an imported cloud image.
+   */
+  boot: 'kernel' | 'firmware';
+  /** Its guests run D-RE's agent. False for an imported disk: start returns once it booted, exec asks first. */
+  agent: boolean;
+}
+
+/** The boot of Base Image `base` (base.json); DRE_ERR_BASE_NONEXISTENCE when that file cannot be read. */
+export function baseBoot(base: string): BaseBoot {
+  let info: unknown;
+  try {
+    info = JSON.parse(readFileSync(baseInfoPath(base), 'utf8'));
+  } catch (e) {
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `Base Image ${base}: its base.json cannot be read (${(e as Error).message})`, e);
+  }
+  const o = (typeof info === 'object' && info !== null ? info : {}) as Partial<Record<keyof BaseBoot, unknown>>;
+  return { boot: o.boot === 'firmware' ? 'firmware' : 'kernel', agent: o.agent !== false };
+}
+
+/** The kernel and initramfs QEMU boots for a guest of `base`; none for a base the firmware boots from its disk. */
+export function kernelFiles(base: string): { kernel?: string; initrd?: string } {
+  return baseBoot(base).boot === 'firmware' ? {} : { kernel: baseKernelPath(base), initrd: baseInitrdPath(base) };
+}
+
+/** A guest that may run no D-RE agent: a --rootfs image, or one on an imported base. */
+export function mayLackAgent(rec: SysRecord): boolean {
+  return rec.rootfs !== null || (rec.base !== null && !baseBoot(rec.base).agent);
+}
+
 export function baseExists(base: string): boolean {
-  return [baseDiskPath(base), baseKernelPath(base), baseInitrdPath(base), baseInfoPath(base)].every((p) => existsSync(p));
+  if (!existsSync(baseDiskPath(base)) || !existsSync(baseInfoPath(base))) return false;
+  try {
+    return Object.values(kernelFiles(base)).every((p) => existsSync(p));
+  } catch {
+    return false; // a base.json that cannot be read: not a usable base
+  }
 }

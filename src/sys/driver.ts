@@ -7,6 +7,7 @@ import * as lifecycle from './lifecycle.js';
 import type { SysConfig } from './lifecycle.js';
 import * as snapshots from './snapshots.js';
 import { buildDebianBase } from './debian.js';
+import { importBase } from './imports.js';
 import * as config from './settings.js';
 import { rename } from './rename.js';
 import { attachConsole } from './console.js';
@@ -29,6 +30,7 @@ export interface SysExtensions extends ReturnType<typeof supervisionOps> {
   console: typeof attachConsole;
   rebuildDefaultBase: typeof snapshots.rebuildDefaultBase;
   buildDebianBase: typeof buildDebianBase;
+  importBase: typeof importBase;
   share: typeof share;
   unshare: typeof unshare;
   leaseHolder: typeof leaseHolder;
@@ -76,6 +78,7 @@ const members = {
   removeBase: snapshots.removeBase,
   rebuildDefaultBase: snapshots.rebuildDefaultBase,
   buildDebianBase,
+  importBase,
   checkpoint: snapshots.checkpoint,
   restart: snapshots.restart,
   listCheckpoints: snapshots.listCheckpoints,
@@ -116,6 +119,7 @@ export const sysDriver = journaled('sys', members, {
   configure: ['configured', 'name', 'changes'],
   rename: ['renamed', 'name', 'to'],
   buildDebianBase: ['base-built', 'base'],
+  importBase: ['base-imported', 'base', 'source'],
 });
 
 export type SysDriver = typeof sysDriver;

@@ -13,7 +13,7 @@ import { buildAside } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { checkAccel, type Accel } from './accel.js';
 import { execInGuest, ping, type ExecResult } from './agent.js';
-import { baseExists, DEFAULT_BASE, ensureDefaultBase } from './base.js';
+import { baseExists, DEFAULT_BASE, ensureDefaultBase, mayLackAgent } from './base.js';
 import { removeCgroups, removeCgroupsSettled } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, consoleLogPath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
 import { endLeftover, launch, NO_AGENT, powerOff, removeRunFiles, threadsGone } from './qemu.js';
@@ -49,7 +49,7 @@ export const DEFAULT_MEMORY_MIB = 256;
 /** The most virtual CPUs a container may have (QEMU's q35 takes 288; a sane bound). */
 export const MAX_CPUS = 64;
 const EXEC_TIMEOUT_MS = 600_000;
-/** How long exec in a --rootfs guest waits for its agent to answer a ping before saying it has none. */
+/** How long exec in a guest that may lack the agent waits for its agent to answer a ping before saying it has none. */
 const AGENT_PING_MS = 5_000;
 
 /** Runs a state-changing operation: root, a valid name, the container's lock, the container present. */
@@ -239,8 +239,8 @@ export async function execCapture(name: string, argv: string[], timeoutMs = EXEC
   if (stdin !== undefined && !Buffer.isBuffer(stdin)) throw dreError('DRE_ERR_INVALID_ARGUMENT', `exec in ${n}: stdin must be a Buffer`);
   if (qemuPid(n) === undefined) throw dreError('DRE_ERR_CONTAINER_STOPPED', `exec in ${n}: the container is stopped; start it first`);
   if (!isLocked('sys', n)) await refuseUnless(n, 'exec in', [STATUS.RUNNING]);
-  // A --rootfs image may run no agent: asked first, or the request would wait for the whole timeout.
-  if (rec.rootfs !== null && !(await ping(agentSocketPath(n), AGENT_PING_MS))) {
+  // A --rootfs image or an imported base may run no agent: asked first, or the request would wait for the whole timeout.
+  if (mayLackAgent(rec) && !(await ping(agentSocketPath(n), AGENT_PING_MS))) {
     throw dreError('DRE_ERR_DEVICE_BUSY', `exec in ${n}: no answer from a D-RE agent in ${AGENT_PING_MS / 1000} s: ${NO_AGENT}`);
   }
   try {

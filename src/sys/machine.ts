@@ -48,8 +48,9 @@ export interface MachineSpec {
   cpus?: number;
   /** The guest grows its root file system to the disk at boot (a disk made larger than its base). */
   growRoot?: boolean;
-  kernel: string;
-  initrd: string;
+  /** D-RE's kernel and initramfs, booted directly; absent: SeaBIOS boots the disk's own loader (no kernel command line, so no dre.ip=). */
+  kernel?: string;
+  initrd?: string;
   /** The disk's path or nfs:// URL; ignored when `diskFds` is set. */
   disk: string;
   diskFormat: 'qcow2' | 'raw';
@@ -99,12 +100,15 @@ export function qemuArgs(m: MachineSpec): string[] {
     'none',
     '-sandbox',
     SANDBOX,
-    '-kernel',
-    m.kernel,
-    '-initrd',
-    m.initrd,
-    '-append',
-    [KERNEL_CMDLINE, ...(m.nic ? [m.nic.cmdline] : []), ...(m.growRoot ? ['dre.growroot=1'] : [])].join(' '),
+    ...(m.kernel === undefined
+      ? [] // the firmware boots the disk's own loader
+      : [
+          '-kernel',
+          m.kernel,
+          ...(m.initrd === undefined ? [] : ['-initrd', m.initrd]),
+          '-append',
+          [KERNEL_CMDLINE, ...(m.nic ? [m.nic.cmdline] : []), ...(m.growRoot ? ['dre.growroot=1'] : [])].join(' '),
+        ]),
     ...(m.diskFds ? DISK_FDSET : []),
     '-drive',
     `file=${m.diskFds ? '/dev/fdset/1' : m.disk},if=none,id=d0,format=${m.diskFormat},cache=writeback`,

@@ -8,21 +8,10 @@ import { lastLines } from '../core/run.js';
 import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
-import { baseExists, DEFAULT_BASE } from './base.js';
+import { baseExists, DEFAULT_BASE, kernelFiles, mayLackAgent } from './base.js';
 import { grantFiles, qemuUser } from './confine.js';
 import { enterCgroups } from './hostgroup.js';
-import {
-  agentSocketPath,
-  baseDiskPath,
-  baseInitrdPath,
-  baseKernelPath,
-  consoleLogPath,
-  consoleSocketPath,
-  pidFilePath,
-  qemuLogPath,
-  qmpSocketPath,
-  type SysRecord,
-} from './layout.js';
+import { agentSocketPath, baseDiskPath, consoleLogPath, consoleSocketPath, pidFilePath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
 import { confinedCommand, qemuArgs, type QemuUser } from './machine.js';
 import { cont, queryStatus, quit, systemPowerdown } from './qmp/commands.js';
 import { Qmp, withQmp } from './qmp/monitor.js';
@@ -52,8 +41,9 @@ export const NO_AGENT =
 interface BootFiles {
   disk: string;
   diskFormat: 'qcow2' | 'raw';
-  kernel: string;
-  initrd: string;
+  /** Absent for a base the firmware boots from its own disk. */
+  kernel?: string;
+  initrd?: string;
   /** The disk is a --rootfs image, opened by D-RE and handed to QEMU as fds (the user's file is not changed). */
   diskFds?: boolean;
   writable: string[];
@@ -64,7 +54,7 @@ interface BootFiles {
 function bootFiles(n: string, rec: SysRecord, what: string): BootFiles {
   const kernelBase = rec.base ?? DEFAULT_BASE;
   if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} is missing`);
-  const boot = { kernel: baseKernelPath(kernelBase), initrd: baseInitrdPath(kernelBase) };
+  const boot = kernelFiles(kernelBase);
   if (rec.rootfs === null) {
     // The overlay's backing file is its base's disk, read by QEMU.
     return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [baseDiskPath(kernelBase)] };
@@ -152,10 +142,11 @@ export async function endLeftover(n: string): Promise<void> {
   if (stale !== undefined) await killQemu(n, stale);
 }
 
-/** The console log's last lines, read as an untrusted file (QEMU owns the run dir). */
-function consoleTail(name: string): string {
-  return lastLines(readUntrustedFile(consoleLogPath(name), CONSOLE_TAIL_BYTES, -CONSOLE_TAIL_BYTES) ?? '', 5);
-}
+/** The console log's end as written, read as an untrusted file (QEMU owns the run dir). */
+const consoleEnd = (name: string): string => readUntrustedFile(consoleLogPath(name), CONSOLE_TAIL_BYTES, -CONSOLE_TAIL_BYTES) ?? '';
+
+/** The console log's last lines, for a message. */
+const consoleTail = (name: string): string => lastLines(consoleEnd(name), 5);
 
 const CONSOLE_TAIL_BYTES = 16_384;
 
@@ -189,7 +180,11 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       nic = await prepareNic(revert, n, rec, what);
       // QEMU inherits the disk's fds as 3 and 4 (when a --rootfs image), then the tap's.
       if (nic) fds.push(nic.fd);
-      grantFiles(user, { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable] }, `${what} ${n}`);
+      grantFiles(
+        user,
+        { runDir, writable: files.writable, readable: [files.kernel, files.initrd, ...files.readable].filter((f) => f !== undefined) },
+        `${what} ${n}`,
+      );
       const args = qemuArgs({
         name: n,
         accel,
@@ -222,7 +217,7 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
       const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
       await cont(qmp);
-      const ready = await readiness(n, pid, shutdown, rec.rootfs !== null);
+      const ready = await readiness(n, pid, shutdown, mayLackAgent(rec));
       if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
       if (ready === 'booted') process.stderr.write(`D-RE notice: ${what} ${n}: the guest booted, but ${NO_AGENT}\n`);
     } catch (e) {
@@ -321,7 +316,7 @@ async function answeringQmp(n: string): Promise<Qmp | undefined> {
 
 /**
  * Pings the guest agent until it answers ('agent'); false when QEMU shuts down or dies, or the time
- * is up. With `agentless` (a --rootfs image), a guest that booted without an agent is 'booted': no
+ * is up. With `agentless` (a --rootfs image, an imported base), a guest that booted without an agent is 'booted': no
  * answer AFTER_PROMPT_MS after a login prompt on its console, or AGENTLESS_BOOT_MS after it began.
  */
 async function readiness(n: string, pid: number, shutdown: Promise<unknown>, agentless: boolean): Promise<'agent' | 'booted' | false> {
@@ -333,7 +328,8 @@ async function readiness(n: string, pid: number, shutdown: Promise<unknown>, age
   while (Date.now() < end && !down && isAlive(pid)) {
     if (await ping(agentSocketPath(n), 2_000)) return 'agent';
     if (agentless) {
-      prompted ??= BOOTED_MARKER.test(consoleTail(n)) ? Date.now() : undefined;
+      // Untrimmed: a prompt ends in the space after its colon.
+      prompted ??= BOOTED_MARKER.test(consoleEnd(n)) ? Date.now() : undefined;
       const booted = prompted !== undefined ? Date.now() - prompted > AFTER_PROMPT_MS : Date.now() - begun > AGENTLESS_BOOT_MS;
       if (booted && !down && isAlive(pid)) return 'booted';
     }
