@@ -1,5 +1,5 @@
 /**
- * Debian VMs: the Debian VM base build with a warm package cache (the machine's shared .deb cache,
+ * Debian VMs: the Debian VM base build with a cold package cache (an empty one of its own, once) and a warm one (the machine's shared .deb cache,
  * filled by a first build if it was empty) against raw mmdebstrap of the same plan with the same
  * cache; start-to-ready of a Debian VM (D-RE's start until the guest agent, ordered after systemd's
  * multi-user.target, answers) against raw QEMU booting the same image with the same command line
@@ -35,6 +35,13 @@ export async function bench(): Promise<void> {
   const raw = new RawGuest(join(tmp, 'raw'), 'debian', CPUS);
   console.log(`accelerator: ${accel}; ${BUILD_ROUNDS} warm builds, ${ROUNDS} boots each; ${CPUS} vCPUs, 256 MiB guests, no NIC`);
   try {
+    // Cold: an empty cache of its own, once (the whole package set downloaded, the kernel included).
+    const warmCache = process.env.DRE_CACHE_DIR;
+    process.env.DRE_CACHE_DIR = join(tmp, 'cold-cache');
+    add('build cold', await timeIt(() => sys.buildDebianBase('cold', {})));
+    await sys.removeBase('cold');
+    if (warmCache === undefined) delete process.env.DRE_CACHE_DIR;
+    else process.env.DRE_CACHE_DIR = warmCache;
     add('first build', await timeIt(() => sys.buildDebianBase('debian', {}))); // fills the machine's cache if it was empty
     const plan = sysDebianBuildPlan({});
     for (let i = 0; i < BUILD_ROUNDS; i++) {
@@ -54,6 +61,7 @@ export async function bench(): Promise<void> {
       rmSync(out, { recursive: true, force: true });
     }
 
+    report('Debian VM base build, cold cache', times['build cold'], undefined);
     report('Debian VM base, first build', times['first build'], undefined);
     report('Debian VM base build, warm cache', times['build warm'], times['raw build warm']);
 
