@@ -18,13 +18,14 @@ import {
   exportTarget,
   importSource,
   listOf,
-  membersCheck,
+  manifestFields,
   mustRun,
   peekName,
   readManifest,
   unpackArchive,
   verifyMembers,
   writeArchive,
+  type ExportOptions,
   type Members,
 } from '../core/archive.js';
 import { STATUS } from '../core/driver.js';
@@ -34,7 +35,7 @@ import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { makeOwnedDir } from '../core/access.js';
 import { baseDir, basesDir, containerDir, containersDir, stagingPath } from '../core/paths.js';
-import { appRecordCheck, baseRecordCheck, int, shape, snapshotRecordCheck, str, strings, bool } from '../core/records.js';
+import { appRecordCheck, baseRecordCheck, shape, snapshotRecordCheck, str, strings, bool } from '../core/records.js';
 import { lastLines, run } from '../core/run.js';
 import { withRevertAsync, type AsyncRevert } from '../core/revert.js';
 import { buildAside, withScratch } from '../core/staging.js';
@@ -78,15 +79,12 @@ const LAYER_ID = /^[0-9a-z]{1,16}$/;
 const MEMBER_PATH = /^(container\/(upper|layers\/[0-9a-z]{1,16})|bases\/[^/]+\/[^/]+)\.tar$/;
 
 const manifestCheck = shape({
-  format: (v) => (v === EXPORT_FORMAT ? undefined : `"${EXPORT_FORMAT}"`),
-  version: int(EXPORT_VERSION, EXPORT_VERSION),
-  created: str,
+  ...manifestFields(EXPORT_FORMAT, EXPORT_VERSION),
   privileged: bool,
   record: appRecordCheck,
   snapshots: listOf(snapshotRecordCheck),
   bases: listOf(shape({ name: str, layers: strings, record: (v) => (v === null ? undefined : baseRecordCheck(v)) })),
   builtInBase: (v) => (v === null || typeof v === 'string' ? undefined : 'a string or null'),
-  members: membersCheck,
 });
 
 /** The command that runs tar as the container's root would (inside its id map), or as host root for a privileged container. */
@@ -156,11 +154,6 @@ function baseChain(rec: AppRecord): { bases: ExportedBase[]; builtIn: string | n
     b = r?.parent ?? null;
   }
   return { bases, builtIn: null };
-}
-
-export interface ExportOptions {
-  /** zstd-compress the file; default: when its name ends in .zst or .tzst. */
-  compress?: boolean;
 }
 
 /** Writes the stopped container `name` with its snapshots and Base Images into `file` (replaced whole, or not at all). */

@@ -26,6 +26,14 @@ export const listOf =
   (v) =>
     Array.isArray(v) ? v.map(c).find(Boolean) : 'a list';
 
+/** The checks of a manifest's own fields: its format and version (exactly these), when it was made, and its members. */
+export const manifestFields = (format: string, version: number): Record<string, Check> => ({
+  format: (v) => (v === format ? undefined : `"${format}"`),
+  version: int(version, version),
+  created: str,
+  members: membersCheck,
+});
+
 /** The manifest's `members` field. */
 export const membersCheck: Check = (v) =>
   typeof v === 'object' && v !== null
@@ -38,6 +46,12 @@ export const membersCheck: Check = (v) =>
 export async function mustRun(what: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<void> {
   const r = await run(cmd, args, { timeoutMs: ARCHIVE_TIMEOUT_MS, ...opts });
   if (r.code !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${cmd} failed: ${lastLines(r.stderr)}`, r);
+}
+
+/** How an export writes its file. */
+export interface ExportOptions {
+  /** zstd-compress the file; default: when its name ends in .zst or .tzst. */
+  compress?: boolean;
 }
 
 /** The file an export writes: its absolute path (its directory must exist) and whether it is zstd-compressed (asked, or named .zst/.tzst). */
