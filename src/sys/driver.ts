@@ -16,6 +16,7 @@ import * as state from './state.js';
 import { nfsConfig, setNfsConfig } from './lease.js';
 import { breakLease, leaseHolder, share, unshare } from './share.js';
 import { migrateToMember } from './member-migration.js';
+import { exportContainer, importContainer } from './archive.js';
 
 /**
  * What the QEMU driver offers beside the Driver interface (as Incus's VM beside its Instance), each
@@ -40,6 +41,8 @@ export interface SysExtensions extends ReturnType<typeof supervisionOps> {
   migrate: typeof migrate;
   migrateTo: typeof migrateToMember;
   immigrate: typeof immigrate;
+  exportContainer: typeof exportContainer;
+  importContainer: typeof importContainer;
 }
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
@@ -102,6 +105,8 @@ const members = {
   migrate,
   migrateTo: migrateToMember,
   immigrate,
+  exportContainer,
+  importContainer,
   ...supervisionOps('sys', state.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<SysConfig> & SysExtensions;
 
@@ -116,6 +121,7 @@ export const sysDriver = journaled('sys', members, {
   configure: ['configured', 'name', 'changes'],
   rename: ['renamed', 'name', 'to'],
   buildDebianBase: ['base-built', 'base'],
+  exportContainer: ['exported', 'name', 'file'],
 });
 
 export type SysDriver = typeof sysDriver;

@@ -13,6 +13,8 @@ export interface ImageSnapshot {
 
 /** The fields of `qemu-img info --output=json` that D-RE reads. */
 export interface ImageInfo {
+  /** The image's format as qemu-img probed it (qcow2 for every disk D-RE makes). */
+  format?: string;
   'backing-filename'?: string;
   'full-backing-filename'?: string;
   'format-specific'?: { data?: { 'data-file'?: string } };
