@@ -207,4 +207,43 @@ describe('export and import of a system container', { timeout: 1_200_000 }, () =
       [],
     );
   });
+  it('refuses a file whose hashes agree but whose disk is not as D-RE makes it (an external data file, other snapshots)', () => {
+    const dir = join(work, 'crafted');
+    mkdirSync(dir, { recursive: true });
+    ok(['export', vm, join(work, 'good.tar')]);
+    execFileSync('tar', ['-x', '-f', join(work, 'good.tar'), '-C', dir]);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const disk = join(dir, 'container/disk.qcow2');
+    const craft = (name: string, change: () => void) => {
+      change();
+      const members = manifest.members as Record<string, { size: number; sha256: string }>;
+      const buf = readFileSync(disk);
+      members['container/disk.qcow2'] = { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
+      const f = join(work, `${name}.tar`);
+      execFileSync('tar', ['-c', '-f', f, '-C', dir, 'manifest.json', ...Object.keys(members)]);
+      return f;
+    };
+    const was = readdirSync(join(other.DRE_ROOT, 'sys/containers'));
+    // The manifest names a checkpoint the disk does not hold.
+    const extraTag = craft('extra-tag', () => manifest.checkpoints.push('c9'));
+    // A disk whose header reads its blocks from a host file.
+    const secret = join(work, 'host-file.raw');
+    const dataFile = craft('data-file', () => {
+      rmSync(disk);
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${secret},data_file_raw=on`, disk, '1M']); // qemu-img makes the data file: a scratch one
+      manifest.snapshots = [];
+      manifest.checkpoints = [];
+    });
+    for (const [f, why] of [
+      [extraTag, /the manifest says/],
+      [dataFile, new RegExp(`data file ${secret}`)],
+    ] as const) {
+      const r = cli('dre-sys', ['import', f, 'crafted'], { env: other });
+      assert.equal(r.code, 101, r.stderr);
+      assert.match(r.stderr, /DRE_ERR_INVALID_ARGUMENT/);
+      assert.match(r.stderr, why);
+    }
+    assert.deepEqual(readdirSync(join(other.DRE_ROOT, 'sys/containers')), was);
+  });
 });
