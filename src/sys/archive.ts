@@ -28,7 +28,7 @@ import { buildAside, withScratch } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
 import { baseExists, DEFAULT_BASE } from './base.js';
 import { removeCgroups } from './hostgroup.js';
-import { imageInfo, requireOwnBacking, type ImageInfo } from './image.js';
+import { imageInfo, readQcow2Header, requireOwnBacking, type ImageInfo } from './image.js';
 import { baseDiskPath, CHECKPOINT_PREFIX, localDiskPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
 import { isShared } from './lease.js';
 import { changing } from './lifecycle.js';
@@ -137,6 +137,13 @@ function verify(scratch: string, what: string): Manifest {
 /** The unpacked disks are qcow2 as D-RE makes them: the base's stands alone, the container's holds the snapshots the manifest names. */
 async function verifyDisks(m: Manifest, scratch: string, what: string): Promise<void> {
   const damaged = (why: string) => archive.damagedArchive(what, why);
+  // Read by D-RE first: qemu-img info as root would open a data file the header names (any host path).
+  for (const member of [baseMember(m.base.name, 'disk.qcow2'), CONTAINER_DISK]) {
+    const head = readQcow2Header(join(scratch, member));
+    if (!head) throw damaged(`${member} is not a qcow2 image`);
+    if (head.externalData) throw damaged(`${member} keeps its data in an external data file, which D-RE never makes`);
+    if (head.backing && member !== CONTAINER_DISK) throw damaged(`${member} names a backing file; a base's disk stands alone`);
+  }
   const baseInfo = await imageInfo(join(scratch, baseMember(m.base.name, 'disk.qcow2')), what, 'DRE_ERR_INVALID_ARGUMENT');
   const info = await imageInfo(join(scratch, CONTAINER_DISK), what, 'DRE_ERR_INVALID_ARGUMENT');
   if (baseInfo.format !== 'qcow2' || info.format !== 'qcow2') throw damaged('a disk in it is not a qcow2 image');
