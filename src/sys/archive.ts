@@ -77,6 +77,18 @@ const tagsOf = (info: ImageInfo) => ({
   checkpoints: filterTags(info.snapshots ?? [], CHECKPOINT_PREFIX),
 });
 
+/**
+ * What is wrong with the qcow2 at `path` by its own header (read by D-RE: no qemu-img opens what an
+ * untrusted header names): not qcow2, an external data file, or a backing file where `mayBack` is false.
+ */
+function qcow2Problem(path: string, mayBack: boolean): string | undefined {
+  const head = readQcow2Header(path);
+  if (!head) return 'is not a qcow2 image';
+  if (head.externalData) return 'keeps its data in an external data file, which D-RE never makes';
+  if (head.backing && !mayBack) return "names a backing file; a base's disk stands alone";
+  return undefined;
+}
+
 /** Writes the stopped container `name` with its snapshots, checkpoints and Base Image into `file` (replaced whole, or not at all). */
 export async function exportContainer(name: string, file: string, opts: ExportOptions = {}): Promise<void> {
   const { out, zstd } = archive.exportTarget(file, opts?.compress);
@@ -89,6 +101,13 @@ export async function exportContainer(name: string, file: string, opts: ExportOp
     const base = rec.base;
     if (!baseExists(base)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: its Base Image ${base} is missing`);
     // Root reads the disk and the base: their headers must be as D-RE made them (image.ts).
+    for (const [disk, mayBack] of [
+      [localDiskPath(n), true],
+      [baseDiskPath(base), false],
+    ] as const) {
+      const wrong = qcow2Problem(disk, mayBack);
+      if (wrong) throw dreError('DRE_ERR_CONTAINER_UNKNOWN_STATUS', `${what}: ${disk} ${wrong} (written by its QEMU?); refused`);
+    }
     const info = await imageInfo(localDiskPath(n), what, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
     requireOwnBacking(info, baseDiskPath(base), what, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
     requireOwnBacking(await imageInfo(baseDiskPath(base), what, 'DRE_ERR_BASE_NONEXISTENCE'), undefined, `${what}: base ${base}`, 'DRE_ERR_BASE_NONEXISTENCE');
@@ -139,10 +158,8 @@ async function verifyDisks(m: Manifest, scratch: string, what: string): Promise<
   const damaged = (why: string) => archive.damagedArchive(what, why);
   // Read by D-RE first: qemu-img info as root would open a data file the header names (any host path).
   for (const member of [baseMember(m.base.name, 'disk.qcow2'), CONTAINER_DISK]) {
-    const head = readQcow2Header(join(scratch, member));
-    if (!head) throw damaged(`${member} is not a qcow2 image`);
-    if (head.externalData) throw damaged(`${member} keeps its data in an external data file, which D-RE never makes`);
-    if (head.backing && member !== CONTAINER_DISK) throw damaged(`${member} names a backing file; a base's disk stands alone`);
+    const wrong = qcow2Problem(join(scratch, member), member === CONTAINER_DISK);
+    if (wrong) throw damaged(`${member} ${wrong}`);
   }
   const baseInfo = await imageInfo(join(scratch, baseMember(m.base.name, 'disk.qcow2')), what, 'DRE_ERR_INVALID_ARGUMENT');
   const info = await imageInfo(join(scratch, CONTAINER_DISK), what, 'DRE_ERR_INVALID_ARGUMENT');

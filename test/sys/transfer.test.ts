@@ -247,4 +247,25 @@ describe('export and import of a system container', { timeout: 1_200_000 }, () =
     }
     assert.deepEqual(readdirSync(join(other.DRE_ROOT, 'sys/containers')), was);
   });
+  it('refuses to export a disk whose header was changed to name an external data file, writing nothing', async () => {
+    const n = uniqueName('vmexptamper');
+    try {
+      await sys.create(n, { network: false });
+      const disk = join(process.env.DRE_ROOT!, 'sys/containers', n, 'disk.qcow2');
+      rmSync(disk);
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${join(work, 'tamper.raw')},data_file_raw=on`, disk, '1M']);
+      const out = join(work, 'tampered.tar');
+      await assert.rejects(sys.exportContainer(n, out), (e: Error & { errName?: string }) => {
+        assert.equal(e.errName, 'DRE_ERR_CONTAINER_UNKNOWN_STATUS');
+        assert.match(e.message, /external data file/);
+        return true;
+      });
+      assert.deepEqual(
+        readdirSync(work).filter((f) => f.startsWith('tampered')),
+        [],
+      );
+    } finally {
+      await removeGuest(n);
+    }
+  });
 });
