@@ -1,5 +1,5 @@
 /** Shared benchmark helpers: interleaved timing of our call against the raw engine, medians and ratios. */
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
@@ -46,4 +46,11 @@ export function benchRoot(): string {
   process.env.DRE_ROOT = join(tmp, 'root');
   process.env.DRE_RUNDIR = join(tmp, 'run');
   return tmp;
+}
+
+/** Ends what a bench left under its root (processes, mounts, network) and removes it. */
+export async function removeBenchRoot(tmp: string): Promise<void> {
+  const { sweep } = await import('../test/support/sweep.js');
+  sweep(tmp);
+  rmSync(tmp, { recursive: true, force: true });
 }

@@ -10,20 +10,35 @@
  * and renamed into place, bases it made are removed again, its address is released.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ARCHIVE_TIMEOUT_MS,
+  damagedArchive,
+  exportTarget,
+  importSource,
+  listOf,
+  manifestFields,
+  mustRun,
+  peekName,
+  readManifest,
+  unpackArchive,
+  verifyMembers,
+  writeArchive,
+  type ExportOptions,
+  type Members,
+} from '../core/archive.js';
 import { STATUS } from '../core/driver.js';
-import { dreError, isDreError } from '../core/errors.js';
+import { dreError } from '../core/errors.js';
 import { record } from '../core/journal.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { makeOwnedDir } from '../core/access.js';
 import { baseDir, basesDir, containerDir, containersDir, stagingPath } from '../core/paths.js';
-import { requireRoot } from '../core/privilege.js';
-import { appRecordCheck, baseRecordCheck, int, shape, snapshotRecordCheck, str, strings, bool, type Check } from '../core/records.js';
-import { engineCause, lastLines, run, type RunOptions } from '../core/run.js';
+import { appRecordCheck, baseRecordCheck, shape, snapshotRecordCheck, str, strings, bool } from '../core/records.js';
+import { lastLines, run } from '../core/run.js';
 import { withRevertAsync, type AsyncRevert } from '../core/revert.js';
-import { buildAside, replaceFile, withScratch } from '../core/staging.js';
+import { buildAside, withScratch } from '../core/staging.js';
 import { writeFileAtomic, writeJsonAtomic } from '../core/store.js';
 import { baseExists, BUILT_IN_BASES, ensureBuiltInBase, readBaseRecord, withBaseLock, type BaseRecord } from './base.js';
 import { layerDir, upperDir, type AppRecord } from './layout.js';
@@ -36,7 +51,6 @@ import { allowTraversal, confineDir, rootIdRange, type IdRange } from './userns.
 
 export const EXPORT_FORMAT = 'dre-app-export';
 export const EXPORT_VERSION = 1;
-const TIMEOUT_MS = 60 * 60_000;
 
 /** One base of the container's chain as the file carries it, topmost first in `Manifest.bases`. */
 interface ExportedBase {
@@ -58,31 +72,19 @@ export interface Manifest {
   /** The built-in base at the bottom of the chain (the target builds its own), or null. */
   builtInBase: string | null;
   /** Every other member of the file: its path, size and sha256. */
-  members: Record<string, { size: number; sha256: string }>;
+  members: Members;
 }
 
 const LAYER_ID = /^[0-9a-z]{1,16}$/;
 const MEMBER_PATH = /^(container\/(upper|layers\/[0-9a-z]{1,16})|bases\/[^/]+\/[^/]+)\.tar$/;
 
-const listOf =
-  (c: Check): Check =>
-  (v) =>
-    Array.isArray(v) ? v.map(c).find(Boolean) : 'a list';
 const manifestCheck = shape({
-  format: (v) => (v === EXPORT_FORMAT ? undefined : `"${EXPORT_FORMAT}"`),
-  version: int(EXPORT_VERSION, EXPORT_VERSION),
-  created: str,
+  ...manifestFields(EXPORT_FORMAT, EXPORT_VERSION),
   privileged: bool,
   record: appRecordCheck,
   snapshots: listOf(snapshotRecordCheck),
   bases: listOf(shape({ name: str, layers: strings, record: (v) => (v === null ? undefined : baseRecordCheck(v)) })),
   builtInBase: (v) => (v === null || typeof v === 'string' ? undefined : 'a string or null'),
-  members: (v) =>
-    typeof v === 'object' && v !== null
-      ? Object.values(v)
-          .map(shape({ size: int(0, Number.MAX_SAFE_INTEGER), sha256: str }))
-          .find(Boolean)
-      : 'an object',
 });
 
 /** The command that runs tar as the container's root would (inside its id map), or as host root for a privileged container. */
@@ -91,11 +93,6 @@ function tarArgv(range: IdRange | null, args: string[]): [string, string[]] {
   const tar = ['tar', '--numeric-owner', '--xattrs', '--xattrs-include=*', '--xattrs-exclude=system.posix_acl_*', ...args];
   if (!range) return [tar[0], tar.slice(1)];
   return ['lxc-usernsexec', ['-m', `u:0:${range.uid}:${range.count}`, '-m', `g:0:${range.gid}:${range.count}`, '--', ...tar]];
-}
-
-async function must(what: string, cmd: string, args: string[], opts: RunOptions = {}): Promise<void> {
-  const r = await run(cmd, args, { timeoutMs: TIMEOUT_MS, ...opts });
-  if (r.code !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: ${cmd} failed: ${lastLines(r.stderr)}`, r);
 }
 
 /** Tars the layer `dir` (ids as seen inside) into `out`, hashing as it streams; resolves to its size and sha256. */
@@ -117,7 +114,7 @@ async function tarLayer(dir: string, out: string | null, range: IdRange | null, 
       '.',
     ]);
     const r = await run(cmd, args, {
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs: ARCHIVE_TIMEOUT_MS,
       inheritFds: [lock.fd],
       onStdout: (b) => {
         hash.update(b);
@@ -138,7 +135,7 @@ async function untarLayer(file: string, dir: string, range: IdRange | null, what
   const fd = openSync(file, 'r');
   try {
     const [cmd, args] = tarArgv(range, ['-x', '-f', '-', '-C', dir]);
-    await must(`${what}: unpack ${file}`, cmd, args, { stdinFd: fd });
+    await mustRun(`${what}: unpack ${file}`, cmd, args, { stdinFd: fd });
   } finally {
     closeSync(fd);
   }
@@ -159,23 +156,9 @@ function baseChain(rec: AppRecord): { bases: ExportedBase[]; builtIn: string | n
   return { bases, builtIn: null };
 }
 
-export interface ExportOptions {
-  /** zstd-compress the file; default: when its name ends in .zst or .tzst. */
-  compress?: boolean;
-}
-
 /** Writes the stopped container `name` with its snapshots and Base Images into `file` (replaced whole, or not at all). */
 export async function exportContainer(name: string, file: string, opts: ExportOptions = {}): Promise<void> {
-  if (typeof file !== 'string' || file === '') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'export: no file given');
-  const out = resolve(file);
-  let dirOk = false;
-  try {
-    dirOk = statSync(dirname(out)).isDirectory();
-  } catch {
-    /* missing */
-  }
-  if (!dirOk) throw dreError('DRE_ERR_INVALID_ARGUMENT', `export: ${dirname(out)} is not a directory`);
-  const zstd = opts?.compress ?? /\.t?zst$/.test(out);
+  const { out, zstd } = exportTarget(file, opts?.compress);
   await changing('export', name, async (n, rec, lock) => {
     const what = `export ${n}`;
     refuseUnless(n, what, [STATUS.STOP]);
@@ -206,53 +189,15 @@ export async function exportContainer(name: string, file: string, opts: ExportOp
         members,
       };
       writeJsonAtomic(join(staging, 'manifest.json'), manifest);
-      // The manifest first: an import reads it before the layers.
-      await replaceFile(out, (tmp) =>
-        must(what, 'tar', ['-c', ...(zstd ? ['--zstd'] : []), '-f', tmp, '-C', staging, 'manifest.json', ...Object.keys(members)], { inheritFds: [lock.fd] }),
-      );
+      await writeArchive(what, out, staging, Object.keys(members), { zstd, lock });
     });
   });
 }
 
-/** Every regular file below `dir`, as paths relative to it; anything else (a link, a device) is a damaged file. */
-function memberFiles(dir: string, what: string): string[] {
-  const files: string[] = [];
-  const walk = (d: string) => {
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      const st = lstatSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) files.push(relative(dir, p));
-      else throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file holds ${relative(dir, p)}, which is not a regular file; it is not a D-RE export`);
-    }
-  };
-  walk(dir);
-  return files.sort();
-}
-
-function sha256File(path: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(path, 'r');
-  try {
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0;) hash.update(buf.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
 /** Checks the manifest's shape and names, and every member against it: present, the same size and sha256, nothing more. */
 function verify(scratch: string, what: string): Manifest {
-  const damaged = (why: string) => dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file is damaged or not a D-RE export: ${why}`);
-  let m: Manifest;
-  try {
-    m = JSON.parse(readFileSync(join(scratch, 'manifest.json'), 'utf8')) as Manifest;
-  } catch (e) {
-    throw damaged(`its manifest.json cannot be read (${(e as Error).message})`);
-  }
-  const wrong = manifestCheck(m);
-  if (wrong) throw damaged(`manifest.json: ${wrong}`);
+  const damaged = (why: string) => damagedArchive(what, why);
+  const m = readManifest<Manifest>(scratch, manifestCheck, what);
   for (const b of m.bases) {
     checkName(b.name, 'base name in the file');
     if (!b.layers.every((l) => /^[A-Za-z0-9._-]+$/.test(l) && l !== '.' && l !== '..')) throw damaged(`base ${b.name} names a bad layer`);
@@ -263,17 +208,8 @@ function verify(scratch: string, what: string): Manifest {
     if (!s.layers.every((l) => LAYER_ID.test(l))) throw damaged(`snapshot ${s.tag} names a bad layer`);
   }
   if (!(m.record.layers ?? []).every((l) => LAYER_ID.test(l))) throw damaged('the record names a bad layer');
-  const files = memberFiles(scratch, what).filter((f) => f !== 'manifest.json');
-  const listed = Object.keys(m.members).sort();
-  for (const p of listed) if (!MEMBER_PATH.test(p)) throw damaged(`member ${p} is not a layer`);
-  const extra = files.filter((f) => !(f in m.members));
-  if (extra.length > 0) throw damaged(`it holds ${extra[0]}, which the manifest does not list`);
-  for (const p of listed) {
-    if (!files.includes(p)) throw damaged(`member ${p} is missing (a truncated file?)`);
-    const size = lstatSync(join(scratch, p)).size;
-    if (size !== m.members[p].size) throw damaged(`member ${p} has ${size} bytes, the manifest says ${m.members[p].size}`);
-    if (sha256File(join(scratch, p)) !== m.members[p].sha256) throw damaged(`member ${p} does not match its sha256`);
-  }
+  for (const p of Object.keys(m.members)) if (!MEMBER_PATH.test(p)) throw damaged(`member ${p} is not a layer`);
+  verifyMembers(scratch, m.members, what);
   const need = (p: string) => {
     if (!(p in m.members)) throw damaged(`the manifest lists no member ${p}`);
   };
@@ -320,37 +256,13 @@ async function importBases(m: Manifest, scratch: string, range: IdRange | null, 
   }
 }
 
-/** Reads the manifest alone (the first member) to learn the container's name before taking its lock. */
-async function peekName(file: string, what: string): Promise<string> {
-  const r = await run('tar', ['-x', '-O', '--occurrence=1', '-f', file, 'manifest.json'], { timeoutMs: TIMEOUT_MS });
-  try {
-    if (r.code === 0) return checkName(JSON.parse(r.stdout).record?.name, 'container name in the file');
-  } catch (e) {
-    if (isDreError(e)) throw e;
-  }
-  throw dreError(
-    'DRE_ERR_INVALID_ARGUMENT',
-    `${what}: the file is damaged or not a D-RE export: ${lastLines(r.stderr) || 'its manifest.json cannot be read'}`,
-    engineCause('tar', r),
-  );
-}
-
 /**
  * Makes a container from an exported `file`, named `newName` or as it was exported; every member is
  * checked against the manifest first. DRE_ERR_INVALID_ARGUMENT for a damaged or truncated file,
  * DRE_ERR_CONTAINER_EXISTENCE for a taken name; nothing is left behind on failure. Resolves to the name.
  */
 export async function importContainer(file: string, newName?: string): Promise<string> {
-  if (typeof file !== 'string' || file === '') throw dreError('DRE_ERR_INVALID_ARGUMENT', 'import: no file given');
-  const src = resolve(file);
-  requireRoot(`import ${src}`);
-  let st;
-  try {
-    st = lstatSync(src);
-  } catch {
-    throw dreError('DRE_ERR_INVALID_ARGUMENT', `import: ${src} does not exist`);
-  }
-  if (!st.isFile()) throw dreError('DRE_ERR_INVALID_ARGUMENT', `import: ${src} is not a regular file`);
+  const src = importSource(file);
   const what0 = `import ${src}`;
   const n = newName === undefined || newName === null ? await peekName(src, what0) : checkName(newName, 'container name');
   const what = `import ${n} from ${src}`;
@@ -359,8 +271,7 @@ export async function importContainer(file: string, newName?: string): Promise<s
     mkdirSync(containersDir('app'), { recursive: true, mode: 0o711 });
     await withScratch(stagingPath(containersDir('app'), `import-${n}`), (scratch) =>
       withRevertAsync(async (revert) => {
-        const r = await run('tar', ['-x', '--no-same-owner', '-f', src, '-C', scratch], { timeoutMs: TIMEOUT_MS, inheritFds: [lock.fd] });
-        if (r.code !== 0) throw dreError('DRE_ERR_INVALID_ARGUMENT', `${what}: the file is damaged, truncated or not a D-RE export: ${lastLines(r.stderr)}`, r);
+        await unpackArchive(what, src, scratch, lock);
         const m = verify(scratch, what);
         const range = m.privileged ? null : rootIdRange();
         if (range) allowTraversal();

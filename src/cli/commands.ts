@@ -591,3 +591,30 @@ export const renameCommand = (d: Lazy<{ rename(name: string, to: string): Promis
   summary,
   run: async ([n, to]) => d.rename(n, to),
 });
+
+/** What `export` and `import` call, the same for both kinds. */
+interface ArchiveOps {
+  exportContainer(name: string, file: string, opts?: { compress?: boolean }): Promise<void>;
+  importContainer(file: string, newName?: string): Promise<string>;
+}
+
+/** `export NAME FILE` and `import FILE [NEWNAME]`; `holds` says what the file carries besides the container. */
+export const archiveCommands = (d: Lazy<ArchiveOps>, holds: string): CommandSpec[] => [
+  {
+    name: 'export',
+    args: 'NAME FILE',
+    summary: `write a stopped container, ${holds} into one file (docs/export-format.md)`,
+    options: { '--zstd': 'compress with zstd (also for a .zst or .tzst FILE)' },
+    run: async ([n, file], o) => {
+      await d.exportContainer(n, file, { compress: o.zstd ? true : undefined });
+    },
+  },
+  {
+    name: 'import',
+    args: 'FILE [NEWNAME]',
+    summary: 'make a container from an exported file (every member checked against its sha256 first), under its own name or NEWNAME',
+    run: async ([file, name]) => {
+      process.stdout.write(`${await d.importContainer(file, name)}\n`);
+    },
+  },
+];

@@ -3,6 +3,7 @@ import { statusName } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import type { Accel } from '../sys/accel.js';
 import {
+  archiveCommands,
   cgroupCommands,
   configCommands,
   renameCommand,
@@ -130,6 +131,7 @@ const commands: CommandSpec[] = [
     summary: 'copy file SRC of the running guest to host path DST (through its agent), with its mode',
     run: async ([n, src, dst]) => sys.pull(n, src, dst),
   },
+  ...archiveCommands(sys, 'its snapshots, its checkpoints and its Base Image'),
   one('NAME', "attach the terminal to the guest's serial console (Ctrl-] detaches)", 'console', sys.console),
   logsCommand(sys),
   {

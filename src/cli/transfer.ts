@@ -1,6 +1,6 @@
 /** `dre-app` commands that bring systems and files in and out: Base Image builds and imports, push/pull, export/import. */
 import { dreError } from '../core/errors.js';
-import { lazy } from './commands.js';
+import { archiveCommands, lazy } from './commands.js';
 import { intArg } from './common.js';
 import type { CommandSpec } from './framework.js';
 
@@ -55,21 +55,5 @@ export const transferCommands: CommandSpec[] = [
       await app.pull(n, src, dst);
     },
   },
-  {
-    name: 'export',
-    args: 'NAME FILE',
-    summary: 'write a stopped container, its snapshots and its Base Images into one file (docs/export-format.md)',
-    options: { '--zstd': 'compress with zstd (also for a .zst or .tzst FILE)' },
-    run: async ([n, file], o) => {
-      await app.exportContainer(n, file, { compress: o.zstd ? true : undefined });
-    },
-  },
-  {
-    name: 'import',
-    args: 'FILE [NEWNAME]',
-    summary: 'make a container from an exported file (every member checked against its sha256 first), under its own name or NEWNAME',
-    run: async ([file, name]) => {
-      process.stdout.write(`${await app.importContainer(file, name)}\n`);
-    },
-  },
+  ...archiveCommands(app, 'its snapshots and its Base Images'),
 ];

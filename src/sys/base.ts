@@ -188,17 +188,20 @@ export interface BaseBoot {
   agent: boolean;
 }
 
-/** The boot of Base Image `base` (base.json); DRE_ERR_BASE_NONEXISTENCE when that file cannot be read. */
-export function baseBoot(base: string): BaseBoot {
+/** The boot a base.json at `path` describes; DRE_ERR_BASE_NONEXISTENCE when it cannot be read. */
+export function readBaseBoot(path: string, what: string): BaseBoot {
   let info: unknown;
   try {
-    info = JSON.parse(readFileSync(baseInfoPath(base), 'utf8'));
+    info = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `Base Image ${base}: its base.json cannot be read (${(e as Error).message})`, e);
+    throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what}: its base.json cannot be read (${(e as Error).message})`, e);
   }
   const o = (typeof info === 'object' && info !== null ? info : {}) as Partial<Record<keyof BaseBoot, unknown>>;
   return { boot: o.boot === 'firmware' ? 'firmware' : 'kernel', agent: o.agent !== false };
 }
+
+/** The boot of Base Image `base` (its base.json). */
+export const baseBoot = (base: string): BaseBoot => readBaseBoot(baseInfoPath(base), `Base Image ${base}`);
 
 /** The kernel and initramfs QEMU boots for a guest of `base`; none for a base the firmware boots from its disk. */
 export function kernelFiles(base: string): { kernel?: string; initrd?: string } {

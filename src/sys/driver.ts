@@ -17,6 +17,7 @@ import * as state from './state.js';
 import { nfsConfig, setNfsConfig } from './lease.js';
 import { breakLease, leaseHolder, share, unshare } from './share.js';
 import { migrateToMember } from './member-migration.js';
+import { exportContainer, importContainer } from './archive.js';
 
 /**
  * What the QEMU driver offers beside the Driver interface (as Incus's VM beside its Instance), each
@@ -42,6 +43,8 @@ export interface SysExtensions extends ReturnType<typeof supervisionOps> {
   migrate: typeof migrate;
   migrateTo: typeof migrateToMember;
   immigrate: typeof immigrate;
+  exportContainer: typeof exportContainer;
+  importContainer: typeof importContainer;
 }
 
 /** The QEMU driver: the system-container side of the one Driver interface, plus what only QEMU offers. */
@@ -105,6 +108,8 @@ const members = {
   migrate,
   migrateTo: migrateToMember,
   immigrate,
+  exportContainer,
+  importContainer,
   ...supervisionOps('sys', state.requireContainer, snapshots.listSnapshots),
 } satisfies Driver<SysConfig> & SysExtensions;
 
@@ -120,6 +125,7 @@ export const sysDriver = journaled('sys', members, {
   rename: ['renamed', 'name', 'to'],
   buildDebianBase: ['base-built', 'base'],
   importBase: ['base-imported', 'base', 'source'],
+  exportContainer: ['exported', 'name', 'file'],
 });
 
 export type SysDriver = typeof sysDriver;

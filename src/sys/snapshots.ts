@@ -37,7 +37,8 @@ async function tagsOn(q: Qmp, prefix: string): Promise<string[]> {
   return filterTags(snaps, prefix);
 }
 
-function filterTags(snaps: ImageSnapshot[], prefix: string): string[] {
+/** The tags under `prefix` among a disk's internal snapshots (a checkpoint has VM state, a snapshot none). */
+export function filterTags(snaps: ImageSnapshot[], prefix: string): string[] {
   const wantState = prefix === CHECKPOINT_PREFIX;
   return snaps
     .filter((s) => s.name.startsWith(prefix) && s['vm-state-size'] > 0 === wantState)

@@ -137,6 +137,18 @@ describe('a Base Image imported from a disk', { timeout: 900_000 }, () => {
     bases.push(committed);
     assert.equal(baseJson(committed).boot, 'firmware');
     assert.ok((await sys.listBases()).includes(committed));
+    // Exported and imported with its base, which carries no kernel: it comes back as it was, and boots.
+    const file = join(tmp, 'import-mbr-export.tar');
+    await sys.exportContainer(name, file);
+    await sys.destroy(name);
+    await sys.removeBase(committed);
+    await sys.removeBase(b);
+    assert.equal(await sys.importContainer(file), name);
+    assert.deepEqual({ boot: baseJson(b).boot, agent: baseJson(b).agent }, { boot: 'firmware', agent: false });
+    assert.ok(!existsSync(join(baseDir('sys', b), 'vmlinuz')));
+    await sys.start(name);
+    assert.match(readFileSync(consoleLogPath(name), 'latin1'), /dre-mbr login: /);
+    await sys.stop(name, { timeoutMs: 0 });
   });
 
   it('refuses a missing file, another format, a backing file, a disk that boots neither way and a taken name, leaving nothing', async () => {
