@@ -8,7 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { pair, report, timeIt } from './stats.js';
+import { pair, report, timeCold, timeIt } from './stats.js';
 
 const BUILD_ROUNDS = Number(process.env.BENCH_DEBIAN_BUILDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -29,12 +29,8 @@ export async function bench(): Promise<void> {
   const rawPath = join(tmp, 'raw');
   try {
     // Cold: an empty cache of its own, once (a download of the whole package set).
-    const warmCache = process.env.DRE_CACHE_DIR;
-    process.env.DRE_CACHE_DIR = join(tmp, 'cold-cache');
-    add('build cold', await timeIt(() => app.buildDebianBase('cold', {})));
+    add('build cold', await timeCold(join(tmp, 'cold-cache'), () => app.buildDebianBase('cold', {})));
     await app.removeBase('cold');
-    if (warmCache === undefined) delete process.env.DRE_CACHE_DIR;
-    else process.env.DRE_CACHE_DIR = warmCache;
     await app.buildDebianBase('debian', {}); // fills the machine's cache if it was empty
     const plan = debianBuildPlan({});
     for (let i = 0; i < BUILD_ROUNDS; i++) {

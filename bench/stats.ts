@@ -54,3 +54,15 @@ export async function removeBenchRoot(tmp: string): Promise<void> {
   sweep(tmp);
   rmSync(tmp, { recursive: true, force: true });
 }
+
+/** Times `build` with an empty package cache of its own (`dir`, through DRE_CACHE_DIR): a cold build, everything downloaded. */
+export async function timeCold(dir: string, build: () => Promise<unknown>): Promise<number> {
+  const warm = process.env.DRE_CACHE_DIR;
+  process.env.DRE_CACHE_DIR = dir;
+  try {
+    return await timeIt(build);
+  } finally {
+    if (warm === undefined) delete process.env.DRE_CACHE_DIR;
+    else process.env.DRE_CACHE_DIR = warm;
+  }
+}

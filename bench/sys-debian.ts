@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { kvmUnavailable } from '../src/sys/accel.js';
-import { pair, report, timeIt } from './stats.js';
+import { pair, report, timeCold, timeIt } from './stats.js';
 import { RawGuest } from './sys.js';
 
 const BUILD_ROUNDS = Number(process.env.BENCH_DEBIAN_BUILDS ?? 2);
@@ -35,13 +35,9 @@ export async function bench(): Promise<void> {
   const raw = new RawGuest(join(tmp, 'raw'), 'debian', CPUS);
   console.log(`accelerator: ${accel}; ${BUILD_ROUNDS} warm builds, ${ROUNDS} boots each; ${CPUS} vCPUs, 256 MiB guests, no NIC`);
   try {
-    // Cold: an empty cache of its own, once (the whole package set downloaded, the kernel included).
-    const warmCache = process.env.DRE_CACHE_DIR;
-    process.env.DRE_CACHE_DIR = join(tmp, 'cold-cache');
-    add('build cold', await timeIt(() => sys.buildDebianBase('cold', {})));
+    // Cold: an empty cache of its own, once (a download of the whole package set).
+    add('build cold', await timeCold(join(tmp, 'cold-cache'), () => sys.buildDebianBase('cold', {})));
     await sys.removeBase('cold');
-    if (warmCache === undefined) delete process.env.DRE_CACHE_DIR;
-    else process.env.DRE_CACHE_DIR = warmCache;
     add('first build', await timeIt(() => sys.buildDebianBase('debian', {}))); // fills the machine's cache if it was empty
     const plan = sysDebianBuildPlan({});
     for (let i = 0; i < BUILD_ROUNDS; i++) {
