@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { report, timeIt } from './stats.js';
+import { sshArgs } from '../test/support/ssh.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const PORT = 42_000 + (process.pid % 1000);
@@ -37,23 +38,7 @@ export async function bench(): Promise<void> {
   const times: Record<string, number[]> = {};
   const add = (k: string, ms: number) => (times[k] ??= []).push(ms);
   const kinds = { ssh: { port: PORT, sshKey }, veth: {}, loopback: { network: false } } as const;
-  const ssh = (host: string, port: number) =>
-    spawnSync('ssh', [
-      '-i',
-      join(tmp, 'key'),
-      '-p',
-      String(port),
-      '-o',
-      'BatchMode=yes',
-      '-o',
-      'StrictHostKeyChecking=no',
-      '-o',
-      'UserKnownHostsFile=/dev/null',
-      '-o',
-      'LogLevel=ERROR',
-      `root@${host}`,
-      'true',
-    ]);
+  const ssh = (host: string, port: number) => spawnSync('ssh', sshArgs(join(tmp, 'key'), port, ['LogLevel=ERROR'], `root@${host}`, 'true'));
   try {
     for (const [k, config] of Object.entries(kinds)) await app.create(k, config);
     for (let round = 0; round < ROUNDS; round++) {

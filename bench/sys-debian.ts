@@ -8,24 +8,17 @@
  * rounds (the first boot makes SSH host keys and the machine id).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { kvmUnavailable } from '../src/sys/accel.js';
 import { pair, report, timeCold, timeIt } from './stats.js';
-import { RawGuest } from './sys.js';
+import { RawGuest, sysBenchRoot } from './sys.js';
 
 const BUILD_ROUNDS = Number(process.env.BENCH_DEBIAN_BUILDS ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CPUS = Number(process.env.BENCH_CPUS ?? 2);
 
 export async function bench(): Promise<void> {
-  const tmp = mkdtempSync('/tmp/dre-bench-sys-debian-');
-  chmodSync(tmp, 0o711);
-  const saved = { root: process.env.DRE_ROOT, run: process.env.DRE_RUNDIR, accel: process.env.DRE_SYS_ACCEL };
-  process.env.DRE_ROOT = join(tmp, 'root');
-  process.env.DRE_RUNDIR = join(tmp, 'run');
-  const accel: 'kvm' | 'tcg' = process.env.DRE_SYS_ACCEL === 'tcg' || kvmUnavailable() ? 'tcg' : 'kvm';
-  process.env.DRE_SYS_ACCEL = accel;
+  const { tmp, accel, restore } = sysBenchRoot();
   const { sysDriver: sys } = await import('../src/sys/driver.js');
   const { sysDebianBuildPlan } = await import('../src/sys/debian.js');
   const { debCacheDir, mmdebstrapArgs } = await import('../src/core/debian.js');
@@ -87,12 +80,6 @@ export async function bench(): Promise<void> {
     await raw.quit();
     await sys.stop(name, { timeoutMs: 0 }).catch(() => {});
     await sys.destroy(name).catch(() => {});
-    const { sweep } = await import('../test/support/sweep.js');
-    sweep(tmp);
-    rmSync(tmp, { recursive: true, force: true });
-    process.env.DRE_ROOT = saved.root;
-    process.env.DRE_RUNDIR = saved.run;
-    if (saved.accel === undefined) delete process.env.DRE_SYS_ACCEL;
-    else process.env.DRE_SYS_ACCEL = saved.accel;
+    await restore();
   }
 }

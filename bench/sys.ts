@@ -8,7 +8,7 @@
  * CPU share on a loaded host (a group competes as one task with everything in the root group).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from '../src/core/run.js';
 import { isAlive, sleep } from '../src/core/proc.js';
@@ -21,10 +21,30 @@ import { enterCgroups } from '../src/sys/hostgroup.js';
 import { qemuArgs } from '../src/sys/machine.js';
 import { humanMonitor } from '../src/sys/qmp/commands.js';
 import { Qmp } from '../src/sys/qmp/monitor.js';
-import { pair, report, timeIt } from './stats.js';
+import { benchRoot, pair, removeBenchRoot, report, timeIt } from './stats.js';
 
 const ROUNDS = Number(process.env.DRE_BENCH_ROUNDS || 6);
 const MEMORY_MIB = 256;
+
+/**
+ * A private root for a system-container bench (stats.ts benchRoot) and the accelerator it runs with:
+ * KVM where it works, else TCG (DRE_SYS_ACCEL=tcg asks for it). `restore` removes the root and puts
+ * DRE_ROOT, DRE_RUNDIR and DRE_SYS_ACCEL back as they were.
+ */
+export function sysBenchRoot(): { tmp: string; accel: 'kvm' | 'tcg'; restore: () => Promise<void> } {
+  const saved = { DRE_ROOT: process.env.DRE_ROOT, DRE_RUNDIR: process.env.DRE_RUNDIR, DRE_SYS_ACCEL: process.env.DRE_SYS_ACCEL };
+  const tmp = benchRoot();
+  const accel: 'kvm' | 'tcg' = process.env.DRE_SYS_ACCEL === 'tcg' || kvmUnavailable() ? 'tcg' : 'kvm';
+  process.env.DRE_SYS_ACCEL = accel;
+  const restore = async () => {
+    await removeBenchRoot(tmp);
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  return { tmp, accel, restore };
+}
 
 /** A raw QEMU on its own overlay of a base (the default one unless told), run by its command line alone. */
 export class RawGuest {
@@ -87,12 +107,7 @@ export class RawGuest {
 }
 
 export async function bench(): Promise<void> {
-  const tmp = mkdtempSync('/tmp/dre-bench-sys-');
-  const saved = { root: process.env.DRE_ROOT, run: process.env.DRE_RUNDIR, accel: process.env.DRE_SYS_ACCEL };
-  process.env.DRE_ROOT = join(tmp, 'root');
-  process.env.DRE_RUNDIR = join(tmp, 'run');
-  const accel: 'kvm' | 'tcg' = process.env.DRE_SYS_ACCEL === 'tcg' || kvmUnavailable() ? 'tcg' : 'kvm';
-  process.env.DRE_SYS_ACCEL = accel;
+  const { tmp, accel, restore } = sysBenchRoot();
   console.log(`accelerator: ${accel}; ${ROUNDS} rounds; ${MEMORY_MIB} MiB guests`);
   const name = `bench-${process.pid}`;
   const raw = new RawGuest(join(tmp, 'raw'));
@@ -176,12 +191,6 @@ export async function bench(): Promise<void> {
     } catch {
       /* best effort: the sweep below */
     }
-    const { sweep } = await import('../test/support/sweep.js');
-    sweep(tmp);
-    rmSync(tmp, { recursive: true, force: true });
-    process.env.DRE_ROOT = saved.root;
-    process.env.DRE_RUNDIR = saved.run;
-    if (saved.accel === undefined) delete process.env.DRE_SYS_ACCEL;
-    else process.env.DRE_SYS_ACCEL = saved.accel;
+    await restore();
   }
 }

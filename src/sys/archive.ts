@@ -27,7 +27,7 @@ import { bool, shape, str, strings, sysRecordCheck } from '../core/records.js';
 import { withRevertAsync, type AsyncRevert } from '../core/revert.js';
 import { buildAside, withScratch } from '../core/staging.js';
 import { writeJsonAtomic } from '../core/store.js';
-import { baseBoot, baseExists, DEFAULT_BASE, readBaseBoot } from './base.js';
+import { baseBoot, baseExists, DEFAULT_BASE, readBaseBoot, type BaseBoot } from './base.js';
 import { removeCgroups } from './hostgroup.js';
 import { imageInfo, readQcow2Header, requireOwnBacking, type ImageInfo } from './image.js';
 import { baseDiskPath, CHECKPOINT_PREFIX, localDiskPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
@@ -159,8 +159,11 @@ function verify(scratch: string, what: string): Manifest {
   return m;
 }
 
-/** The unpacked disks are qcow2 as D-RE makes them: the base's stands alone, the container's holds the snapshots the manifest names. */
-async function verifyDisks(m: Manifest, scratch: string, what: string): Promise<void> {
+/**
+ * The unpacked disks are qcow2 as D-RE makes them: the base's stands alone, the container's holds the
+ * snapshots the manifest names; the base boots as its members say. Resolves to that boot (its base.json).
+ */
+async function verifyDisks(m: Manifest, scratch: string, what: string): Promise<BaseBoot> {
   const damaged = (why: string) => archive.damagedArchive(what, why);
   // Read by D-RE first: qemu-img info as root would open a data file the header names (any host path).
   for (const member of [baseMember(m.base.name, 'disk.qcow2'), CONTAINER_DISK]) {
@@ -180,6 +183,7 @@ async function verifyDisks(m: Manifest, scratch: string, what: string): Promise<
   if (snapshots.join() !== [...m.snapshots].sort().join() || checkpoints.join() !== [...m.checkpoints].sort().join()) {
     throw damaged(`its disk holds snapshots [${snapshots}] and checkpoints [${checkpoints}], the manifest says [${m.snapshots}] and [${m.checkpoints}]`);
   }
+  return boot;
 }
 
 /** Moves a file from the scratch directory to where it belongs (a copy across file systems). */
@@ -199,9 +203,8 @@ function moveFile(from: string, to: string): void {
  * that differs here comes in as `default-<hash>`; any other same-named base that differs is refused
  * (DRE_ERR_BASE_EXISTENCE). Resolves to the base's name on this host.
  */
-async function importBase(m: Manifest, scratch: string, what: string, revert: AsyncRevert): Promise<string> {
-  const firmware = firmwareBooted(m);
-  const boot = readBaseBoot(join(scratch, baseMember(m.base.name, 'base.json')), `${what}: base ${m.base.name}`);
+async function placeBase(m: Manifest, boot: BaseBoot, scratch: string, what: string, revert: AsyncRevert): Promise<string> {
+  const firmware = boot.boot === 'firmware';
   const sameAs = (name: string) =>
     baseExists(name) &&
     isDeepStrictEqual(baseBoot(name), boot) &&
@@ -244,8 +247,8 @@ export async function importContainer(file: string, newName?: string): Promise<s
       withRevertAsync(async (revert) => {
         await archive.unpackArchive(what, src, scratch, lock);
         const m = verify(scratch, what);
-        await verifyDisks(m, scratch, what);
-        const base = await importBase(m, scratch, what, revert);
+        const boot = await verifyDisks(m, scratch, what);
+        const base = await placeBase(m, boot, scratch, what, revert);
         // Unsafe: only the header changes, to name this host's copy of the very disk it was made on.
         const disk = join(scratch, CONTAINER_DISK);
         await archive.mustRun(`${what}: rebase its disk on ${base}`, 'qemu-img', [

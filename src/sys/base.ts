@@ -203,9 +203,13 @@ export function readBaseBoot(path: string, what: string): BaseBoot {
 /** The boot of Base Image `base` (its base.json). */
 export const baseBoot = (base: string): BaseBoot => readBaseBoot(baseInfoPath(base), `Base Image ${base}`);
 
-/** The kernel and initramfs QEMU boots for a guest of `base`; none for a base the firmware boots from its disk. */
-export function kernelFiles(base: string): { kernel?: string; initrd?: string } {
-  return baseBoot(base).boot === 'firmware' ? {} : { kernel: baseKernelPath(base), initrd: baseInitrdPath(base) };
+/**
+ * What QEMU boots for a guest of `base`, from one read of its base.json: D-RE's kernel and
+ * initramfs (none when the firmware boots the disk's own loader), and whether its guests run the agent.
+ */
+export function bootOf(base: string): { kernel?: string; initrd?: string; agent: boolean } {
+  const b = baseBoot(base);
+  return { ...(b.boot === 'firmware' ? {} : { kernel: baseKernelPath(base), initrd: baseInitrdPath(base) }), agent: b.agent };
 }
 
 /** A guest that may run no D-RE agent: a --rootfs image, or one on an imported base. */
@@ -215,8 +219,10 @@ export function mayLackAgent(rec: SysRecord): boolean {
 
 export function baseExists(base: string): boolean {
   if (!existsSync(baseDiskPath(base)) || !existsSync(baseInfoPath(base))) return false;
+  if (existsSync(baseKernelPath(base)) && existsSync(baseInitrdPath(base))) return true;
+  // No kernel: a base only when the firmware boots it (its base.json read only then).
   try {
-    return Object.values(kernelFiles(base)).every((p) => existsSync(p));
+    return baseBoot(base).boot === 'firmware';
   } catch {
     return false; // a base.json that cannot be read: not a usable base
   }

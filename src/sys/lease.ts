@@ -17,7 +17,7 @@ import { run } from '../core/run.js';
 import { withRevertAsync } from '../core/revert.js';
 import { buildAside } from '../core/staging.js';
 import { readJson, writeJsonAtomic } from '../core/store.js';
-import { baseExists, DEFAULT_BASE, ensureDefaultBase, kernelFiles } from './base.js';
+import { baseExists, bootOf, DEFAULT_BASE, ensureDefaultBase } from './base.js';
 import { localDiskPath, readRecord, recordPath, type SysRecord } from './layout.js';
 import type { QemuUser } from './machine.js';
 import { exportUrl, fileUrl, NfsClient, parseNfsUrl, withNfs, type NfsTarget } from './nfs.js';
@@ -339,7 +339,7 @@ export async function sharedBootFiles(n: string, rec: SysRecord, what: string, i
       return imageIdentity(c, n, user, what);
     });
   });
-  const boot = kernelFiles(kernelBase);
+  const boot = bootOf(kernelBase);
   // Only the kernel and initramfs are local files; the image QEMU opens over NFS with its own identity.
   return { disk: qemuImageUrl(target, n, id), diskFormat: 'qcow2' as const, ...boot, writable: [], readable: [] };
 }

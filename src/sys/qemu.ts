@@ -8,7 +8,7 @@ import { lastLines } from '../core/run.js';
 import { readUntrustedFile } from '../core/store.js';
 import { chooseAccel } from './accel.js';
 import { ping } from './agent.js';
-import { baseExists, DEFAULT_BASE, kernelFiles, mayLackAgent } from './base.js';
+import { baseExists, bootOf, DEFAULT_BASE } from './base.js';
 import { grantFiles, qemuUser } from './confine.js';
 import { enterCgroups } from './hostgroup.js';
 import { agentSocketPath, baseDiskPath, consoleLogPath, consoleSocketPath, pidFilePath, qemuLogPath, qmpSocketPath, type SysRecord } from './layout.js';
@@ -49,18 +49,20 @@ interface BootFiles {
   writable: string[];
   /** What QEMU reads besides the kernel and initramfs (an overlay's backing image). */
   readable: string[];
+  /** The guest runs D-RE's agent for sure; false for a --rootfs image or an imported base (start returns once it booted). */
+  agent: boolean;
 }
 
 function bootFiles(n: string, rec: SysRecord, what: string): BootFiles {
   const kernelBase = rec.base ?? DEFAULT_BASE;
   if (!baseExists(kernelBase)) throw dreError('DRE_ERR_BASE_NONEXISTENCE', `${what} ${n}: its Base Image ${kernelBase} is missing`);
-  const boot = kernelFiles(kernelBase);
+  const { agent, ...boot } = bootOf(kernelBase);
   if (rec.rootfs === null) {
     // The overlay's backing file is its base's disk, read by QEMU.
-    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [baseDiskPath(kernelBase)] };
+    return { disk: diskPath(n), diskFormat: 'qcow2', ...boot, writable: [diskPath(n)], readable: [baseDiskPath(kernelBase)], agent };
   }
   if (!existsSync(rec.rootfs)) throw dreError('DRE_ERR_DEVICE_BUSY', `${what} ${n}: its rootfs ${rec.rootfs} is missing`);
-  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, diskFds: true, writable: [], readable: [] };
+  return { disk: rec.rootfs, diskFormat: isQcow2(rec.rootfs) ? 'qcow2' : 'raw', ...boot, diskFds: true, writable: [], readable: [], agent: false };
 }
 
 /** Opens a --rootfs image for QEMU, read-write and read-only (root opens it; QEMU never needs the path). */
@@ -217,7 +219,7 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
       const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
       await cont(qmp);
-      const ready = await readiness(n, pid, shutdown, mayLackAgent(rec));
+      const ready = await readiness(n, pid, shutdown, !files.agent);
       if (!ready) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what} ${n}: the guest did not become ready: ${consoleTail(n) || 'no console output'}`);
       if (ready === 'booted') process.stderr.write(`D-RE notice: ${what} ${n}: the guest booted, but ${NO_AGENT}\n`);
     } catch (e) {

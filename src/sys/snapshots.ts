@@ -10,8 +10,18 @@ import { buildAside, moveAside } from '../core/staging.js';
 import { requireRoot } from '../core/privilege.js';
 import { engineCause, lastLines, run } from '../core/run.js';
 import { listEntries, writeJsonAtomic } from '../core/store.js';
-import { baseBoot, baseExists, buildDefaultBase, DEFAULT_BASE, kernelFiles, type Progress } from './base.js';
-import { baseDiskPath, CHECKPOINT_PREFIX, qmpSocketPath, readRecord, recordPath, SNAPSHOT_PREFIX, type SysRecord } from './layout.js';
+import { baseBoot, baseExists, buildDefaultBase, DEFAULT_BASE, type Progress } from './base.js';
+import {
+  baseDiskPath,
+  baseInitrdPath,
+  baseKernelPath,
+  CHECKPOINT_PREFIX,
+  qmpSocketPath,
+  readRecord,
+  recordPath,
+  SNAPSHOT_PREFIX,
+  type SysRecord,
+} from './layout.js';
 import { listContainers, refuseState } from '../core/operation.js';
 import type { SnapshotDetail } from '../core/driver.js';
 import { changing } from './lifecycle.js';
@@ -212,12 +222,11 @@ export async function commitSnapshot(name: string, tag: string, base: string): P
             engineCause('qemu-img', r),
           );
         // It boots as its base did: with the same kernel and initramfs, or through the firmware.
-        const { kernel, initrd } = kernelFiles(rec.base!);
-        if (kernel !== undefined && initrd !== undefined) {
-          copyFileSync(kernel, join(staging, 'vmlinuz'));
-          copyFileSync(initrd, join(staging, 'initrd.img'));
-        }
         const boot = baseBoot(rec.base!);
+        if (boot.boot === 'kernel') {
+          copyFileSync(baseKernelPath(rec.base!), join(staging, 'vmlinuz'));
+          copyFileSync(baseInitrdPath(rec.base!), join(staging, 'initrd.img'));
+        }
         writeJsonAtomic(join(staging, 'base.json'), { from: { container: n, snapshot: t, base: rec.base }, ...boot, built: new Date().toISOString() });
       },
       { ifTaken: taken },

@@ -14,6 +14,7 @@ import { waitFor } from '../../src/core/proc.js';
 import { cli, freePort, uniqueName } from '../support/env.js';
 import { killedAndFailedBuildsLeaveNothing } from '../support/builds.js';
 import { removeMade } from '../support/made.js';
+import { sshArgs } from '../support/ssh.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_debian');
@@ -129,26 +130,10 @@ describe('Debian Base Images for application containers', () => {
     // OpenSSH from the base, with the container's own host key, through the host port.
     const ssh = await waitFor(
       () => {
-        const r = spawnSync(
-          'ssh',
-          [
-            '-i',
-            keyFile,
-            '-p',
-            String(port),
-            '-o',
-            'BatchMode=yes',
-            '-o',
-            'StrictHostKeyChecking=no',
-            '-o',
-            'UserKnownHostsFile=/dev/null',
-            '-o',
-            'ConnectTimeout=3',
-            'root@127.0.0.1',
-            'cat /etc/debian_version',
-          ],
-          { encoding: 'utf8', timeout: 15_000 },
-        );
+        const r = spawnSync('ssh', sshArgs(keyFile, port, ['ConnectTimeout=3'], 'root@127.0.0.1', 'cat /etc/debian_version'), {
+          encoding: 'utf8',
+          timeout: 15_000,
+        });
         return r.status === 0 ? r.stdout : undefined;
       },
       30_000,

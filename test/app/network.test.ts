@@ -15,6 +15,7 @@ import { containerDir } from '../../src/core/paths.js';
 import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { cli, cliAsync, freePort, uniqueName } from '../support/env.js';
 import { sweepNetwork, TEST_BRIDGE_PREFIX } from '../support/sweep.js';
+import { sshArgs } from '../support/ssh.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_test');
@@ -56,8 +57,7 @@ function answers(port: number, ms = 3_000): Promise<boolean> {
 
 /** Runs `command` over SSH through 127.0.0.1:port with the test key, retrying while the server boots. */
 async function ssh(port: number, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const args = ['-i', keyFile, '-p', String(port), '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null'];
-  args.push('-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=5', 'root@127.0.0.1', command);
+  const args = sshArgs(keyFile, port, ['LogLevel=ERROR', 'ConnectTimeout=5'], 'root@127.0.0.1', command);
   let r = { code: -1, stdout: '', stderr: '' };
   for (const end = Date.now() + 20_000; Date.now() < end; await sleep(200)) {
     const p = spawnSync('ssh', args, { encoding: 'utf8', timeout: 30_000 });

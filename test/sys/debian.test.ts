@@ -23,6 +23,7 @@ import { waitFor } from '../../src/core/proc.js';
 import { baseDiskPath } from '../../src/sys/layout.js';
 import { cli, freePort, uniqueName } from '../support/env.js';
 import { killedAndFailedBuildsLeaveNothing } from '../support/builds.js';
+import { sshArgs } from '../support/ssh.js';
 
 const tmp = process.env.DRE_TEST_TMP!;
 const keyFile = join(tmp, 'id_debian_vm');
@@ -168,26 +169,10 @@ describe('Debian VM Base Images', { timeout: 1_800_000 }, () => {
     await sys.push(vm, join(tmp, 'authorized_keys'), '/root/.ssh/authorized_keys');
     const ssh = await waitFor(
       () => {
-        const s = spawnSync(
-          'ssh',
-          [
-            '-i',
-            keyFile,
-            '-p',
-            String(port),
-            '-o',
-            'BatchMode=yes',
-            '-o',
-            'StrictHostKeyChecking=no',
-            '-o',
-            'UserKnownHostsFile=/dev/null',
-            '-o',
-            'ConnectTimeout=10',
-            'root@127.0.0.1',
-            'cat /etc/debian_version; hostname',
-          ],
-          { encoding: 'utf8', timeout: 30_000 },
-        );
+        const s = spawnSync('ssh', sshArgs(keyFile, port, ['ConnectTimeout=10'], 'root@127.0.0.1', 'cat /etc/debian_version; hostname'), {
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
         return s.status === 0 ? s.stdout : undefined;
       },
       60_000,
