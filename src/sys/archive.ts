@@ -205,9 +205,17 @@ function moveFile(from: string, to: string): void {
  */
 async function placeBase(m: Manifest, boot: BaseBoot, scratch: string, what: string, revert: AsyncRevert): Promise<string> {
   const firmware = boot.boot === 'firmware';
+  // A base here whose base.json cannot be read is not the same one (refused below, never used).
+  const bootHere = (name: string) => {
+    try {
+      return baseBoot(name);
+    } catch {
+      return undefined;
+    }
+  };
   const sameAs = (name: string) =>
     baseExists(name) &&
-    isDeepStrictEqual(baseBoot(name), boot) &&
+    isDeepStrictEqual(bootHere(name), boot) &&
     basePayload(firmware).every((f) => archive.sha256File(join(baseDir('sys', name), f)) === m.members[baseMember(m.base.name, f)].sha256);
   if (m.base.builtIn && sameAs(DEFAULT_BASE)) return DEFAULT_BASE;
   const target = m.base.builtIn ? `${DEFAULT_BASE}-${m.members[baseMember(DEFAULT_BASE, 'disk.qcow2')].sha256.slice(0, 12)}` : m.base.name;
