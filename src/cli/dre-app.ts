@@ -3,4 +3,4 @@
 import { appCli } from './app-commands.js';
 import { cliMain } from './framework.js';
 
-await cliMain(appCli);
+void cliMain(appCli); // it exits the process itself, with the command's status

@@ -3,4 +3,4 @@
 import { cliMain } from './framework.js';
 import { sysCli } from './sys-commands.js';
 
-await cliMain(sysCli);
+void cliMain(sysCli); // it exits the process itself, with the command's status

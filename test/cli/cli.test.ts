@@ -1,7 +1,9 @@
 /** The command lines as issue 15 found them: each test is one stumble a new user hit. */
 import '../support/env.js';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
@@ -173,6 +175,58 @@ describe('names sort naturally', () => {
     } finally {
       for (const n of made) await app.destroy(n).catch(() => undefined);
     }
+  });
+});
+
+describe('start-up', () => {
+  const starter = join(distDir, 'src', 'bin', 'cli-start.cjs');
+  const runBundle = (bundle: string) => {
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(starter)}).run(${JSON.stringify(bundle)})`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+
+  it('runs a bundle from the V8 code cache beside it, and never from a cache made for another bundle of the same length', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dre-cli-start-'));
+    try {
+      const bundle = join(dir, 'prog.cjs');
+      const cache = join(dir, 'prog.v8cache');
+      writeFileSync(bundle, "console.log('aaaa');\n");
+      assert.equal(runBundle(bundle), 'aaaa\n');
+      const st = statSync(bundle);
+      assert.equal(readFileSync(cache).toString('latin1').split('\n')[0], `${st.size}:${st.mtimeMs}`, 'made at the first start, named for the bundle');
+      assert.equal(runBundle(bundle), 'aaaa\n', 'from the cache');
+      // V8 itself checks little more than the source length before running cached code.
+      writeFileSync(bundle, "console.log('bbbb');\n");
+      utimesSync(bundle, st.atime, new Date(st.mtimeMs + 5000));
+      assert.equal(runBundle(bundle), 'bbbb\n');
+      assert.equal(readFileSync(cache).toString('latin1').split('\n')[0], `${st.size}:${statSync(bundle).mtimeMs}`, 'made again for the new bundle');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ships the CLIs with their caches made at build time', () => {
+    for (const prog of ['dre-app', 'dre-sys']) {
+      const st = statSync(join(distDir, 'src', 'bin', `${prog}.cjs`));
+      assert.equal(
+        readFileSync(join(distDir, 'src', 'bin', `${prog}.v8cache`))
+          .toString('latin1')
+          .split('\n')[0],
+        `${st.size}:${st.mtimeMs}`,
+      );
+    }
+  });
+
+  it('writes its output past a reader that went away, with no error (list | head -1)', () => {
+    const output = JSON.stringify(new URL('../../src/cli/output.js', import.meta.url).href);
+    const writer = `import(${output}).then((m) => { m.writeStdout('x'.repeat(1 << 20)); console.error('wrote'); })`;
+    // 1 MiB is more than the pipe holds, so the writes meet EPIPE once head has read its byte and gone.
+    const r = spawnSync('bash', ['-c', `${JSON.stringify(process.execPath)} -e ${JSON.stringify(writer)} | head -c 1 >/dev/null; echo "\${PIPESTATUS[0]}"`], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.stdout, '0\n', r.stderr);
+    assert.equal(r.stderr, 'wrote\n');
   });
 });
 

@@ -1,11 +1,14 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DRE_ERR, DreError, errName } from '../../src/core/errors.js';
 import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
 import { checkInt, checkName } from '../../src/core/names.js';
+import { cgroupRoot } from '../../src/core/paths.js';
+import { resolve } from 'node:path';
 import { sleep } from '../../src/core/proc.js';
 import { engineCause, run, RunError } from '../../src/core/run.js';
 import { mkdirRefusal } from '../../src/core/controlgroups.js';
@@ -116,6 +119,14 @@ describe('name validation', () => {
   });
 });
 
+describe('the cgroup of a root', () => {
+  it("is named by the SHA-256 of the root's path, as node:crypto makes it (running containers keep their groups across versions)", () => {
+    for (const root of ['/var/lib/dre', '/tmp/dre-x/a root with ü', 'relative/root']) {
+      assert.equal(cgroupRoot(root), `dre/${createHash('sha256').update(resolve(root)).digest('hex').slice(0, 10)}`);
+    }
+  });
+});
+
 describe('the container lock', () => {
   it('turns a second holder into DRE_ERR_CONTAINER_BUSY and shows in /proc/locks', () => {
     const name = uniqueName('lock');
@@ -158,6 +169,55 @@ describe('the container lock', () => {
     await sleep(10);
     assert.equal(isLocked('app', name), false);
     ContainerLock.acquire('app', name, 'start').release();
+  });
+
+  it('is told without flock in a process that never loaded it (a CLI status), from the holder the file names', async () => {
+    const name = uniqueName('lock');
+    const lockModule = JSON.stringify(new URL('../../src/core/lock.js', import.meta.url).href);
+    // The probe imports only lock.js and never locks, so flock (koffi) stays unloaded in it.
+    const probe = async (): Promise<boolean> => {
+      const r = await run(process.execPath, [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${lockModule}); console.log(m.isLocked('app', ${JSON.stringify(name)}));`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as boolean;
+    };
+    assert.equal(await probe(), false, 'no lock file');
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${lockModule}); const l = m.ContainerLock.acquire('app', ${JSON.stringify(name)}, 'hold'); console.log('held');` +
+          ` process.stdin.once('data', () => { l.release(); console.log('released'); }); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'], env: process.env },
+    );
+    const line = () => new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    try {
+      await line();
+      assert.equal(await probe(), true, 'held by a live process');
+      child.stdin!.write('r');
+      await line();
+      // The file still names the live holder and its descriptor, which no longer holds the lock.
+      assert.match(readFileSync(lockPath('app', name), 'utf8'), new RegExp(`"pid":${child.pid},"fd":\\d+`));
+      assert.equal(await probe(), false, 'released by a holder that lives on');
+    } finally {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('close', r));
+    }
+    assert.equal(await probe(), false, 'holder gone');
+    // A holder record it cannot use (no descriptor: an older D-RE) is answered from /proc/locks.
+    const a = ContainerLock.acquire('app', name, 'start');
+    try {
+      writeFileSync(lockPath('app', name), JSON.stringify({ op: 'start', pid: process.pid, since: Date.now() }));
+      assert.equal(await probe(), true, 'an old-format holder, through /proc/locks');
+    } finally {
+      a.release();
+    }
+    assert.equal(await probe(), false, 'an old-format record of a released lock');
   });
 
   it('lets a new holder in once the holder removed its file (destroy)', () => {
