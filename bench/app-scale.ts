@@ -133,7 +133,7 @@ export async function bench(): Promise<void> {
         );
         t('stop -k, port').push(await timeIt(() => app.stop('probe-port', { timeoutMs: 0 })));
         t('list').push(await timeIt(() => app.list()));
-        t('list rows').push(await timeIt(async () => Promise.all((await app.list()).map(async (n) => ({ n, s: await app.status(n), ...app.info(n) })))));
+        t('list rows').push(await timeIt(async () => Promise.all((await app.list()).map((n) => app.summary(n)))));
         t('dre-app list').push(await timeIt(() => sh(process.execPath, [cliPath, 'list'])));
         t('node -e ""').push(await timeIt(() => sh(process.execPath, ['-e', ''])));
         if (round < 3) t('lxc-ls -f').push(await timeIt(() => sh('lxc-ls', ['-f', '-P', lxcPath()])));

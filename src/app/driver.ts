@@ -22,6 +22,7 @@ import { exportContainer, importContainer } from './archive.js';
 export interface AppExtensions extends ReturnType<typeof supervisionOps> {
   rename: typeof rename;
   info: typeof state.info;
+  summary: typeof state.summary;
   push: typeof push;
   pull: typeof pull;
   buildDebianBase: typeof buildDebianBase;
@@ -58,6 +59,7 @@ const members = {
   execCapture: lifecycle.execCapture,
   logFiles: lifecycle.logFiles,
   info: state.info,
+  summary: state.summary,
   saveSnapshot: snapshots.saveSnapshot,
   loadSnapshot: snapshots.loadSnapshot,
   removeSnapshot: snapshots.removeSnapshot,

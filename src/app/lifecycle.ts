@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type ExecResult, type LogFile, type StopOptions } from '../core/driver.js';
@@ -12,7 +12,7 @@ import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive, signalNumber, type RunError, engineCause } from '../core/run.js';
 import { withRevertAsync } from '../core/revert.js';
 import { buildAside } from '../core/staging.js';
-import { writeFileAtomic, writeJsonAtomic } from '../core/store.js';
+import { jsonText, writeStagedFile } from '../core/store.js';
 import { baseExists, defaultBaseFor, ensureBuiltInBase, requireMatchingBase } from './base.js';
 import { consoleLogPath, containerCgroup, lxcArgs, lxcLogPath, monitorPidPath, previousLxcLogPath, type AppRecord } from './layout.js';
 import { makeOwnedDir } from '../core/access.js';
@@ -92,8 +92,9 @@ export async function create(name: string, config: AppConfig = {}): Promise<void
             makeOwnedDir(join(staging, 'work'), range, 0o700);
           }
           mkdirSync(join(staging, 'rootfs'), { mode: 0o755 });
-          writeFileAtomic(join(staging, 'config'), renderLxcConfig(rec), 0o644);
-          writeJsonAtomic(join(staging, 'dre.json'), rec);
+          // LXC's config is written as it is (start writes it again from the record); the record is the container.
+          writeFileSync(join(staging, 'config'), renderLxcConfig(rec), { mode: 0o644, flag: 'wx' });
+          writeStagedFile(join(staging, 'dre.json'), jsonText(rec));
           confineDir(staging, range);
         },
         { dirMode: 0o711 },

@@ -10,7 +10,16 @@ import { isDreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { isAlive } from '../core/proc.js';
-import { containerExists, containerPid, containerStatus, listContainers, refuseState, requireExisting, requireRecord } from '../core/operation.js';
+import {
+  containerExists,
+  containerPid,
+  containerStatus,
+  listContainers,
+  refuseState,
+  requireExisting,
+  requireRecord,
+  statusWithRecord,
+} from '../core/operation.js';
 import { containerCgroup, isMonitorOf, monitorPidPath, readRecord, recordPath, type AppRecord } from './layout.js';
 
 export const exists = (name: string): boolean => containerExists('app', name);
@@ -38,9 +47,10 @@ export function monitorPid(name: string): number | undefined {
   return isMonitorPid(pid, name) ? pid : monitorInGroup(name);
 }
 
+/** A zombie's cmdline is empty, so a monitor's title there is a living monitor (no second read of /proc to tell). */
 function isMonitorPid(pid: number, name: string): boolean {
   try {
-    return isMonitorOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), name) && isAlive(pid);
+    return isMonitorOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), name);
   } catch {
     return false;
   }
@@ -137,7 +147,20 @@ export function pid(name: string): Promise<number> {
 }
 
 /** What `dre-app list` shows of a container beside its status. */
-export function info(name: string): { base: string; port: number | null; address: string | null } {
-  const rec = requireContainer(checkName(name, 'container name'), 'info of');
-  return { base: rec.base, port: rec.port, address: rec.address ?? null };
+export function info(name: string): AppInfo {
+  return infoOf(requireContainer(checkName(name, 'container name'), 'info of'));
+}
+
+export interface AppInfo {
+  base: string;
+  port: number | null;
+  address: string | null;
+}
+
+const infoOf = (rec: AppRecord): AppInfo => ({ base: rec.base, port: rec.port, address: rec.address ?? null });
+
+/** A row of `dre-app list`: status and info, from one read of the record (status reads it anyway, to check it). */
+export async function summary(name: string): Promise<{ status: Status } & AppInfo> {
+  const { status, rec } = await statusWithRecord('app', name, requireContainer, observedHealing);
+  return { status, ...infoOf(rec) };
 }

@@ -69,10 +69,10 @@ const commands: CommandSpec[] = [
     summary: 'list the containers of this D-RE root with their status, base, address and SSH port',
     output: true,
     run: async (_, __, out) => {
-      const rows = await listRows('dre-app', await state.list(), async (name) => ({
-        status: statusName(await state.status(name)),
-        ...(await state.info(name)),
-      }));
+      const rows = await listRows('dre-app', await state.list(), async (name) => {
+        const { status, ...info } = await state.summary(name);
+        return { status: statusName(status), ...info };
+      });
       await out.print(rows, {
         columns: [
           ['NAME', (r) => r.name],

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -232,6 +232,7 @@ export function placeProcess(rel: string, pid: number): void {
 
 /** Removes a group and its empty children, deepest first; missing ones are fine. */
 export function removeGroupTree(dir: string): void {
+  if (!existsSync(dir)) return; // the usual case (a create clearing what a killed destroy may have left): no exception to make
   for (const e of childGroups(dir)) removeGroupTree(join(dir, e));
   try {
     rmdirSync(dir);

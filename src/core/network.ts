@@ -169,20 +169,20 @@ export async function claimNetwork(kind: Kind, name: string, networked: boolean,
   if (port !== null && !networked) {
     throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} needs networking; it cannot be forwarded to a container with networking off`);
   }
-  const net = networked ? networkConfig() : undefined;
+  // No address and no port: nothing to hold, so no lease (every reader takes a missing lease for that).
+  if (!networked) return { address: null, port: null };
+  const net = networkConfig();
   return withNetworkLock(`create ${name}:`, () => {
     const leases = liveLeases();
     const holder = Object.entries(leases).find(([k, l]) => k !== key && port !== null && l.port === port);
     if (holder) throw dreError('DRE_ERR_INVALID_ARGUMENT', `create ${name}: port ${port} is taken by ${ownerLabel(holder[0])}`);
     let address: string | null = null;
-    if (net) {
-      const { base, size } = parseSubnet(net.subnet);
-      const taken = new Set(Object.values(leases).map((l) => l.address));
-      for (let host = 2; host < size - 1 && address === null; host++) {
-        if (!taken.has(intToIp(base + host))) address = intToIp(base + host);
-      }
-      if (address === null) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `create ${name}: no address left in ${net.subnet} (${networkConfigPath()})`);
+    const { base, size } = parseSubnet(net.subnet);
+    const taken = new Set(Object.values(leases).map((l) => l.address));
+    for (let host = 2; host < size - 1 && address === null; host++) {
+      if (!taken.has(intToIp(base + host))) address = intToIp(base + host);
     }
+    if (address === null) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `create ${name}: no address left in ${net.subnet} (${networkConfigPath()})`);
     const lease = { address, port };
     writeJsonAtomic(leasesPath(), { ...leases, [key]: lease });
     return lease;
@@ -214,6 +214,7 @@ export async function holdLease(kind: Kind, name: string, lease: Lease, what: st
 export async function releaseNetwork(kind: Kind, name: string): Promise<void> {
   await withNetworkLock(`release network of ${name}:`, async () => {
     const { [leaseKey(kind, name)]: gone, ...rest } = liveLeases();
+    if (gone === undefined) return; // it held none (no network), or it is released already
     writeJsonAtomic(leasesPath(), rest);
     if (gone?.address && !Object.values(rest).some((l) => l.address)) await removeOwnBridge();
   });

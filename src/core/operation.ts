@@ -76,9 +76,18 @@ export async function containerStatus(
   load: (name: string, what: string) => unknown,
   observe: (name: string) => Status | Promise<Status>,
 ): Promise<Status> {
-  const { n } = inspecting('status', name, load);
-  if (isLocked(kind, n)) return STATUS.BUSY;
-  return observe(n);
+  return (await statusWithRecord(kind, name, load, observe)).status;
+}
+
+/** containerStatus, with the record `load` read on the way (a list row shows both: one read of it). */
+export async function statusWithRecord<R>(
+  kind: Kind,
+  name: unknown,
+  load: (name: string, what: string) => R,
+  observe: (name: string) => Status | Promise<Status>,
+): Promise<{ status: Status; rec: R }> {
+  const { n, rec } = inspecting('status', name, load);
+  return { status: isLocked(kind, n) ? STATUS.BUSY : await observe(n), rec };
 }
 
 /** The host PID of the container's engine process (dre_*_get_pid): `running` finds it; a stopped container → DRE_ERR_CONTAINER_STOPPED. */

@@ -1,6 +1,6 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 /** Which engine a container belongs to: application containers (LXC) or system containers (QEMU). */
 export type Kind = 'app' | 'sys';
@@ -54,9 +54,17 @@ export function stagingPath(dir: string, name: string): string {
  * DRE_ROOT (or the `root` given) so that two roots never share a group.
  */
 export function cgroupRoot(root = stateRoot()): string {
-  // SHA-256 from @noble/hashes, not node:crypto: loading node:crypto costs a CLI 3–7 ms at every start.
-  return `dre/${bytesToHex(sha256(utf8ToBytes(resolve(root)))).slice(0, 10)}`;
+  let group = groupOfRoot.get(root);
+  if (group === undefined) {
+    // SHA-256 from @noble/hashes, not node:crypto: loading node:crypto costs a CLI 3–7 ms at every start.
+    group = `dre/${bytesToHex(sha256(utf8ToBytes(resolve(root)))).slice(0, 10)}`;
+    if (isAbsolute(root)) groupOfRoot.set(root, group);
+  }
+  return group;
 }
+
+/** cgroupRoot's answers (a create asks a dozen times); relative roots are not kept, as the cwd may change. */
+const groupOfRoot = new Map<string, string>();
 
 /** A container's own cgroup (its limits apply here): `dre/<id>/<kind>/<name>`. */
 export function containerGroup(kind: Kind, name: string): string {

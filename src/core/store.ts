@@ -30,6 +30,21 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
   renameSync(tmp, path);
 }
 
+/**
+ * Writes a new file into a directory no reader sees yet (buildAside's staging directory): no temporary
+ * name, since nobody can see it half-written, and an fsync, so its data is on disk before the directory
+ * is renamed into view. What a power loss then loses is the whole directory, never its content.
+ */
+export function writeStagedFile(path: string, data: string | Buffer, mode = 0o600): void {
+  const fd = openSync(path, 'wx', mode);
+  try {
+    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Writes `text` atomically unless the file already holds exactly that (no needless rename, mtime kept). */
 export function writeIfChanged(path: string, text: string, mode = 0o600): void {
   try {
