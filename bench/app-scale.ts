@@ -17,7 +17,8 @@ import { median, pair, report, timeIt } from './stats.js';
 const SIZES = (process.env.BENCH_SCALE_SIZES ?? '10,100,500').split(',').map(Number);
 const PARALLEL = 10;
 const SAMPLES = Number(process.env.BENCH_ROUNDS ?? 7);
-const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'dre-app.js');
+// The CLI users run: the bundle (scripts/bundle-cli.mjs) from its code cache.
+const cliPath = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'bin', 'dre-app.js');
 const sh = (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => execFileSync(cmd, args, { stdio: 'pipe', env: env ?? process.env, maxBuffer: 64 << 20 });
 
 /** sysctl values for a few hundred containers: every unprivileged container's root is one host uid. */
