@@ -113,6 +113,8 @@ export class ContainerLock {
 
   release(): void {
     if (this.fd_ === undefined) return;
+    // Emptied first, so that an empty file says "released" (isLocked) and a next holder's record, written after our unlock, stays.
+    ftruncateSync(this.fd_, 0);
     flock()(this.fd_, LOCK_UN);
     closeSync(this.fd_);
     this.fd_ = undefined;
@@ -186,12 +188,14 @@ export function isLocked(kind: Kind, name: string): boolean {
 }
 
 /**
- * Whether the holder a lock file records (its pid and descriptor) still holds a flock on it, from
- * /proc/PID/fdinfo/FD, which lists the locks of that descriptor: no holder written yet, an older
- * holder format, or an fdinfo this process may not read → undefined (ask /proc/locks). A holder that
- * exited, or closed or reused the descriptor, no longer holds it (a flock goes with its descriptor).
+ * Whether the holder a lock file records (its pid and descriptor) still holds a flock on it:
+ * - an empty file was released (release empties it before it unlocks) → false;
+ * - a living holder → /proc/PID/fdinfo/FD, which lists the locks of that descriptor;
+ * - a holder that died without releasing, an older holder format, or an fdinfo this process may not
+ *   read → undefined (ask /proc/locks): a child it gave the descriptor (lxc-start) may hold it still.
  */
 function heldByRecordedHolder(text: string, namesThisFile: (lines: string) => boolean): boolean | undefined {
+  if (text === '') return false;
   let h: Partial<Holder>;
   try {
     h = JSON.parse(text) as Partial<Holder>;
@@ -201,8 +205,8 @@ function heldByRecordedHolder(text: string, namesThisFile: (lines: string) => bo
   if (!Number.isInteger(h.pid) || !Number.isInteger(h.fd)) return undefined;
   try {
     return namesThisFile(readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, 'utf8'));
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? false : undefined;
+  } catch {
+    return undefined;
   }
 }
 

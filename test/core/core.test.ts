@@ -9,7 +9,7 @@ import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
 import { checkInt, checkName } from '../../src/core/names.js';
 import { cgroupRoot } from '../../src/core/paths.js';
 import { resolve } from 'node:path';
-import { sleep } from '../../src/core/proc.js';
+import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { engineCause, run, RunError } from '../../src/core/run.js';
 import { mkdirRefusal } from '../../src/core/controlgroups.js';
 import { withRevert, withRevertAsync } from '../../src/core/revert.js';
@@ -201,8 +201,7 @@ describe('the container lock', () => {
       assert.equal(await probe(), true, 'held by a live process');
       child.stdin!.write('r');
       await line();
-      // The file still names the live holder and its descriptor, which no longer holds the lock.
-      assert.match(readFileSync(lockPath('app', name), 'utf8'), new RegExp(`"pid":${child.pid},"fd":\\d+`));
+      assert.equal(readFileSync(lockPath('app', name), 'utf8'), '', 'a release empties the file');
       assert.equal(await probe(), false, 'released by a holder that lives on');
     } finally {
       child.kill('SIGKILL');
@@ -217,7 +216,29 @@ describe('the container lock', () => {
     } finally {
       a.release();
     }
-    assert.equal(await probe(), false, 'an old-format record of a released lock');
+    assert.equal(await probe(), false, 'then released');
+
+    // A holder killed while a child it gave the descriptor (as lxc-start gets it) runs: still locked.
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { spawn } = await import('node:child_process'); const m = await import(${lockModule}); const l = m.ContainerLock.acquire('app', ${JSON.stringify(name)}, 'start');` +
+          ` const c = spawn('sleep', ['60'], { stdio: ['ignore', 'ignore', 'ignore', l.fd], detached: true }); console.log(c.pid); setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: process.env },
+    );
+    const heir = Number(await new Promise<string>((resolve) => holder.stdout!.once('data', (b: Buffer) => resolve(b.toString()))));
+    try {
+      holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('close', r));
+      assert.equal(await probe(), true, 'held by the child of a killed holder');
+    } finally {
+      process.kill(heir, 'SIGKILL');
+    }
+    await waitFor(() => (isAlive(heir) ? undefined : true), 5_000);
+    assert.equal(await probe(), false, 'the child gone too');
   });
 
   it('lets a new holder in once the holder removed its file (destroy)', () => {
