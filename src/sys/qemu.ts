@@ -208,14 +208,14 @@ async function boot(n: string, rec: SysRecord, what: string, loadvm?: string, in
       nic?.closeFd();
       for (const fd of fds) if (fd !== nic?.fd) closeSync(fd);
     }
-    const { pid, qmp } = started;
+    const { pid, qmp, cgroupError } = started;
     revert.add(async () => {
       qmp.close(); // QMP serves one client: killQemu's own connection comes next
       await killQemu(n, pid);
       endNic(n);
     });
     try {
-      enterCgroups(n, pid);
+      if (cgroupError !== undefined) throw cgroupError; // from the move into its cgroups at spawn (startQemu)
       if (incoming) return await incoming(qmp); // the guest runs once its migration arrives
       const shutdown = qmp.waitEvent('SHUTDOWN', READY_TIMEOUT_MS);
       await cont(qmp);
@@ -238,6 +238,8 @@ const QEMU_UP_TIMEOUT_MS = 120_000;
 interface Started {
   pid: number;
   qmp: Qmp;
+  /** Why it could not be put into the container's cgroups (the caller ends it): undefined when it is in them. */
+  cgroupError?: unknown;
 }
 
 /**
@@ -264,8 +266,8 @@ async function runQemu(n: string, user: QemuUser, args: string[], fds: number[],
 /**
  * One start: QEMU detached (its own session, so it outlives this process), its stdout and stderr in
  * a root-owned log that root reads back through the open fd (QEMU owns the run dir and could put a
- * symlink at the path), `fds` as fds 3, 4. Resolves once QMP answers (setpriv execs QEMU, so the
- * child's pid is QEMU's), or to QEMU's output when it exits first.
+ * symlink at the path), `fds` as fds 3, 4, put into the container's cgroups at once. Resolves once
+ * QMP answers (setpriv execs QEMU, so the child's pid is QEMU's), or to QEMU's output when it exits first.
  */
 async function startQemu(n: string, user: QemuUser, args: string[], fds: number[], what: string): Promise<Started | string> {
   rmSync(qemuLogPath(n), { force: true });
@@ -281,9 +283,18 @@ async function startQemu(n: string, user: QemuUser, args: string[], fds: number[
       exited = true;
     });
     child.unref();
-    // null: QEMU exited first; undefined: no answer in time.
-    const qmp = await waitFor<Qmp | null>(async () => (exited ? null : await answeringQmp(n)), QEMU_UP_TIMEOUT_MS, 20);
-    if (qmp) return { pid: child.pid!, qmp };
+    // Placed before QEMU has set itself up (≈ 50 ms here; -S keeps the guest from running after): every
+    // thread it makes is born in the groups, and the cgroup v1 writes (≈ 14 ms) overlap that set-up
+    // instead of following it. A QEMU that exits meanwhile fails the move: its own output says why.
+    let cgroupError: unknown;
+    try {
+      if (child.pid !== undefined) enterCgroups(n, child.pid);
+    } catch (e) {
+      cgroupError = e;
+    }
+    // null: QEMU exited first; undefined: no answer in time. Polled often: the socket appears early in its set-up.
+    const qmp = await waitFor<Qmp | null>(async () => (exited ? null : await answeringQmp(n)), QEMU_UP_TIMEOUT_MS, 5);
+    if (qmp) return { pid: child.pid!, qmp, cgroupError };
     if (spawnError) throw dreError('DRE_ERR_CONTAINER_STOPPED', `${what}: QEMU could not be run (setpriv, util-linux): ${spawnError.message}`);
     if (!exited) {
       try {

@@ -292,24 +292,56 @@ export async function checkpoint(name: string, tag: string): Promise<void> {
   });
 }
 
+/** Loads checkpoint `t` into the running or suspended QEMU on `q`, whose status is `s` and checkpoints `tags`. */
+async function loadvmOn(q: Qmp, n: string, t: string, s: Status, tags: string[]): Promise<void> {
+  refuseState(n, 'restart', s, [STATUS.RUNNING, STATUS.SUSPENDED]);
+  // Checked first: a failed loadvm leaves the guest paused (and, past the header, half-loaded).
+  if (!tags.includes(t)) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `restart ${n}: no checkpoint named ${t}`);
+  await hmpOn(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);
+  // loadvm leaves a paused VM paused: a restarted container runs.
+  if (s === STATUS.SUSPENDED) await cont(q);
+}
+
+/**
+ * restart's common case on one QMP connection, with its status and its checkpoints asked in one
+ * round trip (QEMU answers in order): a running or suspended QEMU loads the checkpoint in place.
+ * false, having done nothing: no QEMU answered as running or suspended (gone, shut down, busy, the
+ * orphan of a killed start), and the caller takes the way that handles those.
+ */
+async function restartInPlace(n: string, t: string): Promise<boolean> {
+  let q: Qmp;
+  try {
+    q = await Qmp.connect(qmpSocketPath(n));
+  } catch {
+    return false;
+  }
+  try {
+    const asked = await Promise.all([qmpStatusOn(q), tagsOn(q, CHECKPOINT_PREFIX)]).catch(() => undefined);
+    if (!asked || (asked[0] !== STATUS.RUNNING && asked[0] !== STATUS.SUSPENDED)) return false;
+    await loadvmOn(q, n, t, ...asked);
+    return true;
+  } catch (e) {
+    if (isDreError(e)) throw e;
+    // QEMU died or stopped answering half-way (as in onRunning).
+    throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `restart ${n}: QEMU stopped answering on its monitor: ${(e as Error).message}`, e);
+  } finally {
+    q.close();
+  }
+}
+
 /** Brings the container back to a checkpoint: loadvm in the running QEMU, or a new QEMU started from it. */
 export async function restart(name: string, tag: string): Promise<void> {
   const t = checkName(tag, 'checkpoint tag');
   await changing('restart', name, async (n, rec) => {
     requireSnapshotDisk(n, rec, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
+    // A running one first: one QMP connection where the way below opens two (observed's, then onRunning's).
+    if (qemuPid(n) !== undefined && (await restartInPlace(n, t))) return;
     // observed ends the paused QEMU a killed start or restart left; launch ends any other that counts as STOP.
     if (qemuPid(n) === undefined || (await observed(n)) === STATUS.STOP) {
       await requireTag(n, diskPath(n), CHECKPOINT_PREFIX, t, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED');
       return launch(n, rec, 'restart', CHECKPOINT_PREFIX + t);
     }
-    await onRunning(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async (q, s) => {
-      refuseState(n, 'restart', s, [STATUS.RUNNING, STATUS.SUSPENDED]);
-      // Checked first: a failed loadvm leaves the guest paused (and, past the header, half-loaded).
-      if (!(await tagsOn(q, CHECKPOINT_PREFIX)).includes(t)) throw dreError('DRE_ERR_SNAPSHOT_NONEXISTENCE', `restart ${n}: no checkpoint named ${t}`);
-      await hmpOn(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', `loadvm ${CHECKPOINT_PREFIX}${t}`);
-      // loadvm leaves a paused VM paused: a restarted container runs.
-      if (s === STATUS.SUSPENDED) await cont(q);
-    });
+    await onRunning(n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async (q, s) => loadvmOn(q, n, t, s, await tagsOn(q, CHECKPOINT_PREFIX)));
   });
 }
 

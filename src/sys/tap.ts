@@ -105,13 +105,10 @@ export async function prepareNic(revert: AsyncRevert, n: string, rec: SysRecord,
     open = false;
   };
   revert.add(closeFd);
-  for (const step of [
-    ['link', 'set', 'dev', tap, 'master', net.bridge],
-    ['link', 'set', 'dev', tap, 'up'],
-  ]) {
-    const r = await ip(step);
-    if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} ${n}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
-  }
+  // Bridge and up in one ip process (one netlink request): each ip run costs ≈ 3 ms of a start here.
+  const step = ['link', 'set', 'dev', tap, 'master', net.bridge, 'up'];
+  const r = await ip(step);
+  if (r.code !== 0) throw dreError('DRE_ERR_NO_TAP_AVAILABLE', `${what} ${n}: ip ${step.join(' ')}: ${lastLines(r.stderr)}`, engineCause('ip', r));
   if (port !== null) await forwardPort(revert, 'sys', n, { address, port, bridge: net.bridge }, (name) => qemuPid(name) !== undefined);
   const mac = rec.mac ?? sysMac(n);
   return { fd, mac, tap, cmdline: `dre.ip=${address}/${net.prefix} dre.gw=${net.gateway}`, closeFd };
