@@ -16,17 +16,22 @@ import { dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
 import { compareNames } from './names.js';
 
-/** Writes a file so that readers see the old or the new content, never a part (write, fsync, rename). */
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w', mode);
+/** Writes `data` to the file at `path`, opened with `flag`, and fsyncs it. */
+function writeSynced(path: string, data: string | Buffer, mode: number, flag: 'w' | 'wx'): void {
+  const fd = openSync(path, flag, mode);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+/** Writes a file so that readers see the old or the new content, never a part (write, fsync, rename). */
+export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeSynced(tmp, data, mode, 'w');
   renameSync(tmp, path);
 }
 
@@ -36,13 +41,7 @@ export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o60
  * is renamed into view. What a power loss then loses is the whole directory, never its content.
  */
 export function writeStagedFile(path: string, data: string | Buffer, mode = 0o600): void {
-  const fd = openSync(path, 'wx', mode);
-  try {
-    writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeSynced(path, data, mode, 'wx');
 }
 
 /** Writes `text` atomically unless the file already holds exactly that (no needless rename, mtime kept). */
