@@ -100,6 +100,7 @@ export class Output {
  * reader that went away (EPIPE: `dre-app list | head -1`) ends the output, as it would for a C tool.
  */
 export function writeStdout(s: string): void {
+  if (viaStream) return void process.stdout.write(s); // after an EAGAIN: the rest in order, through the stream
   const buf = Buffer.from(s);
   for (let done = 0; done < buf.length;) {
     try {
@@ -108,11 +109,14 @@ export function writeStdout(s: string): void {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EPIPE') return;
       if (code !== 'EAGAIN') throw e;
+      viaStream = true;
       process.stdout.write(buf.subarray(done));
       return;
     }
   }
 }
+
+let viaStream = false;
 
 /** Whether stdout is a terminal, asking process.stdout (which loads the terminal's stream) only for a character device. */
 const stdoutIsTerminal = (): boolean => fstatSync(1).isCharacterDevice() && process.stdout.isTTY === true;
