@@ -211,6 +211,14 @@ describe('start-up', () => {
     }
   });
 
+  it('ships bundles with no import() left (a vm.Script from a code cache has no loader for one in Node 20): etcd3 is required', () => {
+    for (const prog of ['dre-app', 'dre-sys']) {
+      const text = readFileSync(join(distDir, 'src', 'bin', `${prog}.cjs`), 'utf8');
+      assert.doesNotMatch(text, /\bimport\(/, prog);
+    }
+    assert.match(readFileSync(join(distDir, 'src', 'bin', 'dre-sys.cjs'), 'utf8'), /require\("etcd3"\)/);
+  });
+
   it('ships the CLIs with their caches made at build time', () => {
     for (const prog of ['dre-app', 'dre-sys']) {
       const st = statSync(join(distDir, 'src', 'bin', `${prog}.cjs`));
