@@ -44,8 +44,8 @@ for (const prog of ['dre-app', 'dre-sys']) {
   });
   // The entry's #! line stays in the bundle, where it is no JavaScript: cli-start.cjs compiles it as a function body.
   const bundle = `${outdir}/${prog}.cjs`;
-  writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/^#!.*\n/, ''), { mode: 0o644 });
-  chmodSync(bundle, 0o644);
+  writeFileSync(bundle, readFileSync(bundle, 'utf8').replace(/^#!.*\n/, ''));
+  chmodSync(bundle, 0o644); // data for cli-start.cjs, not a program
   writeFileSync(`${outdir}/${prog}.js`, `#!/usr/bin/env node\nrequire('./cli-start.cjs').run(require('node:path').join(__dirname, '${prog}.cjs'));\n`);
   chmodSync(`${outdir}/${prog}.js`, 0o755);
 }

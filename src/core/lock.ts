@@ -40,12 +40,22 @@ function recordHolder(fd: number, what: string): void {
 
 /** ": OP (pid N, for T s)" naming who holds the lock at `path`, or nothing when that cannot be told (a holder that has not written yet). */
 function holderOf(path: string): string {
+  let h: Partial<Holder> | undefined;
   try {
-    const h = JSON.parse(readFileSync(path, 'utf8')) as Holder;
-    if (typeof h.op !== 'string' || !Number.isInteger(h.pid) || !isAlive(h.pid)) return '';
-    return `: ${h.op} (pid ${h.pid}, for ${Math.max(0, Math.round((Date.now() - h.since) / 1000))} s)`;
+    h = parseHolder(readFileSync(path, 'utf8'));
   } catch {
-    return '';
+    return ''; // gone meanwhile
+  }
+  if (!h || typeof h.op !== 'string' || !Number.isInteger(h.pid) || !isAlive(h.pid as number)) return '';
+  return `: ${h.op} (pid ${h.pid}, for ${Math.max(0, Math.round((Date.now() - (h.since as number)) / 1000))} s)`;
+}
+
+/** A lock file's holder record, unchecked: undefined when the text is no JSON (empty: released, or not written yet). */
+function parseHolder(text: string): Partial<Holder> | undefined {
+  try {
+    return JSON.parse(text) as Partial<Holder>;
+  } catch {
+    return undefined;
   }
 }
 
@@ -196,13 +206,8 @@ export function isLocked(kind: Kind, name: string): boolean {
  */
 function heldByRecordedHolder(text: string, namesThisFile: (lines: string) => boolean): boolean | undefined {
   if (text === '') return false;
-  let h: Partial<Holder>;
-  try {
-    h = JSON.parse(text) as Partial<Holder>;
-  } catch {
-    return undefined;
-  }
-  if (!Number.isInteger(h.pid) || !Number.isInteger(h.fd)) return undefined;
+  const h = parseHolder(text);
+  if (!h || !Number.isInteger(h.pid) || !Number.isInteger(h.fd)) return undefined;
   try {
     return namesThisFile(readFileSync(`/proc/${h.pid}/fdinfo/${h.fd}`, 'utf8'));
   } catch {

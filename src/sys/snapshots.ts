@@ -76,8 +76,13 @@ async function onRunning<T>(n: string, what: string, code: DreErrName, fn: (q: Q
   } catch (e) {
     throw dreError(code, `${what} ${n}: QEMU does not answer on its monitor: ${(e as Error).message}`, e);
   }
+  return onConnection(q, n, what, code, async () => fn(q, await qmpStatusOn(q)));
+}
+
+/** Runs `fn` on the open connection `q` and closes it; QEMU dying or going silent half-way becomes `code`. */
+async function onConnection<T>(q: Qmp, n: string, what: string, code: DreErrName, fn: () => Promise<T>): Promise<T> {
   try {
-    return await fn(q, await qmpStatusOn(q));
+    return await fn();
   } catch (e) {
     if (isDreError(e)) throw e;
     // QEMU died or stopped answering half-way (a killed QEMU closes the connection).
@@ -315,18 +320,12 @@ async function restartInPlace(n: string, t: string): Promise<boolean> {
   } catch {
     return false;
   }
-  try {
+  return onConnection(q, n, 'restart', 'DRE_ERR_LOAD_SNAPSHOT_FAILED', async () => {
     const asked = await Promise.all([qmpStatusOn(q), tagsOn(q, CHECKPOINT_PREFIX)]).catch(() => undefined);
     if (!asked || (asked[0] !== STATUS.RUNNING && asked[0] !== STATUS.SUSPENDED)) return false;
     await loadvmOn(q, n, t, ...asked);
     return true;
-  } catch (e) {
-    if (isDreError(e)) throw e;
-    // QEMU died or stopped answering half-way (as in onRunning).
-    throw dreError('DRE_ERR_LOAD_SNAPSHOT_FAILED', `restart ${n}: QEMU stopped answering on its monitor: ${(e as Error).message}`, e);
-  } finally {
-    q.close();
-  }
+  });
 }
 
 /** Brings the container back to a checkpoint: loadvm in the running QEMU, or a new QEMU started from it. */
