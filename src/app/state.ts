@@ -3,12 +3,13 @@
  * record, whether it runs (LXC's monitor and its init), whether it is frozen, whether it is busy.
  * Read-only and light: the CLI's status, pid and list load only this and the core.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { freezerState, groupDir, groupProcesses, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type Status } from '../core/driver.js';
 import { isDreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
+import { readSmallFile } from '../core/smallfile.js';
 import { isAlive } from '../core/proc.js';
 import {
   containerExists,
@@ -40,7 +41,7 @@ export function requireContainerDir(name: string, what: string): Pick<AppRecord,
 export function monitorPid(name: string): number | undefined {
   let pid: number;
   try {
-    pid = Number(readFileSync(monitorPidPath(name), 'utf8').trim());
+    pid = Number(readSmallFile(monitorPidPath(name)).trim());
   } catch {
     return monitorInGroup(name);
   }
@@ -50,7 +51,7 @@ export function monitorPid(name: string): number | undefined {
 /** A zombie's cmdline is empty, so a monitor's title there is a living monitor (no second read of /proc to tell). */
 function isMonitorPid(pid: number, name: string): boolean {
   try {
-    return isMonitorOf(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), name);
+    return isMonitorOf(readSmallFile(`/proc/${pid}/cmdline`), name);
   } catch {
     return false;
   }
@@ -63,12 +64,14 @@ function monitorInGroup(name: string): number | undefined {
   return groupProcesses(dir).find((pid) => isMonitorPid(pid, name));
 }
 
-/** The container's init: the one child of its monitor. */
+/**
+ * The container's init: the one child of its monitor. A dead init stays in that list only until the
+ * monitor reaps it, which LXC does as soon as its main loop sees the SIGCHLD: no stat of it here.
+ */
 function initPidOf(monitor: number): number | undefined {
   try {
-    const first = readFileSync(`/proc/${monitor}/task/${monitor}/children`, 'utf8').trim().split(' ')[0];
-    const pid = Number(first);
-    return first && isAlive(pid) ? pid : undefined;
+    const first = readSmallFile(`/proc/${monitor}/task/${monitor}/children`).trim().split(' ')[0];
+    return first ? Number(first) : undefined;
   } catch {
     return undefined;
   }

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readSmallFile } from './smallfile.js';
 
 /**
  * Where each cgroup controller lives on this host: a v1 hierarchy of its own, or the v2 unified tree.
@@ -79,7 +80,7 @@ export function allHierarchyMounts(): string[] {
 }
 
 export function readGroupFile(dir: string, file: string): string {
-  return readFileSync(join(dir, file), 'utf8').trim();
+  return readSmallFile(join(dir, file)).trim();
 }
 
 export function writeGroupFile(dir: string, file: string, value: string): void {

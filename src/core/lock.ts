@@ -4,6 +4,7 @@ import { dreError } from './errors.js';
 import { hostLibc, hostLibcBound } from './libc.js';
 import { locksDir, type Kind } from './paths.js';
 import { isAlive } from './proc.js';
+import { readSmallFile } from './smallfile.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -176,23 +177,23 @@ export function isLocked(kind: Kind, name: string): boolean {
       return false;
     }
     try {
-      if (flock()(fd, LOCK_SH | LOCK_NB) !== 0) return true;
-      flock()(fd, LOCK_UN);
-      return false;
+      return flock()(fd, LOCK_SH | LOCK_NB) !== 0;
     } finally {
-      closeSync(fd);
+      closeSync(fd); // drops the probe's shared lock with the only descriptor
     }
   }
-  let ino: number;
   let text: string;
   try {
-    ino = statSync(path).ino;
-    text = readFileSync(path, 'utf8');
+    text = readSmallFile(path);
   } catch {
     return false;
   }
-  // Lock lines look like: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:123456 0 EOF"
-  const names = (lines: string) => lines.split('\n').some((line) => line.includes('FLOCK') && line.includes(`:${ino} `));
+  // Lock lines look like: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:123456 0 EOF". The inode is looked up
+  // only when lines are read: a released lock file (empty) needs no stat.
+  const names = (lines: string) => {
+    const ino = statSync(path, { throwIfNoEntry: false })?.ino;
+    return ino !== undefined && lines.split('\n').some((line) => line.includes('FLOCK') && line.includes(`:${ino} `));
+  };
   const known = heldByRecordedHolder(text, names);
   return known ?? names(readFileSync('/proc/locks', 'utf8'));
 }

@@ -1,4 +1,5 @@
 import { readFileSync, readlinkSync } from 'node:fs';
+import { readSmallFile } from './smallfile.js';
 
 /** What /proc/PID/stat says of a process: its state letter and its start time (clock ticks after boot). */
 export interface ProcStat {
@@ -10,7 +11,7 @@ export interface ProcStat {
 export function procStat(pid: number): ProcStat | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readSmallFile(`/proc/${pid}/stat`);
   } catch {
     return undefined;
   }

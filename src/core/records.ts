@@ -4,7 +4,7 @@
  * A few typed checks rather than a schema library: five small shapes, and the short-lived CLI pays
  * nothing to load them.
  */
-import { readFileSync } from 'node:fs';
+import { readSmallFile } from './smallfile.js';
 import { dreError, type DreErrName } from './errors.js';
 
 /** A check returns what is wrong with a value (a short phrase), or undefined when it is fine. */
@@ -72,7 +72,7 @@ export class DamagedRecord extends Error {
 export function readRecordFile<T>(path: string, check: Check): T | undefined {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readSmallFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new DamagedRecord(path, `unreadable: ${(e as Error).message}`);

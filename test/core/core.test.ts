@@ -2,7 +2,7 @@ import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { DRE_ERR, DreError, errName } from '../../src/core/errors.js';
 import { ContainerLock, isLocked, lockPath } from '../../src/core/lock.js';
@@ -13,6 +13,7 @@ import { isAlive, sleep, waitFor } from '../../src/core/proc.js';
 import { engineCause, run, RunError } from '../../src/core/run.js';
 import { mkdirRefusal } from '../../src/core/controlgroups.js';
 import { withRevert, withRevertAsync } from '../../src/core/revert.js';
+import { readSmallFile } from '../../src/core/smallfile.js';
 import { uniqueName } from '../support/env.js';
 
 const codeOf = (fn: () => unknown) => {
@@ -123,6 +124,25 @@ describe('the cgroup of a root', () => {
   it("is named by the SHA-256 of the root's path, as node:crypto makes it (running containers keep their groups across versions)", () => {
     for (const root of ['/var/lib/dre', '/tmp/dre-x/a root with ü', 'relative/root']) {
       assert.equal(cgroupRoot(root), `dre/${createHash('sha256').update(resolve(root)).digest('hex').slice(0, 10)}`);
+    }
+  });
+});
+
+describe('the reader of small files (core/smallfile.ts)', () => {
+  it('reads what readFileSync reads: /proc files, a file larger than its buffer, UTF-8; ENOENT as readFileSync throws it', () => {
+    const dir = mkdtempSync('/tmp/dre-smallfile-');
+    try {
+      const big = `${'ü'.repeat(40_000)}end`;
+      writeFileSync(`${dir}/big`, big);
+      assert.equal(readSmallFile(`${dir}/big`), big);
+      assert.equal(readSmallFile(`${dir}/big`).length, big.length, 'a second read through the grown buffer');
+      writeFileSync(`${dir}/empty`, '');
+      assert.equal(readSmallFile(`${dir}/empty`), '');
+      assert.equal(readSmallFile('/proc/self/cmdline'), readFileSync('/proc/self/cmdline', 'utf8'));
+      assert.equal(readSmallFile('/proc/self/stat').split(' ')[0], String(process.pid));
+      assert.throws(() => readSmallFile(`${dir}/none`), { code: 'ENOENT' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
