@@ -23,7 +23,7 @@ import { prepareDaware } from './dawareruntime.js';
 import { prepareNotifyDir } from './notifydir.js';
 import { terminateRegistered, unmountRegistry } from './registrydir.js';
 import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
-import { closePort } from './portforward.js';
+import { closeContainerPort } from './portforward.js';
 import { checkPublicKey, writeAuthorizedKeys } from './ssh.js';
 
 /** dre_app_data in idiomatic form: the Base Image (null: the busybox default) and the SSH port. */
@@ -236,7 +236,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     if (status === STATUS.STOP) {
       // A killed monitor's leftovers (a suspended container's frozen processes among them): ending them is this stop's work.
       const ended = monitor === undefined && (await clearLeftovers(n, 'stop'));
-      closePort(n); // a forward left by a killed start or monitor goes even when there was nothing to stop
+      closeContainerPort(n); // a forward left by a killed start or monitor goes even when there was nothing to stop
       if (!ended) refuseState(n, 'stop', status, [STATUS.RUNNING]);
       unmountRegistry(n);
       return;
@@ -256,7 +256,7 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
       );
     }
     unmountRegistry(n);
-    closePort(n);
+    closeContainerPort(n);
   });
 }
 

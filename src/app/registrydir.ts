@@ -27,7 +27,7 @@ import { constants as osc } from 'node:os';
 import { join } from 'node:path';
 import { dreError } from '../core/errors.js';
 import { readUntrustedFile } from '../core/store.js';
-import { mount, mountTable, MS_NODEV, MS_NOEXEC, MS_NOSUID, unmount } from '../core/mounts.js';
+import { mount, MS_NODEV, MS_NOEXEC, MS_NOSUID, unmount } from '../core/mounts.js';
 import { containerRunDir } from '../core/paths.js';
 import { isAlive, procStat, waitFor } from '../core/proc.js';
 import { lxcLogPath } from './layout.js';
@@ -58,9 +58,6 @@ export function registryDir(name: string): string {
   return join(containerRunDir('app', name), 'daware');
 }
 
-/** How many mounts the host has at `path` (stacked ones included). */
-const mountsAt = (path: string) => mountTable().filter((m) => m.at === path).length;
-
 /** The registry directory as the mount table spells it (no links in between), or undefined when there is none. */
 function registryMountPoint(name: string): string | undefined {
   try {
@@ -70,16 +67,22 @@ function registryMountPoint(name: string): string | undefined {
   }
 }
 
+/** How many stacked registry mounts an unmount takes off at most: a bound, should one never go. */
+const MAX_STACKED_MOUNTS = 16;
+
 /**
  * Unmounts every registry mount of the container (stop, destroy, and before a start: a killed start or
- * a died container leaves one); lazily where something still holds it open.
+ * a died container leaves one); lazily where something still holds it open. Each round asks two stats
+ * whether a mount is left, never the mount table: with 500 running containers that has over a
+ * thousand lines, ≈ 6 ms of every stop.
  */
 export function unmountRegistry(name: string): void {
-  if (!registryMounted(name)) return; // the usual case, known from two stats
+  if (!registryMounted(name)) return; // the usual case
   const at = registryMountPoint(name);
   if (at === undefined) return;
-  for (let left = mountsAt(at); left > 0; left--) {
+  for (let taken = 0; registryMounted(name); taken++) {
     try {
+      if (taken === MAX_STACKED_MOUNTS) throw new Error(`still mounted after ${taken} unmounts`);
       unmount(at);
     } catch (e) {
       throw dreError('DRE_ERR_DEVICE_BUSY', `${name}: cannot unmount its D-Aware registry: ${(e as Error).message}`, e);
@@ -139,7 +142,6 @@ export function resolveRegistry(name: string, c: PidNamespace): Registered[] {
   return found.sort((a, b) => a.vpid - b.vpid || a.signo - b.signo);
 }
 
-/** The running container has its registry mounted (else it was not started by this D-RE). */
 /** Whether a registry tmpfs is mounted: its own device, so two stats answer, not a read of the mount table. */
 function registryMounted(name: string): boolean {
   try {
@@ -149,6 +151,7 @@ function registryMounted(name: string): boolean {
   }
 }
 
+/** The running container has its registry mounted (else it was not started by this D-RE). */
 export function requireRegistry(name: string, what: string): void {
   if (!registryMounted(name)) {
     throw dreError('DRE_ERR_DAWARE_MOD_NONEXISTENCE', `${what} ${name}: the container has no D-Aware registry (it was not started by this D-RE)`);

@@ -14,6 +14,7 @@ import { setLimit, unsetLimit } from './cgroups.js';
 import { recordPath } from './layout.js';
 import { writeLxcConfig } from './lxcconfig.js';
 import { setLeasePort } from './network.js';
+import { closePort } from './portforward.js';
 import { observed, refuseUnless, requireContainer } from './state.js';
 
 const MIN_MEMORY = 4 * 2 ** 20;
@@ -34,6 +35,7 @@ export async function configure(name: string, changes: Partial<Settings>): Promi
       refuseUnless(n, 'change the port of', [STATUS.STOP]);
       const port = changes.port === null ? null : checkInt(changes.port, 'port', 1, 65535);
       if (port !== null && !rec.address) throw dreError('DRE_ERR_INVALID_ARGUMENT', `configure ${n}: port ${port} needs networking; the container has none`);
+      closePort(n); // a forward a killed start or monitor left of the old port: stop finds forwards by the record's port
       await setLeasePort(n, port);
       next.port = port;
     }

@@ -90,8 +90,8 @@ const commands: CommandSpec[] = [
         });
       }
       const rows = await listRows('dre-sys', await state.list(), async (name) => {
-        const { base, rootfs, memoryMiB, address, port } = await state.info(name);
-        return { status: statusName(await state.status(name)), disk: base ?? rootfs, base, rootfs, memoryMiB, address, port };
+        const { status, base, rootfs, memoryMiB, address, port } = await state.summary(name);
+        return { status: statusName(status), disk: base ?? rootfs, base, rootfs, memoryMiB, address, port };
       });
       await out.print(rows, {
         columns: [

@@ -147,6 +147,15 @@ export function closePort(name: string): void {
 }
 
 /**
+ * Ends the forward of host `port` in this root's table, if it has one: one command, no listing of the
+ * map (≈ 2 ms with 100 forwards). Only for the container that holds the port's lease, as an element
+ * of that port is then its own, or one a killed start or monitor left of it.
+ */
+export function closePortNumber(port: number): void {
+  unlessMissing(() => nft(`delete element inet ${portTable()} ssh { ${port} }`), '');
+}
+
+/**
  * Forwards host `port` to the container at `address` before it starts (`name` is its lease key). The
  * port is taken if a program listens on it or a running container of any root holds it →
  * DRE_ERR_NO_SOCKET_AVAILABLE, and nothing changes. A forward of this root whose container does not

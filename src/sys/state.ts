@@ -8,7 +8,16 @@ import { STATUS, type Status } from '../core/driver.js';
 import { isDreError } from '../core/errors.js';
 import { withLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
-import { containerExists, containerPid, containerStatus, listContainers, refuseState, requireExisting, requireRecord } from '../core/operation.js';
+import {
+  containerExists,
+  containerPid,
+  containerStatus,
+  listContainers,
+  refuseState,
+  requireExisting,
+  requireRecord,
+  statusWithRecord,
+} from '../core/operation.js';
 import { isAlive } from '../core/proc.js';
 import { readUntrustedFile } from '../core/store.js';
 import { pidFilePath, qmpSocketPath, readRecord, recordPath, type SysRecord } from './layout.js';
@@ -125,7 +134,7 @@ export function pid(name: string): Promise<number> {
 }
 
 /** What `dre-sys list` shows of a container beside its status. */
-export function info(name: string): {
+export interface SysInfo {
   base: string | null;
   rootfs: string | null;
   memoryMiB: number;
@@ -134,8 +143,19 @@ export function info(name: string): {
   /** Its NIC's MAC (what an immigration of its copied disk takes over with the address); null without a NIC. */
   mac: string | null;
   port: number | null;
-} {
-  const rec = requireContainer(checkName(name, 'container name'), 'info of');
+}
+
+export function info(name: string): SysInfo {
+  return infoOf(requireContainer(checkName(name, 'container name'), 'info of'));
+}
+
+function infoOf(rec: SysRecord): SysInfo {
   const mac = rec.address ? (rec.mac ?? null) : null;
   return { base: rec.base, rootfs: rec.rootfs, memoryMiB: rec.memoryMiB, cpus: rec.cpus ?? 1, address: rec.address ?? null, mac, port: rec.port ?? null };
+}
+
+/** A row of `dre-sys list`: status and info, from one read of the record (status reads it anyway, to check it). */
+export async function summary(name: string): Promise<{ status: Status } & SysInfo> {
+  const { status, rec } = await statusWithRecord('sys', name, requireContainer, observed);
+  return { status, ...infoOf(rec) };
 }

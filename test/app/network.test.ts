@@ -276,6 +276,20 @@ describe('networking and SSH of application containers', () => {
     await assertSshReaches(webPort, web);
   });
 
+  it('ends the forward a killed LXC monitor left when the port is changed next (stop finds a forward by the port its record names)', async () => {
+    const monitor = Number(readFileSync(join(process.env.DRE_RUNDIR!, 'app', web, 'monitor.pid'), 'utf8'));
+    const init = await app.pid(web);
+    process.kill(monitor, 'SIGKILL');
+    assert.equal(await waitFor(() => (isAlive(init) ? undefined : true), 10_000), true, 'init died with its monitor');
+    assert.ok(forwarded(webPort), 'the forward outlived the container');
+    await app.configure(web, { port: null });
+    assert.equal(forwarded(webPort), false, 'the change of port removed the forward of the old one');
+    await app.stop(web, { timeoutMs: 0 }).catch(() => {}); // the monitor's groups
+    await app.configure(web, { port: webPort });
+    await app.start(web);
+    await assertSshReaches(webPort, web);
+  });
+
   it('refuses a port a container of another D-RE root forwards, and leaves that root alone', async () => {
     const other = join(tmp, 'other-net-root');
     mkdirSync(join(other, 'app'), { recursive: true });
