@@ -17,7 +17,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readlinkSync, readSync, rea
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bindReadOnly, mountTable, MS_NODEV, MS_NOSUID, unmount } from '../core/mounts.js';
+import { bindReadOnly, isReadOnlyBind, mountTable, MS_NODEV, MS_NOSUID, unmount } from '../core/mounts.js';
 import { runRoot } from '../core/paths.js';
 import { writeIfChanged } from '../core/store.js';
 import { mountRegistry, registryDir } from './registrydir.js';
@@ -118,19 +118,13 @@ export function dawareMountEntries(name: string): string[] {
   ];
 }
 
-/** The host's mounts at or below `dir` (mount point → its per-mount options). */
-function mountsBelow(dir: string): Map<string, string> {
-  return new Map(
-    mountTable()
-      .filter((m) => m.at === dir || m.at.startsWith(`${dir}/`))
-      .map((m) => [m.at, m.options]),
-  );
-}
+/** The host's mount points at or below `dir`. */
+const mountsBelow = (dir: string): string[] => mountTable().flatMap((m) => (m.at === dir || m.at.startsWith(`${dir}/`) ? [m.at] : []));
 
 /**
- * Lays out the runtime tree and its host mounts (idempotent; shared by the containers of this D-RE): one
- * read of the mount table when they are in place; a mount missing or left read-write by a killed lay-out
- * makes it lay the tree out again.
+ * Lays out the runtime tree and its host mounts (idempotent; shared by the containers of this D-RE): a
+ * few stats when they are in place (isReadOnlyBind); a mount missing or left read-write by a killed
+ * lay-out makes it lay the tree out again.
  */
 function ensureRuntimeDir(): void {
   const h = hostRuntime();
@@ -154,7 +148,6 @@ function ensureRuntimeDir(): void {
     ['node_modules/dre/c/daware/build/root', join(dir, 'c')],
     ['../c/bin/daware-register', join(dir, 'bin', 'daware-register')],
   ];
-  const existing = mountsBelow(dir);
   const linked = ([to, at]: [string, string]) => {
     try {
       return readlinkSync(at) === to;
@@ -162,9 +155,9 @@ function ensureRuntimeDir(): void {
       return false;
     }
   };
-  if (binds.every(([, target]) => /(^|,)ro(,|$)/.test(existing.get(target) ?? '')) && links.every(linked)) return;
+  if (binds.every(([source, target]) => isReadOnlyBind(source, target)) && links.every(linked)) return;
   // Unmount what a killed lay-out left, deepest first, then lay it out again.
-  for (const at of [...existing.keys()].sort((a, b) => b.length - a.length)) unmount(at);
+  for (const at of mountsBelow(dir).sort((a, b) => b.length - a.length)) unmount(at);
   for (const d of ['bin', 'lib', 'node_modules/dre', 'node_modules/koffi', koffiNativeAt(), ...(h.python ? [pythonStdlibAt()] : [])]) {
     mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   }

@@ -4,7 +4,7 @@
 import { getSystemErrorName } from 'node:util';
 import { hostLibc } from './libc.js';
 import { constants as osc } from 'node:os';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants as fsc, readFileSync, statSync } from 'node:fs';
 
 export const MS_NOSUID = 2;
 export const MS_NODEV = 4;
@@ -45,6 +45,23 @@ export function mountTable(): MountEntry[] {
     if (f.length >= 6) entries.push({ at: unescape(f[4]), options: f[5] });
   }
   return entries;
+}
+
+/**
+ * Whether `target` is a read-only bind of `source` now: the same inode (a missing bind shows the
+ * placeholder beneath), and access(2) for writing answers EROFS, which it does for the mount the path
+ * itself lies on (a bind left read-write by a killed remount does not). Two stats and one access: no
+ * read of the mount table, which has over 500 lines with 500 running containers (≈ 3.5 ms).
+ */
+export function isReadOnlyBind(source: string, target: string): boolean {
+  try {
+    const [s, t] = [statSync(source), statSync(target)];
+    if (s.dev !== t.dev || s.ino !== t.ino) return false;
+    accessSync(target, fsc.W_OK);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EROFS';
+  }
 }
 
 /** mount(2); throws MountError. */

@@ -10,6 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { appDriver as app } from '../../src/app/driver.js';
+import { runtimeDir } from '../../src/app/dawareruntime.js';
 import { readRecord } from '../../src/app/layout.js';
 import { groupDir } from '../../src/core/cgroup.js';
 import { cgroupRoot, containerGroup, stateRoot } from '../../src/core/paths.js';
@@ -169,6 +170,23 @@ describe('application container containment', () => {
     for (const line of mounts) assert.match(line, / ro,nosuid,nodev/, line);
     assert.equal(existsSync(join(distDir, '..', 'planted')), false);
     assert.equal(readdirSync('/usr/lib').includes('planted'), false);
+  });
+
+  it('lays the runtime out again at the next start when a bind of it went missing or was left read-write on the host', async () => {
+    const dir = runtimeDir();
+    // What a killed lay-out can leave: one bind not made, one not yet remounted read-only.
+    execFileSync('umount', [join(dir, 'lib')]);
+    execFileSync('mount', ['-o', 'remount,bind,rw', join(dir, 'node_modules', 'dre')]);
+    const n = await running('relayout');
+    const hostMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+    for (const at of [join(dir, 'lib'), join(dir, 'node_modules', 'dre')]) {
+      const line = hostMounts.filter((l) => l.split(' ')[4] === at).pop();
+      assert.match(line ?? '', /^\S+ \S+ \S+ \S+ \S+ ro,/, `${at} on the host: ${line}`);
+    }
+    const r = sh(n, 'test -e /opt/dre/lib/libc.so.6; echo "libc=$?"; touch /opt/dre/node_modules/dre/planted; echo "touch=$?"');
+    assert.match(r.out, /libc=0/);
+    assert.match(r.out, /touch=1/);
+    assert.equal(existsSync(join(distDir, '..', 'planted')), false);
   });
 
   it("keeps a process bound to a Control Group in it: no way back to the container's own group", async () => {
