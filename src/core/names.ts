@@ -57,18 +57,40 @@ export function checkObject<T>(value: T | null | undefined, what: string): T {
   return value;
 }
 
-/** Natural order of names: runs of digits compare as numbers (c1, c2, c10), the rest by code point; a total order. */
-export function compareNames(a: string, b: string): number {
-  const ra = a.match(/\d+|\D+/g) ?? [];
-  const rb = b.match(/\d+|\D+/g) ?? [];
+/** A name cut into runs of digits and of other characters, the units of natural order. */
+const runsOf = (name: string): string[] => name.match(/\d+|\D+/g) ?? [];
+
+const isDigitRun = (run: string) => run.charCodeAt(0) >= 48 && run.charCodeAt(0) <= 57;
+
+/** Two digit runs by value (any length: no overflow), then by spelling ("01" before "1"). */
+function compareNumbers(x: string, y: string): number {
+  const [sx, sy] = [x.replace(/^0+/, ''), y.replace(/^0+/, '')];
+  if (sx.length !== sy.length) return sx.length < sy.length ? -1 : 1;
+  if (sx !== sy) return sx < sy ? -1 : 1;
+  return x < y ? -1 : 1;
+}
+
+function compareRuns(ra: string[], rb: string[], a: string, b: string): number {
   for (let i = 0; i < Math.min(ra.length, rb.length); i++) {
     const [x, y] = [ra[i], rb[i]];
     if (x === y) continue;
-    const digits = /^\d/.test(x) && /^\d/.test(y);
-    if (digits && BigInt(x) !== BigInt(y)) return BigInt(x) < BigInt(y) ? -1 : 1;
+    if (isDigitRun(x) && isDigitRun(y)) return compareNumbers(x, y);
     return x < y ? -1 : 1;
   }
   return ra.length - rb.length || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Natural order of names: runs of digits compare as numbers (c1, c2, c10), the rest by code point; a total order. */
+export function compareNames(a: string, b: string): number {
+  return compareRuns(runsOf(a), runsOf(b), a, b);
+}
+
+/** `names` in natural order (compareNames), each cut into runs once rather than at every comparison. */
+export function sortNames(names: string[]): string[] {
+  return names
+    .map((name) => ({ name, runs: runsOf(name) }))
+    .sort((p, q) => compareRuns(p.runs, q.runs, p.name, q.name))
+    .map((p) => p.name);
 }
 
 /**

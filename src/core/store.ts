@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isAlive } from './proc.js';
-import { compareNames } from './names.js';
+import { sortNames } from './names.js';
 
 /** Writes `data` to the file at `path`, opened with `flag`, and fsyncs it. */
 function writeSynced(path: string, data: string | Buffer, mode: number, flag: 'w' | 'wx'): void {
@@ -76,9 +76,7 @@ export function readJson<T>(path: string): T | undefined {
 /** Names of the finished entries of a directory: staging entries (starting with '.') are left out. */
 export function listEntries(dir: string): string[] {
   try {
-    return readdirSync(dir)
-      .filter((n) => !n.startsWith('.'))
-      .sort(compareNames);
+    return sortNames(readdirSync(dir).filter((n) => !n.startsWith('.')));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw e;

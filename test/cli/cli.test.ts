@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { appDriver as app } from '../../src/app/driver.js';
 import { lxcLogPath } from '../../src/app/layout.js';
 import { groupDir } from '../../src/core/cgroup.js';
-import { compareNames } from '../../src/core/names.js';
+import { compareNames, sortNames } from '../../src/core/names.js';
 import { containerDir, containerGroup } from '../../src/core/paths.js';
 import { localDiskPath, readRecord } from '../../src/sys/layout.js';
 import { sysDriver as sys } from '../../src/sys/driver.js';
@@ -165,6 +165,14 @@ describe('dre-app usage', () => {
 describe('names sort naturally', () => {
   it('orders c1, c2, c10 (not c1, c10, c2), in the library list and the CLI', async () => {
     assert.deepEqual(['c10', 'c2', 'c1', 'b', 'c1a', 'c01x'].sort(compareNames), ['b', 'c01x', 'c1', 'c1a', 'c2', 'c10']);
+    const names = ['c10', 'c2', 'c1', 'b', 'c1a', 'c01x', 'ab-', 'ab1', 'x99999999999999999999', 'x100000000000000000000', 'x0099', 'x99', 'a.1', 'a-1'];
+    assert.deepEqual(sortNames(names), [...names].sort(compareNames), 'sortNames is compareNames');
+    assert.deepEqual(['x100000000000000000000', 'x99999999999999999999', 'x0099', 'x99'].sort(compareNames), [
+      'x0099',
+      'x99',
+      'x99999999999999999999',
+      'x100000000000000000000',
+    ]);
     const p = uniqueName('n');
     const made = [`${p}-10`, `${p}-2`, `${p}-1`];
     try {
