@@ -93,7 +93,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
     ...lxcNetLines(rec.address),
-    ...portHookLines(rec.name, rec.address, rec.port),
+    ...portHookLines(rec.address, rec.port),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',

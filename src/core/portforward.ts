@@ -111,20 +111,24 @@ function hostListens(port: number): Promise<boolean> {
 const element = (name: string, address: string, port: number) => `{ ${port} comment "${name}" : ${address} . ${SSH_PORT} }`;
 
 /**
- * Removes a forward whether or not it is there: nft 1.0.6 has no `destroy`, and adding the element
- * first makes the delete of one batch always find it.
+ * A shell line that ends the forward of `port` if the table has one, and always succeeds. Asked first
+ * with `get`, because a `delete` is costly both ways: one that deletes makes nft wait, as it closes
+ * its socket, for the kernel to free the element after an RCU grace period (≈ 10 ms here), and one
+ * that finds nothing waits as long for the kernel to abort the batch. A `get` that finds nothing
+ * takes 0.4 ms.
  */
-const unforwardCommand = (table: string, name: string, address: string, port: number) =>
-  `add element inet ${table} ssh ${element(name, address, port)} ; delete element inet ${table} ssh { ${port} }`;
+const unforwardLine = (table: string, port: number) =>
+  `${NFT} get element inet ${table} ssh { ${port} } >/dev/null 2>&1 && ${NFT} delete element inet ${table} ssh { ${port} } >/dev/null 2>&1; exit 0`;
 
 /**
  * LXC's post-stop hook for a container with a port: the monitor removes the forward however the
- * container stops (a poweroff inside, its init killed). Hook version 1 runs the line with `sh -c exec`,
- * so the batch separator is escaped for the shell.
+ * container stops (a poweroff inside, its init killed). D-RE's stop removes it first (closePortNumber),
+ * so the hook finds none and costs one `get` (≈ 4 ms with the shell), not a delete (≈ 20 ms) that the
+ * stop would wait for. Hook version 1 runs the line with `sh -c exec`: hence a shell of its own.
  */
-export function portHookLines(name: string, address: string | null | undefined, port: number | null): string[] {
+export function portHookLines(address: string | null | undefined, port: number | null): string[] {
   if (!address || port === null) return [];
-  return ['lxc.hook.version = 1', `lxc.hook.post-stop = ${NFT} ${unforwardCommand(portTable(), name, address, port).replace(';', '\\;')}`];
+  return ['lxc.hook.version = 1', `lxc.hook.post-stop = /bin/sh -c '${unforwardLine(portTable(), port)}'`];
 }
 
 /** Creates this root's table unless it is there. */
@@ -147,12 +151,20 @@ export function closePort(name: string): void {
 }
 
 /**
- * Ends the forward of host `port` in this root's table, if it has one: one command, no listing of the
- * map (≈ 2 ms with 100 forwards). Only for the container that holds the port's lease, as an element
- * of that port is then its own, or one a killed start or monitor left of it.
+ * Ends the forward of host `port` in this root's table, if it has one, with no listing of the map
+ * (≈ 2 ms with 100 forwards): a `get`, then a delete only of what is there (see unforwardLine). Only
+ * for the container that holds the port's lease, as an element of that port is then its own, or one
+ * a killed start or monitor left of it. Resolves to whether it removed one.
  */
-export function closePortNumber(port: number): void {
-  unlessMissing(() => nft(`delete element inet ${portTable()} ssh { ${port} }`), '');
+export function closePortNumber(port: number): boolean {
+  const t = portTable();
+  if (!unlessMissing(() => (nft(`get element inet ${t} ssh { ${port} }`), true), false)) return false;
+  return unlessMissing(() => (nft(`delete element inet ${t} ssh { ${port} }`), true), false);
+}
+
+/** Puts back the forward of a container whose stop failed (it still runs), as its start added it; the port's lease is the container's. */
+export function reopenPort(name: string, address: string, port: number): void {
+  nft(`add element inet ${portTable()} ssh ${element(name, address, port)}`);
 }
 
 /**
