@@ -84,8 +84,12 @@ function dreTables(): string[] {
 /** The forwards table `t` holds (`get element` would print text whatever the output flags: nft 1.0.6). */
 const forwardsIn = (t: string): Forward[] => unlessMissing(() => forwardsOf(t, nftList(`list map inet ${t} ssh`)), []);
 
-/** Who holds host port `port` in any D-RE root's table. */
-const holdersOf = (port: number): Forward[] => dreTables().flatMap((t) => forwardsIn(t).filter((f) => f.port === port));
+/** Whether table `t` has an element for `port`: a `get` (0.4 ms), where a listing of the map costs ≈ 2 ms with 100 forwards. */
+const hasPort = (t: string, port: number): boolean => unlessMissing(() => (nft(`get element inet ${t} ssh { ${port} }`), true), false);
+
+/** Who holds host port `port` in `tables`: a `get` in each, and a listing (for the holder's name) only of a table that has it. */
+const holdersOf = (port: number, tables: string[]): Forward[] =>
+  tables.filter((t) => hasPort(t, port)).flatMap((t) => forwardsIn(t).filter((f) => f.port === port));
 
 /** The forwards this root's table holds. */
 export const rootForwards = (): Forward[] => forwardsIn(portTable());
@@ -131,11 +135,10 @@ export function portHookLines(address: string | null | undefined, port: number |
   return ['lxc.hook.version = 1', `lxc.hook.post-stop = /bin/sh -c '${unforwardLine(portTable(), port)}'`];
 }
 
-/** Creates this root's table unless it is there. */
-function ensureTable(bridge: string): void {
+/** Creates this root's table unless `tables` (the host's D-RE tables, read under the ports lock) has it: one batch, so never half made. */
+function ensureTable(bridge: string, tables: string[]): void {
   const t = portTable();
-  if (unlessMissing(() => (nft(`list table inet ${t}`), true), false)) return;
-  nft(tableScript(t, bridge));
+  if (!tables.includes(t)) nft(tableScript(t, bridge));
 }
 
 /** Removes this root's table (its last networked container is gone). */
@@ -158,8 +161,7 @@ export function closePort(name: string): void {
  */
 export function closePortNumber(port: number): boolean {
   const t = portTable();
-  if (!unlessMissing(() => (nft(`get element inet ${t} ssh { ${port} }`), true), false)) return false;
-  return unlessMissing(() => (nft(`delete element inet ${t} ssh { ${port} }`), true), false);
+  return hasPort(t, port) && unlessMissing(() => (nft(`delete element inet ${t} ssh { ${port} }`), true), false);
 }
 
 /** Puts back the forward of a container whose stop failed (it still runs), as its start added it; the port's lease is the container's. */
@@ -177,7 +179,8 @@ async function openPort(name: string, address: string, port: number, bridge: str
   const what = `start ${name}: host port ${port} cannot be forwarded to SSH`;
   if (await hostListens(port)) throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what} (another program listens on it)`);
   withHostLock(PORTS_LOCK, `start ${name}`, () => {
-    for (const h of holdersOf(port)) {
+    const tables = dreTables();
+    for (const h of holdersOf(port, tables)) {
       if (h.table !== portTable()) {
         throw dreError('DRE_ERR_NO_SOCKET_AVAILABLE', `${what} (${ownerLabel(h.name)} of another D-RE root holds it, nftables table inet ${h.table})`);
       }
@@ -186,7 +189,7 @@ async function openPort(name: string, address: string, port: number, bridge: str
       }
       if (h.name !== name) nft(`delete element inet ${h.table} ssh { ${port} }`);
     }
-    ensureTable(bridge);
+    ensureTable(bridge, tables);
     // Loopback sources routed out of the bridge (to be masqueraded) would otherwise be martians.
     writeFileSync(`/proc/sys/net/ipv4/conf/${bridge}/route_localnet`, '1');
     nft(`add element inet ${portTable()} ssh ${element(name, address, port)}`);
