@@ -5,12 +5,13 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setFrozen } from '../core/cgroup.js';
+import { readyCpusetPath, setFrozen } from '../core/cgroup.js';
 import { STATUS } from '../core/driver.js';
 import { dreError, type DreErrName } from '../core/errors.js';
 import { type ContainerLock } from '../core/lock.js';
 import { checkName } from '../core/names.js';
 import { isAlive, waitFor } from '../core/proc.js';
+import { kindGroup } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { lastLines, run, RunError, engineCause } from '../core/run.js';
 import { buildAside, moveAside } from '../core/staging.js';
@@ -105,6 +106,7 @@ export async function restart(name: string, tag: string): Promise<void> {
     if (status === STATUS.SUSPENDED) setFrozen(containerCgroup(n), false); // frozen tasks do not die
     if (status !== STATUS.STOP) await endRun(n, what, before, lock);
     prepareContainerAccess(n, containerIdRange(rec));
+    readyCpusetPath(kindGroup('app')); // LXC makes the container's groups below it
     rmSync(monitorPidPath(n), { force: true });
     // No lock handed down here: the restored container's monitor would keep it for as long as it runs.
     const r = await run('/usr/bin/lxc-checkpoint', [...lxcArgs(n), '-r', '-D', checkpointDir(n, t), '-o', lxcLogPath(n)], {

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { allHierarchyMounts, freezerState, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
+import { allHierarchyMounts, freezerState, readyCpusetPath, removeGroupTree, setFrozen, treeProcesses } from '../core/cgroup.js';
 import { STATUS, type ExecResult, type LogFile, type StopOptions } from '../core/driver.js';
 import { dreError } from '../core/errors.js';
 import { withLock, type ContainerLock } from '../core/lock.js';
 import { changingContainer, inspecting, refuseState, removeContainerFiles, removeContainerGroups, stopTimeout } from '../core/operation.js';
 import { checkInt, checkName } from '../core/names.js';
-import { containerDir, containerRunDir, containersDir } from '../core/paths.js';
+import { containerDir, containerRunDir, containersDir, kindGroup } from '../core/paths.js';
 import { requireRoot } from '../core/privilege.js';
 import { isAlive, sleep, waitFor } from '../core/proc.js';
 import { lastLines, run, runInteractive, signalNumber, type RunError, engineCause } from '../core/run.js';
@@ -199,6 +199,7 @@ export async function start(name: string): Promise<void> {
     }
     await waitForOldMonitor(n, monitor);
     prepareContainerAccess(n, containerIdRange(rec));
+    readyCpusetPath(kindGroup('app')); // LXC makes the container's groups below it
     rmSync(monitorPidPath(n), { force: true });
     keepPreviousLog(n);
     prepareDaware(n);

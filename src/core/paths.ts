@@ -66,9 +66,14 @@ export function cgroupRoot(root = stateRoot()): string {
 /** cgroupRoot's answers (a create asks a dozen times); relative roots are not kept, as the cwd may change. */
 const groupOfRoot = new Map<string, string>();
 
+/** The cgroup above every container of a kind in this root: `dre/<id>/<kind>`. */
+export function kindGroup(kind: Kind): string {
+  return `${cgroupRoot()}/${kind}`;
+}
+
 /** A container's own cgroup (its limits apply here): `dre/<id>/<kind>/<name>`. */
 export function containerGroup(kind: Kind, name: string): string {
-  return `${cgroupRoot()}/${kind}/${name}`;
+  return `${kindGroup(kind)}/${name}`;
 }
 
 /** Downloads kept between builds (kernel and Debian packages): `DRE_CACHE_DIR`, default /var/cache/dre. */

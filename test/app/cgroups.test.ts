@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
 import { containerCgroup, containerProcsCgroup } from '../../src/app/layout.js';
-import { allHierarchyMounts, controllers } from '../../src/core/cgroup.js';
+import { allHierarchyMounts, controllers, hierarchies, makeGroup, removeGroupTree } from '../../src/core/cgroup.js';
+import { cgroupRoot } from '../../src/core/paths.js';
 import { RESOURCE, STATUS, type Resource } from '../../src/core/driver.js';
 import { DRE_ERR, type DreErrName } from '../../src/core/errors.js';
 import { isAlive, nsPids, procStat, sleep, waitFor } from '../../src/core/proc.js';
@@ -464,5 +465,34 @@ describe('control groups of an application container', () => {
         [],
         `${m}`,
       );
+  });
+});
+
+describe('the cpuset groups above application containers (cgroup v1)', () => {
+  it('starts a container in a root whose groups an older D-RE made for QEMU without clone_children, and heals them', async (t) => {
+    const cpuset = hierarchies().find((h) => h.version === 1 && h.controllers.includes('cpuset'));
+    if (!cpuset) return t.skip('this host has no v1 cpuset hierarchy');
+    const root = join(process.env.DRE_TEST_TMP!, 'cpuset-root');
+    mkdirSync(join(root, 'app'), { recursive: true });
+    const env = { DRE_ROOT: root, DRE_RUNDIR: join(process.env.DRE_TEST_TMP!, 'cpuset-run') };
+    const id = cgroupRoot(root);
+    // What an older D-RE left after a VM start (its groups with CPUs but no clone_children), and what
+    // LXC then made below them on a failed start: an app group with no CPUs.
+    makeGroup(cpuset, `${id}/sys/vm`);
+    for (const g of [id, `${id}/sys`]) writeFileSync(join(cpuset.mount, g, 'cgroup.clone_children'), '0');
+    mkdirSync(join(cpuset.mount, id, 'app'));
+    assert.equal(readFileSync(join(cpuset.mount, id, 'app', 'cpuset.cpus'), 'utf8').trim(), '', 'the app group has no CPUs');
+    const name = uniqueName('cpuset');
+    try {
+      assert.equal(cli('dre-app', ['create', name, '--no-network'], { env }).code, 0);
+      const started = cli('dre-app', ['start', name], { env });
+      assert.equal(started.code, 0, started.stderr);
+      const online = readFileSync(join(cpuset.mount, 'cpuset.cpus'), 'utf8').trim();
+      assert.equal(readFileSync(join(cpuset.mount, id, 'app', name, 'cpuset.cpus'), 'utf8').trim(), online);
+    } finally {
+      cli('dre-app', ['stop', name, '--timeout', '0'], { env });
+      cli('dre-app', ['destroy', name], { env });
+      removeGroupTree(join(cpuset.mount, id));
+    }
   });
 });
