@@ -58,6 +58,8 @@ export const lxcLogPath = (name: string) => join(containerRunDir('app', name), '
 export const previousLxcLogPath = (name: string) => join(containerRunDir('app', name), 'lxc.log.1');
 export const consoleLogPath = (name: string) => join(containerRunDir('app', name), 'console.log');
 export const monitorPidPath = (name: string) => join(containerRunDir('app', name), 'monitor.pid');
+/** Present while LXC's post-stop hook is to end the container's SSH forward (app/portforward.ts armPortHook). */
+export const portHookMarkPath = (name: string) => join(containerRunDir('app', name), 'port-hook');
 
 /**
  * The container's record, checked (records.ts): undefined when there is none; a torn or hand-broken

@@ -23,7 +23,7 @@ import { prepareDaware } from './dawareruntime.js';
 import { prepareNotifyDir } from './notifydir.js';
 import { terminateRegistered, unmountRegistry } from './registrydir.js';
 import { claimNetwork, forgetNetwork, prepareStart, releaseNetwork } from './network.js';
-import { closeContainerPort, reopenContainerPort } from './portforward.js';
+import { armPortHook, closeContainerPort, disarmPortHook } from './portforward.js';
 import { checkPublicKey, writeAuthorizedKeys } from './ssh.js';
 
 /** dre_app_data in idiomatic form: the Base Image (null: the busybox default) and the SSH port. */
@@ -247,9 +247,9 @@ export async function stop(name: string, opts: StopOptions = {}): Promise<void> 
     // -t: graceful halt (init's SIGUSR1), then LXC kills whatever is left when the time is up.
     const graceArgs = timeoutMs === 0 ? ['-k'] : ['-t', String(Math.ceil(timeoutMs / 1000))];
     await withRevertAsync(async (revert) => {
-      // The forward goes before LXC stops the container: its post-stop hook then finds it gone (portHookLines).
-      const closed = closeContainerPort(n);
-      revert.add(() => reopenContainerPort(closed)); // should the container still run
+      // LXC's post-stop hook is left nothing to do: the forward is ended below, once LXC is done (portHookLines).
+      const armed = disarmPortHook(n);
+      revert.add(() => void (armed && armPortHook(n))); // should the container still run
       const r = await run('lxc-stop', [...lxcArgs(n), ...graceArgs], { timeoutMs: timeoutMs + 30_000, inheritFds: [lock.fd] });
       // LXC's monitor tears down (cgroups, post-stop hook) after lxc-stop returns: 1 ms polls, as a 10 ms one cost 5 ms of every stop on average.
       if (monitor !== undefined) await waitFor(() => (isAlive(monitor) ? undefined : true), 10_000, 1);

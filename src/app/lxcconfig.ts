@@ -1,4 +1,15 @@
-import { lxcPath, lxcConfigPath, containerCgroup, containerProcsCgroup, upperDir, type AppRecord, consoleLogPath, layerDir, isPrivileged } from './layout.js';
+import {
+  lxcPath,
+  lxcConfigPath,
+  containerCgroup,
+  containerProcsCgroup,
+  upperDir,
+  type AppRecord,
+  consoleLogPath,
+  layerDir,
+  isPrivileged,
+  portHookMarkPath,
+} from './layout.js';
 import { hierarchies } from '../core/cgroup.js';
 import { rootIdRange, type IdRange } from './userns.js';
 import { baseLowers } from './base.js';
@@ -93,7 +104,7 @@ export function renderLxcConfig(rec: AppRecord): string {
     'lxc.pty.max = 16',
     `lxc.console.logfile = ${consoleLogPath(rec.name)}`,
     ...lxcNetLines(rec.address),
-    ...portHookLines(rec.address, rec.port),
+    ...portHookLines(rec.address, rec.port, portHookMarkPath(rec.name)),
     `lxc.cgroup.dir.container = ${containerCgroup(rec.name)}`,
     `lxc.cgroup.dir.monitor = ${containerCgroup(rec.name)}.monitor`,
     'lxc.cgroup.dir.container.inner = ns',

@@ -6,6 +6,7 @@ import * as net from '../core/network.js';
 import { hostLinkName, macOf, networkConfig, prepareAddress, type Lease } from '../core/network.js';
 import { forwardPort } from '../core/portforward.js';
 import type { AsyncRevert } from '../core/revert.js';
+import { armPortHook, disarmPortHook } from './portforward.js';
 import { runningInit } from './state.js';
 
 export { DEFAULT_NETWORK, networkConfig, networkConfigPath, type Lease, type NetworkConfig } from '../core/network.js';
@@ -34,9 +35,12 @@ export function lxcNetLines(address: string | null | undefined): string[] {
   ];
 }
 
-/** Before lxc-start: the bridge is up and the SSH port is forwarded (a taken port stops the start here; `revert` removes the forward). */
+/** Before lxc-start: the bridge is up, the SSH port is forwarded and LXC's hook that ends the forward armed (a taken port stops the start here; `revert` undoes both). */
 export async function prepareStart(revert: AsyncRevert, name: string, rec: { address?: string | null; port: number | null }): Promise<void> {
   if (!rec.address) return;
   const { bridge } = await prepareAddress(name, rec.address);
-  if (rec.port !== null) await forwardPort(revert, 'app', name, { address: rec.address, port: rec.port, bridge }, (n) => runningInit(n) !== undefined);
+  if (rec.port === null) return;
+  await forwardPort(revert, 'app', name, { address: rec.address, port: rec.port, bridge }, (n) => runningInit(n) !== undefined);
+  armPortHook(name);
+  revert.add(() => void disarmPortHook(name));
 }

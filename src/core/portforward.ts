@@ -115,24 +115,18 @@ function hostListens(port: number): Promise<boolean> {
 const element = (name: string, address: string, port: number) => `{ ${port} comment "${name}" : ${address} . ${SSH_PORT} }`;
 
 /**
- * A shell line that ends the forward of `port` if the table has one, and always succeeds. Asked first
- * with `get`, because a `delete` is costly both ways: one that deletes makes nft wait, as it closes
- * its socket, for the kernel to free the element after an RCU grace period (≈ 10 ms here), and one
- * that finds nothing waits as long for the kernel to abort the batch. A `get` that finds nothing
- * takes 0.4 ms.
+ * LXC's post-stop hook for a container with a port: the monitor ends the forward when the container
+ * stops on its own (a poweroff inside, its init killed), that is while the file `armed` exists. D-RE's
+ * own stop removes that file before `lxc-stop` and ends the forward itself once LXC is done, so the
+ * hook costs the shell's `test` (≈ 1 ms), not an `nft` run that the stop would wait for (≈ 8 ms with
+ * a `get` that finds nothing; a delete makes nft wait, as it closes its netlink socket, for the kernel
+ * to free the element after an RCU grace period). Hook version 1 runs the line with `sh -c exec`:
+ * hence a shell of its own.
  */
-const unforwardLine = (table: string, port: number) =>
-  `${NFT} get element inet ${table} ssh { ${port} } >/dev/null 2>&1 && ${NFT} delete element inet ${table} ssh { ${port} } >/dev/null 2>&1; exit 0`;
-
-/**
- * LXC's post-stop hook for a container with a port: the monitor removes the forward however the
- * container stops (a poweroff inside, its init killed). D-RE's stop removes it first (closePortNumber),
- * so the hook finds none and costs one `get` (≈ 4 ms with the shell), not a delete (≈ 20 ms) that the
- * stop would wait for. Hook version 1 runs the line with `sh -c exec`: hence a shell of its own.
- */
-export function portHookLines(address: string | null | undefined, port: number | null): string[] {
+export function portHookLines(address: string | null | undefined, port: number | null, armed: string): string[] {
   if (!address || port === null) return [];
-  return ['lxc.hook.version = 1', `lxc.hook.post-stop = /bin/sh -c '${unforwardLine(portTable(), port)}'`];
+  const unforward = `${NFT} delete element inet ${portTable()} ssh { ${port} } >/dev/null 2>&1`;
+  return ['lxc.hook.version = 1', `lxc.hook.post-stop = /bin/sh -c 'test -e "${armed}" && ${unforward}; exit 0'`];
 }
 
 /** Creates this root's table unless `tables` (the host's D-RE tables, read under the ports lock) has it: one batch, so never half made. */
@@ -155,18 +149,14 @@ export function closePort(name: string): void {
 
 /**
  * Ends the forward of host `port` in this root's table, if it has one, with no listing of the map
- * (≈ 2 ms with 100 forwards): a `get`, then a delete only of what is there (see unforwardLine). Only
+ * (≈ 2 ms with 100 forwards): a `get` (0.4 ms), then a delete only of what is there (one that finds
+ * nothing waits ≈ 8 ms for the kernel to abort its batch). Only
  * for the container that holds the port's lease, as an element of that port is then its own, or one
  * a killed start or monitor left of it. Resolves to whether it removed one.
  */
 export function closePortNumber(port: number): boolean {
   const t = portTable();
   return hasPort(t, port) && unlessMissing(() => (nft(`delete element inet ${t} ssh { ${port} }`), true), false);
-}
-
-/** Puts back the forward of a container whose stop failed (it still runs), as its start added it; the port's lease is the container's. */
-export function reopenPort(name: string, address: string, port: number): void {
-  nft(`add element inet ${portTable()} ssh ${element(name, address, port)}`);
 }
 
 /**

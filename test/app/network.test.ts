@@ -1,12 +1,12 @@
 import '../support/env.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { app } from '../../src/index.js';
-import { upperDir } from '../../src/app/layout.js';
+import { portHookMarkPath, upperDir } from '../../src/app/layout.js';
 import { networkConfig } from '../../src/app/network.js';
 import { portTable } from '../../src/app/portforward.js';
 import { STATUS } from '../../src/core/driver.js';
@@ -248,8 +248,10 @@ describe('networking and SSH of application containers', () => {
 
   it('closes the port on stop', async () => {
     const { port } = app.info(later);
+    assert.equal(existsSync(portHookMarkPath(later)), true, "a running container's start armed LXC's hook that ends its forward");
     await app.stop(later, { timeoutMs: 0 });
     assert.equal(forwarded(port!), false, 'nothing is forwarded to a stopped container');
+    assert.equal(existsSync(portHookMarkPath(later)), false, "D-RE's stop disarmed the hook: it ended the forward itself");
     assert.equal(await answers(port!, 500), false, 'nothing answers on the port');
   });
 
@@ -261,6 +263,22 @@ describe('networking and SSH of application containers', () => {
     const stopped = await waitFor(async () => ((await app.status(later)) === STATUS.STOP ? true : undefined), 30_000, 50);
     assert.equal(stopped, true, 'the container stopped');
     assert.equal(await waitFor(() => (forwarded(port!) ? undefined : true), 5_000), true, "LXC's post-stop hook removed the forward");
+  });
+
+  it('heals the forward a stop killed after it disarmed the hook leaves, once the container stops on its own', async () => {
+    const { port } = app.info(later);
+    await app.start(later);
+    assert.ok(forwarded(port!));
+    rmSync(portHookMarkPath(later)); // what a stop killed right after it disarmed the hook leaves
+    assert.equal(cli('dre-app', ['exec', later, '--', 'poweroff']).code, 0);
+    const stopped = await waitFor(async () => ((await app.status(later)) === STATUS.STOP ? true : undefined), 30_000, 50);
+    assert.equal(stopped, true, 'the container stopped');
+    assert.equal(forwarded(port!), true, 'the disarmed hook left the forward');
+    await app.stop(later, { timeoutMs: 0 }).catch(() => {}); // the next call on the stopped container
+    assert.equal(forwarded(port!), false, 'the next stop removed it');
+    await app.start(later);
+    await assertSshReaches(port!, later);
+    await app.stop(later, { timeoutMs: 0 });
   });
 
   it('heals a forward a killed LXC monitor left behind at the next call', async () => {
